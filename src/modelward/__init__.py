@@ -1,0 +1,28 @@
+"""modelward: which checkpoint, prompt, embedder and data produced every output, and the
+guards that catch the silent changes that make evals, experiments and audits lie."""
+
+from .errors import (
+    ConfigError,
+    IntegrityError,
+    ModelwardError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from .ids import uuid7
+from .sdk import Ledger, Resolution, open
+
+__version__ = "0.1.0"
+__all__ = [
+    "ConfigError",
+    "IntegrityError",
+    "Ledger",
+    "ModelwardError",
+    "NotFoundError",
+    "Resolution",
+    "StorageError",
+    "ValidationError",
+    "__version__",
+    "open",
+    "uuid7",
+]

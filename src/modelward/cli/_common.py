@@ -1,0 +1,64 @@
+"""Shared pieces of every command: opening the ledger, printing, the one error path."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+import orjson
+import typer
+from rich.console import Console
+
+from ..errors import ModelwardError, ValidationError
+from ..settings import Settings
+from ..timefmt import parse_time
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+class State:
+    debug = False
+    home: str | None = None
+    database_url: str | None = None
+
+
+def settings() -> Settings:
+    return Settings({"home": State.home, "database_url": State.database_url})
+
+
+@contextmanager
+def opened(*, create: bool = False):
+    """The ledger store, schema checked; closed afterwards."""
+    from ..ledger.engine import Store
+
+    store = Store(settings())
+    try:
+        store.ensure_schema(create=create)
+        yield store
+    finally:
+        store.dispose()
+
+
+def print_json(value) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+
+
+def parse_at(value: str | None, option: str = "--at") -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value, field=option)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
+
+
+def fail(exc: ModelwardError) -> None:
+    """The one error path: a red line, a hint, exit 2."""
+    err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    if exc.hint:
+        err.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+    raise SystemExit(2)

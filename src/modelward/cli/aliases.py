@@ -1,0 +1,83 @@
+"""``modelward alias set|resolve|history|list``."""
+
+from __future__ import annotations
+
+import typer
+
+from ..ledger import aliases as ledger_aliases
+from ..timefmt import iso
+from ._common import JSON_OPTION, opened, out, parse_at, print_json
+
+alias_app = typer.Typer(help="Mutable names with append-only, time-indexed history.",
+                        no_args_is_help=True)
+
+
+@alias_app.command("set")
+def set_cmd(
+    alias: str = typer.Argument(..., help="Alias name, e.g. chat/v1."),
+    digest: str = typer.Argument(..., help="sha256: digest of a registered artifact."),
+    reason: str = typer.Option(None, "--reason", help="Why it moves (kept in history)."),
+    actor: str = typer.Option(None, "--actor", help="Who moves it (e-mail)."),
+    at: str = typer.Option(None, "--at", help="When (ISO 8601; default now; never before the last move)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Point an alias at a registered artifact; the move is appended to its history."""
+    with opened() as store, store.write() as conn:
+        event, moved = ledger_aliases.set_alias(conn, alias, digest, reason=reason, actor=actor,
+                                                at=parse_at(at))
+    if as_json:
+        print_json({"moved": moved, "event": event.to_dict()})
+    elif not moved:
+        out.print(f"{alias} already points at {digest}")
+    else:
+        out.print(f"{alias} -> {digest} ({event.kind})")
+
+
+@alias_app.command("resolve")
+def resolve_cmd(
+    alias: str = typer.Argument(...),
+    at: str = typer.Option(None, "--at", help="Resolve as of this time (ISO 8601)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print the digest an alias points to now, or pointed to at --at."""
+    with opened() as store, store.read() as conn:
+        res = ledger_aliases.resolve_at(conn, alias, parse_at(at))
+    if as_json:
+        print_json(res.to_dict())
+    else:
+        out.print(res.digest)
+
+
+@alias_app.command("history")
+def history_cmd(alias: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
+    """Every move of an alias, oldest first, rollbacks included."""
+    with opened() as store, store.read() as conn:
+        events = ledger_aliases.history(conn, alias)
+    if as_json:
+        print_json([e.to_dict() for e in events])
+        return
+    for e in events:
+        line = f"{iso(e.at)}  {e.kind:<8}  {e.digest}"
+        if e.actor:
+            line += f"  by {e.actor}"
+        if e.reason:
+            line += f"  ({e.reason})"
+        out.print(line)
+
+
+@alias_app.command("list")
+def list_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Every alias and what it points to now."""
+    with opened() as store, store.read() as conn:
+        events = ledger_aliases.list_aliases(conn)
+    if as_json:
+        print_json([{"alias": e.alias, "digest": e.digest, "since": iso(e.at)} for e in events])
+        return
+    if not events:
+        out.print("no aliases")
+    for e in events:
+        out.print(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(alias_app, name="alias")

@@ -1,0 +1,60 @@
+"""The ``modelward`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import ModelwardError
+from . import _common
+from ._common import State
+
+app = typer.Typer(
+    name="modelward",
+    help="Which checkpoint, prompt, embedder and data produced every output; "
+    "guards that catch the silent changes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    home: str = typer.Option(None, "--home", help="Ledger home (default ./.modelward; env MODELWARD_HOME)."),
+    database_url: str = typer.Option(None, "--database-url",
+                                     help="SQLAlchemy URL (env MODELWARD_DATABASE_URL)."),
+) -> None:
+    State.debug = debug
+    State.home = home
+    State.database_url = database_url
+
+
+def _register_commands() -> None:
+    from . import aliases, artifacts, chain, check, db, decisions, retention
+
+    for module in (db, artifacts, aliases, decisions, chain, retention, check):
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: the one place ModelwardError becomes exit code 2."""
+    try:
+        app(args=argv, prog_name="modelward", standalone_mode=True)
+    except ModelwardError as exc:
+        if State.debug:
+            raise
+        _common.fail(exc)
+    except KeyboardInterrupt:
+        _common.err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

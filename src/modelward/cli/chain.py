@@ -1,0 +1,67 @@
+"""``modelward verify`` and ``modelward chain head|check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import typer
+
+from ..errors import ValidationError
+from ..ledger import chain as ledger_chain
+from ._common import JSON_OPTION, err, opened, out, print_json, settings
+
+chain_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
+
+
+def verify_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Recompute every chain block; exit 0 when intact, 1 naming the first broken block."""
+    with opened() as store, store.read() as conn:
+        report = ledger_chain.verify(conn)
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        rate = report.decisions / report.seconds if report.seconds else 0
+        out.print(f"chain intact: {report.blocks} blocks, {report.decisions} decisions, "
+                  f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
+    else:
+        first = report.first_broken
+        err.print(f"chain BROKEN at block {first.block}: {first.reason}", highlight=False)
+        if first.decision_ids:
+            shown = first.decision_ids[:20]
+            err.print("decisions in that block: " + ", ".join(shown)
+                      + (f" … (+{len(first.decision_ids) - 20})" if len(first.decision_ids) > 20 else ""),
+                      highlight=False)
+        if len(report.problems) > 1:
+            err.print(f"{len(report.problems) - 1} more broken blocks (see --json)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@chain_app.command("head")
+def head_cmd() -> None:
+    """Export the chain head (root, blocks, decisions, time) as JSON to keep elsewhere;
+    signed with HMAC-SHA256 when MODELWARD_SIGNING_KEY is set."""
+    with opened() as store, store.read() as conn:
+        print_json(ledger_chain.head(conn, key_env=settings().signing_key_env))
+
+
+@chain_app.command("check")
+def check_head_cmd(exported: Path = typer.Argument(..., help="A head exported earlier.")) -> None:
+    """Check that the ledger still extends an exported head (exit 1 if it was rewritten)."""
+    try:
+        head = orjson.loads(exported.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ValidationError(f"cannot read an exported head from {exported}: {exc}") from None
+    with opened() as store, store.read() as conn:
+        problems = ledger_chain.check_head(conn, head, key_env=settings().signing_key_env)
+    if problems:
+        for p in problems:
+            err.print(p, highlight=False)
+        raise typer.Exit(1)
+    out.print(f"the ledger extends the exported head (block {head.get('blocks')})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(verify_cmd)
+    app.add_typer(chain_app, name="chain")

@@ -1,0 +1,98 @@
+"""``modelward decisions import|show|search`` and ``modelward erase``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import ValidationError
+from ..ledger import decisions as ledger_decisions
+from ..timefmt import iso
+from ._common import JSON_OPTION, err, opened, out, parse_at, print_json
+
+decisions_app = typer.Typer(help="Production decisions and their record.", no_args_is_help=True)
+
+
+@decisions_app.command("import")
+def import_cmd(
+    file: Path = typer.Argument(..., help="JSON lines, one decision per line ('-' for stdin)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Backfill decisions; any bad line rejects the file and nothing is written."""
+    import sys
+
+    if str(file) == "-":
+        lines = sys.stdin.buffer.read().split(b"\n")
+    else:
+        if not file.is_file():
+            raise ValidationError(f"{file} does not exist", field="FILE")
+        lines = file.read_bytes().split(b"\n")
+    with opened() as store:
+        try:
+            res = ledger_decisions.import_jsonl(store, lines)
+        except ValidationError as exc:
+            if as_json:
+                print_json({"ok": False, "error": exc.to_dict()})
+                raise SystemExit(2) from None
+            for p in exc.problems[1:]:
+                err.print(f"  {p.message}", highlight=False)
+            raise
+    if as_json:
+        print_json({"ok": True, "imported": res.inserted, "duplicates": res.duplicates})
+    else:
+        out.print(f"imported {res.inserted} decisions"
+                  + (f" ({res.duplicates} already recorded)" if res.duplicates else ""))
+
+
+@decisions_app.command("show")
+def show_cmd(decision_id: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
+    """Print one decision as recorded."""
+    with opened() as store, store.read() as conn:
+        d = ledger_decisions.get(conn, decision_id)
+    if as_json:
+        print_json(d.to_dict())
+        return
+    for k, v in d.to_dict().items():
+        if v is not None:
+            out.print(f"{k:<20} {v}")
+
+
+@decisions_app.command("search")
+def search_cmd(
+    subject: str = typer.Option(None, "--subject"),
+    alias: str = typer.Option(None, "--alias"),
+    since: str = typer.Option(None, "--since", help="ISO 8601"),
+    until: str = typer.Option(None, "--until", help="ISO 8601"),
+    limit: int = typer.Option(50, "--limit"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Find decisions by subject, alias and time (newest first)."""
+    with opened() as store, store.read() as conn:
+        found = ledger_decisions.search(conn, subject=subject, alias=alias,
+                                        since=parse_at(since, "--since"),
+                                        until=parse_at(until, "--until"), limit=limit)
+    if as_json:
+        print_json([d.to_dict() for d in found])
+        return
+    for d in found:
+        out.print(f"{d.id}  {iso(d.at)}  {d.alias or '-':<20}  {d.model_digest or '-'}  "
+                  f"{d.subject or '-'}")
+
+
+def erase_cmd(
+    subject: str = typer.Option(..., "--subject", help="The subject whose text to erase."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Erase the raw input/output text kept for a subject; the chained record stays intact."""
+    with opened() as store:
+        n = ledger_decisions.erase_subject(store, subject)
+    if as_json:
+        print_json({"subject": subject, "erased": n})
+    else:
+        out.print(f"erased the text of {n} decisions of {subject}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(decisions_app, name="decisions")
+    app.command("erase")(erase_cmd)

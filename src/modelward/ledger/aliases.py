@@ -1,0 +1,158 @@
+"""Aliases: mutable names whose every move is an append-only event, resolvable at any time."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import digest as dg
+from ..errors import UnknownAliasError, UnknownArtifactError, ValidationError
+from ..timefmt import iso, now_us
+from .schema import alias_events, artifacts
+
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@:+-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    id: int
+    alias: str
+    digest: str
+    previous_digest: str | None
+    at: int
+    actor: str | None
+    reason: str | None
+    kind: str
+    evidence: dict | None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "alias": self.alias, "digest": self.digest,
+                "previous_digest": self.previous_digest, "at": iso(self.at),
+                "actor": self.actor, "reason": self.reason, "kind": self.kind,
+                "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What an alias pointed to at a moment: the digest and the event that set it."""
+
+    alias: str
+    digest: str
+    at: int
+    since: int
+    event_id: int
+    kind: str
+    artifact_kind: str
+
+    def to_dict(self) -> dict:
+        return {"alias": self.alias, "digest": self.digest, "at": iso(self.at),
+                "since": iso(self.since), "event_id": self.event_id, "event_kind": self.kind,
+                "artifact_kind": self.artifact_kind}
+
+
+def check_alias(name: object) -> str:
+    if not isinstance(name, str) or not ALIAS_RE.match(name) or name.startswith("sha256:"):
+        raise ValidationError(f"not a valid alias name: {name!r}", field="alias",
+                              hint="letters, digits and . _ / @ : + -, e.g. chat/v1")
+    return name
+
+
+def _event(row) -> AliasEvent:
+    m = row._mapping
+    return AliasEvent(m["id"], m["alias"], m["digest"], m["previous_digest"], m["at"],
+                      m["actor"], m["reason"], m["kind"],
+                      orjson.loads(m["evidence"]) if m["evidence"] else None)
+
+
+def latest_event(conn: Connection, alias: str) -> AliasEvent | None:
+    row = conn.execute(
+        sa.select(alias_events).where(alias_events.c.alias == alias)
+        .order_by(alias_events.c.at.desc(), alias_events.c.id.desc()).limit(1)
+    ).first()
+    return _event(row) if row else None
+
+
+def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None = None,
+              actor: str | None = None, at: int | None = None, kind: str | None = None,
+              evidence: dict | None = None) -> tuple[AliasEvent, bool]:
+    """Point ``alias`` at a registered ``digest``. Returns (event, moved); pointing at the
+    current digest again records nothing."""
+    check_alias(alias)
+    dg.check_digest(digest)
+    if conn.execute(sa.select(artifacts.c.digest).where(artifacts.c.digest == digest)).first() is None:
+        raise UnknownArtifactError(f"cannot point {alias} at {digest}: no such artifact is registered",
+                                   hint="register it first with `modelward register`")
+    at = now_us() if at is None else at
+    last = latest_event(conn, alias)
+    if last is not None:
+        if at < last.at:
+            raise ValidationError(f"{iso(at)} is before the alias's last move at {iso(last.at)}; "
+                                  "history is append-only", field="at")
+        if last.digest == digest:
+            return last, False
+    if kind is None:
+        if last is None:
+            kind = "create"
+        else:
+            held_before = conn.execute(
+                sa.select(alias_events.c.id).where(alias_events.c.alias == alias,
+                                                   alias_events.c.digest == digest).limit(1)
+            ).first()
+            kind = "rollback" if held_before else "move"
+    values = dict(alias=alias, digest=digest, previous_digest=last.digest if last else None,
+                  at=at, actor=actor, reason=reason, kind=kind,
+                  evidence=dg.canonical_json(evidence).decode() if evidence else None)
+    new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
+    return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
+                                                       if k != "evidence"}), True
+
+
+def resolve_at(conn: Connection, alias: str, at: int | None = None) -> Resolution:
+    """What ``alias`` pointed to at ``at`` (now when omitted)."""
+    check_alias(alias)
+    when = now_us() if at is None else at
+    latest = (
+        sa.select(alias_events.c.digest, alias_events.c.at, alias_events.c.id, alias_events.c.kind)
+        .where(alias_events.c.alias == alias, alias_events.c.at <= when)
+        .order_by(alias_events.c.at.desc(), alias_events.c.id.desc()).limit(1)
+    ).subquery()
+    row = conn.execute(
+        sa.select(latest, artifacts.c.kind.label("artifact_kind"))
+        .join(artifacts, artifacts.c.digest == latest.c.digest)
+    ).first()
+    if row is None:
+        first = conn.execute(sa.select(sa.func.min(alias_events.c.at))
+                             .where(alias_events.c.alias == alias)).scalar()
+        if first is None:
+            raise UnknownAliasError(f"no alias named {alias!r}",
+                                    hint="list aliases with `modelward alias list`")
+        raise UnknownAliasError(f"alias {alias!r} did not exist at {iso(when)}; "
+                                f"it was first set at {iso(first)}")
+    return Resolution(alias, row.digest, when, row.at, row.id, row.kind, row.artifact_kind)
+
+
+def history(conn: Connection, alias: str) -> list[AliasEvent]:
+    check_alias(alias)
+    rows = conn.execute(sa.select(alias_events).where(alias_events.c.alias == alias)
+                        .order_by(alias_events.c.at, alias_events.c.id)).all()
+    if not rows:
+        raise UnknownAliasError(f"no alias named {alias!r}")
+    return [_event(r) for r in rows]
+
+
+def all_events(conn: Connection) -> list[AliasEvent]:
+    rows = conn.execute(sa.select(alias_events)
+                        .order_by(alias_events.c.alias, alias_events.c.at, alias_events.c.id)).all()
+    return [_event(r) for r in rows]
+
+
+def list_aliases(conn: Connection) -> list[AliasEvent]:
+    """The latest event of every alias (its current target)."""
+    latest: dict[str, AliasEvent] = {}
+    for ev in all_events(conn):
+        latest[ev.alias] = ev
+    return [latest[k] for k in sorted(latest)]

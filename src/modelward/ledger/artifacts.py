@@ -1,0 +1,263 @@
+"""Artifacts: immutable, content-addressed things, their metadata and lineage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import digest as dg
+from ..errors import UnknownArtifactError, ValidationError
+from ..timefmt import iso, now_us
+from .engine import Store
+from .schema import artifact_parents, artifacts
+
+KINDS = ("model", "adapter", "prompt", "embedder", "reranker", "dataset", "evalset",
+         "config", "policy")
+
+
+@dataclass
+class Artifact:
+    digest: str
+    kind: str
+    name: str
+    version: str | None
+    owner: str | None
+    created_at: int
+    payload: str
+    is_directory: bool
+    size: int | None
+    hosted_id: str | None
+    retires_at: int | None
+    source_path: str | None
+    payload_deleted_at: int | None
+    meta: dict = field(default_factory=dict)
+    parents: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["created_at"] = iso(self.created_at)
+        out["retires_at"] = iso(self.retires_at)
+        out["payload_deleted_at"] = iso(self.payload_deleted_at)
+        out["parents"] = [{"digest": d, "relation": r} for d, r in self.parents]
+        return out
+
+
+@dataclass
+class Registration:
+    artifact: Artifact
+    created: bool
+    restored_payload: bool = False
+
+
+def _row_to_artifact(row, parents=()) -> Artifact:
+    m = row._mapping
+    return Artifact(
+        digest=m["digest"], kind=m["kind"], name=m["name"], version=m["version"],
+        owner=m["owner"], created_at=m["created_at"], payload=m["payload"],
+        is_directory=bool(m["is_directory"]), size=m["size"], hosted_id=m["hosted_id"],
+        retires_at=m["retires_at"], source_path=m["source_path"],
+        payload_deleted_at=m["payload_deleted_at"],
+        meta=orjson.loads(m["meta"]) if m["meta"] else {}, parents=list(parents),
+    )
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValidationError(f"unknown artifact kind {kind!r}; choose one of {', '.join(KINDS)}",
+                              field="kind")
+    return kind
+
+
+def get(conn: Connection, digest: str) -> Artifact:
+    found = find(conn, digest)
+    if found is None:
+        raise UnknownArtifactError(f"no artifact {digest} is registered",
+                                   hint="register it with `modelward register`")
+    return found
+
+
+def find(conn: Connection, digest: str) -> Artifact | None:
+    row = conn.execute(sa.select(artifacts).where(artifacts.c.digest == digest)).first()
+    if row is None:
+        return None
+    parents = conn.execute(
+        sa.select(artifact_parents.c.parent, artifact_parents.c.relation)
+        .where(artifact_parents.c.child == digest).order_by(artifact_parents.c.parent)
+    ).all()
+    return _row_to_artifact(row, [tuple(p) for p in parents])
+
+
+def known_digests(conn: Connection, digests) -> set[str]:
+    wanted = sorted({d for d in digests if d})
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        found.update(conn.execute(
+            sa.select(artifacts.c.digest).where(artifacts.c.digest.in_(chunk))).scalars())
+    return found
+
+
+def list_artifacts(conn: Connection, kind: str | None = None) -> list[Artifact]:
+    q = sa.select(artifacts).order_by(artifacts.c.created_at, artifacts.c.digest)
+    if kind:
+        q = q.where(artifacts.c.kind == check_kind(kind))
+    rows = conn.execute(q).all()
+    parents: dict[str, list] = {}
+    for child, parent, rel in conn.execute(sa.select(artifact_parents)).all():
+        parents.setdefault(child, []).append((parent, rel))
+    return [_row_to_artifact(r, sorted(parents.get(r.digest, []))) for r in rows]
+
+
+def _insert(conn: Connection, art: Artifact) -> None:
+    values = asdict(art)
+    values.pop("parents")
+    values["meta"] = dg.canonical_json(art.meta).decode() if art.meta else None
+    conn.execute(artifacts.insert().values(**values))
+    for parent, relation in art.parents:
+        conn.execute(artifact_parents.insert().values(child=art.digest, parent=parent,
+                                                      relation=relation))
+
+
+def _check_parents(conn: Connection, parents) -> list[tuple[str, str]]:
+    out = []
+    for p in parents:
+        parent, relation = (p if isinstance(p, tuple) else (p, "parent"))
+        dg.check_digest(parent, "parent")
+        if find(conn, parent) is None:
+            raise UnknownArtifactError(f"parent {parent} is not a registered artifact",
+                                       hint="register the parent first")
+        out.append((parent, relation))
+    return out
+
+
+def register_path(store: Store, kind: str, path: Path, *, name: str, version: str | None = None,
+                  owner: str | None = None, parents=(), store_payload: bool = True,
+                  meta: dict | None = None, at: int | None = None) -> Registration:
+    """Digest a file or directory, store its payload (unless told not to) and record it."""
+    check_kind(kind)
+    path = Path(path)
+    if not name or not name.strip():
+        raise ValidationError("an artifact needs a name", field="name")
+    if not path.exists():
+        raise ValidationError(f"{path} does not exist", field="path")
+    if path.is_dir():
+        entries = dg.walk_directory(path)
+        if not entries:
+            raise ValidationError(f"{path} holds no files", field="path")
+        manifest = dg.manifest_bytes(entries)
+        digest, size, is_dir = dg.of_bytes(manifest), sum(e.size for e in entries), True
+    else:
+        payload = dg.canonical_payload(kind, path)
+        digest, size, is_dir = dg.of_bytes(payload), len(payload), False
+
+    def store_blobs() -> None:
+        if is_dir:
+            for e in entries:
+                store.blobs.put_file(path / e.path, expected=e.digest)
+            store.blobs.put_bytes(manifest)
+        else:
+            store.blobs.put_bytes(payload)
+
+    with store.write() as conn:
+        existing = find(conn, digest)
+        if existing is not None:
+            restored = False
+            if existing.payload == "blob" and store_payload and payload_status(store, existing) != "present":
+                store_blobs()
+                conn.execute(artifacts.update().where(artifacts.c.digest == digest)
+                             .values(payload_deleted_at=None))
+                restored = True
+            return Registration(get(conn, digest), created=False, restored_payload=restored)
+        checked_parents = _check_parents(conn, parents)
+        if store_payload:
+            store_blobs()
+        art = Artifact(
+            digest=digest, kind=kind, name=name.strip(), version=version, owner=owner,
+            created_at=at if at is not None else now_us(),
+            payload="blob" if store_payload else "none", is_directory=is_dir, size=size,
+            hosted_id=None, retires_at=None, source_path=str(path.resolve()),
+            payload_deleted_at=None, meta=meta or {}, parents=checked_parents,
+        )
+        _insert(conn, art)
+    return Registration(art, created=True)
+
+
+def register_hosted(store: Store, hosted_id: str, *, name: str, kind: str = "model",
+                    version: str | None = None, owner: str | None = None, parents=(),
+                    retires_at: int | None = None, meta: dict | None = None,
+                    at: int | None = None) -> Registration:
+    """Record a vendor-held model whose content is its vendor id (``openai:gpt-4o-…``)."""
+    check_kind(kind)
+    vendor, sep, model_id = hosted_id.partition(":")
+    if not sep or not vendor or not model_id:
+        raise ValidationError(f"hosted id {hosted_id!r} is not VENDOR:MODEL_ID", field="hosted",
+                              hint="e.g. openai:gpt-4o-2024-08-06")
+    digest = dg.of_text(hosted_id)
+    with store.write() as conn:
+        existing = find(conn, digest)
+        if existing is not None:
+            if retires_at is not None and existing.retires_at != retires_at:
+                conn.execute(artifacts.update().where(artifacts.c.digest == digest)
+                             .values(retires_at=retires_at))
+                existing.retires_at = retires_at
+            return Registration(existing, created=False)
+        art = Artifact(
+            digest=digest, kind=kind, name=name, version=version, owner=owner,
+            created_at=at if at is not None else now_us(), payload="vendor",
+            is_directory=False, size=None, hosted_id=hosted_id, retires_at=retires_at,
+            source_path=None, payload_deleted_at=None, meta=meta or {},
+            parents=_check_parents(conn, parents),
+        )
+        _insert(conn, art)
+    return Registration(art, created=True)
+
+
+def register_bytes(store: Store, kind: str, data: bytes, *, name: str, **kw) -> Registration:
+    """Register in-memory content (a rendered template, a generated dataset)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "payload"
+        p.write_bytes(data)
+        reg = register_path(store, kind, p, name=name, **kw)
+    return reg
+
+
+def payload_status(store: Store, art: Artifact) -> str:
+    """'present' (verified), 'missing', 'corrupt', 'vendor' or 'not-stored'."""
+    if art.payload == "vendor":
+        return "vendor"
+    if art.payload == "none":
+        return "not-stored"
+    status = store.blobs.verify(art.digest)
+    if status != "present" or not art.is_directory:
+        return status
+    for _path, file_digest in dg.parse_manifest(store.blobs.get(art.digest)):
+        file_status = store.blobs.verify(file_digest)
+        if file_status != "present":
+            return file_status
+    return "present"
+
+
+def blob_digests(store: Store, art: Artifact) -> list[str]:
+    """Every blob an artifact's payload occupies (the manifest and its files)."""
+    if art.payload != "blob":
+        return []
+    out = [art.digest]
+    if art.is_directory and store.blobs.has(art.digest):
+        out += [d for _p, d in dg.parse_manifest(store.blobs.get(art.digest))]
+    return out
+
+
+def mark_payload_deleted(conn: Connection, digest: str, at: int) -> None:
+    conn.execute(artifacts.update().where(artifacts.c.digest == digest)
+                 .values(payload_deleted_at=at))
+
+
+def children(conn: Connection, digest: str) -> list[str]:
+    return list(conn.execute(sa.select(artifact_parents.c.child)
+                             .where(artifact_parents.c.parent == digest)).scalars())

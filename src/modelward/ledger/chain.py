@@ -1,0 +1,245 @@
+"""The tamper-evident log.
+
+Decisions are sealed in blocks as they are written. A decision's leaf is
+``sha256(0x00 || canonical)``, where *canonical* is the JSON array of its chained columns
+(:data:`CHAINED` order, as stored); interior nodes are ``sha256(0x01 || left || right)``
+with an odd node carried up unchanged (RFC 6962 style domain separation). A block's root
+commits to the previous block's root, so the newest root commits to the whole log::
+
+    root(n) = sha256(0x02 || prev_root(n) || merkle(n) || count(n) as 8 bytes big-endian)
+
+Payload text is not chained: erasing it never breaks verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..timefmt import iso, now_us
+from .schema import chain_blocks
+
+GENESIS = "0" * 64
+# The chained columns, in leaf order. Block and position are covered by the tree itself.
+CHAINED = ("id", "at", "alias", "model_digest", "prompt_digest", "embedder_digest",
+           "reranker_digest", "config_digest", "vendor_model_id", "vendor_fingerprint",
+           "subject", "input_digest", "output_digest", "segments", "gate_threshold",
+           "gate_candidates", "gate_passed", "process", "extra", "recorded_at")
+N_CHAINED = len(CHAINED)
+
+_sha = hashlib.sha256
+_dumps = orjson.dumps
+
+
+def leaf(values) -> bytes:
+    """The leaf hash of one decision from its chained values (a sequence in CHAINED order)."""
+    return _sha(b"\x00" + _dumps(values)).digest()
+
+
+def merkle(leaves: list[bytes]) -> bytes:
+    if not leaves:
+        return _sha(b"").digest()
+    level = leaves
+    while len(level) > 1:
+        nxt = [_sha(b"\x01" + level[i] + level[i + 1]).digest()
+               for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def block_root(prev_root: str, leaves: list[bytes]) -> str:
+    return _sha(b"\x02" + bytes.fromhex(prev_root) + merkle(leaves)
+                + len(leaves).to_bytes(8, "big")).hexdigest()
+
+
+def last_block(conn: Connection) -> tuple[int, str]:
+    row = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root)
+                       .order_by(chain_blocks.c.number.desc()).limit(1)).first()
+    return (row.number, row.root) if row else (0, GENESIS)
+
+
+def seal(conn: Connection, number: int, prev_root: str, leaves: list[bytes], first_at: int,
+         last_at: int) -> str:
+    root = block_root(prev_root, leaves)
+    conn.execute(chain_blocks.insert().values(
+        number=number, root=root, prev_root=prev_root, count=len(leaves),
+        first_at=first_at, last_at=last_at, sealed_at=now_us()))
+    return root
+
+
+@dataclass
+class BlockProblem:
+    block: int
+    reason: str
+    decision_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"block": self.block, "reason": self.reason, "decision_ids": self.decision_ids}
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    blocks: int
+    decisions: int
+    head_root: str
+    problems: list[BlockProblem]
+    seconds: float = 0.0
+
+    @property
+    def first_broken(self) -> BlockProblem | None:
+        return self.problems[0] if self.problems else None
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "blocks": self.blocks, "decisions": self.decisions,
+                "head_root": self.head_root, "seconds": round(self.seconds, 3),
+                "first_broken_block": self.first_broken.block if self.first_broken else None,
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+def _select_chained(paramstyle: str, where: str = "") -> str:
+    cols = ", ".join(CHAINED)
+    return f"SELECT block, {cols} FROM decisions {where} ORDER BY block, pos"
+
+
+def verify_block(conn: Connection, number: int, paramstyle: str) -> BlockProblem | None:
+    """Recompute one block (used by audit); None when it verifies and links."""
+    blk = conn.execute(sa.select(chain_blocks).where(chain_blocks.c.number == number)).first()
+    if blk is None:
+        return BlockProblem(number, "block record is missing")
+    sql = _select_chained(paramstyle, f"WHERE block = {paramstyle}")
+    rows = conn.exec_driver_sql(sql, (number,)).fetchall()
+    ids = [r[1] for r in rows]
+    if len(rows) != blk.count:
+        return BlockProblem(number, f"holds {len(rows)} decisions, sealed with {blk.count}", ids)
+    if block_root(blk.prev_root, [leaf(tuple(r[1:])) for r in rows]) != blk.root:
+        return BlockProblem(number, "decisions do not match the sealed root", ids)
+    if number > 1:
+        prev = conn.execute(sa.select(chain_blocks.c.root)
+                            .where(chain_blocks.c.number == number - 1)).scalar()
+        if prev != blk.prev_root:
+            return BlockProblem(number, "does not link to the previous block's root", ids)
+    elif blk.prev_root != GENESIS:
+        return BlockProblem(number, "first block does not start from the genesis root", ids)
+    return None
+
+
+def verify(conn: Connection, *, stop_at_first: bool = False, progress=None) -> VerifyReport:
+    """Recompute every block from the stored decisions and the chain of roots."""
+    import time
+
+    t0 = time.perf_counter()
+    blocks = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root,
+                                    chain_blocks.c.prev_root, chain_blocks.c.count)
+                          .order_by(chain_blocks.c.number)).all()
+    by_number = {b.number: b for b in blocks}
+    problems: list[BlockProblem] = []
+    expected_prev = GENESIS
+    for i, b in enumerate(blocks, start=1):
+        if b.number != i:
+            problems.append(BlockProblem(i, f"block {i} is missing (next is {b.number})"))
+            break
+        if b.prev_root != expected_prev:
+            problems.append(BlockProblem(b.number, "does not link to the previous block's root"))
+        expected_prev = b.root
+
+    result = conn.exec_driver_sql(_select_chained("")).cursor
+    total = 0
+    current: int | None = None
+    ids: list[str] = []
+    leaves: list[bytes] = []
+    seen_blocks: set[int] = set()
+    leaf_ = leaf
+
+    def close(number: int) -> None:
+        blk = by_number.get(number)
+        if blk is None:
+            problems.append(BlockProblem(number, "decisions name a block that was never sealed",
+                                         list(ids)))
+        elif len(leaves) != blk.count:
+            problems.append(BlockProblem(number, f"holds {len(leaves)} decisions, sealed with "
+                                         f"{blk.count}", list(ids)))
+        elif block_root(blk.prev_root, leaves) != blk.root:
+            problems.append(BlockProblem(number, "decisions do not match the sealed root",
+                                         list(ids)))
+        seen_blocks.add(number)
+        if progress:
+            progress(len(leaves))
+
+    while True:
+        chunk = result.fetchmany(20000)
+        if not chunk:
+            break
+        for row in chunk:
+            number = row[0]
+            if number != current:
+                if current is not None:
+                    close(current)
+                    if stop_at_first and problems:
+                        break
+                current, ids, leaves = number, [], []
+            ids.append(row[1])
+            leaves.append(leaf_(row[1:]))
+        total += len(chunk)
+        if stop_at_first and problems:
+            break
+    result.close()
+    if current is not None and not (stop_at_first and problems):
+        close(current)
+    for b in blocks:
+        if b.number not in seen_blocks and b.count:
+            problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))
+    problems.sort(key=lambda p: p.block)
+    head = blocks[-1].root if blocks else GENESIS
+    return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
+                        problems=problems, seconds=time.perf_counter() - t0)
+
+
+def head(conn: Connection, *, key_env: str = "MODELWARD_SIGNING_KEY") -> dict:
+    """The chain head to keep outside the database; HMAC-SHA256 signed when the key is set."""
+    row = conn.execute(sa.select(chain_blocks).order_by(chain_blocks.c.number.desc()).limit(1)).first()
+    count = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(chain_blocks.c.count), 0))).scalar()
+    out = {
+        "root": row.root if row else GENESIS,
+        "blocks": row.number if row else 0,
+        "decisions": int(count),
+        "last_decision_at": iso(row.last_at) if row else None,
+        "exported_at": iso(now_us()),
+    }
+    key = os.environ.get(key_env)
+    if key:
+        message = f"{out['root']}:{out['blocks']}:{out['decisions']}".encode()
+        out["signature"] = "hmac-sha256:" + hmac.new(key.encode(), message, "sha256").hexdigest()
+    return out
+
+
+def check_head(conn: Connection, exported: dict, *, key_env: str = "MODELWARD_SIGNING_KEY") -> list[str]:
+    """Compare an exported head with the ledger; returns the problems found (empty = fine)."""
+    problems = []
+    key = os.environ.get(key_env)
+    if "signature" in exported:
+        if not key:
+            problems.append(f"the head is signed but {key_env} is not set to check it")
+        else:
+            message = f"{exported['root']}:{exported['blocks']}:{exported['decisions']}".encode()
+            good = "hmac-sha256:" + hmac.new(key.encode(), message, "sha256").hexdigest()
+            if not hmac.compare_digest(good, exported["signature"]):
+                problems.append("the exported head's signature does not match")
+    row = conn.execute(sa.select(chain_blocks.c.root).where(
+        chain_blocks.c.number == int(exported.get("blocks", 0)))).first()
+    if int(exported.get("blocks", 0)) == 0:
+        return problems
+    if row is None:
+        problems.append(f"block {exported['blocks']} named by the exported head is gone")
+    elif row.root != exported.get("root"):
+        problems.append(f"block {exported['blocks']} has root {row.root}, the exported head says "
+                        f"{exported.get('root')}: the log was rewritten")
+    return problems

@@ -1,0 +1,162 @@
+"""Connecting to the ledger database, running migrations, and translating database
+failures into :class:`~modelward.errors.StorageError` once, here at the boundary."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import ConflictError, SchemaError, StorageError
+from ..settings import Settings
+from .blobs import BlobStore
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_CHAIN_LOCK = 0x6D77_6368  # advisory lock key ("mwch") serialising chain appends
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Drive transactions ourselves (pysqlite's implicit BEGIN cannot be IMMEDIATE).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Writers take the write lock up front so two processes never deadlock upgrading
+        # a read lock; readers use a plain deferred BEGIN and never block writers (WAL).
+        conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("mw_write") else "BEGIN"
+        )
+
+
+def translate(exc: Exception) -> StorageError:
+    text = str(getattr(exc, "orig", exc)) or exc.__class__.__name__
+    low = text.lower()
+    if "no such table" in low or ("relation" in low and "does not exist" in low):
+        return SchemaError(
+            f"the ledger database is not initialised ({text.splitlines()[0]})",
+            hint="run `modelward init` (or `modelward db upgrade`)",
+        )
+    if "database is locked" in low or "could not serialize" in low or "deadlock" in low:
+        return ConflictError(f"the ledger is busy: {text.splitlines()[0]}", hint="retry")
+    return StorageError(f"ledger storage failed: {text.splitlines()[0]}")
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        raise translate(exc) from exc
+
+
+class Store:
+    """The database engine and blob store of one ledger."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.resolved_database_url
+        url = sa.make_url(self.url)
+        self.dialect = url.get_backend_name()
+        kwargs: dict = {}
+        # An in-memory SQLite database is one connection shared by every thread (StaticPool):
+        # transactions on it must take turns.
+        self._turn = contextlib.nullcontext()
+        if self.dialect == "sqlite":
+            db = url.database
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            else:
+                # one shared in-memory database for every connection of this engine
+                kwargs["poolclass"] = sa.pool.StaticPool
+                kwargs["connect_args"] = {"check_same_thread": False}
+                self._turn = threading.RLock()
+        elif self.dialect == "postgresql":
+            kwargs["pool_pre_ping"] = True
+        else:
+            raise StorageError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        with storage_errors():
+            self.engine = sa.create_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+        self.blobs = BlobStore(settings.blob_path)
+        self.paramstyle = "?" if self.dialect == "sqlite" else "%s"
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._turn, storage_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self, *, chain: bool = False) -> Iterator[Connection]:
+        """One write transaction; ``chain=True`` also serialises chain appends (PostgreSQL
+        takes an advisory lock; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+        with self._turn, storage_errors(), self.engine.connect() as conn:
+            conn.execution_options(mw_write=True)
+            with conn.begin():
+                if chain and self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
+                yield conn
+
+    # --- schema -----------------------------------------------------------------------
+    def _alembic_config(self, conn: Connection):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        return cfg
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Run every pending migration; returns (revision before, revision after)."""
+        from alembic import command
+
+        before = self.revision()
+        with storage_errors(), self.engine.connect() as conn:
+            conn.execution_options(mw_write=True)
+            command.upgrade(self._alembic_config(conn), "head")
+            conn.commit()
+        return before, self.revision() or "none"
+
+    def revision(self) -> str | None:
+        with storage_errors(), self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+    def ensure_schema(self, *, create: bool) -> None:
+        current = self.revision()
+        if current == self.head_revision():
+            return
+        if current is None and create:
+            self.upgrade()
+            return
+        if current is None:
+            raise SchemaError(f"no modelward ledger at {self.display_url}",
+                              hint="run `modelward init`")
+        raise SchemaError(f"the ledger schema is at revision {current}, this modelward needs "
+                          f"{self.head_revision()}", hint="run `modelward db upgrade`")
+
+    @property
+    def display_url(self) -> str:
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

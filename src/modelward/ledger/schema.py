@@ -1,0 +1,140 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create and
+change them; a test checks the two never disagree.
+
+Times are integer microseconds since the epoch (UTC); digests are ``sha256:<hex>`` strings;
+JSON columns hold canonical JSON text (sorted keys) so the chain can hash them as stored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+DIGEST = String(71)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", String(100)),
+    Column("owner", String(320)),
+    Column("created_at", BigInteger, nullable=False),
+    # where the payload lives: "blob" (our store), "vendor" (hosted), "none" (--no-store)
+    Column("payload", String(8), nullable=False),
+    Column("is_directory", Boolean, nullable=False, default=False),
+    Column("size", BigInteger),
+    Column("hosted_id", String(300)),
+    Column("retires_at", BigInteger),
+    Column("source_path", Text),
+    Column("payload_deleted_at", BigInteger),
+    Column("meta", Text),
+)
+Index("ix_artifacts_kind", artifacts.c.kind)
+Index("ix_artifacts_name", artifacts.c.name)
+
+artifact_parents = Table(
+    "artifact_parents",
+    metadata,
+    Column("child", DIGEST, primary_key=True),
+    Column("parent", DIGEST, primary_key=True),
+    Column("relation", String(32), nullable=False, default="parent"),
+)
+Index("ix_artifact_parents_parent", artifact_parents.c.parent)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alias", String(200), nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("previous_digest", DIGEST),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(320)),
+    Column("reason", Text),
+    # "create", "move", "rollback" (back to a digest it held before), "promote"
+    Column("kind", String(16), nullable=False),
+    Column("evidence", Text),
+)
+Index("ix_alias_events_alias_at", alias_events.c.alias, alias_events.c.at, alias_events.c.id)
+Index("ix_alias_events_digest", alias_events.c.digest)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("alias", String(200)),
+    Column("model_digest", DIGEST),
+    Column("prompt_digest", DIGEST),
+    Column("embedder_digest", DIGEST),
+    Column("reranker_digest", DIGEST),
+    Column("config_digest", DIGEST),
+    Column("vendor_model_id", String(300)),
+    Column("vendor_fingerprint", String(300)),
+    Column("subject", String(300)),
+    Column("input_digest", DIGEST),
+    Column("output_digest", DIGEST),
+    Column("segments", Text),
+    Column("gate_threshold", Float),
+    Column("gate_candidates", Integer),
+    Column("gate_passed", Integer),
+    Column("process", String(300)),
+    Column("extra", Text),
+    Column("recorded_at", BigInteger, nullable=False),
+    Column("block", BigInteger, nullable=False),
+    Column("pos", Integer, nullable=False),
+)
+Index("ix_decisions_at", decisions.c.at)
+Index("ix_decisions_block_pos", decisions.c.block, decisions.c.pos)
+Index("ix_decisions_subject", decisions.c.subject)
+Index("ix_decisions_alias_at", decisions.c.alias, decisions.c.at)
+Index("ix_decisions_model", decisions.c.model_digest)
+
+# Raw text lives apart from the chained record, so erasing it never breaks verification.
+decision_payloads = Table(
+    "decision_payloads",
+    metadata,
+    Column("decision_id", String(36), primary_key=True),
+    Column("subject", String(300)),
+    Column("input_text", Text),
+    Column("output_text", Text),
+    Column("erased_at", BigInteger),
+)
+Index("ix_decision_payloads_subject", decision_payloads.c.subject)
+
+chain_blocks = Table(
+    "chain_blocks",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("prev_root", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("first_at", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("sealed_at", BigInteger, nullable=False),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", DIGEST, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(320)),
+    Column("at", BigInteger, nullable=False),
+)
+Index("ix_holds_digest", holds.c.digest)

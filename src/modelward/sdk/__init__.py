@@ -1,0 +1,99 @@
+"""What serving code imports: :func:`open`, :meth:`Ledger.resolve`, :meth:`Ledger.record`.
+
+Light by design: importing it pulls in neither FastAPI nor Typer nor Rich.
+
+>>> import modelward
+>>> ledger = modelward.open()                        # settings from env / modelward.toml
+>>> model = ledger.resolve("chat/v1")                # Resolution: .digest, .since, …
+>>> prompt = ledger.resolve("prompt/support@production")
+>>> ledger.record(uses=[model, prompt], subject="u-123", input_text=q, output_text=a)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import ValidationError
+from ..ledger import aliases as ledger_aliases
+from ..ledger.aliases import Resolution
+from ..ledger.engine import Store
+from ..settings import Settings
+from ..timefmt import parse_time
+from .recorder import Recorder, replay_orphaned_spools
+
+_KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
+               "embedder": "embedder_digest", "reranker": "reranker_digest",
+               "config": "config_digest"}
+
+
+class Ledger:
+    """An open ledger: resolve aliases, record decisions, and reach the store."""
+
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+        self.settings = settings
+        self.store = Store(settings)
+        self.store.ensure_schema(create=create)
+        replay_orphaned_spools(self.store, settings.spool_path)
+        self._recorder: Recorder | None = None
+
+    # --- aliases ----------------------------------------------------------------------
+    def resolve(self, alias: str, at=None) -> Resolution:
+        """What ``alias`` points to now (or at ``at``): read fresh from the ledger every call."""
+        when = None if at is None else parse_time(at)
+        with self.store.read() as conn:
+            return ledger_aliases.resolve_at(conn, alias, when)
+
+    # --- decisions --------------------------------------------------------------------
+    @property
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            s = self.settings
+            self._recorder = Recorder(
+                self.store, mode=s.recorder_mode, flush_interval_us=s.flush_interval,
+                flush_records=s.flush_records, queue_limit=s.queue_limit,
+                spool_dir=s.spool_path, process=s.process_name)
+        return self._recorder
+
+    def record(self, *, uses: Iterable[Resolution] = (), **fields) -> str:
+        """Record one decision; returns its id (client-made UUIDv7 unless ``id=`` is given).
+
+        ``uses`` takes the :class:`Resolution` objects the output was produced with: each
+        fills the digest field of its artifact kind, and the first names the alias asked
+        for. Any field of a decision may be passed by name (see docs/decisions.md)."""
+        for res in uses:
+            field = _KIND_FIELD.get(res.artifact_kind)
+            if field is None:
+                raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, "
+                                      "which a decision does not name", field="uses")
+            fields.setdefault(field, res.digest)
+            fields.setdefault("alias", res.alias)
+        return self.recorder.record(fields)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        if self._recorder is not None:
+            self._recorder.flush(timeout)
+
+    def close(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+        self.store.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open(home: str | None = None, *, database_url: str | None = None, create: bool = True,
+         **settings) -> Ledger:  # noqa: A001 - the public name users expect
+    """Open the ledger named by arguments, ``MODELWARD_*`` env, modelward.toml or defaults.
+
+    ``create`` initialises an empty database; a database at an older schema is refused
+    with a hint to run ``modelward db upgrade``."""
+    overrides = dict(settings, home=home, database_url=database_url)
+    return Ledger(Settings(overrides), create=create)
+
+
+__all__ = ["Ledger", "Recorder", "Resolution", "open"]

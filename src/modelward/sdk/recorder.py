@@ -1,0 +1,250 @@
+"""The background recorder serving code writes decisions through.
+
+``batched`` (default): :meth:`Recorder.record` validates and queues the decision and
+returns; a thread commits the queue as one chain block every ``flush_interval`` (50 ms) or
+as soon as ``flush_records`` are waiting, and once more at exit. A process that crashes
+(SIGKILL, power loss) loses at most the decisions queued since the last commit: one flush
+interval's worth, never more than ``queue_limit``.
+
+``durable``: :meth:`record` returns only after the decision is appended to this process's
+spool file and fsynced; the thread then commits it. A spool left behind by a process that
+died is replayed by the next :func:`modelward.open` on the same home, and client-made ids
+make the replay idempotent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+
+import orjson
+
+from ..ids import uuid7
+from ..ledger import decisions as ledger_decisions
+from ..ledger.engine import Store
+
+log = logging.getLogger("modelward.recorder")
+
+
+class _Spool:
+    """Append-only, fsynced segment files, one process holding an exclusive lock on its own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.prefix = f"spool-{os.getpid()}-{uuid7()}"
+        self.segment = 0
+        self.fh = None
+        self._open_segment()
+
+    def _path(self, n: int) -> Path:
+        return self.dir / f"{self.prefix}-{n:08d}.jsonl"
+
+    def _open_segment(self) -> None:
+        self.segment += 1
+        fh = open(self._path(self.segment), "ab", buffering=0)
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self.fh = fh
+
+    def append(self, row: tuple, payload) -> None:
+        self.fh.write(orjson.dumps([row, payload]) + b"\n")
+        os.fsync(self.fh.fileno())
+
+    def rotate(self) -> int:
+        """Start a new segment; returns the number of the one just closed."""
+        old_fh, old = self.fh, self.segment
+        self._open_segment()
+        old_fh.close()
+        return old
+
+    def discard_through(self, segment: int) -> None:
+        for n in range(1, segment + 1):
+            self._path(n).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+            self._path(self.segment).unlink(missing_ok=True)
+
+
+def replay_orphaned_spools(store: Store, directory: Path) -> int:
+    """Commit the decisions in spool files no live process holds; returns how many."""
+    if not directory.is_dir():
+        return 0
+    replayed = 0
+    for path in sorted(directory.glob("spool-*.jsonl")):
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        with fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
+            rows, payloads = [], []
+            for line in fh.read().split(b"\n"):
+                if not line:
+                    continue
+                try:
+                    row, payload = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # a torn last line: record() never returned for it
+                rows.append(tuple(row))
+                if payload:
+                    payloads.append(tuple(payload))
+            for i in range(0, len(rows), 5000):
+                chunk = rows[i:i + 5000]
+                ids = {r[0] for r in chunk}
+                res = ledger_decisions.append(store, chunk, [p for p in payloads if p[0] in ids])
+                replayed += res.inserted
+            path.unlink(missing_ok=True)
+    if replayed:
+        log.warning("replayed %d decisions from spool files in %s", replayed, directory)
+    return replayed
+
+
+class Recorder:
+    """Queue decisions in the caller's thread; commit them in a background thread."""
+
+    def __init__(self, store: Store, *, mode: str = "batched", flush_interval_us: int = 50_000,
+                 flush_records: int = 2000, queue_limit: int = 200_000,
+                 spool_dir: Path | None = None, process: str | None = None) -> None:
+        if mode not in ("batched", "durable"):
+            raise ValueError(mode)
+        self.store = store
+        self.mode = mode
+        self.interval = flush_interval_us / 1e6
+        self.flush_records = max(1, flush_records)
+        self.queue_limit = queue_limit
+        self.process = process
+        self._queue: deque = deque()
+        self._wake = threading.Event()
+        self._drained = threading.Condition()
+        self._spool_lock = threading.Lock()
+        self._spool = _Spool(spool_dir) if mode == "durable" else None
+        self._closed = False
+        self.committed = 0
+        self.failures = 0
+        self.last_error: BaseException | None = None
+        self._pending = 0  # taken off the queue but not yet committed
+        self._thread = threading.Thread(target=self._run, name="modelward-recorder", daemon=True)
+        self._thread.start()
+        ref = weakref.ref(self)
+        atexit.register(lambda: (r := ref()) is not None and r.close())
+
+    # --- caller side ------------------------------------------------------------------
+    def record(self, decision: dict) -> str:
+        """Validate and queue one decision; returns its id."""
+        if self._closed:
+            raise RuntimeError("the recorder is closed")
+        row, payload = ledger_decisions.normalize(decision, process=self.process)
+        self.submit(row, payload)
+        return row[0]
+
+    def submit(self, row: tuple, payload) -> None:
+        queue = self._queue
+        if len(queue) >= self.queue_limit:
+            self._backpressure()
+        if self._spool is not None:
+            with self._spool_lock:
+                self._spool.append(row, payload)
+                queue.append((row, payload))
+        else:
+            queue.append((row, payload))
+        if len(queue) >= self.flush_records:
+            self._wake.set()
+
+    def _backpressure(self) -> None:
+        self._wake.set()
+        deadline = time.monotonic() + 60
+        while len(self._queue) >= self.queue_limit and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Block until every decision queued so far is committed."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._drained:
+            while self._queue or self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self._queue) + self._pending} decisions are not "
+                                       f"committed yet (last error: {self.last_error})")
+                self._drained.wait(min(left, 0.05))
+                self._wake.set()
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        except TimeoutError as exc:
+            log.error("modelward recorder closing with uncommitted decisions: %s", exc)
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        if self._spool is not None and not self._queue:
+            self._spool.close()
+
+    # --- background side --------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._closed and not self._queue:
+                return
+            try:
+                self._drain()
+                backoff = 0.05
+            except Exception as exc:  # keep the queue; the database may come back
+                self.failures += 1
+                self.last_error = exc
+                log.warning("modelward recorder could not commit (will retry): %s", exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def _drain(self) -> None:
+        queue = self._queue
+        if not queue:
+            return
+        segment = None
+        if self._spool is not None:
+            with self._spool_lock:
+                segment = self._spool.rotate()
+                batch = [queue.popleft() for _ in range(len(queue))]
+        else:
+            batch = [queue.popleft() for _ in range(len(queue))]
+        self._pending = len(batch)
+        try:
+            step = self.flush_records
+            for i in range(0, len(batch), step):
+                part = batch[i:i + step]
+                ledger_decisions.append(self.store, [r for r, _ in part],
+                                        [p for _, p in part if p is not None])
+                self.committed += len(part)
+                self._pending -= len(part)
+        except BaseException:
+            # put what was not committed back at the front, in order
+            done = len(batch) - self._pending
+            queue.extendleft(reversed(batch[done:]))
+            self._pending = 0
+            raise
+        if segment is not None:
+            self._spool.discard_through(segment)
+        with self._drained:
+            self._drained.notify_all()

@@ -1,0 +1,192 @@
+"""Every setting of modelward, declared once.
+
+Precedence: an explicit value (CLI flag or ``open(**overrides)``) → ``MODELWARD_*``
+environment variable → ``modelward.toml`` (table ``[modelward]`` in the working directory
+or ``$MODELWARD_HOME/..``) → the default below. Unknown keys are errors naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ValidationError
+from .timefmt import parse_duration
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str  # "str" | "int" | "float" | "bool" | "duration" | "choice"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return "MODELWARD_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "str", ".modelward", "Directory holding ledger.db and blobs/ by default."),
+    Setting("database_url", "str", None,
+            "SQLAlchemy URL of the ledger; default sqlite:///$MODELWARD_HOME/ledger.db "
+            "(PostgreSQL: postgresql+psycopg://user@host/db)."),
+    Setting("blob_url", "str", None,
+            "Directory (or file:// URL) of the content-addressed blob store; default $MODELWARD_HOME/blobs."),
+    Setting("recorder_mode", "choice", "batched",
+            "batched: record() queues and a thread commits every flush_interval or "
+            "flush_records; durable: record() returns after an fsynced spool append.",
+            ("batched", "durable")),
+    Setting("flush_interval", "duration", "50ms", "Longest a recorded decision waits in memory (batched mode)."),
+    Setting("flush_records", "int", 2000, "Flush as soon as this many decisions are queued; also the largest chain block."),
+    Setting("queue_limit", "int", 200_000,
+            "Most decisions held in memory; record() blocks (back-pressure) beyond it."),
+    Setting("spool_dir", "str", None, "Directory of durable-mode spool files; default $MODELWARD_HOME/spool."),
+    Setting("retention", "duration", "400d", "Decisions younger than this keep the artifacts they name."),
+    Setting("stale_fleet_grace", "duration", "30m",
+            "How long after an alias moves decisions may still name its previous digest (MW105)."),
+    Setting("signing_key_env", "str", "MODELWARD_SIGNING_KEY",
+            "Environment variable holding the HMAC key that signs `modelward chain head`."),
+    Setting("process_name", "str", None, "Name this serving process reports on its decisions; default host:pid."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+# Top-level tables of modelward.toml; each is validated by the module that reads it.
+KNOWN_TABLES = {"modelward", "check"}
+
+
+def coerce(setting: Setting, value: Any, source: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if setting.type in ("str",):
+            return str(value)
+        if setting.type == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if setting.type == "float":
+            return float(value)
+        if setting.type == "bool":
+            if isinstance(value, bool):
+                return value
+            low = str(value).lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if setting.type == "duration":
+            return parse_duration(value, field=setting.name)
+        if setting.type == "choice":
+            if value not in setting.choices:
+                raise ConfigError(
+                    f"{setting.name} from {source} is {value!r}; choose one of "
+                    + ", ".join(setting.choices)
+                )
+            return value
+    except (ValueError, ValidationError):
+        raise ConfigError(
+            f"{setting.name} from {source} is not a valid {setting.type}: {value!r}"
+        ) from None
+    raise ConfigError(f"unknown setting type {setting.type}")
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    explicit = os.environ.get("MODELWARD_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"MODELWARD_CONFIG names {path}, which does not exist")
+        return path
+    path = (start or Path.cwd()) / "modelward.toml"
+    return path if path.is_file() else None
+
+
+def load_toml(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+class Settings:
+    """Resolved settings; attribute access by setting name."""
+
+    def __init__(self, overrides: dict | None = None, *, config_path: Path | None = None,
+                 env: dict | None = None) -> None:
+        env = os.environ if env is None else env
+        self.config_path = config_path if config_path is not None else find_config_file()
+        self.document = load_toml(self.config_path)
+        for key in self.document:
+            if key not in KNOWN_TABLES:
+                raise ConfigError(f"{self.config_path}: unknown table [{key}]",
+                                  hint="known tables: " + ", ".join(sorted(KNOWN_TABLES)))
+        table = self.document.get("modelward", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{self.config_path}: [modelward] must be a table")
+        for key in table:
+            if key not in _BY_NAME:
+                raise ConfigError(f"{self.config_path}: unknown key modelward.{key}",
+                                  hint="known keys: " + ", ".join(_BY_NAME))
+        overrides = dict(overrides or {})
+        for key in overrides:
+            if key not in _BY_NAME:
+                raise ConfigError(f"unknown setting {key!r}", hint="known: " + ", ".join(_BY_NAME))
+        self._values: dict[str, Any] = {}
+        self._sources: dict[str, str] = {}
+        for s in SETTINGS:
+            if overrides.get(s.name) is not None:
+                value, source = overrides[s.name], "argument"
+            elif env.get(s.env) not in (None, ""):
+                value, source = env[s.env], s.env
+            elif s.name in table:
+                value, source = table[s.name], str(self.config_path)
+            else:
+                value, source = s.default, "default"
+            self._values[s.name] = coerce(s, value, source)
+            self._sources[s.name] = source
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home_path / 'ledger.db').resolve()}"
+
+    @property
+    def blob_path(self) -> Path:
+        if self.blob_url:
+            url = self.blob_url
+            return Path(url[len("file://"):] if url.startswith("file://") else url)
+        return self.home_path / "blobs"
+
+    @property
+    def spool_path(self) -> Path:
+        return Path(self.spool_dir) if self.spool_dir else self.home_path / "spool"
+
+    def section(self, name: str) -> dict:
+        """Another table of modelward.toml (e.g. ``check``), validated by its reader."""
+        value = self.document.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.config_path}: [{name}] must be a table")
+        return value
