@@ -136,5 +136,78 @@ holds = Table(
     Column("reason", Text, nullable=False),
     Column("actor", String(320)),
     Column("at", BigInteger, nullable=False),
+    # NULL: this row places a hold; N: this row releases hold N (migration 0003).
+    Column("releases", Integer),
 )
 Index("ix_holds_digest", holds.c.digest)
+Index("ix_holds_releases", holds.c.releases)
+
+# --- evaluation integrity (migration 0002) ----------------------------------------------
+
+eval_runs = Table(
+    "eval_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "task" | "safety"
+    Column("evalset_digest", DIGEST, nullable=False),
+    Column("prompt_alias", String(200)),
+    Column("prompt_digest", DIGEST),
+    Column("model_alias", String(200)),
+    Column("model_digest", DIGEST),
+    Column("runner", Text),
+    Column("harness_version", String(32), nullable=False),
+    Column("scorers", Text),
+    Column("status", String(16), nullable=False),  # "running" | "completed" | "failed"
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("n_items", Integer, nullable=False, default=0),
+    Column("summary", Text),
+    Column("error", Text),
+    Column("meta", Text),
+)
+Index("ix_eval_runs_pair", eval_runs.c.prompt_digest, eval_runs.c.model_digest)
+Index("ix_eval_runs_started", eval_runs.c.started_at)
+Index("ix_eval_runs_evalset", eval_runs.c.evalset_digest)
+
+eval_results = Table(
+    "eval_results",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("item_index", Integer, primary_key=True, autoincrement=False),
+    Column("item_id", String(200), nullable=False),
+    Column("rendered_digest", DIGEST),
+    Column("rendered_text", Text),
+    Column("output_text", Text),
+    Column("output_digest", DIGEST),
+    Column("scores", Text),
+    Column("passed", Boolean),
+    Column("latency_ms", Float),
+    Column("error", Text),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("decision_id", String(36), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("rating", Float),
+    Column("intent", String(16), nullable=False),
+    Column("surface", String(16), nullable=False),
+    Column("author_kind", String(16), nullable=False),
+    Column("author", String(320)),
+    Column("comment", Text),
+    Column("correction", Text),
+    Column("meta", Text),
+)
+Index("ix_feedback_decision", feedback.c.decision_id)
+Index("ix_feedback_at", feedback.c.at)
+
+# Lineage from a curated dataset artifact to the feedback events it was built from.
+dataset_feedback = Table(
+    "dataset_feedback",
+    metadata,
+    Column("dataset_digest", DIGEST, primary_key=True),
+    Column("feedback_id", String(36), primary_key=True),
+)
+Index("ix_dataset_feedback_feedback", dataset_feedback.c.feedback_id)
