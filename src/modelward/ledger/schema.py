@@ -211,3 +211,158 @@ dataset_feedback = Table(
     Column("feedback_id", String(36), primary_key=True),
 )
 Index("ix_dataset_feedback_feedback", dataset_feedback.c.feedback_id)
+
+# --- model lifecycle (migration 0003) ------------------------------------------------------
+
+people = Table(
+    "people",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("name", String(200)),
+    Column("status", String(8), nullable=False),  # "active" | "left"
+    Column("team", String(200)),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Owners and reviewers of record per alias (the current roster; changes are re-set whole).
+alias_roles = Table(
+    "alias_roles",
+    metadata,
+    Column("alias", String(200), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("role", String(16), primary_key=True),  # "owner" | "reviewer"
+    Column("assigned_at", BigInteger, nullable=False),
+)
+
+# Someone opened an eval run's evidence (CLI `eval show --as`, the dashboard).
+eval_opens = Table(
+    "eval_opens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("via", String(16), nullable=False),
+)
+Index("ix_eval_opens_run", eval_opens.c.run_id, eval_opens.c.email)
+
+evalset_deprecations = Table(
+    "evalset_deprecations",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(320)),
+    Column("reason", Text),
+)
+
+promotion_requests = Table(
+    "promotion_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("alias", String(200), nullable=False),
+    Column("digest", DIGEST, nullable=False),
+    Column("requester", String(320), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("evidence_run_id", String(36)),
+    Column("status", String(16), nullable=False),  # pending | approved | overridden | withdrawn
+    Column("reason", Text),
+)
+Index("ix_promotion_requests_alias", promotion_requests.c.alias)
+
+# Every approval attempt, granted or refused, with the gates it failed.
+promotion_reviews = Table(
+    "promotion_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(36), nullable=False),
+    Column("approver", String(320), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("outcome", String(16), nullable=False),  # approved | refused | overridden
+    Column("failed_gates", Text),
+    Column("override_reason", Text),
+    Column("alias_event_id", Integer),
+)
+Index("ix_promotion_reviews_request", promotion_reviews.c.request_id)
+
+# Training closures: the canonical JSON record lives in the blob store under its digest.
+closures = Table(
+    "closures",
+    metadata,
+    Column("digest", DIGEST, primary_key=True),
+    Column("output_digest", DIGEST, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("exit_code", Integer, nullable=False),
+    Column("complete", Boolean, nullable=False),
+)
+Index("ix_closures_output", closures.c.output_digest)
+
+# --- rollout and retrieval (migration 0004) ------------------------------------------------
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("salt", String(200), nullable=False),
+    Column("arms", Text, nullable=False),  # canonical JSON [{"name":…, "weight":…}, …]
+    Column("created_at", BigInteger, nullable=False),
+    Column("balance", Text),  # JSON: candidates, criterion, chosen salt, achieved balance
+    Column("meta", Text),
+)
+
+exposures = Table(
+    "exposures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("experiment", String(200), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("arm", String(100), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("model_digest", DIGEST),
+    Column("prompt_digest", DIGEST),
+    Column("embedder_digest", DIGEST),
+    Column("reranker_digest", DIGEST),
+    Column("vendor_model_id", String(300)),
+    Column("fingerprint_epoch", Integer),
+    Column("metric", Float),
+    Column("extra", Text),
+)
+Index("ix_exposures_experiment_at", exposures.c.experiment, exposures.c.at)
+Index("ix_exposures_subject", exposures.c.subject)
+
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("embedder_alias", String(200), nullable=False),
+    Column("embedder_digest", DIGEST, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("probes_digest", DIGEST, nullable=False),
+    Column("vectors_digest", DIGEST, nullable=False),  # blob: the probe vectors
+    Column("repeats", Integer, nullable=False),
+    Column("dims", Integer, nullable=False),
+    Column("noise_floor", Float, nullable=False),
+    Column("vendor_model_id", String(300)),
+    Column("epoch", Integer, nullable=False),
+    Column("baseline_id", String(36)),
+    Column("verdict", String(16)),  # baseline | same | changed
+    Column("magnitude", Float),
+    Column("summary", Text),
+)
+Index("ix_fingerprints_alias_at", fingerprints.c.embedder_alias, fingerprints.c.at)
+
+threshold_policies = Table(
+    "threshold_policies",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),
+    Column("mode", String(16), nullable=False),  # "pass_rate" | "quantile"
+    Column("target", Float, nullable=False),
+    Column("cut", Float, nullable=False),
+    Column("previous_cut", Float),
+    Column("reference_digest", DIGEST, nullable=False),
+    Column("substrate", Text, nullable=False),  # JSON: embedder/reranker/model digests
+    Column("actor", String(320)),
+    Column("reason", Text),
+)
