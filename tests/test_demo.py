@@ -1,0 +1,220 @@
+"""`make demo`: the Acme support scenario builds, every planted incident fires through the
+real `modelward check`, nothing else does, and the audit of a first-month decision names the
+digest chat/v1 pointed to then.
+
+The demo lives in demo/ beside src/ (it is not part of the installed package), so the repo
+root is put on sys.path here. The ledger is built once per module (about 3 s) into a tmp dir.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from demo import build, report  # noqa: E402
+from demo.incidents import COVERED, EPISODES, ROLLBACK_AFTER, STALE_FOR, STALE_POD  # noqa: E402
+from demo.scenario import MARKER  # noqa: E402
+from demo.world import DAY, MINUTE, SPAN_DAYS  # noqa: E402
+
+from modelward.ledger import aliases, artifacts, chain  # noqa: E402
+from modelward.ledger.engine import Store  # noqa: E402
+from modelward.settings import Settings  # noqa: E402
+from modelward.timefmt import parse_time  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("demo") / "demo-ledger")
+
+
+@pytest.fixture(scope="module")
+def findings(built):
+    return report.check_findings(built.path)
+
+
+@pytest.fixture
+def demo_store(built):
+    s = Store(Settings({"home": str(built.path),
+                        "database_url": f"sqlite:///{built.path / 'ledger.db'}",
+                        "blob_url": str(built.path / "blobs")}))
+    yield s
+    s.dispose()
+
+
+def _one(findings, code):
+    hits = [f for f in findings if f["code"] == code]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def test_exactly_the_planted_findings(built, findings):
+    """Each incident fires once and the clean stretches stay silent: the exact set, over
+    every guard the scenario covers (MW0xx, MW1xx)."""
+    v11 = built.digests["chat-v1.1"]
+    got = sorted((f["code"], f["subject"]) for f in findings if f["code"][:3] in ("MW0", "MW1"))
+    assert got == [("MW102", v11), ("MW104", "openai:gpt-4o-mini"), ("MW105", "chat/v1")]
+    rec = report.reconcile(built.expected, findings)
+    assert rec.ok, (rec.missing, rec.unexpected)
+    assert len(rec.matched) == 3
+    assert COVERED == ("MW0", "MW1")
+    assert all(not f["code"].startswith(COVERED) for f in rec.uncovered)
+    assert len(rec.matched) + len(rec.uncovered) == len(findings)
+
+
+def test_stale_pod_is_named_with_the_digest_it_kept(built, findings):
+    f = _one(findings, "MW105")
+    ev = f["evidence"]
+    moved = parse_time(ev["moved_at"])
+    assert (ev["process"], ev["stale_digest"], ev["moved_to"]) == (
+        STALE_POD, built.digests["chat-v1.1"], built.digests["chat-v1.2"])
+    assert moved + 30 * MINUTE < parse_time(ev["first_seen"])
+    assert parse_time(ev["last_seen"]) < moved + STALE_FOR
+    assert ev["decisions"] >= 5 and ev["grace"] == "30m"
+
+
+def test_vendor_swap_names_both_model_ids(built, findings):
+    ev = _one(findings, "MW104")["evidence"]
+    assert (ev["digest"], ev["old"], ev["new"]) == (
+        built.digests["gpt-4o-mini"], "gpt-4o-mini-2024-07-18", "gpt-4o-mini-2025-01-31")
+    assert ev["decisions_old"] > 1000 and ev["decisions_new"] > 1000 and ev["changes"] == 1
+
+
+def test_deleted_checkpoint_only(built, findings, demo_store):
+    """v1.1's own blobs are gone; the tokenizer it shared and every other payload remain."""
+    f = _one(findings, "MW102")
+    assert f["evidence"]["payload"] == "missing" and f["evidence"]["decisions"] > 1000
+    with demo_store.read() as conn:
+        status = {a.digest: artifacts.payload_status(demo_store, a)
+                  for a in artifacts.list_artifacts(conn)}
+        v12 = artifacts.get(conn, built.digests["chat-v1.2"])
+    assert status.pop(built.digests["chat-v1.1"]) == "missing"
+    hosted = {built.digests["gpt-4o-mini"], built.digests["claude-haiku"]}
+    assert {d for d, s in status.items() if s == "vendor"} == hosted
+    assert {s for d, s in status.items() if d not in hosted} == {"present"}
+    shared = artifacts.blob_digests(demo_store, v12)  # manifest, config, tokenizer, weights
+    assert len(shared) == 4 and all(demo_store.blobs.has(b) for b in shared)
+
+
+def test_rollback_and_rotations_are_in_the_alias_history(built, demo_store):
+    with demo_store.read() as conn:
+        chat = aliases.history(conn, "chat/v1")
+        prompt = aliases.history(conn, "prompt/support@production")
+        report_ = chain.verify(conn)
+    assert [e.kind for e in chat] == ["create", "move", "move", "move", "rollback", "move"]
+    d = built.digests
+    assert [e.digest for e in chat] == [d["chat-v1.0"], d["chat-v1.1"], d["chat-v1.2"],
+                                        d["chat-v1.3"], d["chat-v1.2"], d["chat-v1.3.1"]]
+    assert chat[4].at - chat[3].at == ROLLBACK_AFTER
+    assert len({e.digest for e in chat}) == 5
+    assert len(prompt) == 3
+    assert built.now - SPAN_DAYS * DAY - 7 * DAY < chat[0].at < built.now - SPAN_DAYS * DAY
+    assert report_.ok and report_.decisions == built.decisions
+
+
+def test_traffic_is_realistic(built, demo_store):
+    assert 50_000 < built.decisions < 100_000
+    assert built.seconds < 40  # `make demo` must stay well under a minute on 2 cores
+    assert built.blocks > 5_000  # one block per hour of traffic, as a batching recorder seals
+    assert set(built.by_alias) == {"chat/v1", "summary/v1", "triage/v1"}
+    with demo_store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT segments, subject, process, gate_threshold, gate_candidates, gate_passed "
+            "FROM decisions WHERE alias = 'chat/v1' LIMIT 3000").all()
+        texts = conn.exec_driver_sql("SELECT count(*) FROM decision_payloads").scalar()
+    tiers = {re.search(r'"tier":"(\w+)"', r[0]).group(1) for r in rows}
+    topics = {re.search(r'"topic":"(\w+)"', r[0]).group(1) for r in rows}
+    assert tiers == {"free", "pro", "enterprise"}
+    assert topics == {"billing", "bug", "howto", "account"}
+    assert all(re.fullmatch(r"u_[0-9a-f]{12}", r[1]) for r in rows)
+    assert all(re.fullmatch(r"pod-chat-[0-9a-f]{4}:1", r[2]) for r in rows)
+    assert all(r[3] == 0.4 and 0 <= r[5] <= r[4] for r in rows)
+    assert 0 < texts < built.decisions / 5
+
+
+def test_audit_of_a_first_month_decision_names_the_digest_then(built):
+    audit = report.audit_report(built.path, built.audit_decision_id)
+    at = parse_time(audit["decision"]["at"])
+    start = built.now - SPAN_DAYS * DAY
+    assert start <= at < start + 31 * DAY
+    assert audit["alias"]["name"] == "chat/v1"
+    assert audit["alias"]["digest"] == built.digests["chat-v1.0"] == built.audit_alias_digest
+    assert audit["alias"]["verdict"] == "agrees"
+    model = next(x for x in audit["digests"] if x["field"] == "model")
+    assert model["digest"] == built.digests["chat-v1.0"]
+    assert model["artifact"]["version"] == "v1.0"
+    assert audit["chain"]["verifies"] is True and audit["ok"] is True
+
+
+def test_registry_incidents_plant_and_controls_do_not(built):
+    incidents = {e.name for e in EPISODES if e.kind == "incident"}
+    controls = {e.name for e in EPISODES if e.kind == "control"}
+    assert incidents >= {"stale-pod", "silent-vendor-swap", "deleted-checkpoint"}
+    assert controls >= {"bad-release-rollback", "prompt-rollouts"}
+    assert {e.episode for e in built.expected} == incidents
+
+
+def test_same_seed_and_clock_build_the_same_ledger(built, tmp_path):
+    again = build(tmp_path / "again", now=built.now)
+    assert again.digests == built.digests
+    assert again.audit_decision_id == built.audit_decision_id
+
+    def head(path):
+        s = Store(Settings({"home": str(path), "database_url": f"sqlite:///{path / 'ledger.db'}"}))
+        try:
+            with s.read() as conn:
+                return [tuple(r) for r in conn.exec_driver_sql(
+                    "SELECT number, count, first_at FROM chain_blocks ORDER BY number")], \
+                    conn.exec_driver_sql("SELECT id FROM decisions ORDER BY id").scalars().all()
+        finally:
+            s.dispose()
+    assert head(again.path) == head(built.path)
+
+
+def test_rebuild_replaces_a_demo_ledger_and_refuses_anything_else(tmp_path):
+    from demo.scenario import _prepare
+
+    ours = tmp_path / "ours"
+    _prepare(ours)
+    (ours / "ledger.db").write_text("old")
+    _prepare(ours)
+    assert sorted(p.name for p in ours.iterdir()) == [MARKER]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="refusing to delete"):
+        _prepare(theirs)
+    assert (theirs / "thesis.tex").read_text() == "precious"
+
+
+def test_make_demo_script_end_to_end(tmp_path):
+    """demo/build.py as `make demo` runs it: the story, the check, the audit, exit 0."""
+    proc = subprocess.run([sys.executable, str(ROOT / "demo" / "build.py"),
+                           str(tmp_path / "demo-ledger")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for heading in ("Building the Acme support ledger", "What the alias history says happened",
+                    "What nobody noticed at the time", "Clean stretches", "$ modelward check",
+                    "Did every planted incident fire", "An auditor asks"):
+        assert f"=== {heading}" in out
+    assert re.search(r"^  ok +MW105 chat/v1 process=pod-chat-7f9c:1 ", out, re.M)
+    assert re.search(r"^  ok +MW104 openai:gpt-4o-mini ", out, re.M)
+    assert re.search(r"^  ok +MW102 sha256:", out, re.M)
+    assert not re.search(r"^  (MISSING|UNPLANTED) ", out, re.M)
+    # the second audit: the stale pod's answer disagrees with the alias, on a deleted payload
+    stale_audit = out[out.index("=== ...and one that pod-chat-7f9c:1 served"):]
+    assert "DISAGREES with the alias" in stale_audit and "payload MISSING" in stale_audit
+    check = out[out.index("=== $ modelward check"):out.index("=== Did every planted")]
+    for line in ("  MW102 unretained-artifact  sha256:", "  MW104 vendor-substitution  "
+                 "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
+        assert line in check
+    assert re.search(r"^\d+ findings: 1 error, \d+ warnings", check, re.M)
