@@ -12,6 +12,7 @@ as ``item``, and the examples as ``few_shot`` (``{% for ex in few_shot %}…{% e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -41,6 +42,27 @@ class Prompt:
         except TemplateError as exc:
             raise ValidationError(f"prompt {self.digest[:19]}… failed to render: {exc}",
                                   field="template") from None
+
+    def renderer(self) -> Callable[[dict], str]:
+        """Compile the template once and return a function rendering one item with it, so
+        a run does not recompile per item. Nothing keeps it beyond the caller: the harness
+        loads the Prompt fresh from the blob store for every run."""
+        try:
+            template = _ENV.from_string(self.template)
+        except TemplateError as exc:
+            raise ValidationError(f"prompt {self.digest[:19]}… failed to render: {exc}",
+                                  field="template") from None
+
+        def render(variables: dict) -> str:
+            context = dict(variables)
+            context.setdefault("few_shot", self.few_shot)
+            context.setdefault("system", self.system)
+            try:
+                return template.render(context)
+            except TemplateError as exc:
+                raise ValidationError(f"prompt {self.digest[:19]}… failed to render: {exc}",
+                                      field="template") from None
+        return render
 
     def texts(self) -> list[tuple[str, str]]:
         """(where, text) pairs a contamination scan reads: template, system, each example."""

@@ -1,0 +1,188 @@
+"""Production ran a prompt and model combination that no eval run ever scored.
+
+What it checks
+--------------
+For the decisions inside the check window (30 days by default), every distinct
+(prompt digest, model digest) pair production used, counted in SQL (``GROUP BY``), is
+looked up among the completed task eval runs (``modelward eval run``, kind ``task``). A
+pair no completed run scored is reported once, with when production first used it, how
+many decisions used it, the first decision's id, and what the latest completed eval run
+of that prompt's alias (an alias that ever pointed at the prompt digest) and of that
+model (its aliases, or the digest itself) scored instead.
+
+A decision that names a prompt but no model counts as scored when any completed run
+scored that prompt. Decisions with no prompt digest are not judged, and neither is a
+prompt digest that is not a registered artifact (MW101 reports those). A run that failed
+or is still running scores nothing.
+
+Why it matters
+--------------
+The eval worker loaded the prompt template at start-up and kept scoring v37 for eight
+hours while production ran v38. Every dashboard said the prompt was evaluated; the
+prompt that answered customers had no eval at all. The digest an eval run rendered and
+the digest production used are both in the ledger: this guard compares them.
+
+Example
+-------
+``prompt/support@production`` moved from support@37 to support@38 at 15:00; the last eval
+scored v37::
+
+    MW301 unscored-prompt  prompt/support@production
+      production used prompt support@38 (sha256:60303ae22b99…) with model chat@v3
+      (sha256:9f86d081884c…) in 212 decisions since 2026-03-01T15:00:07Z (last
+      2026-03-02T11:50:07Z), and no completed eval run scored that pair; the latest eval
+      of prompt/support@production (run 01a2…, finished 2026-03-01T14:10:00Z) scored
+      support@37 (sha256:f2ca1bb6c7e9…) with chat@v3 (sha256:9f86d081884c…)
+
+How to fix
+----------
+Run the eval on what production runs: ``modelward eval run --evalset … --prompt
+prompt/support@production --model chat/v1 --runner …`` resolves the aliases when it
+starts and records the digests it rendered and called. To keep it that way, run
+``modelward eval watch`` (it re-runs whenever an alias moves), or gate alias moves on an
+eval of the new digest. A pair that is scored by design elsewhere can be suppressed with
+a reason and an expiry.
+
+Configuration
+-------------
+``window`` in ``[check.MW301]``: how far back decisions are judged (a duration; default
+``30d``). ``--since`` or ``check.window``, when later, narrows it further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from ..ledger.schema import decisions, eval_runs
+from ..settings import Setting
+from ..timefmt import iso
+from .finding import Finding, plural, short
+
+CODE = "MW301"
+NAME = "unscored-prompt"
+SEVERITY = "warning"
+STATUS = "active"
+OPTIONS = (Setting("window", "duration", "30d",
+                   "How far back production decisions are judged.", minimum=1),)
+
+FIX = ("run `modelward eval run` (or keep `modelward eval watch` running) on the prompt and "
+       "model aliases production resolves, so a run scores the digests it uses")
+
+
+def _scored(view) -> tuple[set[tuple[str, str | None]], set[str]]:
+    """(prompt, model) pairs and prompts that a completed task run scored."""
+    r = eval_runs.c
+    rows = view.execute(sa.select(r.prompt_digest, r.model_digest).distinct()
+                        .where(r.status == "completed", r.kind == "task",
+                               r.prompt_digest.is_not(None))).all()
+    return {(p, m) for p, m in rows}, {p for p, _ in rows}
+
+
+def _latest(view, column, values) -> dict[str, dict]:
+    """The latest completed task run per value of ``column`` (an alias or digest column)."""
+    values = sorted({v for v in values if v})
+    if not values:
+        return {}
+    r = eval_runs.c
+    rn = sa.func.row_number().over(partition_by=column,
+                                   order_by=(r.finished_at.desc(), r.id.desc())).label("rn")
+    inner = (sa.select(column.label("key"), r.id, r.finished_at, r.prompt_alias,
+                       r.prompt_digest, r.model_alias, r.model_digest, rn)
+             .where(r.status == "completed", r.kind == "task", column.in_(values))
+             .subquery())
+    rows = view.execute(sa.select(inner).where(inner.c.rn == 1)).all()
+    return {row.key: {"run": row.id, "finished_at": iso(row.finished_at),
+                      "_at": row.finished_at,
+                      "prompt_alias": row.prompt_alias, "prompt_digest": row.prompt_digest,
+                      "model_alias": row.model_alias, "model_digest": row.model_digest}
+            for row in rows}
+
+
+def _newest(candidates: list[dict | None]) -> dict | None:
+    found = [c for c in candidates if c]
+    return max(found, key=lambda c: (c["_at"], c["run"])) if found else None
+
+
+def _public(run: dict | None) -> dict | None:
+    return {k: v for k, v in run.items() if k != "_at"} if run else None
+
+
+def _first_decision(view, prompt: str, model: str | None, at: int) -> str | None:
+    d = decisions.c
+    return view.execute(
+        sa.select(d.id).where(d.prompt_digest == prompt, d.at == at,
+                              d.model_digest.is_(None) if model is None
+                              else d.model_digest == model)
+        .order_by(d.id).limit(1)).scalar()
+
+
+def _scored_text(view, what: str, run: dict) -> str:
+    model = view.label(run["model_digest"]) if run["model_digest"] else "no model"
+    return (f"the latest eval of {what} (run {run['run']}, finished {run['finished_at']}) "
+            f"scored {view.label(run['prompt_digest'])} with {model}")
+
+
+def check(view, config) -> Iterator[Finding]:
+    d = decisions.c
+    groups = view.execute(
+        sa.select(d.prompt_digest, d.model_digest, sa.func.count(), sa.func.min(d.at),
+                  sa.func.max(d.at))
+        .where(d.prompt_digest.is_not(None), view.in_window(d.at, view.now - config["window"]))
+        .group_by(d.prompt_digest, d.model_digest)).all()
+    if not groups:
+        return
+    pairs, prompts = _scored(view)
+    known = view.artifacts({g[0] for g in groups} | {g[1] for g in groups if g[1]})
+    unscored = [g for g in groups if g[0] in known
+                and not ((g[0], g[1]) in pairs if g[1] is not None else g[0] in prompts)]
+    if not unscored:
+        return
+    # which aliases ever named each digest, latest naming first
+    named: dict[str, dict[str, int]] = {}
+    for ev in view.alias_events():
+        named.setdefault(ev.digest, {})[ev.alias] = ev.at
+    aliases_of = {dig: sorted(names, key=lambda a: (-names[a], a))
+                  for dig, names in named.items()}
+    wanted = {dig for g in unscored for dig in g[:2] if dig}
+    by_prompt_alias = _latest(view, eval_runs.c.prompt_alias,
+                              [a for dig in wanted for a in aliases_of.get(dig, [])])
+    by_model_alias = _latest(view, eval_runs.c.model_alias,
+                             [a for dig in wanted for a in aliases_of.get(dig, [])])
+    by_model = _latest(view, eval_runs.c.model_digest, [g[1] for g in unscored])
+    window = view.now - config["window"]
+    for prompt, model, n, first, last in sorted(unscored, key=lambda g: (g[3], g[0], g[1] or "")):
+        prompt_aliases = aliases_of.get(prompt, [])
+        model_aliases = aliases_of.get(model, []) if model else []
+        prompt_eval = _newest([by_prompt_alias.get(a) for a in prompt_aliases])
+        model_eval = _newest([by_model_alias.get(a) for a in model_aliases]
+                             + [by_model.get(model)])
+        subject = prompt_aliases[0] if prompt_aliases else prompt
+        model_text = f"model {view.label(model)}" if model else "no model digest"
+        message = (f"production used prompt {view.label(prompt)} with {model_text} in "
+                   f"{plural(n, 'decision')} since {iso(first)} (last {iso(last)}), and no "
+                   "completed eval run scored that " + ("pair" if model else "prompt"))
+        told = []
+        if prompt_eval:
+            told.append(_scored_text(view, prompt_eval["prompt_alias"], prompt_eval))
+        if model_eval and (prompt_eval is None or model_eval["run"] != prompt_eval["run"]):
+            what = model_eval["model_alias"] if model_eval["model_alias"] in model_aliases \
+                else f"model {short(model)}"
+            told.append(_scored_text(view, what, model_eval))
+        if told:
+            message += "; " + "; ".join(told)
+        elif prompt_aliases:
+            message += f"; no eval run has scored {', '.join(prompt_aliases)} at all"
+        else:
+            message += "; no alias names this prompt and no eval run scored it"
+        yield Finding(
+            CODE, SEVERITY, subject, message,
+            evidence={"prompt_digest": prompt, "model_digest": model, "decisions": n,
+                      "first_seen": iso(first), "last_seen": iso(last),
+                      "first_decision": _first_decision(view, prompt, model, first),
+                      "prompt_aliases": prompt_aliases, "model_aliases": model_aliases,
+                      "latest_prompt_eval": _public(prompt_eval),
+                      "latest_model_eval": _public(model_eval),
+                      "window_start": iso(max(window, view.since or window))},
+            fix=FIX, identity=("prompt_digest", "model_digest"))
