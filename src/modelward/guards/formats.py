@@ -1,0 +1,169 @@
+"""A :class:`~modelward.guards.runner.Report` as text, JSON, GitHub workflow commands,
+JUnit XML or SARIF 2.1.0. Pure functions returning a string; no terminal styling, so the
+output is the same on a terminal, in a pipe and in a file."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import orjson
+
+from ..timefmt import iso
+from . import registry
+from .finding import Finding
+from .runner import Report
+
+FORMATS = ("text", "json", "github", "junit", "sarif")
+_PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
+
+
+def render(report: Report, fmt: str) -> str:
+    try:
+        return _RENDERERS[fmt](report)
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}") from None
+
+
+def summary_line(report: Report) -> str:
+    counts = report.counts()
+    n = len(report.findings)
+    run = len(report.guards_run)
+    tail = f"{run} guard{'s' if run != 1 else ''} run"
+    if report.suppressed:
+        tail += f", {len(report.suppressed)} suppressed"
+    if not n:
+        return f"no findings ({tail})"
+    parts = ", ".join(f"{c} {_PLURAL[s] if c != 1 else s}" for s, c in counts.items())
+    return f"{n} finding{'s' if n != 1 else ''}: {parts} ({tail})"
+
+
+def text(report: Report) -> str:
+    lines: list[str] = []
+    for severity in reversed(registry.SEVERITIES):
+        group = [f for f in report.findings if f.severity == severity]
+        if not group:
+            continue
+        lines.append(f"{_PLURAL[severity]} ({len(group)})")
+        for f in group:
+            lines.append(f"  {f.code} {f.name}  {f.subject}")
+            lines.append(f"    {f.message}")
+            if f.fix:
+                lines.append(f"    fix: {f.fix}")
+        lines.append("")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def json_(report: Report) -> str:
+    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _gh_escape(value: str, *, prop: bool = False) -> str:
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        value = value.replace(":", "%3A").replace(",", "%2C")
+    return value
+
+
+_GH_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def github(report: Report) -> str:
+    """GitHub Actions workflow commands: one annotation per finding."""
+    lines = []
+    for f in report.findings:
+        body = f"{f.subject}: {f.message}" + (f"\nfix: {f.fix}" if f.fix else "")
+        lines.append(f"::{_GH_LEVEL[f.severity]} title={_gh_escape(f'{f.code} {f.name}', prop=True)}"
+                     f"::{_gh_escape(body)}")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def junit(report: Report) -> str:
+    """One test case per guard that ran and found nothing, one per finding; findings at
+    or above fail_on are failures, the rest pass with the finding in system-out."""
+    failing = {id(f) for f in report.failing()}
+    suites = ET.Element("testsuites", name="modelward check")
+    suite = ET.SubElement(suites, "testsuite", name="modelward", timestamp=iso(report.now),
+                          time=f"{report.seconds:.3f}")
+    cases = failures = 0
+    by_code: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        by_code.setdefault(f.code, []).append(f)
+    for code in report.guards_run:
+        name = registry.BY_CODE[code].name
+        found = by_code.get(code, [])
+        if not found:
+            ET.SubElement(suite, "testcase", classname=code, name=name,
+                          time=f"{report.timings.get(code, 0.0):.3f}")
+            cases += 1
+        for f in found:
+            case = ET.SubElement(suite, "testcase", classname=code, name=f"{name}: {f.subject}")
+            cases += 1
+            detail = f"{f.message}\nfix: {f.fix}\nfingerprint: {f.fingerprint}"
+            if id(f) in failing:
+                failure = ET.SubElement(case, "failure", message=f.message, type=f.severity)
+                failure.text = detail
+                failures += 1
+            else:
+                ET.SubElement(case, "system-out").text = f"{f.severity}: {detail}"
+    for element in (suites, suite):
+        element.set("tests", str(cases))
+        element.set("failures", str(failures))
+        element.set("errors", "0")
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def sarif(report: Report) -> str:
+    """SARIF 2.1.0; suppressed findings are included with their suppression."""
+    from .. import __version__
+
+    codes = list(report.guards_run)
+    index = {c: i for i, c in enumerate(codes)}
+    rules = []
+    for code in codes:
+        row = registry.BY_CODE[code]
+        rules.append({
+            "id": code, "name": row.name,
+            "shortDescription": {"text": f"{code} {row.name}"},
+            "fullDescription": {"text": f"Fires when {row.summary}."},
+            "helpUri": row.help_uri,
+            "help": {"text": f"See {row.help_uri} or run `modelward explain {code}`."},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[row.severity]},
+        })
+
+    def result(f: Finding, suppression=None) -> dict:
+        out = {
+            "ruleId": f.code, "ruleIndex": index[f.code], "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f.message + (f" Fix: {f.fix}." if f.fix else "")},
+            "locations": [{"logicalLocations": [{"name": f.subject, "kind": "resource"}]}],
+            "partialFingerprints": {"modelwardFingerprint/v1": f.fingerprint},
+            "properties": {"subject": f.subject, "evidence": f.evidence},
+        }
+        if suppression is not None:
+            out["suppressions"] = [{"kind": "external", "status": "accepted",
+                                    "justification": suppression.reason}]
+        return out
+
+    results = [result(f) for f in report.findings]
+    results += [result(f, s) for f, s in report.suppressed]
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "modelward", "version": __version__,
+                                "informationUri": registry.PROJECT_URL,
+                                "rules": rules}},
+            "invocations": [{"executionSuccessful": True,
+                             "endTimeUtc": iso(report.now)}],
+            "results": results,
+        }],
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+_RENDERERS = {"text": text, "json": json_, "github": github, "junit": junit, "sarif": sarif}

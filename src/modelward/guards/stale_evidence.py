@@ -1,0 +1,129 @@
+"""The eval behind a live model or prompt is too old, on a deprecated eval set, or
+scored another digest.
+
+What it checks
+--------------
+For every alias that points at a model, adapter or prompt now, the evidence behind its
+current digest is chosen exactly as ``modelward promote approve`` chooses it by default:
+the latest completed task eval run that scored exactly this digest (as model or prompt),
+preferring one on an eval set that is not deprecated. It fires when
+
+* no completed task run scored this digest, although evals were run on the alias or on
+  the digest's predecessors (``other-digest``): the latest eval behind the alias scored
+  something else;
+* the evidence finished longer ago than ``evidence_max_age`` (``fresh``);
+* the evidence is on an eval set deprecated with ``modelward evalset deprecate``
+  (``evalset``).
+
+An alias no eval ever touched (no completed task run on its digest, and none run through
+the alias name) is left to MW301, which reports production use of unscored digests. One
+finding per alias; the fresh and deprecated checks are the promotion gates' own
+(``modelward.registry.promotion.evidence_failures``).
+
+Why it matters
+--------------
+The registry showed a green eval next to every model. One was eight months old, one ran
+on a benchmark the team had retired for leaking into training data, and one had scored the
+checkpoint before the current one. Evidence that is stale, deprecated or about another
+digest is not evidence for what serves.
+
+Example
+-------
+``chat/v1`` moved to chat@v4 after its last eval, which scored chat@v3::
+
+    MW202 stale-evidence  chat/v1
+      chat/v1 points at model chat@v4 (sha256:60303ae22b99…) and no completed task eval
+      run scored it; the latest eval behind chat/v1, run 0196c1d2-…, finished
+      2026-03-01T10:00:00Z, scored model chat@v3 (sha256:9f86d081884c…)
+
+How to fix
+----------
+Run the eval on what the alias points at now: ``modelward eval run --evalset EVALSET
+--prompt PROMPT_ALIAS --model chat/v1 --runner …``, on an eval set that is not deprecated.
+Keep it fresh with ``modelward eval watch``, and promote through ``modelward promote``, whose
+gates refuse stale evidence.
+
+Configuration
+-------------
+``max_age`` in ``[check.MW202]``: the oldest evidence accepted (a duration; default: the
+``evidence_max_age`` setting, itself 30d by default). ``severity`` overrides the default
+severity (warning), as for every guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from ..ledger.evals import EvalRun
+from ..ledger.schema import eval_runs
+from ..registry.promotion import duration, evidence_failures, label, select_evidence
+from ..settings import Setting
+from ..timefmt import iso
+from .finding import Finding
+
+CODE = "MW202"
+NAME = "stale-evidence"
+SEVERITY = "warning"
+STATUS = "active"
+OPTIONS = (Setting("max_age", "duration", None,
+                   "Oldest evidence accepted (default: the evidence_max_age setting).",
+                   minimum=1),)
+
+JUDGED_KINDS = ("model", "adapter", "prompt")
+FIX = ("run the eval on what the alias points at now (`modelward eval run … --model ALIAS`) "
+       "on an eval set that is not deprecated")
+
+
+def _behind_alias(view, alias: str) -> EvalRun | None:
+    """The latest completed task run that went through ``alias`` (as prompt or model)."""
+    c = eval_runs.c
+    row = view.execute(
+        sa.select(eval_runs)
+        .where(c.status == "completed", c.kind == "task", c.finished_at <= view.now,
+               sa.or_(c.model_alias == alias, c.prompt_alias == alias))
+        .order_by(c.finished_at.desc(), c.id.desc()).limit(1)).first()
+    return EvalRun.from_row(row) if row else None
+
+
+def check(view, config) -> Iterator[Finding]:
+    max_age = config["max_age"] or view.settings.evidence_max_age
+    current: dict[str, str] = {}
+    for ev in view.alias_events():  # by alias, then time
+        if ev.at <= view.now:
+            current[ev.alias] = ev.digest
+    arts = view.artifacts(current.values())
+    for alias in sorted(current):
+        digest = current[alias]
+        art = arts.get(digest)
+        if art is None or art.kind not in JUDGED_KINDS:
+            continue
+        evidence = {"alias": alias, "digest": digest, "max_age": duration(max_age)}
+        head = f"{alias} points at {label(view, digest)}"
+        run = select_evidence(view, digest, view.now)
+        if run is None:
+            other = _behind_alias(view, alias)
+            if other is None:
+                continue  # no eval behind it at all: MW301's business
+            scored = " and ".join(label(view, d) for d in (other.prompt_digest,
+                                                            other.model_digest) if d)
+            yield Finding(CODE, SEVERITY, alias,
+                          f"{head} and no completed task eval run scored it; the latest eval "
+                          f"behind {alias}, run {other.id}, finished {iso(other.finished_at)}, "
+                          f"scored {scored}",
+                          evidence={**evidence, "problem": "other-digest", "run": other.id,
+                                    "scored": [d for d in (other.prompt_digest,
+                                                           other.model_digest) if d]},
+                          fix=FIX, identity=("alias", "digest"))
+            continue
+        failures = evidence_failures(view, run, digest, at=view.now, max_age=max_age)
+        if not failures:
+            continue
+        yield Finding(CODE, SEVERITY, alias,
+                      f"{head}: " + "; ".join(f.message for f in failures),
+                      evidence={**evidence, "problem": [f.gate for f in failures][0],
+                                "problems": [f.to_dict() for f in failures], "run": run.id,
+                                "finished_at": iso(run.finished_at),
+                                "evalset": run.evalset_digest},
+                      fix=FIX, identity=("alias", "digest"))

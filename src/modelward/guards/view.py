@@ -1,0 +1,185 @@
+"""The read-only window guards see the ledger through.
+
+A guard gets a :class:`View` and never the store itself: the view runs SELECTs inside one
+read transaction (a consistent snapshot; the database is also told the transaction is
+read-only), verifies payloads and the chain on the guard's behalf, and caches what
+several guards ask for. Guards therefore do no I/O of their own and cannot write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Result
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.selectable import CompoundSelect
+
+from ..errors import ModelwardError
+from ..ledger import aliases as ledger_aliases
+from ..ledger import artifacts as ledger_artifacts
+from ..ledger import chain as ledger_chain
+from ..ledger import retention as ledger_retention
+from ..ledger.artifacts import Artifact
+from ..ledger.engine import Store
+from ..ledger.retention import References
+from ..registry.payloads import PayloadCheck, check_payload
+from ..registry.verification import VerificationCache
+from ..settings import Settings
+from ..timefmt import now_us
+from .finding import short
+
+# Which decision column names an artifact of each kind.
+KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
+              "embedder": "embedder_digest", "reranker": "reranker_digest",
+              "config": "config_digest"}
+
+
+class _ReadOnlyCache(VerificationCache):
+    """Trusts fresh entries; never writes, and never drops one it found stale."""
+
+    def drop_payload(self, digest: str) -> None:
+        return None
+
+    def drop_block(self, number: int) -> None:
+        return None
+
+
+class View:
+    """Read-only access to one ledger at one moment (``now``), for one run of the guards."""
+
+    def __init__(self, store: Store, conn: Connection, settings: Settings, *,
+                 now: int | None = None, since: int | None = None) -> None:
+        self._store = store
+        self._conn = conn
+        self.settings = settings
+        self.now = now_us() if now is None else now
+        self.since = since  # decisions before this are outside the window (None: all)
+        self.dialect = store.dialect
+        # filled by the runner before the meta guards (MW001, MW002) run
+        self.suppressions: list = []
+        self.codes_run: set[str] = set()
+        self._artifacts: dict[str, Artifact | None] = {}
+        self._payload: dict[tuple[str, bool], PayloadCheck] = {}
+        self._references: dict[int | None, dict[str, References]] = {}
+        # read the verification cache, never write it: guards change nothing
+        self._cache = _ReadOnlyCache(store.blobs.root / "verified", store.blobs.path_of,
+                                     settings.verify_cache_ttl or 0, self.now, write=False)
+        self._bytes: dict[str, bytes | None] = {}
+        self._chain: ledger_chain.VerifyReport | None = None
+        self._events: list[ledger_aliases.AliasEvent] | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, store: Store, settings: Settings, **kw) -> Iterator[View]:
+        with store.read() as conn:
+            if store.dialect == "postgresql":
+                # one snapshot for every guard, and the server refuses any write
+                conn.exec_driver_sql(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield cls(store, conn, settings, **kw)
+                return
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+            try:
+                yield cls(store, conn, settings, **kw)
+            finally:
+                # the connection goes back to a pool (or is the shared in-memory one)
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+
+    # --- queries ----------------------------------------------------------------------
+    def execute(self, statement: Select | CompoundSelect) -> Result:
+        """Run a SELECT; anything else is refused."""
+        if not isinstance(statement, (Select, CompoundSelect)):
+            raise TypeError("guards may only run SELECT statements")
+        return self._conn.execute(statement)
+
+    def in_window(self, column, start: int | None = None) -> sa.ColumnElement[bool]:
+        """``column >= max(since, start)``, or TRUE when neither bounds it."""
+        bounds = [b for b in (self.since, start) if b is not None]
+        return column >= max(bounds) if bounds else sa.true()
+
+    # --- artifacts ----------------------------------------------------------------------
+    def artifacts(self, digests: Iterable[str]) -> dict[str, Artifact]:
+        """The registered artifacts among ``digests`` (unknown ones are left out)."""
+        wanted = {d for d in digests if d}
+        missing = [d for d in wanted if d not in self._artifacts]
+        if missing:
+            found = ledger_artifacts.find_many(self._conn, missing)
+            for d in missing:
+                self._artifacts[d] = found.get(d)
+        return {d: a for d in wanted if (a := self._artifacts[d]) is not None}
+
+    def label(self, digest: str | None) -> str:
+        """``name@version (sha256:abc…)`` for a registered digest, the short digest otherwise."""
+        if not digest:
+            return "-"
+        art = self.artifacts([digest]).get(digest)
+        if art is None:
+            return short(digest)
+        name = f"{art.name}@{art.version}" if art.version else art.name
+        return f"{name} ({short(digest)})"
+
+    def references(self, since: int | None) -> dict[str, References]:
+        """Digest -> decisions naming it at or after ``since`` and the latest of them: the
+        same scan retention and gc keep payloads by."""
+        if since not in self._references:
+            self._references[since] = ledger_retention.decision_references(self._conn,
+                                                                           since=since)
+        return self._references[since]
+
+    def payload_check(self, art: Artifact, *, verify: bool = True) -> PayloadCheck:
+        """The registry's payload check: ``verify`` re-hashes (a full verification that
+        ``modelward audit`` or retention cached within ``verify_cache_ttl``, files unchanged,
+        is trusted); without it only presence and size are checked."""
+        key = (art.digest, verify)
+        if key not in self._payload:
+            self._payload[key] = check_payload(self._store, art, verify=verify,
+                                               cache=self._cache, now=self.now)
+        return self._payload[key]
+
+    def payload(self, art: Artifact) -> bytes | None:
+        """The verified bytes of a single-file artifact stored in our blob store (a policy,
+        an eval set); None when it is not stored here, is a directory, missing or corrupt."""
+        if art.digest not in self._bytes:
+            data = None
+            if art.payload == "blob" and not art.is_directory:
+                try:
+                    data = self._store.blobs.get(art.digest)  # re-hashes on read
+                except ModelwardError:
+                    data = None
+            self._bytes[art.digest] = data
+        return self._bytes[art.digest]
+
+    # --- aliases and chain --------------------------------------------------------------
+    def alias_events(self) -> list[ledger_aliases.AliasEvent]:
+        """Every alias event, by alias then time."""
+        if self._events is None:
+            self._events = ledger_aliases.all_events(self._conn)
+        return self._events
+
+    def verify_chain(self) -> ledger_chain.VerifyReport:
+        if self._chain is None:
+            self._chain = ledger_chain.verify(self._conn)
+        return self._chain
+
+    # --- contamination scans (MW302) ----------------------------------------------------
+    def _config_dir(self):
+        path = self.settings.config_path
+        return path.resolve().parent if path is not None else None
+
+    def evalset_items(self, ref: str) -> list:
+        """The items of an eval set named by ``sha256:`` digest (read from the blob store,
+        verified) or by path (relative to modelward.toml's directory)."""
+        from ..evals.corpus import load_items
+
+        return load_items(ref, store=self._store, base=self._config_dir())[0]
+
+    def documents(self, ref: str):
+        """A contamination source, read lazily as the scan streams it: a file or directory
+        (relative to modelward.toml's directory), an artifact digest, or an alias as it
+        stood at ``now``."""
+        from ..evals.corpus import open_source
+
+        return open_source(ref, store=self._store, conn=self._conn, at=self.now,
+                           base=self._config_dir())
