@@ -20,10 +20,11 @@ from .timefmt import parse_duration
 @dataclass(frozen=True)
 class Setting:
     name: str
-    type: str  # "str" | "int" | "float" | "bool" | "duration" | "choice"
+    type: str  # "str" | "int" | "float" | "bool" | "duration" | "choice" | "list" (of str)
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    minimum: int | None = None  # smallest valid value of an int/float/duration setting
 
     @property
     def env(self) -> str:
@@ -42,13 +43,27 @@ SETTINGS: tuple[Setting, ...] = (
             "flush_records; durable: record() returns after an fsynced spool append.",
             ("batched", "durable")),
     Setting("flush_interval", "duration", "50ms", "Longest a recorded decision waits in memory (batched mode)."),
-    Setting("flush_records", "int", 2000, "Flush as soon as this many decisions are queued; also the largest chain block."),
+    Setting("flush_records", "int", 2000, "Flush as soon as this many decisions are queued; also the largest chain block.",
+            minimum=1),
     Setting("queue_limit", "int", 200_000,
-            "Most decisions held in memory; record() blocks (back-pressure) beyond it."),
+            "Most decisions held in memory; record() blocks (back-pressure) beyond it.",
+            minimum=1),
     Setting("spool_dir", "str", None, "Directory of durable-mode spool files; default $MODELWARD_HOME/spool."),
     Setting("retention", "duration", "400d", "Decisions younger than this keep the artifacts they name."),
+    Setting("gc_grace", "duration", "7d",
+            "`modelward gc` never deletes the payload of an artifact registered more recently "
+            "than this (a new candidate not yet aliased or used)."),
+    Setting("verify_cache_ttl", "duration", "24h",
+            "How long a full payload or chain-block verification is trusted while the files "
+            "are unchanged (audit, retention); 0s rehashes every time."),
     Setting("stale_fleet_grace", "duration", "30m",
             "How long after an alias moves decisions may still name its previous digest (MW105)."),
+    Setting("evidence_max_age", "duration", "30d",
+            "Oldest an eval run may be to back a promotion (`modelward promote approve`) or a "
+            "live alias (MW202).", minimum=1),
+    Setting("min_review_time", "duration", "5m",
+            "An approval sooner than this after the reviewer opened the evidence (or after the "
+            "request, when nothing was opened) is implausibly fast (MW203).", minimum=0),
     Setting("signing_key_env", "str", "MODELWARD_SIGNING_KEY",
             "Environment variable holding the HMAC key that signs `modelward chain head`."),
     Setting("process_name", "str", None, "Name this serving process reports on its decisions; default host:pid."),
@@ -56,17 +71,34 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 # Top-level tables of modelward.toml; each is validated by the module that reads it.
-KNOWN_TABLES = {"modelward", "check"}
+KNOWN_TABLES = {"modelward", "check", "contamination"}
 
 
 def coerce(setting: Setting, value: Any, source: str) -> Any:
+    value = _coerce(setting, value, source)
+    if setting.minimum is not None and value is not None and value < setting.minimum:
+        raise ConfigError(f"{setting.name} from {source} is {value!r}; it must be at least "
+                          f"{setting.minimum}")
+    return value
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
     if value is None:
         return None
     try:
+        if setting.type == "list":  # of strings: a TOML array, or comma-separated text
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError
+            return list(value)
         if setting.type in ("str",):
+            if not isinstance(value, (str, os.PathLike)):  # e.g. a TOML number or list
+                raise ValueError
             return str(value)
         if setting.type == "int":
-            if isinstance(value, bool):
+            # int(2.5) would silently truncate a TOML float
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if setting.type == "float":

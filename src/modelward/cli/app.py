@@ -34,9 +34,13 @@ def _root(
 
 
 def _register_commands() -> None:
-    from . import aliases, artifacts, chain, check, db, decisions, retention
+    from . import (aliases, artifacts, audit, chain, check, contamination, db, decisions, evals,
+                   evalsets, feedback, retention)
+    from . import closure
+    from . import people, promote
 
-    for module in (db, artifacts, aliases, decisions, chain, retention, check):
+    for module in (db, artifacts, aliases, decisions, chain, audit, retention, check, evals,
+                   evalsets, feedback, contamination, closure, people, promote):
         module.register(app)
 
 

@@ -11,10 +11,12 @@ Light by design: importing it pulls in neither FastAPI nor Typer nor Rich.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 from ..errors import ValidationError
 from ..ledger import aliases as ledger_aliases
+from ..ledger import feedback as ledger_feedback
 from ..ledger.aliases import Resolution
 from ..ledger.engine import Store
 from ..settings import Settings
@@ -35,6 +37,7 @@ class Ledger:
         self.store.ensure_schema(create=create)
         replay_orphaned_spools(self.store, settings.spool_path)
         self._recorder: Recorder | None = None
+        self._recorder_lock = threading.Lock()
 
     # --- aliases ----------------------------------------------------------------------
     def resolve(self, alias: str, at=None) -> Resolution:
@@ -46,13 +49,19 @@ class Ledger:
     # --- decisions --------------------------------------------------------------------
     @property
     def recorder(self) -> Recorder:
-        if self._recorder is None:
-            s = self.settings
-            self._recorder = Recorder(
-                self.store, mode=s.recorder_mode, flush_interval_us=s.flush_interval,
-                flush_records=s.flush_records, queue_limit=s.queue_limit,
-                spool_dir=s.spool_path, process=s.process_name)
-        return self._recorder
+        recorder = self._recorder
+        if recorder is None:
+            # serving threads record at once: without the lock each made its own Recorder,
+            # and flush()/close() reached only the last one
+            with self._recorder_lock:
+                if self._recorder is None:
+                    s = self.settings
+                    self._recorder = Recorder(
+                        self.store, mode=s.recorder_mode, flush_interval_us=s.flush_interval,
+                        flush_records=s.flush_records, queue_limit=s.queue_limit,
+                        spool_dir=s.spool_path, process=s.process_name)
+                recorder = self._recorder
+        return recorder
 
     def record(self, *, uses: Iterable[Resolution] = (), **fields) -> str:
         """Record one decision; returns its id (client-made UUIDv7 unless ``id=`` is given).
@@ -69,14 +78,45 @@ class Ledger:
             fields.setdefault("alias", res.alias)
         return self.recorder.record(fields)
 
+    # --- feedback ---------------------------------------------------------------------
+    def feedback(self, decision_id: str, *, surface: str, author_kind: str,
+                 intent: str = "unknown", rating: float | None = None, author: str | None = None,
+                 comment: str | None = None, correction: str | None = None, at=None,
+                 id: str | None = None, meta: dict | None = None) -> str:  # noqa: A002
+        """Record one feedback event on a decision; returns its id (UUIDv7 unless given).
+
+        ``intent``: incorrect, unsafe, unhelpful, style, test, other or unknown; ``surface``:
+        production, staging or internal; ``author_kind``: customer, employee or system.
+        Validated, then written in one transaction; an unknown decision id raises
+        ValidationError (a decision still queued in this process's recorder is flushed
+        first). Repeating an id records nothing new (see docs/feedback.md)."""
+        event = {k: v for k, v in dict(
+            id=id, decision_id=decision_id, at=at, rating=rating, intent=intent,
+            surface=surface, author_kind=author_kind, author=author, comment=comment,
+            correction=correction, meta=meta).items() if v is not None}
+        row = ledger_feedback.normalize(event)
+        try:
+            self._add_feedback(row)
+        except ValidationError as exc:
+            if exc.field != "decision_id" or self._recorder is None:
+                raise
+            self._recorder.flush()  # the decision may still be queued in this process
+            self._add_feedback(row)
+        return row["id"]
+
+    def _add_feedback(self, row: dict) -> None:
+        with self.store.write() as conn:
+            ledger_feedback.add(conn, [row])
+
     def flush(self, timeout: float = 60.0) -> None:
         if self._recorder is not None:
             self._recorder.flush(timeout)
 
     def close(self) -> None:
-        if self._recorder is not None:
-            self._recorder.close()
-            self._recorder = None
+        with self._recorder_lock:
+            recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
         self.store.dispose()
 
     def __enter__(self) -> Ledger:
