@@ -136,7 +136,7 @@ holds = Table(
     Column("reason", Text, nullable=False),
     Column("actor", String(320)),
     Column("at", BigInteger, nullable=False),
-    # NULL: this row places a hold; N: this row releases hold N (migration 0003).
+    # NULL: this row places a hold; N: this row releases hold N (migration 0005).
     Column("releases", Integer),
 )
 Index("ix_holds_digest", holds.c.digest)
@@ -281,6 +281,8 @@ promotion_reviews = Table(
     Column("failed_gates", Text),
     Column("override_reason", Text),
     Column("alias_event_id", Integer),
+    # the eval run the gates judged (the request's, or the default evidence at that moment)
+    Column("evidence_run_id", String(36)),
 )
 Index("ix_promotion_reviews_request", promotion_reviews.c.request_id)
 
@@ -289,11 +291,19 @@ closures = Table(
     "closures",
     metadata,
     Column("digest", DIGEST, primary_key=True),
-    Column("output_digest", DIGEST, nullable=False),
+    # NULL when the command failed or left no output (nothing was registered)
+    Column("output_digest", DIGEST),
     Column("name", String(200), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("exit_code", Integer, nullable=False),
     Column("complete", Boolean, nullable=False),
+    Column("base_digest", DIGEST),
+    # canonical JSON lists copied out of the record so MW204 needs no blob read: the
+    # artifacts a rebuild restores (inputs, base), the record's own part blobs (diff,
+    # params, lock files) and what the capture could not record
+    Column("inputs", Text),
+    Column("blobs", Text),
+    Column("gaps", Text),
 )
 Index("ix_closures_output", closures.c.output_digest)
 

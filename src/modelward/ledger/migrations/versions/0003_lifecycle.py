@@ -70,16 +70,21 @@ def upgrade() -> None:
         sa.Column("failed_gates", sa.Text),
         sa.Column("override_reason", sa.Text),
         sa.Column("alias_event_id", sa.Integer),
+        sa.Column("evidence_run_id", sa.String(36)),
     )
     op.create_index("ix_promotion_reviews_request", "promotion_reviews", ["request_id"])
     op.create_table(
         "closures",
         sa.Column("digest", D, primary_key=True),
-        sa.Column("output_digest", D, nullable=False),
+        sa.Column("output_digest", D),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("exit_code", sa.Integer, nullable=False),
         sa.Column("complete", sa.Boolean, nullable=False),
+        sa.Column("base_digest", D),
+        sa.Column("inputs", sa.Text),
+        sa.Column("blobs", sa.Text),
+        sa.Column("gaps", sa.Text),
     )
     op.create_index("ix_closures_output", "closures", ["output_digest"])
 
