@@ -1,0 +1,67 @@
+"""``modelward serve`` and ``modelward token create|list|revoke``."""
+
+from __future__ import annotations
+
+import typer
+
+from ..ledger import tokens as ledger_tokens
+from ._common import JSON_OPTION, opened, out, print_json, settings
+
+token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
+
+
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8765, "--port"),
+    workers: int = typer.Option(1, "--workers", help="Worker processes."),
+) -> None:
+    """Serve the JSON API (/api/v1), OTLP ingest (/v1/traces) and the dashboard."""
+    import uvicorn
+
+    from ..web.app import create_app
+
+    app = create_app(settings())
+    out.print(f"modelward serving on http://{host}:{port} (ledger {app.state.store.display_url})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", workers=workers)
+
+
+@token_app.command("create")
+def create_cmd(
+    role: str = typer.Option(..., "--role", help="reader, writer, approver or admin."),
+    name: str = typer.Option("token", "--name", help="What the token is for."),
+    email: str = typer.Option(None, "--email", help="Who holds it (recorded on approvals)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a token; its secret is printed once and stored only as a hash."""
+    with opened() as store, store.write() as conn:
+        tok, secret = ledger_tokens.create(conn, role=role, name=name, email=email)
+    if as_json:
+        print_json({"token": secret, **tok.to_dict()})
+    else:
+        out.print(secret)
+
+
+@token_app.command("list")
+def list_cmd(as_json: bool = JSON_OPTION) -> None:
+    """List tokens (never their secrets)."""
+    with opened() as store, store.read() as conn:
+        toks = ledger_tokens.list_tokens(conn)
+    if as_json:
+        print_json([t.to_dict() for t in toks])
+        return
+    for t in toks:
+        state = "revoked" if t.revoked_at else "live"
+        out.print(f"{t.id}  {t.role:<8}  {state:<7}  {t.name}")
+
+
+@token_app.command("revoke")
+def revoke_cmd(token_id: str = typer.Argument(...)) -> None:
+    """Revoke a token by id."""
+    with opened() as store, store.write() as conn:
+        ledger_tokens.revoke(conn, token_id)
+    out.print(f"revoked {token_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+    app.add_typer(token_app, name="token")

@@ -1,0 +1,54 @@
+"""The FastAPI application: ``create_app()`` serves the API, OTLP ingest and the dashboard."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..ledger.engine import Store
+from ..settings import Settings
+from . import errors
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if store is None:
+        store = Store(settings)
+        store.ensure_schema(create=False)
+    app = FastAPI(
+        title="modelward",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict:
+        """Liveness: the only route that needs no token."""
+        with store.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"ok": True, "version": __version__}
+
+    from .api import router as api_router
+
+    app.include_router(api_router, prefix="/api/v1")
+    _optional_routers(app)
+    return app
+
+
+def _optional_routers(app: FastAPI) -> None:
+    """Routers added by later modules (OTLP ingest, dashboard) when present."""
+    import importlib
+
+    for module, attr in (("modelward.web.otlp", "router"), ("modelward.web.dashboard", "router")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        app.include_router(getattr(mod, attr))
