@@ -376,3 +376,19 @@ threshold_policies = Table(
     Column("actor", String(320)),
     Column("reason", Text),
 )
+
+# --- server (migration 0006) ---------------------------------------------------------------
+
+# API tokens: only a SHA-256 of the secret is kept; the secret is shown once at creation.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # reader | writer | approver | admin
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("email", String(320)),
+)
