@@ -107,6 +107,11 @@ def parse_manifest(data: bytes) -> list[tuple[str, str]]:
     return out
 
 
+def is_canonicalised(kind: str, path: Path) -> bool:
+    """Whether a file of this kind is digested as canonical text/JSON rather than its bytes."""
+    return kind == "prompt" or (kind in ("config", "policy") and path.suffix.lower() == ".json")
+
+
 def canonical_payload(kind: str, path: Path) -> bytes:
     """The canonical bytes of a single-file artifact of this kind."""
     raw = path.read_bytes()

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from .errors import ValidationError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+MAX_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d|w)\s*$")
 _UNITS_US = {
     "us": 1,
@@ -46,7 +48,9 @@ def iso(us: int | None) -> str | None:
     if us is None:
         return None
     dt = from_us(us)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    # explicit zero-padding: strftime("%Y") drops it before year 1000 on glibc
+    text = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
+            f"T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}")
     if dt.microsecond:
         text += f".{dt.microsecond:06d}"
     return text + "Z"
@@ -57,6 +61,10 @@ def parse_time(value: object, *, field: str = "at") -> int:
     if isinstance(value, bool):
         raise ValidationError(f"expected an ISO 8601 timestamp, got {value!r}", field=field)
     if isinstance(value, int):
+        # Bounded to what a datetime can show: a larger int would overflow BIGINT at insert
+        # (poisoning a whole recorder batch) and iso() afterwards.
+        if not MIN_US <= value <= MAX_US:
+            raise ValidationError(f"{value} microseconds is outside years 1-9999", field=field)
         return value
     if isinstance(value, datetime):
         try:

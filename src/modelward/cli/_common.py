@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import ModelwardError, ValidationError
 from ..settings import Settings
@@ -58,7 +59,10 @@ def parse_at(value: str | None, option: str = "--at") -> int | None:
 
 def fail(exc: ModelwardError) -> None:
     """The one error path: a red line, a hint, exit 2."""
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    # escaped: messages quote user input and TOML tables ("[foo]"), which are not markup
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False,
+              emoji=False)
     if exc.hint:
-        err.print(f"[dim]hint:[/] {exc.hint}", markup=True, highlight=False)
+        err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True, highlight=False,
+                  emoji=False)
     raise SystemExit(2)

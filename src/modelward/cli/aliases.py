@@ -1,4 +1,4 @@
-"""``modelward alias set|resolve|history|list``."""
+"""``modelward alias set|resolve|history|list|owners``."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ def set_cmd(
     if as_json:
         print_json({"moved": moved, "event": event.to_dict()})
     elif not moved:
-        out.print(f"{alias} already points at {digest}")
+        out.print(f"{alias} already points at {digest}", markup=False, emoji=False)
     else:
-        out.print(f"{alias} -> {digest} ({event.kind})")
+        out.print(f"{alias} -> {digest} ({event.kind})", markup=False, emoji=False)
 
 
 @alias_app.command("resolve")
@@ -62,7 +62,7 @@ def history_cmd(alias: str = typer.Argument(...), as_json: bool = JSON_OPTION) -
             line += f"  by {e.actor}"
         if e.reason:
             line += f"  ({e.reason})"
-        out.print(line)
+        out.print(line, markup=False, emoji=False)
 
 
 @alias_app.command("list")
@@ -76,7 +76,44 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
     if not events:
         out.print("no aliases")
     for e in events:
-        out.print(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}")
+        out.print(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}", markup=False, emoji=False)
+
+
+@alias_app.command("owners")
+def owners_cmd(
+    alias: str = typer.Argument(...),
+    owner: list[str] = typer.Option(None, "--owner", help="Owner of record (e-mail); "
+                                    "repeatable; replaces the owners."),
+    reviewer: list[str] = typer.Option(None, "--reviewer", help="Reviewer of record (e-mail); "
+                                       "repeatable; replaces the reviewers."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Set an alias's owners and reviewers of record (a role not given is kept); with no
+    option, print them with their standing in the roster."""
+    from ..ledger import people
+
+    with opened() as store, (store.write() if owner or reviewer else store.read()) as conn:
+        if owner or reviewer:
+            held = people.set_roles(conn, alias, owners=owner or None,
+                                    reviewers=reviewer or None)
+        else:
+            held = people.roles(conn, alias)
+        team = people.roster(conn)
+    if as_json:
+        print_json(held.to_dict(team))
+        return
+    if not held:
+        out.print(f"{alias} has no owners or reviewers of record", markup=False, emoji=False)
+        return
+    lines = [alias]
+    width = max(len(e) for e in [*held.owners, *held.reviewers])
+    for role, emails in (("owner", held.owners), ("reviewer", held.reviewers)):
+        for email in sorted(emails):
+            state = people.standing(team, email)
+            if state == "unknown":
+                state = "not in the roster" if team else ""
+            lines.append(f"  {role:<8}  {email:<{width}}  {state}".rstrip())
+    out.print("\n".join(lines), markup=False, emoji=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

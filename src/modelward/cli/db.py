@@ -23,10 +23,10 @@ def _upgrade(as_json: bool, verb: str) -> None:
         print_json({"database": store.display_url, "blobs": str(s.blob_path),
                     "revision_before": before, "revision": after})
     elif before == after:
-        out.print(f"ledger at {store.display_url} is up to date (revision {after})")
+        out.print(f"ledger at {store.display_url} is up to date (revision {after})", markup=False, emoji=False)
     else:
-        out.print(f"{verb} ledger at {store.display_url} (revision {before or 'none'} -> {after})")
-        out.print(f"blobs in {s.blob_path}")
+        out.print(f"{verb} ledger at {store.display_url} (revision {before or 'none'} -> {after})", markup=False, emoji=False)
+        out.print(f"blobs in {s.blob_path}", markup=False, emoji=False)
 
 
 def init(as_json: bool = JSON_OPTION) -> None:

@@ -9,7 +9,7 @@ import typer
 from ..errors import ValidationError
 from ..ledger import decisions as ledger_decisions
 from ..timefmt import iso
-from ._common import JSON_OPTION, err, opened, out, parse_at, print_json
+from ._common import JSON_OPTION, opened, out, parse_at, print_json
 
 decisions_app = typer.Typer(help="Production decisions and their record.", no_args_is_help=True)
 
@@ -35,8 +35,8 @@ def import_cmd(
             if as_json:
                 print_json({"ok": False, "error": exc.to_dict()})
                 raise SystemExit(2) from None
-            for p in exc.problems[1:]:
-                err.print(f"  {p.message}", highlight=False)
+            # every bad line under the one error line (the hint follows them)
+            exc.message += "".join(f"\n  {p.message}" for p in exc.problems[1:])
             raise
     if as_json:
         print_json({"ok": True, "imported": res.inserted, "duplicates": res.duplicates})
@@ -55,7 +55,7 @@ def show_cmd(decision_id: str = typer.Argument(...), as_json: bool = JSON_OPTION
         return
     for k, v in d.to_dict().items():
         if v is not None:
-            out.print(f"{k:<20} {v}")
+            out.print(f"{k:<20} {v}", markup=False, emoji=False)
 
 
 @decisions_app.command("search")
@@ -64,7 +64,7 @@ def search_cmd(
     alias: str = typer.Option(None, "--alias"),
     since: str = typer.Option(None, "--since", help="ISO 8601"),
     until: str = typer.Option(None, "--until", help="ISO 8601"),
-    limit: int = typer.Option(50, "--limit"),
+    limit: int = typer.Option(50, "--limit", min=1, help="Most decisions to list."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Find decisions by subject, alias and time (newest first)."""
@@ -77,7 +77,7 @@ def search_cmd(
         return
     for d in found:
         out.print(f"{d.id}  {iso(d.at)}  {d.alias or '-':<20}  {d.model_digest or '-'}  "
-                  f"{d.subject or '-'}")
+                  f"{d.subject or '-'}", markup=False, emoji=False)
 
 
 def erase_cmd(
@@ -90,7 +90,7 @@ def erase_cmd(
     if as_json:
         print_json({"subject": subject, "erased": n})
     else:
-        out.print(f"erased the text of {n} decisions of {subject}")
+        out.print(f"erased the text of {n} decisions of {subject}", markup=False, emoji=False)
 
 
 def register(app: typer.Typer) -> None:

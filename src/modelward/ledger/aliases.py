@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -86,8 +87,16 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
     if conn.execute(sa.select(artifacts.c.digest).where(artifacts.c.digest == digest)).first() is None:
         raise UnknownArtifactError(f"cannot point {alias} at {digest}: no such artifact is registered",
                                    hint="register it first with `modelward register`")
-    at = now_us() if at is None else at
+    if conn.dialect.name == "postgresql":
+        # Two writers moving one alias at once both read the same last event and both
+        # appended (duplicate moves, out-of-order history): take turns per alias. SQLite's
+        # BEGIN IMMEDIATE already serialises writers.
+        key = int.from_bytes(hashlib.sha256(b"mw-alias:" + alias.encode()).digest()[:8],
+                             "big", signed=True)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
     last = latest_event(conn, alias)
+    if at is None:  # "now" is read once it is our turn, not before waiting for it
+        at = now_us()
     if last is not None:
         if at < last.at:
             raise ValidationError(f"{iso(at)} is before the alias's last move at {iso(last.at)}; "

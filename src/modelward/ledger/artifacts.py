@@ -122,6 +122,17 @@ def _insert(conn: Connection, art: Artifact) -> None:
                                                       relation=relation))
 
 
+def _take_turn(conn: Connection, digest: str) -> None:
+    """Serialise registrations of one digest for the rest of this write transaction.
+
+    PostgreSQL at READ COMMITTED let two processes registering the same content both see
+    no row and both insert (a duplicate-key error); SQLite's BEGIN IMMEDIATE already
+    serialises writers."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(bytes.fromhex(digest[7:23]), "big", signed=True)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
 def _check_parents(conn: Connection, parents) -> list[tuple[str, str]]:
     out = []
     for p in parents:
@@ -150,31 +161,47 @@ def register_path(store: Store, kind: str, path: Path, *, name: str, version: st
             raise ValidationError(f"{path} holds no files", field="path")
         manifest = dg.manifest_bytes(entries)
         digest, size, is_dir = dg.of_bytes(manifest), sum(e.size for e in entries), True
-    else:
+    elif dg.is_canonicalised(kind, path):
         payload = dg.canonical_payload(kind, path)
         digest, size, is_dir = dg.of_bytes(payload), len(payload), False
+    else:  # streamed, never read whole: checkpoints can be larger than memory
+        payload = None
+        digest, size, is_dir = dg.of_file(path), path.stat().st_size, False
 
     def store_blobs() -> None:
         if is_dir:
             for e in entries:
                 store.blobs.put_file(path / e.path, expected=e.digest)
             store.blobs.put_bytes(manifest)
+        elif payload is None:
+            store.blobs.put_file(path, expected=digest)
         else:
             store.blobs.put_bytes(payload)
 
-    with store.write() as conn:
+    # Blobs are copied outside any transaction: on SQLite a write transaction holds the
+    # database's one write lock, and a multi-GB copy would stall every recorder meanwhile.
+    with store.read() as conn:
         existing = find(conn, digest)
-        if existing is not None:
-            restored = False
-            if existing.payload == "blob" and store_payload and payload_status(store, existing) != "present":
-                store_blobs()
-                conn.execute(artifacts.update().where(artifacts.c.digest == digest)
-                             .values(payload_deleted_at=None))
-                restored = True
-            return Registration(get(conn, digest), created=False, restored_payload=restored)
+        if existing is None:
+            _check_parents(conn, parents)
+    if existing is not None:
+        # registering again with storage keeps a payload that was never stored (--no-store),
+        # deleted or corrupted: the one way to repair an unretained artifact
+        if not (store_payload and (existing.payload == "none" or (
+                existing.payload == "blob" and payload_status(store, existing) != "present"))):
+            return Registration(existing, created=False)
+        store_blobs()
+        with store.write() as conn:
+            conn.execute(artifacts.update().where(artifacts.c.digest == digest)
+                         .values(payload="blob", payload_deleted_at=None))
+            return Registration(get(conn, digest), created=False, restored_payload=True)
+    if store_payload:
+        store_blobs()
+    with store.write() as conn:
+        _take_turn(conn, digest)
+        if find(conn, digest) is not None:  # another process registered it meanwhile
+            return Registration(get(conn, digest), created=False)
         checked_parents = _check_parents(conn, parents)
-        if store_payload:
-            store_blobs()
         art = Artifact(
             digest=digest, kind=kind, name=name.strip(), version=version, owner=owner,
             created_at=at if at is not None else now_us(),
@@ -198,6 +225,7 @@ def register_hosted(store: Store, hosted_id: str, *, name: str, kind: str = "mod
                               hint="e.g. openai:gpt-4o-2024-08-06")
     digest = dg.of_text(hosted_id)
     with store.write() as conn:
+        _take_turn(conn, digest)
         existing = find(conn, digest)
         if existing is not None:
             if retires_at is not None and existing.retires_at != retires_at:
@@ -261,3 +289,24 @@ def mark_payload_deleted(conn: Connection, digest: str, at: int) -> None:
 def children(conn: Connection, digest: str) -> list[str]:
     return list(conn.execute(sa.select(artifact_parents.c.child)
                              .where(artifact_parents.c.parent == digest)).scalars())
+
+
+def find_many(conn: Connection, digests) -> dict[str, Artifact]:
+    """The registered artifacts among ``digests``, with parents: one query however many."""
+    wanted = sorted({d for d in digests if d})
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        sa.select(artifacts, artifact_parents.c.parent.label("parent_digest"),
+                  artifact_parents.c.relation.label("parent_relation"))
+        .outerjoin(artifact_parents, artifact_parents.c.child == artifacts.c.digest)
+        .where(artifacts.c.digest.in_(wanted))
+        .order_by(artifacts.c.digest, artifact_parents.c.parent)).all()
+    found: dict[str, Artifact] = {}
+    for r in rows:
+        m = r._mapping
+        if r.digest not in found:
+            found[r.digest] = _row_to_artifact(r)
+        if m["parent_digest"] is not None:
+            found[r.digest].parents.append((m["parent_digest"], m["parent_relation"]))
+    return found

@@ -47,7 +47,8 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> str:
         digest = of_bytes(data)
         final = self.path_of(digest)
-        if final.is_file():
+        # an existing blob is trusted only if it still verifies: re-storing repairs a corrupt one
+        if final.is_file() and self.verify(digest) == "present":
             return digest
         fd, tmp = self._tmp()
         try:
@@ -77,7 +78,7 @@ class BlobStore:
                 raise BlobCorruptError(f"{path} changed while it was being stored "
                                        f"({expected} became {digest})")
             final = self.path_of(digest)
-            if not final.is_file():
+            if not final.is_file() or self.verify(digest) != "present":
                 self._commit(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)

@@ -2,13 +2,17 @@
 
 :func:`normalize` validates one decision (from the SDK, a JSONL backfill or the API) into
 the row tuple the chain hashes; :func:`append` writes a batch as one sealed chain block in
-one transaction with the DBAPI's ``executemany``.
+one transaction (PostgreSQL: the DBAPI's ``executemany``; SQLite: a few multi-row INSERTs).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 import os
 import socket
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -19,7 +23,7 @@ from sqlalchemy.engine import Connection
 from ..digest import DIGEST_RE, canonical_json, of_text
 from ..errors import UnknownDecisionError, ValidationError
 from ..ids import is_uuid, uuid7
-from ..timefmt import iso, now_us, parse_time
+from ..timefmt import MAX_US, MIN_US, iso, now_us, parse_time
 from . import chain
 from .engine import Store
 from .schema import decision_payloads, decisions
@@ -36,6 +40,21 @@ GATE_FIELDS = ("threshold", "candidates", "passed")
 COLUMNS = chain.CHAINED + ("block", "pos")
 
 _match_digest = DIGEST_RE.match
+# Values the database would refuse at insert time must be refused here: a row that passes
+# normalize but fails in append poisons the recorder's whole batch (it retries forever).
+_INT32_MAX = 2_147_483_647
+_isfinite = math.isfinite
+
+
+def _utf8_ok(text: str) -> bool:
+    """False for a str holding an unpaired surrogate (not encodable as UTF-8)."""
+    if text.isascii():  # O(1) in CPython
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 _PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -62,6 +81,9 @@ def _string(value, field: str, line, limit: int):
     if len(value) > limit or "\x00" in value:
         raise ValidationError(f"longer than {limit} characters or holds a NUL byte",
                               field=field, line=line)
+    if not _utf8_ok(value):
+        raise ValidationError("holds an unpaired surrogate (not UTF-8 text)", field=field,
+                              line=line)
     return value
 
 
@@ -86,9 +108,9 @@ def _json_object(value, field: str, line):
 def _int(value, field: str, line):
     if value is None:
         return None
-    if type(value) is not int or value < 0:
-        raise ValidationError(f"expected a non-negative integer, got {value!r}", field=field,
-                              line=line)
+    if type(value) is not int or value < 0 or value > _INT32_MAX:
+        raise ValidationError(f"expected an integer from 0 to {_INT32_MAX}, got {value!r}",
+                              field=field, line=line)
     return value
 
 
@@ -98,6 +120,145 @@ def normalize(d: Mapping, *, line: int | None = None, now: int | None = None,
 
     The row holds the chained columns up to ``extra``; raises ValidationError naming the
     field (and the input line) on the first problem."""
+    fast = _normalize_common(d, now, process)
+    if fast is not None:
+        return fast
+    return _normalize_checked(d, line=line, now=now, process=process)
+
+
+_SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
+_GATE_KEYS = frozenset(GATE_FIELDS)
+_known_fields = FIELDS.issuperset
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+# Artifact digests already seen well-formed: a serving process names the same few model and
+# prompt digests on every call, so a dict lookup replaces the regex (bounded: cleared when full).
+_good_digests: dict[str, None] = {}
+
+
+def _artifact_digest_ok(value) -> bool:
+    if type(value) is not str:
+        return False
+    if value in _good_digests:
+        return True
+    if len(value) != 71 or _match_digest(value) is None:
+        return False
+    if len(_good_digests) >= 4096:
+        _good_digests.clear()
+    _good_digests[value] = None
+    return True
+
+
+def _normalize_common(d, now, process):
+    """:func:`normalize` for the common case, without a call per field (this is the
+    recorder's hot path). Returns None for anything unusual — a Mapping that is not a dict,
+    an ISO ``at``, a str subclass, any invalid value — and :func:`_normalize_checked` then
+    produces the row or the precise error. Accepts nothing the checked path rejects and
+    returns exactly what it returns."""
+    if type(d) is not dict or not _known_fields(d):
+        return None
+    get = d.get
+    did = get("id")
+    if did is not None and (type(did) is not str or not is_uuid(did)):
+        return None
+    at = get("at")
+    if at is not None and (type(at) is not int or not MIN_US <= at <= MAX_US):
+        return None
+    for field in DIGEST_FIELDS:
+        value = get(field)
+        if value is not None and not _artifact_digest_ok(value):
+            return None
+    input_digest, output_digest = get("input_digest"), get("output_digest")
+    for value in (input_digest, output_digest):
+        if value is not None and (type(value) is not str or len(value) != 71
+                                  or _match_digest(value) is None):
+            return None
+    input_text, output_text = get("input_text"), get("output_text")
+    if input_text is not None:
+        if type(input_text) is not str or "\x00" in input_text:
+            return None
+        try:
+            digest = of_text(input_text)
+        except UnicodeEncodeError:
+            return None
+        if input_digest is None:
+            input_digest = digest
+        elif input_digest != digest:
+            return None
+    if output_text is not None:
+        if type(output_text) is not str or "\x00" in output_text:
+            return None
+        try:
+            digest = of_text(output_text)
+        except UnicodeEncodeError:
+            return None
+        if output_digest is None:
+            output_digest = digest
+        elif output_digest != digest:
+            return None
+    alias, subject, proc = get("alias"), get("subject"), get("process")
+    vendor_model_id, vendor_fingerprint = get("vendor_model_id"), get("vendor_fingerprint")
+    for value, limit in ((alias, 200), (subject, 300), (proc, 300), (vendor_model_id, 300),
+                         (vendor_fingerprint, 300)):
+        if value is not None and (type(value) is not str or len(value) > limit
+                                  or "\x00" in value or not value.isascii()):
+            return None  # non-ASCII: the checked path tests it is UTF-8
+    segments = get("segments")
+    if segments is not None:
+        if type(segments) is not dict:
+            return None
+        for value in segments.values():
+            if type(value) not in _SCALAR_TYPES:
+                return None
+        try:  # orjson refuses non-str keys: the checked path then names the problem
+            segments = _dumps(segments, option=_SORT_KEYS).decode()
+        except TypeError:
+            return None
+    extra = get("extra")
+    if extra is not None:
+        if type(extra) is not dict:
+            return None
+        try:
+            extra = _dumps(extra, option=_SORT_KEYS).decode()
+        except TypeError:
+            return None
+    gate = get("gate")
+    threshold = candidates = passed = None
+    if gate is not None:
+        if type(gate) is not dict or not _GATE_KEYS.issuperset(gate):
+            return None
+        get_gate = gate.get
+        threshold, candidates, passed = (get_gate("threshold"), get_gate("candidates"),
+                                         get_gate("passed"))
+        if threshold is not None:
+            kind = type(threshold)
+            if kind is int:
+                threshold = float(threshold)
+            elif kind is not float or not _isfinite(threshold):
+                return None
+        for value in (candidates, passed):
+            if value is not None and (type(value) is not int or value < 0
+                                      or value > _INT32_MAX):
+                return None
+        if candidates is not None and passed is not None and passed > candidates:
+            return None
+    # every check passed: only now spend an id and a clock read
+    if did is None:
+        did = uuid7()
+    if at is None:
+        at = now if now is not None else now_us()
+    row = (did, at, alias, get("model_digest"), get("prompt_digest"), get("embedder_digest"),
+           get("reranker_digest"), get("config_digest"), vendor_model_id, vendor_fingerprint,
+           subject, input_digest, output_digest, segments, threshold, candidates, passed,
+           proc or process or _PROCESS, extra)
+    if input_text is None and output_text is None:
+        return row, None
+    return row, (did, subject, input_text, output_text)
+
+
+def _normalize_checked(d: Mapping, *, line: int | None, now: int | None,
+                       process: str | None) -> tuple[tuple, tuple | None]:
+    """:func:`normalize` field by field: the reference behaviour and every error message."""
     if not isinstance(d, Mapping):
         raise ValidationError(f"a decision must be an object, got {type(d).__name__}", line=line)
     unknown = d.keys() - FIELDS
@@ -125,9 +286,9 @@ def normalize(d: Mapping, *, line: int | None = None, now: int | None = None,
                             ("output", output_text, output_digest)):
         if text is None:
             continue
-        if type(text) is not str or "\x00" in text:
-            raise ValidationError("expected text without NUL bytes", field=f"{name}_text",
-                                  line=line)
+        if type(text) is not str or "\x00" in text or not _utf8_ok(text):
+            raise ValidationError("expected UTF-8 text without NUL bytes",
+                                  field=f"{name}_text", line=line)
         if dig is not None and dig != of_text(text):
             raise ValidationError(f"{name}_digest does not match {name}_text",
                                   field=f"{name}_digest", line=line)
@@ -147,8 +308,8 @@ def normalize(d: Mapping, *, line: int | None = None, now: int | None = None,
                                   field="gate", line=line)
         threshold = gate.get("threshold")
         if threshold is not None:
-            if type(threshold) not in (int, float):
-                raise ValidationError(f"expected a number, got {threshold!r}",
+            if type(threshold) not in (int, float) or not _isfinite(threshold):
+                raise ValidationError(f"expected a finite number, got {threshold!r}",
                                       field="gate.threshold", line=line)
             threshold = float(threshold)
         candidates = _int(gate.get("candidates"), "gate.candidates", line)
@@ -185,6 +346,42 @@ def _insert_sql(store: Store) -> str:
     if store.dialect == "sqlite":
         return f"INSERT OR IGNORE INTO decisions ({cols}) VALUES ({marks})"
     return f"INSERT INTO decisions ({cols}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
+
+
+# Rows per multi-row INSERT on SQLite, largest first: a batch goes in as its binary digits
+# (2000 = 1024 + 512 + 256 + 128 + 64 + 16), and the fixed set of sizes keeps the driver's
+# statement cache warm (preparing a 1024-row INSERT costs ~10 ms; executing it ~0.5 ms).
+# SQLite binds at most 32766 parameters (999 before 3.32).
+_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_SQLITE_CHUNKS = tuple(n for n in (1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+                       if n * len(COLUMNS) <= _SQLITE_MAX_PARAMS)
+_flatten = itertools.chain.from_iterable
+
+
+@functools.lru_cache(maxsize=len(_SQLITE_CHUNKS))
+def _sqlite_multi_insert_sql(n_rows: int) -> str:
+    one = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+    return (f"INSERT OR IGNORE INTO decisions ({', '.join(COLUMNS)}) VALUES "
+            + ", ".join([one] * n_rows))
+
+
+def _insert_rows(conn: Connection, store: Store, rows: list[tuple]) -> int:
+    """Insert full decision rows (COLUMNS order); returns how many were new."""
+    if store.dialect != "sqlite":
+        return conn.exec_driver_sql(_insert_sql(store), rows).rowcount
+    # pysqlite's executemany runs one sqlite3_step per row and releases the GIL around each,
+    # so the recorder thread and the serving thread convoy on the GIL at every row. A few
+    # multi-row INSERTs bind in C and step once per chunk, holding the GIL far less often.
+    inserted = i = 0
+    left = len(rows)
+    for size in _SQLITE_CHUNKS:
+        sql = None
+        while left >= size:
+            sql = sql or _sqlite_multi_insert_sql(size)
+            inserted += conn.exec_driver_sql(sql, tuple(_flatten(rows[i:i + size]))).rowcount
+            i += size
+            left -= size
+    return inserted
 
 
 def _payload_sql(store: Store) -> str:
@@ -227,13 +424,10 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
     ``unique`` must not repeat an id."""
     offered = len(unique) if offered is None else offered
     recorded_at = now_us() if recorded_at is None else recorded_at
-    sql = _insert_sql(store)
-    leaf = chain.leaf
     number, prev_root = chain.last_block(conn)
     number += 1
     full = [r + (recorded_at, number, i) for i, r in enumerate(unique)]
-    cursor = conn.exec_driver_sql(sql, full)
-    inserted = cursor.rowcount
+    inserted = _insert_rows(conn, store, full)
     if inserted != len(full):
         present = set(conn.exec_driver_sql(
             f"SELECT id FROM decisions WHERE block = {store.paramstyle}", (number,)
@@ -241,7 +435,7 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
         full = [r for r in full if r[0] in present]
     if not full:
         return AppendResult(None, 0, offered)
-    leaves = [leaf(r[:chain.N_CHAINED]) for r in full]
+    leaves = chain.leaves(full)
     chain.seal(conn, number, prev_root, leaves, min(r[1] for r in full),
                max(r[1] for r in full))
     kept = {r[0] for r in full}
@@ -292,7 +486,8 @@ class Decision:
         out["recorded_at"] = iso(self.recorded_at)
         out["gate"] = ({"threshold": self.gate_threshold, "candidates": self.gate_candidates,
                         "passed": self.gate_passed} if self.gate_threshold is not None
-                       or self.gate_candidates is not None else None)
+                       or self.gate_candidates is not None or self.gate_passed is not None
+                       else None)
         for k in ("gate_threshold", "gate_candidates", "gate_passed"):
             out.pop(k)
         return out
@@ -312,7 +507,8 @@ def payload(conn: Connection, decision_id: str):
 
 def search(conn: Connection, *, subject: str | None = None, since: int | None = None,
            until: int | None = None, alias: str | None = None, limit: int = 100) -> list[Decision]:
-    q = sa.select(decisions).order_by(decisions.c.at.desc()).limit(limit)
+    # id breaks ties so equal times list in a stable order
+    q = sa.select(decisions).order_by(decisions.c.at.desc(), decisions.c.id.desc()).limit(limit)
     if subject is not None:
         q = q.where(decisions.c.subject == subject)
     if alias is not None:

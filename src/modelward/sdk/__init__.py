@@ -16,9 +16,13 @@ from collections.abc import Iterable
 
 from ..errors import ValidationError
 from ..ledger import aliases as ledger_aliases
+from ..ledger import experiments as ledger_experiments
 from ..ledger import feedback as ledger_feedback
+from ..ledger import thresholds as ledger_thresholds
 from ..ledger.aliases import Resolution
 from ..ledger.engine import Store
+from ..retrieval.thresholds import ThresholdPolicy
+from ..rollout.assignment import Experiment, assign, assign_many, subject_text
 from ..settings import Settings
 from ..timefmt import parse_time
 from .recorder import Recorder, replay_orphaned_spools
@@ -38,6 +42,7 @@ class Ledger:
         replay_orphaned_spools(self.store, settings.spool_path)
         self._recorder: Recorder | None = None
         self._recorder_lock = threading.Lock()
+        self._experiments: dict[str, Experiment] = {}
 
     # --- aliases ----------------------------------------------------------------------
     def resolve(self, alias: str, at=None) -> Resolution:
@@ -77,6 +82,57 @@ class Ledger:
             fields.setdefault(field, res.digest)
             fields.setdefault("alias", res.alias)
         return self.recorder.record(fields)
+
+    # --- experiments ------------------------------------------------------------------
+    def experiment(self, name: str) -> Experiment:
+        """The experiment ``name`` (salt and arms, read once: experiments never change)."""
+        found = self._experiments.get(name)
+        if found is None:
+            with self.store.read() as conn:
+                rec = ledger_experiments.get(conn, name)
+            found = Experiment(rec.name, rec.salt, rec.arms, created_at=rec.created_at,
+                               balance=rec.balance)
+            self._experiments[name] = found
+        return found
+
+    def expose(self, experiment: Experiment | str, subject, arm: str | None = None, *,
+               uses: Iterable[Resolution] = (), metric: float | None = None, at=None,
+               id: str | None = None, **fields) -> str:  # noqa: A002
+        """Record that ``subject`` was served ``arm`` of ``experiment`` (an
+        :class:`Experiment` or its name); returns the exposure id (UUIDv7 unless given).
+
+        ``arm`` defaults to ``experiment.assign(subject)``; one passed explicitly must be an
+        arm of the experiment (``modelward experiment check`` counts arms that differ from
+        the salt's). ``uses`` fills the model, prompt, embedder and reranker digests the
+        exposure ran on; ``model_digest=`` … ``vendor_model_id=``, ``fingerprint_epoch=``
+        and ``extra=`` may also be passed by name. Batched with the decisions (see
+        docs/experiments.md)."""
+        exp = self.experiment(experiment) if isinstance(experiment, str) else experiment
+        subject = subject_text(subject)
+        if arm is None:
+            arm = exp.assign(subject)
+        elif arm not in exp.arm_names:
+            raise ValidationError(f"{arm!r} is not an arm of {exp.name} "
+                                  f"({', '.join(exp.arm_names)})", field="arm")
+        for res in uses:
+            field = _KIND_FIELD.get(res.artifact_kind)
+            if field is None or field == "config_digest":
+                raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, which an "
+                                      "exposure does not name", field="uses")
+            fields.setdefault(field, res.digest)
+        row = ledger_experiments.normalize_exposure(
+            {**fields, "id": id, "experiment": exp.name, "subject": subject, "arm": arm,
+             "at": at, "metric": metric})
+        self.recorder.submit_exposure(row)
+        return row[0]
+
+    # --- threshold policies -------------------------------------------------------------
+    def threshold_policy(self, name: str) -> ThresholdPolicy:
+        """The latest version of threshold policy ``name``, read fresh from the ledger:
+        ``policy.cut(scores)`` keeps the candidates at or above ``policy.cut_value``. Read
+        it again after a recalibration (see docs/thresholds.md)."""
+        with self.store.read() as conn:
+            return ThresholdPolicy.from_version(ledger_thresholds.latest(conn, name))
 
     # --- feedback ---------------------------------------------------------------------
     def feedback(self, decision_id: str, *, surface: str, author_kind: str,
@@ -136,4 +192,5 @@ def open(home: str | None = None, *, database_url: str | None = None, create: bo
     return Ledger(Settings(overrides), create=create)
 
 
-__all__ = ["Ledger", "Recorder", "Resolution", "open"]
+__all__ = ["Experiment", "Ledger", "Recorder", "Resolution", "ThresholdPolicy", "assign",
+           "assign_many", "open"]

@@ -28,9 +28,30 @@ import orjson
 
 from ..ids import uuid7
 from ..ledger import decisions as ledger_decisions
+from ..ledger import experiments as ledger_experiments
 from ..ledger.engine import Store
 
 log = logging.getLogger("modelward.recorder")
+# In the payload slot of a queued (row, payload): the row is an experiment exposure.
+EXPOSURE = "exposure"
+
+
+def _commit(store: Store, part: list) -> None:
+    """Write a batch holding decisions and exposures (each kind in its own transaction;
+    client-made ids make a retry after a partial commit harmless)."""
+    rows, payloads, exposures = [], [], []
+    for row, payload in part:
+        if payload is None:
+            rows.append(row)
+        elif payload == EXPOSURE:
+            exposures.append(row)
+        else:
+            rows.append(row)
+            payloads.append(payload)
+    if rows:
+        ledger_decisions.append(store, rows, payloads)
+    if exposures:
+        ledger_experiments.append_exposures(store, exposures)
 
 
 class _Spool:
@@ -41,6 +62,7 @@ class _Spool:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.prefix = f"spool-{os.getpid()}-{uuid7()}"
         self.segment = 0
+        self.discarded = 0  # segments 1..discarded are gone
         self.fh = None
         self._open_segment()
 
@@ -49,8 +71,13 @@ class _Spool:
 
     def _open_segment(self) -> None:
         self.segment += 1
-        fh = open(self._path(self.segment), "ab", buffering=0)
+        # Created under another name and renamed once locked: a replayer in another process
+        # must never see the segment unlocked, take it for an orphan and delete it.
+        path = self._path(self.segment)
+        opening = path.with_suffix(".opening")
+        fh = open(opening, "ab", buffering=0)
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        os.replace(opening, path)
         dir_fd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -70,8 +97,10 @@ class _Spool:
         return old
 
     def discard_through(self, segment: int) -> None:
-        for n in range(1, segment + 1):
+        # from the last one discarded: starting at 1 made every drain cost O(uptime) unlinks
+        for n in range(self.discarded + 1, segment + 1):
             self._path(n).unlink(missing_ok=True)
+        self.discarded = max(self.discarded, segment)
 
     def close(self) -> None:
         if self.fh is not None:
@@ -95,7 +124,7 @@ def replay_orphaned_spools(store: Store, directory: Path) -> int:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # its writer is alive
-            rows, payloads = [], []
+            rows, payloads, exposures = [], [], []
             for line in fh.read().split(b"\n"):
                 if not line:
                     continue
@@ -103,6 +132,9 @@ def replay_orphaned_spools(store: Store, directory: Path) -> int:
                     row, payload = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue  # a torn last line: record() never returned for it
+                if payload == EXPOSURE:
+                    exposures.append(tuple(row))
+                    continue
                 rows.append(tuple(row))
                 if payload:
                     payloads.append(tuple(payload))
@@ -111,6 +143,8 @@ def replay_orphaned_spools(store: Store, directory: Path) -> int:
                 ids = {r[0] for r in chunk}
                 res = ledger_decisions.append(store, chunk, [p for p in payloads if p[0] in ids])
                 replayed += res.inserted
+            for i in range(0, len(exposures), 5000):
+                replayed += ledger_experiments.append_exposures(store, exposures[i:i + 5000])
             path.unlink(missing_ok=True)
     if replayed:
         log.warning("replayed %d decisions from spool files in %s", replayed, directory)
@@ -141,6 +175,7 @@ class Recorder:
         self.failures = 0
         self.last_error: BaseException | None = None
         self._pending = 0  # taken off the queue but not yet committed
+        self._mixed = False  # an exposure was ever queued: batches need sorting by kind
         self._thread = threading.Thread(target=self._run, name="modelward-recorder", daemon=True)
         self._thread.start()
         ref = weakref.ref(self)
@@ -155,6 +190,13 @@ class Recorder:
         self.submit(row, payload)
         return row[0]
 
+    def submit_exposure(self, row: tuple) -> None:
+        """Queue one normalized exposure (ledger.experiments.normalize_exposure)."""
+        if self._closed:
+            raise RuntimeError("the recorder is closed")
+        self._mixed = True
+        self.submit(row, EXPOSURE)
+
     def submit(self, row: tuple, payload) -> None:
         queue = self._queue
         if len(queue) >= self.queue_limit:
@@ -165,7 +207,8 @@ class Recorder:
                 queue.append((row, payload))
         else:
             queue.append((row, payload))
-        if len(queue) >= self.flush_records:
+        # set() takes a lock; once the thread has been woken, later records need not wake it
+        if len(queue) >= self.flush_records and not self._wake.is_set():
             self._wake.set()
 
     def _backpressure(self) -> None:
@@ -223,19 +266,27 @@ class Recorder:
         if not queue:
             return
         segment = None
+        # _pending is raised before the queue empties: flush() checks the queue, then
+        # _pending, and must never see both empty while a batch is in flight.
         if self._spool is not None:
             with self._spool_lock:
                 segment = self._spool.rotate()
-                batch = [queue.popleft() for _ in range(len(queue))]
+                n = len(queue)
+                self._pending = n
+                batch = [queue.popleft() for _ in range(n)]
         else:
-            batch = [queue.popleft() for _ in range(len(queue))]
-        self._pending = len(batch)
+            n = len(queue)
+            self._pending = n
+            batch = [queue.popleft() for _ in range(n)]
         try:
             step = self.flush_records
             for i in range(0, len(batch), step):
                 part = batch[i:i + step]
-                ledger_decisions.append(self.store, [r for r, _ in part],
-                                        [p for _, p in part if p is not None])
+                if self._mixed:
+                    _commit(self.store, part)
+                else:
+                    ledger_decisions.append(self.store, [r for r, _ in part],
+                                            [p for _, p in part if p is not None])
                 self.committed += len(part)
                 self._pending -= len(part)
         except BaseException:

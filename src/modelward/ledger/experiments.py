@@ -1,0 +1,250 @@
+"""Experiments and exposures: every read and write of their tables.
+
+An experiment (name, salt, arms, balance report) is written once and never changed: the salt
+and arms are what every exposure's arm was computed from. An exposure records that a
+subject was served an arm, when, and the substrate digests it ran on; ids are client-made
+(UUIDv7) so a retried batch never duplicates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..digest import DIGEST_RE, canonical_json
+from ..errors import NotFoundError, ValidationError
+from ..ids import is_uuid, uuid7
+from ..timefmt import iso, now_us, parse_time
+from .engine import Store
+from .schema import experiments as experiments_table
+from .schema import exposures, fingerprints
+
+DIGEST_FIELDS = ("model_digest", "prompt_digest", "embedder_digest", "reranker_digest")
+COLUMNS = ("id", "experiment", "subject", "arm", "at", *DIGEST_FIELDS, "vendor_model_id",
+           "fingerprint_epoch", "metric", "extra")
+FIELDS = frozenset(COLUMNS)
+_INT32_MAX = 2_147_483_647
+
+
+@dataclass
+class ExperimentRecord:
+    name: str
+    salt: str
+    arms: list[tuple[str, float]]
+    created_at: int
+    balance: dict | None
+    meta: dict | None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "salt": self.salt,
+                "arms": [{"name": n, "weight": w} for n, w in self.arms],
+                "created_at": iso(self.created_at), "balance": self.balance, "meta": self.meta}
+
+
+def _record(row) -> ExperimentRecord:
+    m = row._mapping
+    return ExperimentRecord(
+        name=m["name"], salt=m["salt"],
+        arms=[(a["name"], a["weight"]) for a in orjson.loads(m["arms"])],
+        created_at=m["created_at"],
+        balance=orjson.loads(m["balance"]) if m["balance"] else None,
+        meta=orjson.loads(m["meta"]) if m["meta"] else None)
+
+
+def _text(value, field: str, limit: int, *, line=None, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if type(value) is not str or not value:
+        raise ValidationError("expected a non-empty string", field=field, line=line)
+    if len(value) > limit or "\x00" in value:
+        raise ValidationError(f"longer than {limit} characters or holds a NUL byte",
+                              field=field, line=line)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("holds an unpaired surrogate (not UTF-8 text)", field=field,
+                              line=line) from None
+    return value
+
+
+def create(conn: Connection, name: str, salt: str, arms: list[tuple[str, float]], *,
+           balance: dict | None = None, meta: dict | None = None,
+           at: int | None = None) -> ExperimentRecord:
+    """Record a new experiment; a name already in the ledger is refused."""
+    _text(name, "name", 200)
+    _text(salt, "salt", 200)
+    if conn.execute(sa.select(experiments_table.c.name)
+                    .where(experiments_table.c.name == name)).first() is not None:
+        raise ValidationError(f"experiment {name!r} already exists", field="name",
+                              hint="experiments never change: create one under a new name")
+    record = ExperimentRecord(name, salt, [(n, float(w)) for n, w in arms],
+                              now_us() if at is None else at, balance, meta)
+    conn.execute(experiments_table.insert().values(
+        name=name, salt=salt, created_at=record.created_at,
+        arms=canonical_json([{"name": n, "weight": w} for n, w in record.arms]).decode(),
+        balance=canonical_json(balance).decode() if balance is not None else None,
+        meta=canonical_json(meta).decode() if meta is not None else None))
+    return record
+
+
+def get(conn: Connection, name: str) -> ExperimentRecord:
+    row = conn.execute(sa.select(experiments_table)
+                       .where(experiments_table.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no experiment {name!r} in the ledger",
+                            hint="list them with `modelward experiment list`")
+    return _record(row)
+
+
+def list_all(conn: Connection) -> list[ExperimentRecord]:
+    rows = conn.execute(sa.select(experiments_table).order_by(experiments_table.c.created_at,
+                                                              experiments_table.c.name))
+    return [_record(r) for r in rows]
+
+
+# --- exposures ------------------------------------------------------------------------------
+
+def normalize_exposure(d: Mapping, *, line: int | None = None,
+                       now: int | None = None) -> tuple:
+    """Validate one exposure into its row tuple (:data:`COLUMNS` order)."""
+    if not isinstance(d, Mapping):
+        raise ValidationError(f"an exposure must be an object, got {type(d).__name__}",
+                              line=line)
+    unknown = d.keys() - FIELDS
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}",
+                              field=sorted(unknown)[0], line=line)
+    eid = d.get("id")
+    if eid is None:
+        eid = uuid7()
+    elif not is_uuid(eid):
+        raise ValidationError(f"not a lowercase UUID: {str(eid)[:60]!r}", field="id", line=line)
+    at = d.get("at")
+    at = (now if now is not None else now_us()) if at is None else parse_time(at, field="at")
+    digests = []
+    for field in DIGEST_FIELDS:
+        value = d.get(field)
+        if value is not None and (type(value) is not str or DIGEST_RE.match(value) is None):
+            raise ValidationError(f"not a sha256:<64 hex> digest: {str(value)[:80]!r}",
+                                  field=field, line=line,
+                                  hint="pass the resolved digest (ledger.resolve(alias).digest)")
+        digests.append(value)
+    epoch = d.get("fingerprint_epoch")
+    if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= _INT32_MAX):
+        raise ValidationError(f"expected an integer from 0 to {_INT32_MAX}, got {epoch!r}",
+                              field="fingerprint_epoch", line=line)
+    metric = d.get("metric")
+    if metric is not None:
+        if type(metric) not in (int, float) or not math.isfinite(metric):
+            raise ValidationError(f"expected a finite number, got {metric!r}", field="metric",
+                                  line=line)
+        metric = float(metric)
+    extra = d.get("extra")
+    if extra is not None:
+        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
+            raise ValidationError("expected an object with string keys", field="extra",
+                                  line=line)
+        try:
+            extra = canonical_json(extra).decode()
+        except TypeError as exc:
+            raise ValidationError(f"not JSON-serialisable: {exc}", field="extra",
+                                  line=line) from None
+    return (eid, _text(d.get("experiment"), "experiment", 200, line=line),
+            _text(d.get("subject"), "subject", 300, line=line),
+            _text(d.get("arm"), "arm", 100, line=line), at, *digests,
+            _text(d.get("vendor_model_id"), "vendor_model_id", 300, line=line, required=False),
+            epoch, metric, extra)
+
+
+def _insert_sql(store: Store) -> str:
+    cols = ", ".join(COLUMNS)
+    marks = ", ".join([store.paramstyle] * len(COLUMNS))
+    if store.dialect == "sqlite":
+        return f"INSERT OR IGNORE INTO exposures ({cols}) VALUES ({marks})"
+    return f"INSERT INTO exposures ({cols}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
+
+
+def append_exposures_in(conn: Connection, store: Store, rows: list[tuple]) -> int:
+    """Insert normalized exposures; ids already present are skipped. Returns how many
+    were new."""
+    if not rows:
+        return 0
+    return conn.exec_driver_sql(_insert_sql(store), rows).rowcount
+
+
+def append_exposures(store: Store, rows: list[tuple]) -> int:
+    with store.write() as conn:
+        return append_exposures_in(conn, store, rows)
+
+
+@dataclass
+class ExposureRow:
+    id: str
+    experiment: str
+    subject: str
+    arm: str
+    at: int
+    model_digest: str | None
+    prompt_digest: str | None
+    embedder_digest: str | None
+    reranker_digest: str | None
+    vendor_model_id: str | None
+    fingerprint_epoch: int | None
+    metric: float | None
+
+
+def read_exposures(conn: Connection, experiment: str, *, since: int | None = None,
+                   until: int | None = None) -> list[ExposureRow]:
+    """An experiment's exposures in time order (``since <= at < until``)."""
+    c = exposures.c
+    q = sa.select(*(getattr(c, f) for f in COLUMNS[:-1])).where(c.experiment == experiment)
+    if since is not None:
+        q = q.where(c.at >= since)
+    if until is not None:
+        q = q.where(c.at < until)
+    return [ExposureRow(*r) for r in conn.execute(q.order_by(c.at, c.id))]
+
+
+def subject_arms(conn: Connection, experiment: str, *, since: int | None = None,
+                 until: int | None = None) -> list[tuple[str, str]]:
+    """Distinct (subject, arm) pairs of an experiment's exposures, sorted."""
+    c = exposures.c
+    q = sa.select(c.subject, c.arm).distinct().where(c.experiment == experiment)
+    if since is not None:
+        q = q.where(c.at >= since)
+    if until is not None:
+        q = q.where(c.at < until)
+    return [(s, a) for s, a in conn.execute(q.order_by(c.subject, c.arm))]
+
+
+def exposed_experiments(conn: Connection, *, since: int | None = None,
+                        until: int | None = None) -> list[str]:
+    """Names of experiments with exposures in the window, sorted."""
+    c = exposures.c
+    q = sa.select(c.experiment).distinct()
+    if since is not None:
+        q = q.where(c.at >= since)
+    if until is not None:
+        q = q.where(c.at < until)
+    return sorted(conn.execute(q).scalars())
+
+
+def fingerprint_epochs(conn: Connection, digests) -> dict[str, list[tuple[int, int]]]:
+    """Embedder digest -> [(at, epoch), …] of its recorded fingerprints, in time order."""
+    wanted = sorted({d for d in digests if d})
+    out: dict[str, list[tuple[int, int]]] = {d: [] for d in wanted}
+    if not wanted:
+        return out
+    f = fingerprints.c
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(sa.select(f.embedder_digest, f.at, f.epoch)
+                            .where(f.embedder_digest.in_(wanted[i:i + 500]))
+                            .order_by(f.at, f.id))
+        for digest, at, epoch in rows:
+            out[digest].append((at, epoch))
+    return out

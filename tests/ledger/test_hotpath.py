@@ -1,0 +1,169 @@
+"""The optimised hot paths agree with their plain definitions: multi-row inserts at every
+chunk boundary, batched leaf hashing, and the dict fast path of normalize."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from types import MappingProxyType
+
+import pytest
+import sqlalchemy as sa
+
+from modelward.errors import ValidationError
+from modelward.ledger import chain, decisions
+from modelward.ledger.schema import chain_blocks
+
+T = 1_760_000_000_000_000
+
+
+def _digest(i: int) -> str:
+    return "sha256:" + hashlib.sha256(str(i).encode()).hexdigest()
+
+
+def _rows(n: int, start: int = 0) -> list[tuple]:
+    return [decisions.normalize({"at": T + i, "subject": f"u-{i}", "model_digest": _digest(1),
+                                 "input_digest": _digest(i), "segments": {"k": i % 3},
+                                 "gate": {"threshold": 0.25 + i % 2, "candidates": 9,
+                                          "passed": i % 10}})[0]
+            for i in range(start, start + n)]
+
+
+def _reference_root(prev_root: str, stored: list[tuple]) -> str:
+    """The documented definition, written out without the optimised helpers."""
+    level = [hashlib.sha256(b"\x00" + chain._dumps(tuple(r))).digest() for r in stored]
+    while len(level) > 1:
+        nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+               for i in range(0, len(level) - 1, 2)]
+        level = nxt + ([level[-1]] if len(level) % 2 else [])
+    return hashlib.sha256(b"\x02" + bytes.fromhex(prev_root) + level[0]
+                          + len(stored).to_bytes(8, "big")).hexdigest()
+
+
+def _block(store, number: int):
+    cols = ", ".join(chain.CHAINED)
+    with store.read() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT pos, {cols} FROM decisions WHERE block = {store.paramstyle} ORDER BY pos",
+            (number,)).all()
+        sealed = conn.execute(sa.select(chain_blocks).where(chain_blocks.c.number == number)).one()
+    return [tuple(r) for r in rows], sealed
+
+
+# every size around the multi-row INSERT chunk boundaries (powers of 2 and 4) and a full block
+SIZES = [1, 2, 3, 5, 15, 16, 17, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 1365, 2000, 2047,
+         2049]
+
+
+def test_append_at_every_chunk_boundary(store):
+    prev = chain.GENESIS
+    offset = 0
+    for number, n in enumerate(SIZES, start=1):
+        rows = _rows(n, offset)
+        offset += n
+        result = decisions.append(store, rows, recorded_at=T + 10**9)
+        assert (result.block, result.inserted, result.duplicates) == (number, n, 0)
+        stored, sealed = _block(store, number)
+        assert [r[0] for r in stored] == list(range(n))  # positions in order
+        assert [r[1:] for r in stored] == [r + (T + 10**9,) for r in rows]  # values as given
+        assert sealed.count == n
+        assert sealed.root == _reference_root(prev, [r[1:] for r in stored])
+        prev = sealed.root
+    with store.read() as conn:
+        report = chain.verify(conn)
+    assert report.ok and report.decisions == sum(SIZES) and report.blocks == len(SIZES)
+
+
+def test_duplicates_spread_over_chunks_are_skipped(store):
+    first = _rows(1500)
+    decisions.append(store, first[::3])  # every third id is already in the ledger
+    result = decisions.append(store, first + first[:10])  # and ten repeated in the batch
+    assert (result.block, result.inserted, result.duplicates) == (2, 1000, 510)
+    stored, sealed = _block(store, 2)
+    kept = [r for i, r in enumerate(first) if i % 3]
+    assert [r[1] for r in stored] == [r[0] for r in kept]
+    # positions are the batch order; the skipped duplicates leave gaps
+    assert [r[0] for r in stored] == [i for i in range(1500) if i % 3]
+    assert sealed.count == 1000
+    with store.read() as conn:
+        assert chain.verify(conn).ok
+
+
+def test_leaves_match_leaf():
+    rows = [("x",) + r + (T, 7, i) for i, r in enumerate(_rows(50))]
+    assert chain.leaves(rows, 1) == [chain.leaf(r[1:1 + chain.N_CHAINED]) for r in rows]
+    assert chain.leaves([]) == []
+
+
+def test_merkle_matches_the_definition():
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(40)]
+    for n in range(1, 40):
+        level = leaves[:n]
+        while len(level) > 1:
+            nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+                   for i in range(0, len(level) - 1, 2)]
+            level = nxt + ([level[-1]] if len(level) % 2 else [])
+        assert chain.merkle(leaves[:n]) == level[0]
+
+
+def _outcome(d, **kw):
+    try:
+        return "ok", decisions.normalize(d, **kw)
+    except ValidationError as exc:
+        return "error", exc.message, exc.field, exc.line, exc.hint
+
+
+def test_fast_path_agrees_with_the_checked_path_on_random_input():
+    """Seeded differential test: for dicts of good, bad and odd values the dict fast path
+    returns exactly what the field-by-field path returns, or raises the same error."""
+
+    class Sub(str):
+        pass
+
+    good = [_digest(1), _digest(2)]
+    values = {
+        "id": [None, "0190b6b4-1234-7abc-8def-0123456789ab", "0190B6B4-1234-7ABC-8DEF-0123456789AB",
+               "nope", 5],
+        "at": [None, T, -5, True, "2026-03-01T12:00:00Z", "2026-03-01T12:00:00", 1.5, 2**70],
+        "model_digest": good + [None, "sha256:xyz", good[0].upper(), Sub(good[0]), 5, "chat/v1"],
+        "prompt_digest": good + [None, good[1][:-1], ["a"]],
+        "input_digest": good + [None, decisions.of_text("hi"), "x"],
+        "input_text": [None, "hi", "h\x00i", "\ud800", "ü", 3],
+        "output_text": [None, "hi", "\ufeffbom", ""],
+        "subject": [None, "u-1", "", "x" * 300, "x" * 301, "a\x00b", 7, Sub("s"), "é", "\udc00"],
+        "alias": [None, "chat/v1", "x" * 201],
+        "segments": [None, {}, {"tier": "pro", "n": 3, "f": 1.5, "b": True, "z": None}, {1: "x"},
+                     {"a": [1]}, [1], {"a": 2**70}, {"a": Sub("v")}],
+        "extra": [None, {}, {"k": [1, {"z": 2}]}, {1: 2}, "s", {"a": object()}],
+        "gate": [None, {}, {"threshold": 0.4, "candidates": 20, "passed": 7}, {"threshold": 1},
+                 {"threshold": True}, {"threshold": float("nan")}, {"candidates": -1},
+                 {"candidates": 3, "passed": 4}, {"passed": 2.0}, {"x": 1}, [1],
+                 {"candidates": 2**31}],
+        "process": [None, "p:1", "", 5],
+        "bogus": [1],
+    }
+    rng = random.Random(20260301)
+    fast_taken = 0
+    for _ in range(4000):
+        d = {f: rng.choice(v) for f, v in rng.sample(sorted(values.items()), rng.randint(0, 7))}
+        d.setdefault("id", "0190b6b4-1234-7abc-8def-0123456789ab")
+        if d["id"] is None:
+            d["id"] = "0190b6b4-1234-7abc-8def-0123456789ab"
+        kw = {"now": T, "line": rng.choice([None, 3]), "process": rng.choice([None, "p:9"])}
+        fast = _outcome(d, **kw)
+        checked = _outcome(MappingProxyType(d), **kw)  # not a dict: always the checked path
+        assert fast == checked, d
+        if fast[0] == "ok":
+            assert [type(v) for v in fast[1][0]] == [type(v) for v in checked[1][0]]
+            fast_taken += decisions._normalize_common(d, T, kw["process"]) is not None
+    assert fast_taken > 200  # the fast path was exercised, not just the fallback
+
+
+def test_digest_cache_keeps_only_valid_digests_and_stays_bounded():
+    decisions._good_digests.clear()
+    with pytest.raises(ValidationError):
+        decisions.normalize({"model_digest": "sha256:" + "g" * 64})
+    assert not decisions._good_digests
+    for i in range(5000):
+        decisions.normalize({"prompt_digest": _digest(i)})
+    assert 0 < len(decisions._good_digests) <= 4096
