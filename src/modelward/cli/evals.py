@@ -210,16 +210,29 @@ def watch_cmd(evalset: str = EVALSET, prompt: str = PROMPT, model: str = MODEL,
 def show_cmd(run_id: str = typer.Argument(..., help="Eval run id."),
              items: bool = typer.Option(False, "--items", help="Print every item, not only "
                                         "the failures."),
+             viewer: str = typer.Option(None, "--as", help="Your e-mail: records that you "
+                                        "opened this run (a promotion gate)."),
              as_json: bool = JSON_OPTION) -> None:
-    """Print a run: what it scored (digests and aliases), its summary and its failures."""
-    with opened() as store, store.read() as conn:
+    """Print a run: what it scored (digests and aliases), its summary and its failures.
+
+    With --as EMAIL the open is recorded: approving a promotion requires having opened its
+    evidence."""
+    from ..ledger import people, promotions
+
+    email = people.check_email(viewer, "--as") if viewer is not None else None
+    with opened() as store, (store.write() if email else store.read()) as conn:
         run = ledger_evals.get_run(conn, run_id)
         results = ledger_evals.results(conn, run_id)
+        if email:
+            promotions.record_open(conn, run_id, email, via="cli")
     if as_json:
         print_json(_run_json(run, results if items else None))
     else:
         out.print(render_run(run, results, all_items=items), markup=False, emoji=False,
                   highlight=False)
+    if email:
+        err.print(f"recorded that {email} opened eval run {run_id}", markup=False,
+                  emoji=False, highlight=False)
 
 
 @eval_app.command("list")

@@ -8,9 +8,9 @@ current digest is chosen exactly as ``modelward promote approve`` chooses it by 
 the latest completed task eval run that scored exactly this digest (as model or prompt),
 preferring one on an eval set that is not deprecated. It fires when
 
-* no completed task run scored this digest, although evals were run on the alias or on
-  the digest's predecessors (``other-digest``): the latest eval behind the alias scored
-  something else;
+* no completed task run scored this digest, although evals ran through the alias (runs
+  whose model or prompt alias is this alias) (``other-digest``): the latest of them scored
+  something else, typically the digest the alias pointed at before;
 * the evidence finished longer ago than ``evidence_max_age`` (``fresh``);
 * the evidence is on an eval set deprecated with ``modelward evalset deprecate``
   (``evalset``).
@@ -100,7 +100,6 @@ def check(view, config) -> Iterator[Finding]:
         if art is None or art.kind not in JUDGED_KINDS:
             continue
         evidence = {"alias": alias, "digest": digest, "max_age": duration(max_age)}
-        head = f"{alias} points at {label(view, digest)}"
         run = select_evidence(view, digest, view.now)
         if run is None:
             other = _behind_alias(view, alias)
@@ -109,9 +108,9 @@ def check(view, config) -> Iterator[Finding]:
             scored = " and ".join(label(view, d) for d in (other.prompt_digest,
                                                             other.model_digest) if d)
             yield Finding(CODE, SEVERITY, alias,
-                          f"{head} and no completed task eval run scored it; the latest eval "
-                          f"behind {alias}, run {other.id}, finished {iso(other.finished_at)}, "
-                          f"scored {scored}",
+                          f"{alias} points at {label(view, digest)} and no completed task eval "
+                          f"run scored it; the latest eval behind {alias}, run {other.id}, "
+                          f"finished {iso(other.finished_at)}, scored {scored}",
                           evidence={**evidence, "problem": "other-digest", "run": other.id,
                                     "scored": [d for d in (other.prompt_digest,
                                                            other.model_digest) if d]},
@@ -121,7 +120,8 @@ def check(view, config) -> Iterator[Finding]:
         if not failures:
             continue
         yield Finding(CODE, SEVERITY, alias,
-                      f"{head}: " + "; ".join(f.message for f in failures),
+                      f"{alias} points at {label(view, digest)}: "
+                      + "; ".join(f.message for f in failures),
                       evidence={**evidence, "problem": [f.gate for f in failures][0],
                                 "problems": [f.to_dict() for f in failures], "run": run.id,
                                 "finished_at": iso(run.finished_at),
