@@ -220,10 +220,11 @@ def test_explain_prints_the_guard_docstring():
     assert lines[2] == "Processes still serving an alias's previous digest long after the alias moved."
     for heading in ("What it checks", "Why it matters", "Example", "How to fix", "Configuration"):
         assert heading in lines
-    row = next(r for r in registry.CODES if r.status == "planned")
-    planned = CliRunner().invoke(app, ["explain", row.code.lower()]).stdout
-    assert planned.startswith(f"{row.code} {row.name} (default severity {row.severity}, "
-                              f"planned)\n\nFires when {row.summary}.\n\nThis code is reserved")
+    row = next((r for r in registry.CODES if r.status == "planned"), None)
+    if row is not None:  # every code may be active; the planned form is checked while one is not
+        planned = CliRunner().invoke(app, ["explain", row.code.lower()]).stdout
+        assert planned.startswith(f"{row.code} {row.name} (default severity {row.severity}, "
+                                  f"planned)\n\nFires when {row.summary}.\n\nThis code is reserved")
     unknown = CliRunner().invoke(app, ["explain", "MW999"])
     assert isinstance(unknown.exception, ValidationError)
 

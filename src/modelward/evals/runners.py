@@ -48,8 +48,10 @@ class Call:
 class Runner:
     spec: str
 
-    def bind(self, model: Artifact) -> Callable[[Call], str]:
-        """The per-item call for one model artifact."""
+    def bind(self, model: Artifact, *, model_id: str | None = None) -> Callable[[Call], str]:
+        """The per-item call for one model artifact. ``model_id``, when given, is what a
+        Python runner receives as ``model`` instead (replay passes the retained payload's
+        path); an HTTP runner always names the model as the server knows it."""
         raise NotImplementedError
 
 
@@ -63,8 +65,8 @@ class PythonRunner(Runner):
             params = {}
         self.takes_system = "system" in params
 
-    def bind(self, model: Artifact) -> Callable[[Call], str]:
-        model_id = model.hosted_id or model.digest
+    def bind(self, model: Artifact, *, model_id: str | None = None) -> Callable[[Call], str]:
+        model_id = model_id or model.hosted_id or model.digest
 
         def call(c: Call) -> str:
             kw = {"system": c.system} if self.takes_system else {}
@@ -78,7 +80,9 @@ class PythonRunner(Runner):
         return call
 
 
-def chat_completions_url(url: str) -> str:
+def endpoint_url(url: str, endpoint: str) -> str:
+    """``{url}/{endpoint}`` of an OpenAI-compatible server (``/v1`` when the URL has no
+    path; a URL already ending in the endpoint is used as given)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError(f"not an http(s) URL: {url!r}", field="--runner")
@@ -86,9 +90,43 @@ def chat_completions_url(url: str) -> str:
         raise ValidationError("the runner URL must not hold credentials", field="--runner",
                               hint="set OPENAI_API_KEY instead")
     path = parts.path.rstrip("/")
-    if not path.endswith("/chat/completions"):
-        path = (path or "/v1") + "/chat/completions"
+    if not path.endswith("/" + endpoint):
+        path = (path or "/v1") + "/" + endpoint
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def chat_completions_url(url: str) -> str:
+    return endpoint_url(url, "chat/completions")
+
+
+def openai_headers() -> dict:
+    """JSON headers, with ``OPENAI_API_KEY`` as the bearer token when it is set."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def post_json(url: str, payload: object, *, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+    """POST ``payload`` as JSON; the raw answer, or RunnerError naming the URL."""
+    request = urllib.request.Request(url, data=orjson.dumps(payload), headers=openai_headers(),
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode("utf-8", "replace").strip()
+        raise RunnerError(f"POST {url} returned HTTP {exc.code}"
+                          + (f": {detail}" if detail else "")) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):  # socket.timeout is TimeoutError
+            raise RunnerError(f"POST {url} timed out after {timeout:g}s") from None
+        raise RunnerError(f"cannot reach {url}: {exc.reason}") from None
+    except TimeoutError:
+        raise RunnerError(f"POST {url} timed out after {timeout:g}s") from None
+    except OSError as exc:  # connection reset mid-response and the like
+        raise RunnerError(f"POST {url} failed: {exc}") from None
 
 
 def vendor_model_name(model: Artifact) -> str:
@@ -104,38 +142,17 @@ class OpenAIRunner(Runner):
         self.url = chat_completions_url(spec)
         self.timeout = timeout
 
-    def bind(self, model: Artifact) -> Callable[[Call], str]:
+    def bind(self, model: Artifact, *, model_id: str | None = None) -> Callable[[Call], str]:
         name = vendor_model_name(model)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = os.environ.get("OPENAI_API_KEY")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
 
         def call(c: Call) -> str:
             messages = ([{"role": "system", "content": c.system}] if c.system else [])
             messages.append({"role": "user", "content": c.prompt})
-            body = orjson.dumps({"model": name, "messages": messages})
-            request = urllib.request.Request(self.url, data=body, headers=headers,
-                                             method="POST")
-            return self._post(request)
+            return self._post({"model": name, "messages": messages})
         return call
 
-    def _post(self, request: urllib.request.Request) -> str:
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace").strip()
-            raise RunnerError(f"POST {self.url} returned HTTP {exc.code}"
-                              + (f": {detail}" if detail else "")) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):  # socket.timeout is TimeoutError
-                raise RunnerError(f"POST {self.url} timed out after {self.timeout:g}s") from None
-            raise RunnerError(f"cannot reach {self.url}: {exc.reason}") from None
-        except TimeoutError:
-            raise RunnerError(f"POST {self.url} timed out after {self.timeout:g}s") from None
-        except OSError as exc:  # connection reset mid-response and the like
-            raise RunnerError(f"POST {self.url} failed: {exc}") from None
+    def _post(self, payload: dict) -> str:
+        raw = post_json(self.url, payload, timeout=self.timeout)
         try:
             content = orjson.loads(raw)["choices"][0]["message"]["content"]
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):

@@ -1,0 +1,195 @@
+"""A retrieval gate's pass rate moved with its substrate, or its cut outlived the substrate.
+
+What it checks
+--------------
+Decisions carry retrieval-gate figures (``gate.threshold``, ``gate.candidates``,
+``gate.passed``). A gate is the alias the decisions asked for. Two checks:
+
+1. **Pass-rate shift.** Each gate's decisions are aggregated by substrate (embedder digest,
+   reranker digest), and the substrates put in order of first use. For each substrate
+   change, the pass rate (passed / candidates) before is compared with the one after by a
+   two-proportion z-test. It fires when both sides hold at least ``min_candidates``
+   candidates, the absolute difference is at least ``min_effect`` and the p-value is below
+   ``alpha``. Candidates of one query are not independent, so the p-value is optimistic;
+   the minimum effect is what keeps a large fleet from firing on noise.
+2. **Stale cut.** A gate's latest decision uses an absolute ``gate_threshold`` equal to the
+   cut of a threshold policy version (``modelward threshold calibrate``) that was calibrated
+   on another embedder or reranker digest than the one the decision names.
+
+Why it matters
+--------------
+A RAG gate pinned at reranker score 0.4 was tuned on one embedder. After an embedder
+upgrade the score distribution shifted; 0.4 now drops 37% more candidates and answers got
+worse, while every dashboard still said "threshold 0.4". A cut means something only on
+the substrate it was measured on.
+
+Example
+-------
+``rag/support`` passed 35% of its candidates on embedder e5-v1 and 22% after the move to
+e5-v2, at the same cut 0.4 calibrated on e5-v1::
+
+    MW502 threshold-drift  rag/support
+      rag/support's pass rate went from 35.0% to 22.0% (-37% relative; z = -27.1,
+      p = 1e-160) when embedder_digest changed at 2026-03-02T12:00:00Z
+    MW502 threshold-drift  rag/support
+      rag/support uses cut 0.4 of policy rag/support-gate v1, calibrated on embedder
+      sha256:6c1f…; its latest decision (2026-03-03T11:50:00Z) names embedder sha256:9e02…
+
+How to fix
+----------
+Recalibrate the policy on reference scores from the new substrate
+(``modelward threshold recalibrate NAME --scores FILE``), which keeps the pass rate and
+moves the cut, and serve the new cut (``ledger.threshold_policy(NAME).cut(scores)`` reads
+the latest version).
+
+Configuration
+-------------
+In ``[check.MW502]``::
+
+    [check.MW502]
+    min_candidates = 200   # candidates on each side of a change before it is judged
+    min_effect = 0.05      # smallest absolute pass-rate difference that counts
+    alpha = 0.001          # two-proportion z-test significance level
+
+``min_candidates``, ``min_effect`` and ``alpha`` as above; ``severity`` overrides the
+default severity (warning), as for every guard.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from ..ledger import thresholds as ledger_thresholds
+from ..ledger.schema import decisions
+from ..settings import Setting
+from ..timefmt import iso
+from .finding import Finding, short
+
+CODE = "MW502"
+NAME = "threshold-drift"
+SEVERITY = "warning"
+STATUS = "active"
+OPTIONS = (
+    Setting("min_candidates", "int", 200,
+            "Candidates needed on each side of a substrate change.", minimum=1),
+    Setting("min_effect", "float", 0.05, "Smallest absolute pass-rate difference that counts."),
+    Setting("alpha", "float", 0.001, "Significance level of the two-proportion z-test."),
+)
+FIX = ("recalibrate the policy on the new substrate (`modelward threshold recalibrate`) and "
+       "serve its cut (`ledger.threshold_policy(NAME).cut(scores)`)")
+SUBSTRATE = ("embedder_digest", "reranker_digest")
+
+
+def z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    """(z, two-sided p) of the two-proportion z-test, pooled standard error."""
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 0.0, 1.0
+    z = (x2 / n2 - x1 / n1) / se
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+def _gated(view):
+    d = decisions.c
+    return [d.gate_candidates > 0, d.gate_passed.is_not(None), view.in_window(d.at),
+            d.at <= view.now]
+
+
+def _shifts(view, config) -> Iterator[Finding]:
+    d = decisions.c
+    gate = sa.func.coalesce(d.alias, "")
+    rows = view.execute(
+        sa.select(gate.label("gate"), d.embedder_digest, d.reranker_digest,
+                  sa.func.min(d.at).label("first_at"), sa.func.count().label("n"),
+                  sa.func.sum(d.gate_passed).label("passed"),
+                  sa.func.sum(d.gate_candidates).label("candidates"))
+        .where(*_gated(view)).group_by(gate, d.embedder_digest, d.reranker_digest)).all()
+    by_gate: dict[str, list] = {}
+    for r in sorted(rows, key=lambda r: (r.gate, r.first_at)):
+        by_gate.setdefault(r.gate, []).append(r)
+    for name, subs in by_gate.items():
+        for before, after in zip(subs, subs[1:], strict=False):
+            x1, n1, x2, n2 = (int(before.passed), int(before.candidates), int(after.passed),
+                              int(after.candidates))
+            if min(n1, n2) < config["min_candidates"]:
+                continue
+            r1, r2 = x1 / n1, x2 / n2
+            z, p = z_test(x1, n1, x2, n2)
+            if abs(r2 - r1) < config["min_effect"] or p >= config["alpha"]:
+                continue
+            changed = [c for c in SUBSTRATE if getattr(before, c) != getattr(after, c)]
+            relative = f"{(r2 - r1) / r1:+.0%} relative; " if r1 > 0 else ""
+            subject = name or "(no alias)"
+            yield Finding(
+                CODE, SEVERITY, subject,
+                f"{subject}'s pass rate went from {r1:.1%} to {r2:.1%} ({relative}"
+                f"z = {z:.3g}, p = {p:.2g}) when {' and '.join(changed)} changed at "
+                f"{iso(after.first_at)}",
+                evidence={"gate": subject, "kind": "pass-rate-shift", "changed": changed,
+                          "before": {c: getattr(before, c) for c in SUBSTRATE},
+                          "after": {c: getattr(after, c) for c in SUBSTRATE},
+                          "changed_at": iso(after.first_at),
+                          "pass_rate_before": r1, "pass_rate_after": r2,
+                          "candidates_before": n1, "candidates_after": n2,
+                          "decisions_before": before.n, "decisions_after": after.n,
+                          "z": z, "p_value": p},
+                fix=FIX, identity=("gate", "kind", "before", "after"))
+
+
+def _latest_per_gate(view):
+    d = decisions.c
+    gate = sa.func.coalesce(d.alias, "")
+    ranked = (sa.select(gate.label("gate"), d.id, d.at, d.gate_threshold, d.embedder_digest,
+                        d.reranker_digest,
+                        sa.func.row_number().over(partition_by=gate,
+                                                  order_by=(d.at.desc(), d.id.desc()))
+                        .label("rn"))
+              .where(d.gate_threshold.is_not(None), view.in_window(d.at), d.at <= view.now)
+              ).subquery()
+    return view.execute(sa.select(ranked).where(ranked.c.rn == 1)).all()
+
+
+def _stale_cuts(view) -> Iterator[Finding]:
+    versions = [v for v in ledger_thresholds.all_versions(view) if v.at <= view.now]
+    if not versions:
+        return
+    newest = {v.name: v for v in versions}
+    for row in _latest_per_gate(view):
+        matching: dict[str, object] = {}
+        for v in versions:  # by name then version: the newest matching version wins
+            if math.isclose(v.cut, row.gate_threshold, rel_tol=1e-9, abs_tol=1e-12):
+                matching[v.name] = v
+        for v in matching.values():
+            stale = []
+            for kind in ("embedder", "reranker"):
+                calibrated = (v.substrate.get(kind) or {}).get("digest")
+                used = getattr(row, f"{kind}_digest")
+                if calibrated and used and calibrated != used:
+                    stale.append((kind, calibrated, used))
+            if not stale:
+                continue
+            subject = row.gate or "(no alias)"
+            on = "; ".join(f"{k} {short(c)}" for k, c, _ in stale)
+            now = "; ".join(f"{k} {short(u)}" for k, _, u in stale)
+            latest = newest[v.name]
+            note = (f" (the policy is at v{latest.version}, cut {latest.cut:.6g})"
+                    if latest.version != v.version else "")
+            yield Finding(
+                CODE, SEVERITY, subject,
+                f"{subject} uses cut {row.gate_threshold:.6g} of policy {v.name} v{v.version}, "
+                f"calibrated on {on}; its latest decision ({iso(row.at)}) names {now}{note}",
+                evidence={"gate": subject, "kind": "stale-cut", "policy": v.name,
+                          "version": v.version, "cut": v.cut, "decision_id": row.id,
+                          "decision_at": iso(row.at), "latest_version": latest.version,
+                          "stale": [{"kind": k, "calibrated_on": c, "decisions_name": u}
+                                    for k, c, u in stale]},
+                fix=FIX, identity=("gate", "kind", "policy", "version"))
+
+
+def check(view, config) -> Iterator[Finding]:
+    yield from _shifts(view, config)
+    yield from _stale_cuts(view)
