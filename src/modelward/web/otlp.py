@@ -1,0 +1,70 @@
+"""OTLP/HTTP trace ingest: ``POST /v1/traces`` (protobuf or JSON) turns GenAI spans into
+decisions (see modelward.integrations.otlp). Needs a writer token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import ValidationError
+from ..integrations import otlp as otlp_ingest
+from ..integrations._attribution import Attributor
+from .auth import WRITE, require
+from .errors import envelope
+
+router = APIRouter(tags=["otlp"])
+MAX_BODY = 32 * 1024 * 1024  # larger exports are refused (413): the exporter splits batches
+
+
+def _attributor(request: Request) -> Attributor:
+    # one per app: it caches which hosted models are registered already
+    found = getattr(request.app.state, "otlp_attributor", None)
+    if found is None:
+        found = request.app.state.otlp_attributor = Attributor(request.app.state.store)
+    return found
+
+
+def _response(media: str, result: otlp_ingest.IngestResult) -> Response:
+    message = "; ".join(result.errors)
+    if media == otlp_ingest.PROTOBUF:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceResponse,
+        )
+
+        out = ExportTraceServiceResponse()
+        if result.rejected:
+            out.partial_success.rejected_spans = result.rejected
+            out.partial_success.error_message = message
+        return Response(out.SerializeToString(), media_type=otlp_ingest.PROTOBUF)
+    body = b"{}"
+    if result.rejected:
+        import orjson
+
+        body = orjson.dumps({"partialSuccess": {"rejectedSpans": result.rejected,
+                                                "errorMessage": message}})
+    return Response(body, media_type=otlp_ingest.JSON)
+
+
+@router.post("/v1/traces", dependencies=[Depends(require(*WRITE))])
+async def export_traces(request: Request) -> Response:
+    """OTLP/HTTP ExportTraceServiceRequest: GenAI spans become decisions, others are ignored;
+    spans that do not validate are reported as ``partial_success.rejected_spans``."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media not in (otlp_ingest.PROTOBUF, otlp_ingest.JSON):
+        return envelope(415, "unsupported_media_type",
+                        f"unsupported content type {content_type!r}",
+                        hint=f"send {otlp_ingest.PROTOBUF} or {otlp_ingest.JSON}")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return envelope(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return envelope(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
+    try:
+        spans = otlp_ingest.parse(body, content_type, request.headers.get("content-encoding"))
+    except ValidationError as exc:  # OTLP wants 400 for a malformed body (never retried)
+        return envelope(400, **exc.to_dict())
+    result = await run_in_threadpool(otlp_ingest.ingest, request.app.state.store, spans,
+                                     _attributor(request))
+    return _response(media, result)
