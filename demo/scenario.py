@@ -155,8 +155,11 @@ def build(path: Path | str, *, seed: int = SEED, now: int | None = None,
         t1 = time.perf_counter()
         blocks = _write_decisions(world, decisions)
         timings["write"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
         for hook in world.after_write:
             hook(world)
+        expected = [e.resolved(world.digests) for e in expected]
+        timings["episodes"] = time.perf_counter() - t1
         audit = _audit_pick(world, decisions)
         with ledger.store.read() as conn:
             then = ledger_aliases.resolve_at(conn, CHAT_ALIAS, audit["at"]).digest

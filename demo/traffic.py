@@ -41,7 +41,10 @@ CHANNELS, CHANNEL_WEIGHTS = ("web", "in-app", "email"), (0.6, 0.3, 0.1)
 GATE_PASS_RATE = {"billing": 0.34, "bug": 0.22, "howto": 0.51, "account": 0.30}
 # Hour-of-day weights (UTC): Europe's morning, America's afternoon, a quiet night.
 HOURLY = (2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 10, 10, 11, 12, 12, 11, 10, 8, 7, 6, 5, 4, 3)
-KEEP_TEXT_SHARE = 0.15  # users (never enterprise) who opted in to conversation review
+# Users who opted in to conversation review (their text is kept); enterprise customers opt
+# in through their admin for QA, less often. Without some enterprise text no sample of the
+# traffic (``modelward evalset rebuild``) could represent the enterprise tier.
+KEEP_TEXT_SHARE = {"free": 0.15, "pro": 0.15, "enterprise": 0.08}
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def users(world: World) -> tuple[list[User], list[float]]:
         tier, activity = rng.choices([(t, a) for t, _s, a in TIERS],
                                      weights=[s for _t, s, _a in TIERS])[0]
         out.append(User(f"u_{rng.getrandbits(48):012x}", tier,
-                        tier != "enterprise" and rng.random() < KEEP_TEXT_SHARE))
+                        rng.random() < KEEP_TEXT_SHARE[tier]))
         weights.append(activity * rng.lognormvariate(0, 0.8))
     return out, weights
 

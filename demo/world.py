@@ -71,6 +71,16 @@ class Expected:
         return (finding["code"] == self.code and finding["subject"] == self.subject
                 and all(given.get(k) == v for k, v in self.evidence))
 
+    def resolved(self, digests: dict[str, str]) -> Expected:
+        """Fill in ``{name}`` fields (``{name:.19}`` for a short digest) of the subject and
+        of text evidence with ``digests[name]``: an artifact an after-write hook registers
+        has a digest known only once the hook ran."""
+        def fill(value):
+            return value.format_map(digests) if isinstance(value, str) and "{" in value \
+                else value
+        return Expected(self.code, fill(self.subject), self.episode,
+                        tuple((k, fill(v)) for k, v in self.evidence))
+
     def describe(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.evidence)
         return f"{self.code} {self.subject}{extra}"
@@ -87,6 +97,7 @@ class World:
     lag_overrides: dict[tuple[str, str], int] = field(default_factory=dict)
     vendor_reports: dict[str, list[VendorReport]] = field(default_factory=dict)
     after_write: list[Callable[[World], None]] = field(default_factory=list)
+    notes: dict[str, object] = field(default_factory=dict)  # what hooks share (feedback, …)
 
     @property
     def start(self) -> int:

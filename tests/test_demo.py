@@ -57,17 +57,72 @@ def _one(findings, code):
 
 
 def test_exactly_the_planted_findings(built, findings):
-    """Each incident fires once and the clean stretches stay silent: the exact set, over
-    every guard the scenario covers (MW0xx, MW1xx)."""
-    v11 = built.digests["chat-v1.1"]
-    got = sorted((f["code"], f["subject"]) for f in findings if f["code"][:3] in ("MW0", "MW1"))
-    assert got == [("MW102", v11), ("MW104", "openai:gpt-4o-mini"), ("MW105", "chat/v1")]
+    """Each incident fires and the clean stretches stay silent: the exact set of (code,
+    subject), over every guard the scenario covers."""
+    d = built.digests
+    got = sorted((f["code"], f["subject"]) for f in findings if f["code"].startswith(COVERED))
+    liked = f"support-evals-liked@2024.2 ({d['evalset-liked'][:19]}…)"
+    assert got == sorted([
+        ("MW102", d["chat-v1.1"]), ("MW104", "openai:gpt-4o-mini"), ("MW105", "chat/v1"),
+        ("MW201", "router/v1"), ("MW201", d["support-router-v2"]), ("MW202", "router/v1"),
+        ("MW202", "prompt/support@production"), ("MW203", "router/v1"),
+        ("MW204", d["ticket-tagger-v3"]), ("MW301", "prompt/support@production"),
+        ("MW303", liked), ("MW303", liked),
+        ("MW304", f"sft-thumbs-down@2024-11 ({d['dataset-debug-clicks'][:19]}…)")])
     rec = report.reconcile(built.expected, findings)
     assert rec.ok, (rec.missing, rec.unexpected)
-    assert len(rec.matched) == 3
-    assert COVERED == ("MW0", "MW1")
+    assert len(rec.matched) == len(built.expected) == 13
+    assert COVERED == ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW301", "MW303",
+                       "MW304")
     assert all(not f["code"].startswith(COVERED) for f in rec.uncovered)
     assert len(rec.matched) + len(rec.uncovered) == len(findings)
+
+
+def test_stuck_eval_worker_scored_v3_while_production_ran_v4(built, findings):
+    d = built.digests
+    f = next(f for f in findings if f["code"] == "MW301")
+    ev = f["evidence"]
+    assert (ev["prompt_digest"], ev["model_digest"]) == (d["prompt-v4"], d["chat-v1.3.1"])
+    assert ev["latest_prompt_eval"]["prompt_digest"] == d["prompt-v3"]
+    assert parse_time(ev["latest_prompt_eval"]["finished_at"]) > parse_time(ev["first_seen"])
+    stale = next(f for f in findings if f["code"] == "MW202"
+                 and f["subject"] == "prompt/support@production")["evidence"]
+    assert stale["scored"] == [d["prompt-v3"], d["chat-v1.3.1"]]
+    # the control: v3 and the summariser's pair were scored, so only v4 is unscored
+    assert [f["subject"] for f in findings if f["code"] == "MW301"] == [
+        "prompt/support@production"]
+
+
+def test_feedback_incidents(built, findings):
+    d = built.digests
+    mw303 = {f["evidence"].get("source") or f["evidence"]["segment"]: f["evidence"]
+             for f in findings if f["code"] == "MW303"}
+    assert set(mw303) == {"thumbs_up", "tier=enterprise"}
+    assert mw303["thumbs_up"]["source_share"] == 1.0
+    assert mw303["tier=enterprise"]["traffic_share"] > 0.15
+    assert mw303["tier=enterprise"]["eval_share"] < 0.05
+    assert all(f["evidence"]["evalset"] != d["evalset-support"] for f in findings
+               if f["code"] == "MW303")  # the stratified rebuild is silent
+    mw304 = _one(findings, "MW304")["evidence"]
+    assert mw304["dataset"] == d["dataset-debug-clicks"] != d["dataset-curated"]
+    assert mw304["excluded"] == mw304["feedback"] > 50
+    assert mw304["policy_name"] == "sft-default"
+
+
+def test_lifecycle_incidents(built, findings):
+    d = built.digests
+    promo = _one(findings, "MW203")
+    assert "without opening the evidence" in promo["message"]
+    assert "override" in promo["message"] and "23:43:00Z" in promo["evidence"]["at"]
+    stale = next(f for f in findings if f["code"] == "MW202" and f["subject"] == "router/v1")
+    assert {p["gate"] for p in stale["evidence"]["problems"]} == {"fresh", "evalset"}
+    owners = sorted(f["evidence"]["problem"] for f in findings if f["code"] == "MW201")
+    assert owners == ["artifact-owner-inactive", "owner-inactive"]
+    closure = _one(findings, "MW204")["evidence"]
+    assert closure["problem"] == "no-closure"
+    # the clean promotion and the captured closure raise nothing
+    subjects_ = {f["subject"] for f in findings}
+    assert "escalation/v1" not in subjects_ and d["intent-classifier"] not in subjects_
 
 
 def test_stale_pod_is_named_with_the_digest_it_kept(built, findings):
@@ -115,7 +170,7 @@ def test_rollback_and_rotations_are_in_the_alias_history(built, demo_store):
                                         d["chat-v1.3"], d["chat-v1.2"], d["chat-v1.3.1"]]
     assert chat[4].at - chat[3].at == ROLLBACK_AFTER
     assert len({e.digest for e in chat}) == 5
-    assert len(prompt) == 3
+    assert len(prompt) == 4  # v1 -> v2 -> v3 -> v4 (stuck-eval-worker)
     assert built.now - SPAN_DAYS * DAY - 7 * DAY < chat[0].at < built.now - SPAN_DAYS * DAY
     assert report_.ok and report_.decisions == built.decisions
 
@@ -157,8 +212,11 @@ def test_audit_of_a_first_month_decision_names_the_digest_then(built):
 def test_registry_incidents_plant_and_controls_do_not(built):
     incidents = {e.name for e in EPISODES if e.kind == "incident"}
     controls = {e.name for e in EPISODES if e.kind == "control"}
-    assert incidents >= {"stale-pod", "silent-vendor-swap", "deleted-checkpoint"}
-    assert controls >= {"bad-release-rollback", "prompt-rollouts"}
+    assert incidents >= {"stale-pod", "silent-vendor-swap", "deleted-checkpoint",
+                         "stuck-eval-worker", "thumbs-up-evalset", "debug-clicks-sft",
+                         "rubber-stamp-promotion", "untraceable-fine-tune"}
+    assert controls >= {"bad-release-rollback", "prompt-rollouts", "evaluated-rollouts",
+                        "curated-sft", "team-roster", "clean-promotion", "captured-closure"}
     assert {e.episode for e in built.expected} == incidents
 
 
@@ -213,8 +271,12 @@ def test_make_demo_script_end_to_end(tmp_path):
     # the second audit: the stale pod's answer disagrees with the alias, on a deleted payload
     stale_audit = out[out.index("=== ...and one that pod-chat-7f9c:1 served"):]
     assert "DISAGREES with the alias" in stale_audit and "payload MISSING" in stale_audit
+    for pattern in (r"^  ok +MW301 prompt/support@production ", r"^  ok +MW303 support-evals-liked",
+                    r"^  ok +MW304 sft-thumbs-down", r"^  ok +MW203 router/v1 ",
+                    r"^  ok +MW204 sha256:"):
+        assert re.search(pattern, out, re.M), pattern
     check = out[out.index("=== $ modelward check"):out.index("=== Did every planted")]
     for line in ("  MW102 unretained-artifact  sha256:", "  MW104 vendor-substitution  "
                  "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
         assert line in check
-    assert re.search(r"^\d+ findings: 1 error, \d+ warnings", check, re.M)
+    assert re.search(r"^\d+ findings: 2 errors, \d+ warnings", check, re.M)
