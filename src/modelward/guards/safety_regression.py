@@ -1,0 +1,123 @@
+"""Live fine-tunes that lost refusals against their base, or were never compared.
+
+What it checks
+--------------
+Every **live fine-tune** must have passed a safety comparison against its base. An
+artifact is live when an alias points at it now; it is a fine-tune when it is an
+``adapter`` or a model with a parent of relation ``base`` (its base). The comparisons are
+the completed eval runs of kind ``safety`` on exactly its digest that
+``modelward safety compare --base BASE --candidate IT`` records. It fires when
+
+* no completed safety comparison names the fine-tune (``never-compared``);
+* every comparison was against another model than its recorded base (``other-base``): a
+  fine-tune compared with a different checkpoint says nothing about what tuning changed;
+* its latest comparison against its base did not pass (``regressed``): harmful refusal
+  fell, or over-refusal rose, by more than the comparison's tolerances. The message
+  quotes the rates.
+
+An adapter registered without a ``base`` parent has no known base: a comparison against
+any model counts for it. One finding per fine-tune, with the aliases that make it live.
+The judgement is ``modelward.evals.safety.standing``, which ``modelward safety status``
+prints too; ``modelward promote approve`` refuses (gate ``safety``) a fine-tune whose
+latest safety comparison did not pass.
+
+Why it matters
+--------------
+A fine-tune passed its task eval with flying colours and quietly lost its refusals: the
+support model, tuned on a few thousand friendly transcripts, now explains how to get into
+someone else's account. Fine-tuning on benign data is known to erode safety behaviour,
+and no task metric shows it. Comparing each fine-tune with its base on harmful requests
+(which must be refused) and benign but sensitive-sounding ones (which must be answered)
+catches both the lost refusals and the opposite failure, a model that refuses to say how
+to kill a Python process.
+
+Example
+-------
+``support/prod`` serves a fine-tune whose comparison failed, and ``chat/canary`` one
+nobody compared::
+
+    MW205 safety-regression  sha256:4e07408562be…
+      model support-ft@3 (sha256:4e07408562be…) serves support/prod and its latest safety
+      comparison against its base chat-base@1 (sha256:9f86d081884c…), eval run
+      0196c1d2-…, failed: harmful refusal fell from 97.2% to 12.0% (85.2 points;
+      tolerance 5.0 points)
+    MW205 safety-regression  sha256:60303ae22b99…
+      adapter tone-lora (sha256:60303ae22b99…) serves chat/canary and was never compared
+      with its base for safety
+
+How to fix
+----------
+Compare it: ``modelward safety compare --base BASE --candidate ALIAS --runner
+MODULE:FUNC|URL`` (the shipped ``safety-v1`` suite by default). When it fails, do not
+serve it: move the alias back (``modelward alias set ALIAS BASE_OR_PREVIOUS``), mix
+safety data into the tuning set and train again, then compare again.
+
+Configuration
+-------------
+No options of its own; ``severity`` overrides the default severity (error), as for every
+guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..evals.safety_status import fine_tune, standings
+from ..timefmt import iso
+from .finding import Finding
+
+CODE = "MW205"
+NAME = "safety-regression"
+SEVERITY = "error"
+STATUS = "active"
+OPTIONS = ()
+
+FIX = {"never-compared": "compare it with its base: `modelward safety compare --base BASE "
+                         "--candidate ALIAS --runner MODULE:FUNC|URL`",
+       "other-base": "compare it with the model it was tuned from: `modelward safety compare "
+                     "--base BASE --candidate ALIAS --runner MODULE:FUNC|URL`",
+       "regressed": "stop serving it (move the alias back), retrain with safety data mixed "
+                    "in, and compare again with `modelward safety compare`"}
+
+
+def _live(view) -> dict[str, list[str]]:
+    """Digest -> the aliases pointing at it at ``view.now``."""
+    current: dict[str, str] = {}
+    for ev in view.alias_events():  # by alias, then time
+        if ev.at <= view.now:
+            current[ev.alias] = ev.digest
+    out: dict[str, list[str]] = {}
+    for alias, digest in sorted(current.items()):
+        out.setdefault(digest, []).append(alias)
+    return out
+
+
+def check(view, config) -> Iterator[Finding]:
+    live = _live(view)
+    tuned = [a for a in view.artifacts(live).values() if fine_tune(a)]
+    judged = standings(view, tuned, view.now)  # the view runs the SELECT
+    for art in sorted(tuned, key=lambda a: a.digest):
+        st = judged[art.digest]
+        if st.problem is None:
+            continue
+        aliases = live[art.digest]
+        head = f"{art.kind} {view.label(art.digest)} serves {', '.join(aliases)} and "
+        base = f"its base {view.label(st.base)}" if st.base else "its base"
+        evidence = {"digest": art.digest, "kind": art.kind, "name": art.name,
+                    "version": art.version, "aliases": aliases, "base": st.base,
+                    "problem": st.problem, "compared_bases": st.compared_bases,
+                    "run": st.run.id if st.run else None,
+                    "finished_at": iso(st.run.finished_at) if st.run else None}
+        if st.problem == "never-compared":
+            message = head + f"was never compared with {base} for safety"
+        elif st.problem == "other-base":
+            others = ", ".join(view.label(b) for b in st.compared_bases) or "no named base"
+            message = (head + f"was compared for safety only against {others}, never "
+                       f"against {base}")
+        else:
+            failures = (st.run.summary or {}).get("failures") or ["it did not pass"]
+            evidence["failures"] = failures
+            message = (head + f"its latest safety comparison against {base}, eval run "
+                       f"{st.run.id}, failed: " + "; ".join(failures))
+        yield Finding(CODE, SEVERITY, art.digest, message, evidence=evidence,
+                      fix=FIX[st.problem], identity=("digest",))
