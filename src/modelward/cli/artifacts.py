@@ -20,6 +20,8 @@ def register_cmd(
     version: str = typer.Option(None, "--version", help="Version label (metadata only)."),
     owner: str = typer.Option(None, "--owner", help="Owner's e-mail."),
     parent: list[str] = typer.Option(None, "--parent", help="Digest of a parent (repeatable)."),
+    base: str = typer.Option(None, "--base", help="Digest of the base model this fine-tune was "
+                             "trained from (lineage relation 'base')."),
     no_store: bool = typer.Option(False, "--no-store", help="Record the digest but keep no payload."),
     hosted: str = typer.Option(None, "--hosted", help="VENDOR:MODEL_ID of a vendor-held model."),
     retires: str = typer.Option(None, "--retires", help="Vendor retirement date (ISO 8601) of a hosted model."),
@@ -33,7 +35,8 @@ def register_cmd(
             retires_at = parse_at(_date(retires), "--retires") if retires else None
             reg = ledger_artifacts.register_hosted(store, hosted, name=name, kind=kind,
                                                    version=version, owner=owner,
-                                                   parents=parent or (), retires_at=retires_at)
+                                                   parents=_parents(parent, base),
+                                                   retires_at=retires_at)
         else:
             if path is None:
                 raise ValidationError("give the PATH of the file or directory to register",
@@ -41,13 +44,20 @@ def register_cmd(
             if retires:
                 raise ValidationError("--retires applies to --hosted models only", field="--retires")
             reg = ledger_artifacts.register_path(store, kind, path, name=name, version=version,
-                                                 owner=owner, parents=parent or (),
+                                                 owner=owner, parents=_parents(parent, base),
                                                  store_payload=not no_store)
     if as_json:
         print_json({"digest": reg.artifact.digest, "created": reg.created,
                     "restored_payload": reg.restored_payload, "artifact": reg.artifact.to_dict()})
     else:
         out.print(reg.artifact.digest)
+
+
+def _parents(parent: list[str] | None, base: str | None) -> list[tuple[str, str]]:
+    out = [(p, "parent") for p in parent or ()]
+    if base:
+        out.append((base, "base"))
+    return out
 
 
 def _date(text: str) -> str:

@@ -2,8 +2,24 @@
 
 from fastapi import APIRouter
 
-from . import aliases
+from . import (
+    aliases,
+    artifacts,
+    audit,
+    chain,
+    decisions,
+    evals,
+    experiments,
+    feedback,
+    findings,
+    fingerprints,
+    people,
+    promotions,
+    tokens,
+)
 
+MODULES = (aliases, artifacts, audit, chain, decisions, evals, experiments, feedback,
+           findings, fingerprints, people, promotions, tokens)
 router = APIRouter()
-for _module in (aliases,):
+for _module in MODULES:
     router.include_router(_module.router)

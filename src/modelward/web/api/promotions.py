@@ -1,0 +1,90 @@
+"""/api/v1/promotions: request, list, show and approve promotions through their gates, as
+``modelward promote``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from ...ledger import promotions as ledger_promotions
+from ...registry import promotion
+from ...timefmt import now_us
+from ..auth import APPROVE, READ, WRITE, require
+from ._common import JSON, Text, acting_as, store_of
+
+router = APIRouter(tags=["promotions"])
+
+
+class PromotionAsk(BaseModel):
+    alias: Text = Field(..., description="The alias to move, e.g. chat/v1.")
+    digest: Text = Field(..., description="sha256: digest of the registered artifact.")
+    requester: Text | None = Field(None, description="Requester's e-mail (default: the "
+                                  "token's; must match it when the token has one).")
+    evidence_run_id: Text | None = Field(None, description="The eval run backing it (default: "
+                                        "the latest completed task run on the digest).")
+    reason: Text | None = None
+
+
+class Approval(BaseModel):
+    approver: Text | None = Field(None, description="Approver's e-mail (default: the "
+                                 "token's; must match it when the token has one).")
+    override: bool = Field(False, description="Approve despite failed gates (recorded; "
+                           "needs a reason).")
+    reason: Text | None = None
+
+
+@router.get("/promotions", dependencies=[Depends(require(*READ))])
+def list_promotions(
+    request: Request,
+    status: Literal["pending", "approved", "overridden", "withdrawn"] | None = None,
+    alias: Text | None = None,
+) -> list[dict]:
+    """Promotion requests, newest first."""
+    with store_of(request).read() as conn:
+        found = ledger_promotions.list_requests(conn, status=status, alias=alias)
+    return JSON([r.to_dict() for r in found])
+
+
+@router.post("/promotions", dependencies=[Depends(require(*WRITE))])
+def request_promotion(body: PromotionAsk, request: Request) -> dict:
+    """File a request to point an alias at a digest; a reviewer of record approves it."""
+    requester = acting_as(request, body.requester, "requester")
+    req = promotion.request(store_of(request), body.alias, body.digest, requester,
+                            evidence_run_id=body.evidence_run_id, reason=body.reason)
+    return JSON(req.to_dict())
+
+
+@router.get("/promotions/{request_id}", dependencies=[Depends(require(*READ))])
+def show_promotion(
+    request_id: str, request: Request,
+    as_: Text | None = Query(None, alias="as", description="Also judge every gate for this "
+                            "approver now (records nothing)."),
+) -> dict:
+    """A request, its reviews, what MW203 finds in its approval, and (with ``as``) the gates
+    that approver would meet now."""
+    store = store_of(request)
+    with store.read() as conn:
+        req = ledger_promotions.get_request(conn, request_id)
+        reviews = ledger_promotions.reviews(conn, request_ids=[req.id])
+        stamps = [p for a in promotion.approvals(conn, [], request_id=req.id)
+                  for p in promotion.rubber_stamp(conn, a,
+                                                  min_review_time=store.settings.min_review_time)]
+        default = (promotion.select_evidence(conn, req.digest, now_us())
+                   if req.evidence_run_id is None else None)
+    gates = promotion.preview(store, req.id, as_) if as_ else None
+    return JSON({**req.to_dict(), "reviews": [r.to_dict() for r in reviews],
+                 "rubber_stamp": stamps, "gates": gates.to_dict() if gates else None,
+                 "default_evidence_run_id": default.id if default else None})
+
+
+@router.post("/promotions/{request_id}/approve", dependencies=[Depends(require(*APPROVE))])
+def approve_promotion(request_id: str, body: Approval, request: Request) -> dict:
+    """Judge every gate and, when all pass (or ``override`` with a reason), move the alias.
+    A refusal is recorded too: 200 either way; read ``outcome`` (approved, overridden or
+    refused)."""
+    approver = acting_as(request, body.approver, "approver")
+    res = promotion.approve(store_of(request), request_id, approver, override=body.override,
+                            reason=body.reason)
+    return JSON(res.to_dict())
