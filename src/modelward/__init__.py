@@ -10,11 +10,12 @@ from .errors import (
     ValidationError,
 )
 from .ids import uuid7
-from .sdk import Ledger, Resolution, open
+from .sdk import Experiment, Ledger, Resolution, assign, assign_many, open
 
 __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
+    "Experiment",
     "IntegrityError",
     "Ledger",
     "ModelwardError",
@@ -23,6 +24,8 @@ __all__ = [
     "StorageError",
     "ValidationError",
     "__version__",
+    "assign",
+    "assign_many",
     "open",
     "uuid7",
 ]

@@ -38,9 +38,16 @@ def _register_commands() -> None:
                    evalsets, feedback, retention)
     from . import closure
     from . import people, promote
+    from . import replay, safety
+    from . import serve
+    from . import experiments
+    from . import fingerprints, thresholds
+    from . import integrations
+    from . import login
 
     for module in (db, artifacts, aliases, decisions, chain, audit, retention, check, evals,
-                   evalsets, feedback, contamination, closure, people, promote):
+                   evalsets, feedback, contamination, closure, people, promote, safety,
+                   replay, serve, experiments, fingerprints, thresholds, integrations, login):
         module.register(app)
 
 

@@ -175,6 +175,18 @@ class View:
 
         return load_items(ref, store=self._store, base=self._config_dir())[0]
 
+    def pre_period(self, ref: str, *, subject_column: str = "subject"):
+        """A pre-period population (MW402, MW403): a CSV/JSONL file relative to
+        modelward.toml's directory, or the digest of a stored dataset (verified on read)."""
+        from ..rollout.population import open_table
+
+        cache = self.__dict__.setdefault("_pre_periods", {})
+        if (ref, subject_column) not in cache:
+            cache[ref, subject_column] = open_table(ref, store=self._store,
+                                                    base=self._config_dir(),
+                                                    subject_column=subject_column)
+        return cache[ref, subject_column]
+
     def documents(self, ref: str):
         """A contamination source, read lazily as the scan streams it: a file or directory
         (relative to modelward.toml's directory), an artifact digest, or an alias as it

@@ -1,0 +1,144 @@
+"""An experiment's arms follow another experiment's arms, the subject id, or sign-up time.
+
+What it checks
+--------------
+For every experiment with exposures in the check window:
+
+* other experiments — over the subjects exposed in both, a chi-square test of independence
+  of the two assignments (judged from ``min_shared`` shared subjects, default 100, when
+  every cell expects 5), with the observed/expected overlap of every pair of treatment arms;
+* ID order — when at least 90% of subject ids end in a number: a Mann-Whitney test of that
+  number between each treatment arm and control (assignment by id range, or ids that
+  follow sign-up order), and chi-square tests of the arm against the id modulo 10 and 100
+  (``id % 100 < 5`` bucketing), judged when every cell expects 5 subjects;
+* sign-up time — a Mann-Whitney test of every timestamp column (e.g. ``signup_at``) of
+  the pre-period population (``pre_period``, else the one recorded at creation).
+
+It fires when a p-value is below ``alpha`` (default 0.001), ID-order and sign-up tests
+Bonferroni-adjusted over the tests made. One finding per correlated pair of experiments
+(reported on the first name) and per flagged order test. ``modelward experiment check``
+prints every test, flagged or not.
+
+Why it matters
+--------------
+A salted hash makes the arm independent of everything about the subject. Bucketing on
+the raw id (``user_id % 100 < 5``) ties the arm to whatever the id encodes — sign-up
+order, the seat in an organisation's block — and reusing one salt, or one bucket range,
+across experiments puts the same users in every treatment, so each experiment's result
+carries the others' effects.
+
+Example
+-------
+``checkout-v2`` took ``id % 100 < 5``; ``search-rerank`` reused the same buckets::
+
+    MW403 correlated-assignment  checkout-v2
+      checkout-v2: the arm follows the subject id's last two digits (chi-square 2e+04,
+      p = 0 after Bonferroni over 3 tests; Cramér's V 1.00): a hash-free bucketing
+    MW403 correlated-assignment  checkout-v2
+      checkout-v2 and search-rerank share 20,000 subjects and their arms are not
+      independent (chi-square 2e+04, p = 0); treatment∩treatment holds 1,000 subjects,
+      20.0x the 50 expected
+
+How to fix
+----------
+Assign with a salt per experiment (``modelward experiment create`` draws one, or searches
+a balanced one with ``--balance-on``): ``modelward.assign(experiment, subject)`` hashes
+the salt with the subject, so arms are independent of the id and of every other
+experiment. Never bucket on the raw id or reuse another experiment's salt; if two
+experiments must not overlap, make them mutually exclusive arms of one experiment.
+
+Configuration
+-------------
+In ``[check.MW403]``::
+
+    [check.MW403]
+    alpha = 0.001
+    min_shared = 100            # shared subjects needed to judge two experiments
+    pre_period = "data/users-pre.csv"    # for sign-up time; default: recorded at creation
+    subject_column = "subject"
+    experiments = ["checkout-v2"]        # default: every experiment exposed in the window
+
+``alpha``, ``min_shared``, ``pre_period``, ``subject_column`` and ``experiments`` as above;
+``severity`` overrides the default severity (warning), as for every guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..errors import ConfigError, ModelwardError
+from ..rollout import checks
+from ..settings import Setting
+from .covariate_imbalance import population
+from .finding import Finding
+
+CODE = "MW403"
+NAME = "correlated-assignment"
+SEVERITY = "warning"
+STATUS = "active"
+OPTIONS = (
+    Setting("alpha", "float", 0.001, "Fire below this (Bonferroni-adjusted) p-value."),
+    Setting("min_shared", "int", 100, "Shared subjects needed to judge two experiments.",
+            minimum=1),
+    Setting("pre_period", "str", None,
+            "Population with sign-up time columns; default: the one recorded at creation."),
+    Setting("subject_column", "str", "subject", "The pre-period file's subject column."),
+    Setting("experiments", "list", None,
+            "Experiments to judge; default: every one exposed in the window."),
+)
+FIX = ("assign with a salt of its own (`modelward experiment create`; modelward.assign "
+       "hashes salt and subject) instead of bucketing on the id or reusing a salt")
+_WHAT = {"id-rank": "the subject id's order", "id-mod-10": "the subject id's last digit",
+         "id-mod-100": "the subject id's last two digits"}
+
+
+def check(view, config) -> Iterator[Finding]:
+    until = view.now + 1
+    exps = checks.judged(view, config["experiments"], since=view.since, until=until,
+                         option="check.MW403.experiments")
+    reported: set[frozenset] = set()
+    for exp in exps:
+        assign = checks.recorded(view, exp, since=view.since, until=until)
+        for res in checks.correlations(view, assign, exp.name, since=view.since, until=until,
+                                       alpha=config["alpha"], min_shared=config["min_shared"]):
+            pair = frozenset((exp.name, res.other))
+            if not res.alarm or pair in reported:
+                continue
+            reported.add(pair)
+            worst = max(res.overlaps, key=lambda o: abs((o.ratio or 1) - 1), default=None)
+            overlap = ""
+            if worst is not None and worst.ratio is not None:
+                overlap = (f"; {worst.arm}∩{worst.other_arm} holds {worst.observed:,} subjects, "
+                           f"{worst.ratio:.1f}x the {worst.expected:,.0f} expected")
+            yield Finding(
+                CODE, SEVERITY, exp.name,
+                f"{exp.name} and {res.other} share {res.shared:,} subjects and their arms are "
+                f"not independent (chi-square {res.chi2:.3g}, p = {res.p_value:.2g}){overlap}",
+                evidence={"experiment": exp.name, "other": res.other, "shared": res.shared,
+                          "chi2": res.chi2, "p_value": res.p_value, "table": res.table,
+                          "overlaps": [o.__dict__ for o in res.overlaps]},
+                fix=FIX, identity=("experiment", "other"))
+        try:
+            found = population(view, exp, {**config, "covariates": None}, code=CODE)
+        except ConfigError:
+            raise
+        except ModelwardError:
+            found = None  # MW402 reports an unreadable recorded population
+        tests = checks.order(assign, found[0] if found else None, alpha=config["alpha"])
+        made = sum(1 for t in tests if t.p_value is not None)
+        for t in tests:
+            if not t.flagged:
+                continue
+            what = _WHAT.get(t.test, f"{t.test.removesuffix('-rank')} order")
+            arm = f"{t.arm} against control" if t.arm else "the arm"
+            effect = (f"Cramér's V {t.effect:.2f}" if t.arm is None
+                      else f"rank-biserial correlation {t.effect:+.2f}")
+            yield Finding(
+                CODE, SEVERITY, exp.name,
+                f"{exp.name}: {arm} follows {what} (p = {t.p_adjusted:.2g} after Bonferroni "
+                f"over {made} tests; {effect})"
+                + (": a hash-free bucketing" if t.test.startswith("id-mod") else ""),
+                evidence={"experiment": exp.name, "test": t.test, "arm": t.arm,
+                          "statistic": t.statistic, "p_value": t.p_value,
+                          "p_adjusted": t.p_adjusted, "effect": t.effect, "subjects": t.n},
+                fix=FIX, identity=("experiment", "test", "arm"))

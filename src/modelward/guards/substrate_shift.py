@@ -1,0 +1,108 @@
+"""An experiment's exposures ran on more than one substrate regime.
+
+What it checks
+--------------
+For every experiment with exposures in the check window, the exposures are split by
+regime: model digest, embedder digest, observed embedder fingerprint epoch (recorded on
+the exposure, else looked up in the fingerprints by embedder digest and time) and
+vendor-reported model id. A dimension that differs by arm by design (the arms are two
+models) counts by generation within each arm, so only a change under an arm makes a new
+regime. It fires when more than one regime holds at least ``min_exposures`` exposures
+(default 1), naming what changed and when, the exposures per regime, and the
+treatment-by-regime interaction test (Cochran's Q over per-regime effects) when a metric
+was recorded. ``modelward experiment regimes NAME`` prints the metric per arm per regime.
+
+Why it matters
+--------------
+A hosted embedding model changed its vectors in the middle of a retrieval A/B test. The
+treatment's gain came from the week after the change, when retrieval quality moved for
+both arms in different ways; the pooled result described neither substrate. An
+experiment that spans regimes measures the treatment *and* the substrate change, mixed in
+proportions nobody chose.
+
+Example
+-------
+``rag-rerank`` ran 14 days; the vendor's embedder changed fingerprint on day 6::
+
+    MW404 substrate-shift  rag-rerank
+      rag-rerank spans 2 substrate regimes (fingerprint_epoch changed): R1 4,210 exposures
+      from 2026-03-01T00:00:00Z, R2 5,790 from 2026-03-06T09:12:00Z; treatment effect
+      differs by regime (Cochran's Q 41.3, p = 1.3e-10)
+
+How to fix
+----------
+Analyse each regime on its own (``modelward experiment regimes NAME``) and report the
+effect per regime; if the effect differs by regime, the pooled result is not a result.
+Pin substrate for the duration of an experiment (a dated vendor model id, a registered
+embedder digest), fingerprint hosted embedders (MW501) so changes are seen when they
+happen, and restart the experiment after an unavoidable change.
+
+Configuration
+-------------
+In ``[check.MW404]``::
+
+    [check.MW404]
+    min_exposures = 1      # a regime counts from this many exposures
+    experiments = ["rag-rerank"]   # default: every experiment exposed in the window
+
+``min_exposures`` and ``experiments`` as above; ``severity`` overrides the default severity
+(warning), as for every guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..ledger import experiments as ledger_experiments
+from ..rollout import checks
+from ..rollout.regimes import split
+from ..settings import Setting
+from ..timefmt import iso
+from .finding import Finding
+
+CODE = "MW404"
+NAME = "substrate-shift"
+SEVERITY = "warning"
+STATUS = "active"
+OPTIONS = (
+    Setting("min_exposures", "int", 1, "A regime counts from this many exposures.", minimum=1),
+    Setting("experiments", "list", None,
+            "Experiments to judge; default: every one exposed in the window."),
+)
+FIX = ("analyse each regime on its own (`modelward experiment regimes NAME`), pin the "
+       "substrate for the experiment's duration, and restart it after a change")
+
+
+def regime_report(conn, exp, *, since=None, until=None):
+    rows = ledger_experiments.read_exposures(conn, exp.name, since=since, until=until)
+    epochs = ledger_experiments.fingerprint_epochs(conn, {r.embedder_digest for r in rows})
+    return split(exp.name, rows, epochs, list(exp.arm_names), exp.control)
+
+
+def check(view, config) -> Iterator[Finding]:
+    until = view.now + 1
+    for exp in checks.judged(view, config["experiments"], since=view.since, until=until,
+                             option="check.MW404.experiments"):
+        report = regime_report(view, exp, since=view.since, until=until)
+        counted = [r for r in report.regimes if r.exposures >= config["min_exposures"]]
+        if len(counted) < 2:
+            continue
+        spans = ", ".join(f"{r.label} {r.exposures:,} exposures from {iso(r.first_at)}"
+                          for r in counted)
+        tests = [i for i in report.interactions if i.p_value is not None]
+        interaction = "".join(
+            f"; {i.arm} effect differs by regime (Cochran's Q {i.q:.3g}, p = {i.p_value:.2g})"
+            if i.p_value < 0.05 else
+            f"; {i.arm} effect consistent across regimes (Cochran's Q {i.q:.3g}, "
+            f"p = {i.p_value:.2g})" for i in tests)
+        yield Finding(
+            CODE, SEVERITY, exp.name,
+            f"{exp.name} spans {len(counted)} substrate regimes ({', '.join(report.varying)} "
+            f"changed): {spans}{interaction}",
+            evidence={"experiment": exp.name, "varying": report.varying,
+                      "regimes": [{"label": r.label, "substrate": r.key,
+                                   "exposures": r.exposures, "first_at": iso(r.first_at),
+                                   "last_at": iso(r.last_at)} for r in counted],
+                      "interactions": [{"arm": i.arm, "q": i.q, "dof": i.dof,
+                                        "p_value": i.p_value, "i2": i.i2} for i in tests]},
+            fix=FIX, identity=("experiment", "varying"))

@@ -1,0 +1,311 @@
+"""The statistics of experiment checks: sample ratio mismatch, standardized mean differences
+with Welch t-tests, independence of two assignments, and arm against ID order.
+
+Every function takes arms as an integer index per subject (``-1``: not in the experiment)
+plus the arm names and the control's index, and returns plain dataclasses that the CLI,
+the guards and the API all print from. Distributions come from scipy.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+
+def _clean(x):
+    """A float for JSON: None for NaN, a string for ±inf."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+# --- sample ratio mismatch ------------------------------------------------------------------
+
+@dataclass
+class SampleRatio:
+    counts: dict[str, int]
+    expected: dict[str, float]
+    chi2: float | None
+    dof: int
+    p_value: float | None
+    judged: bool  # every arm expects at least min_count subjects
+    alarm: bool
+    alpha: float
+    min_count: int
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["chi2"], out["p_value"] = _clean(self.chi2), _clean(self.p_value)
+        return out
+
+
+def sample_ratio(counts: dict[str, int], shares: dict[str, float], *, alpha: float = 0.001,
+                 min_count: int = 100) -> SampleRatio:
+    """Pearson's chi-square of arm counts against the allocation; an alarm at p < alpha once
+    every arm expects at least ``min_count`` subjects."""
+    names = list(shares)
+    observed = np.array([counts.get(n, 0) for n in names], dtype=np.float64)
+    total = observed.sum()
+    expected = np.array([shares[n] for n in names]) * total
+    if total == 0:
+        return SampleRatio({n: 0 for n in names}, dict.fromkeys(names, 0.0), None, 0, None,
+                           False, False, alpha, min_count)
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    dof = len(names) - 1
+    p = float(stats.chi2.sf(chi2, dof))
+    judged = bool(expected.min() >= min_count)
+    return SampleRatio({n: int(c) for n, c in zip(names, observed, strict=True)},
+                       {n: round(float(e), 3) for n, e in zip(names, expected, strict=True)},
+                       chi2, dof, p, judged, judged and p < alpha, alpha, min_count)
+
+
+# --- covariate balance --------------------------------------------------------------------
+
+@dataclass
+class Difference:
+    """One covariate, one treatment arm against control."""
+
+    covariate: str
+    arm: str
+    control: str
+    n_arm: int
+    n_control: int
+    mean_arm: float | None
+    mean_control: float | None
+    smd: float | None
+    t: float | None
+    df: float | None
+    p_value: float | None
+    p_adjusted: float | None = None  # Bonferroni over every test of the family
+    flagged: bool = False
+
+    def to_dict(self) -> dict:
+        return {k: _clean(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def smd(mean_a, var_a, mean_c, var_c):
+    """Standardized mean difference (a - c) / sqrt((var_a + var_c) / 2); arrays work too."""
+    pooled = np.sqrt((np.asarray(var_a) + np.asarray(var_c)) / 2.0)
+    diff = np.asarray(mean_a) - np.asarray(mean_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = diff / pooled
+        return np.where(pooled > 0, d, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
+
+
+def welch(mean_a, var_a, n_a, mean_c, var_c, n_c) -> tuple[float | None, float | None,
+                                                            float | None]:
+    """Welch's unequal-variance t-test from summary statistics: (t, df, two-sided p)."""
+    if n_a < 2 or n_c < 2:
+        return None, None, None
+    se2 = var_a / n_a + var_c / n_c
+    diff = mean_a - mean_c
+    if se2 <= 0:
+        return (None, None, None) if diff == 0 else (math.copysign(math.inf, diff), None, 0.0)
+    t = diff / math.sqrt(se2)
+    df = se2 ** 2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_c / n_c) ** 2 / (n_c - 1))
+    return t, df, float(2 * stats.t.sf(abs(t), df))
+
+
+def covariate_balance(arm_index: np.ndarray, names: list[str], control: int,
+                      columns: dict[str, np.ndarray], *, max_smd: float = 0.1,
+                      alpha: float = 0.05) -> list[Difference]:
+    """SMD and Welch test of every covariate for every treatment arm against control.
+
+    A difference is flagged when |SMD| >= ``max_smd`` and its Bonferroni-adjusted p-value
+    (over every covariate x treatment arm test made) is below ``alpha``: large enough to
+    matter, and not the chance imbalance of a small sample."""
+    out: list[Difference] = []
+    for cov, values in columns.items():
+        ok = ~np.isnan(values)
+        for j, arm in enumerate(names):
+            if j == control:
+                continue
+            a = values[(arm_index == j) & ok]
+            c = values[(arm_index == control) & ok]
+            if len(a) < 2 or len(c) < 2:
+                out.append(Difference(cov, arm, names[control], len(a), len(c),
+                                      float(a.mean()) if len(a) else None,
+                                      float(c.mean()) if len(c) else None,
+                                      None, None, None, None))
+                continue
+            ma, mc = float(a.mean()), float(c.mean())
+            va, vc = float(a.var(ddof=1)), float(c.var(ddof=1))
+            t, df, p = welch(ma, va, len(a), mc, vc, len(c))
+            out.append(Difference(cov, arm, names[control], len(a), len(c), ma, mc,
+                                  float(smd(ma, va, mc, vc)), t, df, p))
+    m = sum(1 for d in out if d.p_value is not None)
+    for d in out:
+        if d.p_value is not None:
+            d.p_adjusted = min(1.0, d.p_value * m)
+            d.flagged = abs(d.smd) >= max_smd and d.p_adjusted < alpha
+    return out
+
+
+# --- two assignments over shared subjects ------------------------------------------------------
+
+@dataclass
+class Overlap:
+    arm: str
+    other_arm: str
+    observed: int
+    expected: float
+    ratio: float | None
+
+
+@dataclass
+class Independence:
+    other: str
+    shared: int
+    table: dict[str, dict[str, int]]
+    chi2: float | None
+    dof: int
+    p_value: float | None
+    judged: bool  # every expected cell holds at least 5
+    alarm: bool
+    overlaps: list[Overlap]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["chi2"], out["p_value"] = _clean(self.chi2), _clean(self.p_value)
+        for o in out["overlaps"]:
+            o["ratio"] = _clean(o["ratio"])
+        return out
+
+
+def independence(other: str, arms_a: list[str], arms_b: list[str], pairs: list[tuple[str, str]],
+                 *, control_a: str, control_b: str, alpha: float = 0.001) -> Independence:
+    """Chi-square test that two experiments' arms are independent over shared subjects, and
+    observed/expected overlap of every pair of treatment arms."""
+    rows = {a: i for i, a in enumerate(arms_a)}
+    cols = {b: i for i, b in enumerate(arms_b)}
+    table = np.zeros((len(arms_a), len(arms_b)), dtype=np.int64)
+    for a, b in pairs:
+        if a in rows and b in cols:
+            table[rows[a], cols[b]] += 1
+    n = int(table.sum())
+    r, c = table.sum(1), table.sum(0)
+    expected = np.outer(r, c) / n if n else np.zeros(table.shape)
+    overlaps = [Overlap(a, b, int(table[rows[a], cols[b]]), round(float(expected[rows[a], cols[b]]), 3),
+                        float(table[rows[a], cols[b]] / expected[rows[a], cols[b]])
+                        if expected[rows[a], cols[b]] > 0 else None)
+                for a in arms_a if a != control_a for b in arms_b if b != control_b]
+    keep_r, keep_c = r > 0, c > 0
+    chi2 = p = None
+    dof = 0
+    judged = False
+    if keep_r.sum() >= 2 and keep_c.sum() >= 2:
+        sub = table[np.ix_(keep_r, keep_c)]
+        res = stats.chi2_contingency(sub, correction=False)
+        chi2, p, dof = float(res.statistic), float(res.pvalue), int(res.dof)
+        judged = bool(res.expected_freq.min() >= 5)
+    return Independence(other, n, {a: {b: int(table[rows[a], cols[b]]) for b in arms_b}
+                                   for a in arms_a},
+                        chi2, dof, p, judged, judged and p is not None and p < alpha, overlaps)
+
+
+# --- arm against ID order and sign-up time --------------------------------------------------------
+
+_NUMERIC_ID = re.compile(r"^\D*?(\d{1,18})$")
+
+
+def numeric_ids(subjects: list[str]) -> np.ndarray:
+    """The trailing number of each subject id (``u-1042`` -> 1042) as float; NaN where none."""
+    out = np.full(len(subjects), np.nan)
+    for i, s in enumerate(subjects):
+        m = _NUMERIC_ID.match(s)
+        if m:
+            out[i] = int(m.group(1))
+    return out
+
+
+@dataclass
+class OrderTest:
+    """One test of the ID-order family."""
+
+    test: str  # "id-rank", "id-mod-10", "id-mod-100", "<column>-rank"
+    arm: str | None  # rank tests: the treatment arm against control
+    statistic: float | None
+    p_value: float | None
+    effect: float | None  # rank tests: rank-biserial correlation; residue tests: Cramér's V
+    n: int
+    p_adjusted: float | None = None
+    flagged: bool = False
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: _clean(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def _rank_tests(label: str, values: np.ndarray, arm_index: np.ndarray, names: list[str],
+                control: int) -> list[OrderTest]:
+    out = []
+    for j, arm in enumerate(names):
+        if j == control:
+            continue
+        a = values[(arm_index == j) & ~np.isnan(values)]
+        c = values[(arm_index == control) & ~np.isnan(values)]
+        if len(a) < 20 or len(c) < 20:
+            out.append(OrderTest(label, arm, None, None, None, len(a) + len(c),
+                                 note="fewer than 20 subjects in an arm"))
+            continue
+        res = stats.mannwhitneyu(a, c, alternative="two-sided", method="asymptotic")
+        auc = float(res.statistic) / (len(a) * len(c))
+        out.append(OrderTest(label, arm, float(res.statistic), float(res.pvalue),
+                             2 * auc - 1, len(a) + len(c)))
+    return out
+
+
+def _residue_test(modulus: int, ids: np.ndarray, arm_index: np.ndarray,
+                  n_arms: int) -> OrderTest:
+    keep = ~np.isnan(ids) & (arm_index >= 0)
+    residue = (ids[keep] % modulus).astype(np.int64)
+    table = np.zeros((n_arms, modulus), dtype=np.int64)
+    np.add.at(table, (arm_index[keep].astype(np.int64), residue), 1)
+    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
+    label, n = f"id-mod-{modulus}", int(keep.sum())
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return OrderTest(label, None, None, None, None, n, note="one arm or one residue")
+    res = stats.chi2_contingency(table, correction=False)
+    if res.expected_freq.min() < 5:
+        return OrderTest(label, None, None, None, None, n,
+                         note="too few subjects (a cell expects fewer than 5)")
+    v = math.sqrt(res.statistic / (n * (min(table.shape) - 1)))
+    return OrderTest(label, None, float(res.statistic), float(res.pvalue), v, n)
+
+
+def order_tests(subjects: list[str], arm_index: np.ndarray, names: list[str], control: int, *,
+                times: dict[str, np.ndarray] | None = None, alpha: float = 0.001,
+                min_numeric_share: float = 0.9) -> list[OrderTest]:
+    """Is the arm predictable from the subject id or a sign-up time?
+
+    * ``id-rank``: Mann-Whitney U of the ids' numeric part, each treatment arm against
+      control (assignment by ID range, or ids that follow sign-up order);
+    * ``id-mod-10`` / ``id-mod-100``: chi-square of arm against the id's last digit(s)
+      (``id % 100 < 5`` style bucketing), judged when every cell expects 5 subjects;
+    * ``<column>-rank``: Mann-Whitney U of each time column (e.g. ``signup_at``).
+
+    Ids are judged when at least ``min_numeric_share`` of subjects end in a number.
+    p-values are Bonferroni-adjusted over the tests made; flagged below ``alpha``."""
+    tests: list[OrderTest] = []
+    ids = numeric_ids(subjects)
+    numeric = int((~np.isnan(ids)).sum())
+    if subjects and numeric >= min_numeric_share * len(subjects):
+        tests += _rank_tests("id-rank", ids, arm_index, names, control)
+        tests += [_residue_test(m, ids, arm_index, len(names)) for m in (10, 100)]
+    for column, values in (times or {}).items():
+        tests += _rank_tests(f"{column}-rank", values, arm_index, names, control)
+    m = sum(1 for t in tests if t.p_value is not None)
+    for t in tests:
+        if t.p_value is not None:
+            t.p_adjusted = min(1.0, t.p_value * m)
+            t.flagged = t.p_adjusted < alpha
+    return tests

@@ -1,0 +1,179 @@
+"""Experiment checks: the one implementation behind ``modelward experiment check|audit``, the
+guards MW401-MW403 and the API, so they cannot disagree.
+
+* sample ratio mismatch — distinct subjects per arm against the allocation (MW401);
+* covariate balance — SMD and Welch test per covariate of a pre-period population (MW402);
+* correlated assignment — independence from other experiments' arms over shared subjects,
+  and the arm against ID order, the id's last digits or a sign-up time (MW403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ledger import experiments as ledger_experiments
+from .assignment import Experiment
+from .balance import (
+    Difference,
+    Independence,
+    OrderTest,
+    SampleRatio,
+    covariate_balance,
+    independence,
+    order_tests,
+    sample_ratio,
+)
+from .population import Table
+
+
+@dataclass
+class Assignments:
+    """Who is in which arm: one arm per subject (subjects seen in several are set aside)."""
+
+    names: list[str]
+    control: str
+    subjects: list[str]
+    arms: list[str]
+    multi_arm: list[str] = field(default_factory=list)
+
+    def index(self) -> np.ndarray:
+        pos = {n: i for i, n in enumerate(self.names)}
+        return np.array([pos.get(a, -1) for a in self.arms], dtype=np.int64)
+
+    def mapping(self) -> dict[str, str]:
+        return dict(zip(self.subjects, self.arms, strict=True))
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(self.names, 0)
+        for a in self.arms:
+            out[a] = out.get(a, 0) + 1
+        return out
+
+
+def from_pairs(pairs: list[tuple[str, str]], names: list[str], control: str) -> Assignments:
+    arms: dict[str, str] = {}
+    multi: set[str] = set()
+    for subject, arm in pairs:
+        if subject in arms and arms[subject] != arm:
+            multi.add(subject)
+        arms.setdefault(subject, arm)
+    subjects = sorted(s for s in arms if s not in multi)
+    extra = sorted({arms[s] for s in subjects} - set(names))
+    return Assignments(list(names) + extra, control, subjects, [arms[s] for s in subjects],
+                       sorted(multi))
+
+
+def recorded(conn, exp: Experiment, *, since=None, until=None) -> Assignments:
+    """An experiment's assignments as its exposures recorded them."""
+    pairs = ledger_experiments.subject_arms(conn, exp.name, since=since, until=until)
+    return from_pairs(pairs, list(exp.arm_names), exp.control)
+
+
+def experiment_of(conn, name: str) -> Experiment:
+    rec = ledger_experiments.get(conn, name)
+    return Experiment(rec.name, rec.salt, rec.arms, created_at=rec.created_at,
+                      balance=rec.balance)
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+def srm(assign: Assignments, shares: dict[str, float], *, alpha: float = 0.001,
+        min_count: int = 100) -> SampleRatio:
+    counts = assign.counts()
+    result = sample_ratio(counts, shares, alpha=alpha, min_count=min_count)
+    unknown = {a: n for a, n in counts.items() if a not in shares and n}
+    if unknown:  # an arm the allocation does not have: a mismatch however few
+        result.counts.update(unknown)
+        result.alarm, result.judged, result.p_value = True, True, 0.0
+    return result
+
+
+def balance(assign: Assignments, table: Table, covariates: list[str] | None, *,
+            max_smd: float = 0.1, alpha: float = 0.05) -> tuple[list[Difference], int]:
+    """(differences, subjects of the table found in the assignments)."""
+    arms = assign.mapping()
+    pos = {n: i for i, n in enumerate(assign.names)}
+    index = np.array([pos[arms[s]] if s in arms else -1 for s in table.subjects],
+                     dtype=np.int64)
+    cols = {c: table.numeric[c] for c in table.covariates(covariates)}
+    found = int((index >= 0).sum())
+    return covariate_balance(index, assign.names, pos[assign.control], cols, max_smd=max_smd,
+                             alpha=alpha), found
+
+
+def planned(exp: Experiment, table: Table) -> Assignments:
+    """The arms the experiment's salt gives a population (before anyone is exposed)."""
+    arms = exp.assign_many(table.subjects)
+    return Assignments(list(exp.arm_names), exp.control, list(table.subjects), list(arms))
+
+
+def order(assign: Assignments, table: Table | None = None, *, alpha: float = 0.001,
+          time_columns: list[str] | None = None) -> list[OrderTest]:
+    """The arm against ID order / last digits, and against the table's time columns."""
+    index = assign.index()
+    times = {}
+    if table is not None:
+        wanted = [c for c in (time_columns or sorted(table.times)) if c in table.numeric]
+        if wanted:
+            row = {s: i for i, s in enumerate(table.subjects)}
+            at = np.array([row.get(s, -1) for s in assign.subjects], dtype=np.int64)
+            for c in wanted:
+                values = np.where(at >= 0, table.numeric[c][np.maximum(at, 0)], np.nan)
+                times[c] = values
+    pos = {n: i for i, n in enumerate(assign.names)}
+    return order_tests(assign.subjects, index, assign.names, pos[assign.control], times=times,
+                       alpha=alpha)
+
+
+def correlations(conn, assign: Assignments, name: str | None, *, since=None, until=None,
+                 alpha: float = 0.001, min_shared: int = 100) -> list[Independence]:
+    """Independence from every other recorded experiment sharing at least ``min_shared``
+    subjects (fewer: not judged, still listed when any are shared)."""
+    mine = assign.mapping()
+    out = []
+    for other in ledger_experiments.exposed_experiments(conn, since=since, until=until):
+        if other == name:
+            continue
+        exp = experiment_of(conn, other)
+        theirs = recorded(conn, exp, since=since, until=until).mapping()
+        pairs = [(mine[s], theirs[s]) for s in mine.keys() & theirs.keys()]
+        if not pairs:
+            continue
+        res = independence(other, assign.names, list(exp.arm_names), pairs,
+                           control_a=assign.control, control_b=exp.control, alpha=alpha)
+        if res.shared < min_shared:
+            res.judged = res.alarm = False
+        out.append(res)
+    return out
+
+
+def mismatched(exp: Experiment, assign: Assignments) -> int:
+    """Subjects whose recorded arm is not the one the salt gives them."""
+    if not assign.subjects:
+        return 0
+    expected = exp.assign_many(assign.subjects)
+    return int(sum(1 for a, b in zip(assign.arms, expected, strict=True) if a != b))
+
+
+def judged(conn, wanted: list[str] | None, *, since=None, until=None,
+           option: str = "experiments") -> list[Experiment]:
+    """The experiments a guard judges: those named in ``wanted`` (each must exist), else
+    every experiment with exposures in the window."""
+    from ..errors import ConfigError, NotFoundError
+
+    names = wanted or ledger_experiments.exposed_experiments(conn, since=since, until=until)
+    out = []
+    for name in names:
+        try:
+            out.append(experiment_of(conn, name))
+        except NotFoundError:
+            if wanted:
+                raise ConfigError(f"{option}: no experiment {name!r} in the ledger") from None
+    return out
+
+
+def share_text(exp: Experiment) -> str:
+    """``95/5`` for the allocation of a two-arm experiment (arms in order)."""
+    return "/".join(f"{100 * s:.4g}" for s in exp.shares.values())

@@ -1,0 +1,203 @@
+"""Tables of subjects read from CSV or JSON lines: a pre-period population (a subject column
+and numeric covariates) or a set of assignments made elsewhere (subject and arm).
+
+Numbers are read as float64 (an empty cell, ``null``, ``NA`` or ``NaN`` is missing); an
+ISO 8601 timestamp column (e.g. ``signup_at``) is read as microseconds since the epoch.
+Columns holding anything else are kept as text and are not covariates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from ..digest import is_digest, of_bytes
+from ..errors import ValidationError
+from ..timefmt import parse_time
+
+MISSING = {"", "na", "nan", "null", "none"}
+
+
+@dataclass
+class Table:
+    """Rows of a file by column; ``subjects`` in file order, unique."""
+
+    source: str
+    digest: str
+    subjects: list[str]
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)  # float64, NaN missing
+    text: dict[str, list[str | None]] = field(default_factory=dict)
+    times: set[str] = field(default_factory=set)  # numeric columns read from timestamps
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+    def covariates(self, names: list[str] | None, *, exclude=()) -> list[str]:
+        """The named numeric columns (each checked), or every numeric one but ``exclude``."""
+        if not names:
+            return [c for c in self.numeric if c not in exclude and c not in self.times]
+        for name in names:
+            if name not in self.numeric:
+                kind = "holds non-numeric values" if name in self.text else "is not a column"
+                raise ValidationError(
+                    f"{name!r} {kind} in {self.source}", field="covariates",
+                    hint="numeric columns: " + (", ".join(self.numeric) or "none"))
+        return list(names)
+
+
+def _cells(data: bytes, source: str) -> tuple[list[str], list[dict], int]:
+    """(column names, rows as dicts, first data line number) of CSV or JSONL bytes."""
+    text = data.decode("utf-8-sig")
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        rows, columns = [], {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValidationError(f"{source}: not valid JSON ({exc})", line=number) from None
+            if not isinstance(obj, dict):
+                raise ValidationError(f"{source}: expected an object per line", line=number)
+            obj["\x00line"] = number
+            columns.update(dict.fromkeys(obj))
+            rows.append(obj)
+        columns.pop("\x00line", None)
+        return list(columns), rows, 1
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationError(f"{source} is empty", field="file") from None
+    header = [h.strip() for h in header]
+    rows = []
+    for number, cells in enumerate(reader, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise ValidationError(f"{source}: {len(cells)} cells, the header has {len(header)}",
+                                  line=number)
+        row = dict(zip(header, cells, strict=True))
+        row["\x00line"] = number
+        rows.append(row)
+    return header, rows, 2
+
+
+def _number(value) -> float | None:
+    """A cell as a float; None when it is not a number (or a bool)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        s = value.strip()
+        if s.lower() in MISSING:
+            return math.nan
+        try:
+            return float(s)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_table(data: bytes, source: str, *, subject_column: str = "subject",
+                text_columns: tuple[str, ...] = ()) -> Table:
+    """Parse CSV or JSON lines (detected from the first character); ``text_columns`` are
+    kept as text even when they hold numbers (an arm column of 0 and 1)."""
+    columns, rows, _ = _cells(data, source)
+    if subject_column not in columns:
+        raise ValidationError(f"{source} has no {subject_column!r} column", field="subject_column",
+                              hint="columns: " + ", ".join(columns)
+                              + "; name the subject column with --subject-column")
+    subjects, seen = [], {}
+    for row in rows:
+        value = row.get(subject_column)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError(f"{source}: the {subject_column} is missing or not text",
+                                  line=row["\x00line"], field=subject_column)
+        value = value.strip()
+        if value in seen:
+            raise ValidationError(f"{source}: subject {value!r} repeats line {seen[value]}",
+                                  line=row["\x00line"], field=subject_column)
+        seen[value] = row["\x00line"]
+        subjects.append(value)
+    table = Table(source=source, digest=of_bytes(data), subjects=subjects)
+    for col in columns:
+        if col == subject_column:
+            continue
+        raw = [row.get(col) for row in rows]
+        if col in text_columns:
+            table.text[col] = [None if v is None else _cell_text(v) for v in raw]
+            continue
+        numbers = [_number(v) for v in raw]
+        if all(n is not None for n in numbers):
+            table.numeric[col] = np.asarray(numbers, dtype=np.float64)
+            continue
+        times = _timestamps(raw)
+        if times is not None:
+            table.numeric[col] = times
+            table.times.add(col)
+            continue
+        table.text[col] = [None if v is None else str(v).strip() for v in raw]
+    return table
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _timestamps(raw: list) -> np.ndarray | None:
+    """An ISO 8601 column as microseconds (NaN missing); None unless every cell parses."""
+    out = np.empty(len(raw), dtype=np.float64)
+    found = False
+    for i, v in enumerate(raw):
+        if v is None or (isinstance(v, str) and v.strip().lower() in MISSING):
+            out[i] = math.nan
+            continue
+        if not isinstance(v, str):
+            return None
+        try:
+            out[i] = parse_time(v.strip())
+        except ValidationError:
+            return None
+        found = True
+    return out if found else None
+
+
+def read_table(path: str | Path, *, subject_column: str = "subject",
+               text_columns: tuple[str, ...] = ()) -> Table:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}", field="file") from None
+    return parse_table(data, str(path), subject_column=subject_column,
+                       text_columns=text_columns)
+
+
+def open_table(ref: str, *, store=None, base: Path | None = None,
+               subject_column: str = "subject") -> Table:
+    """A table named by file path (relative to ``base``) or by the digest of a registered
+    dataset read from the blob store (verified on read)."""
+    if is_digest(ref):
+        if store is None:
+            raise ValidationError(f"{ref} names a stored dataset; no ledger is open", field="file")
+        data = store.blobs.get(ref)
+        return parse_table(data, ref, subject_column=subject_column)
+    path = Path(ref)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return read_table(path, subject_column=subject_column)

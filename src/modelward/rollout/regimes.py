@@ -1,0 +1,174 @@
+"""Substrate regimes: split an experiment's exposures by the substrate they ran on.
+
+A regime is one combination of model digest, embedder digest, observed embedder fingerprint
+epoch and vendor-reported model id. The epoch is the exposure's own ``fingerprint_epoch``
+when recorded, else that of the latest fingerprint of its embedder digest taken at or
+before the exposure (before the first fingerprint: the first one's epoch, since no change
+had been observed yet).
+
+A dimension that *is* the treatment — each value seen in one arm only, as when the arms
+are two models — does not split regimes by its value; it counts by generation instead (the
+first value an arm ran on, the second, …), so a model A/B test is one regime until one
+arm's model changes under it.
+
+For each treatment arm against control the report gives the metric per regime, and a
+treatment-by-regime interaction test: Cochran's Q over the per-regime effects (difference
+of means, Welch standard errors), chi-square with R - 1 degrees of freedom, and I².
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from ..timefmt import iso
+
+DIMENSIONS = ("model_digest", "embedder_digest", "fingerprint_epoch", "vendor_model_id")
+
+
+@dataclass
+class ArmMetric:
+    exposures: int
+    subjects: int
+    n: int  # exposures with a metric
+    mean: float | None
+    sd: float | None
+
+
+@dataclass
+class Regime:
+    label: str
+    key: dict[str, object]
+    first_at: int
+    last_at: int
+    exposures: int
+    arms: dict[str, ArmMetric]
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "substrate": self.key, "first_at": iso(self.first_at),
+                "last_at": iso(self.last_at), "exposures": self.exposures,
+                "arms": {a: m.__dict__ for a, m in self.arms.items()}}
+
+
+@dataclass
+class Interaction:
+    arm: str
+    control: str
+    effects: dict[str, dict]  # regime label -> {effect, se}
+    q: float | None
+    dof: int
+    p_value: float | None
+    i2: float | None
+    note: str | None = None
+
+
+@dataclass
+class RegimeReport:
+    experiment: str
+    exposures: int
+    varying: list[str]  # dimensions that take more than one value (or generation)
+    treatment_dims: list[str]  # dimensions that differ by arm by design
+    regimes: list[Regime] = field(default_factory=list)
+    interactions: list[Interaction] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"experiment": self.experiment, "exposures": self.exposures,
+                "varying": self.varying, "treatment_dimensions": self.treatment_dims,
+                "regimes": [r.to_dict() for r in self.regimes],
+                "interactions": [i.__dict__ for i in self.interactions]}
+
+
+def observed_epoch(epochs: list[tuple[int, int]], at: int) -> int | None:
+    """The fingerprint epoch in force at ``at`` from an embedder's (at, epoch) history."""
+    if not epochs:
+        return None
+    i = bisect_right([a for a, _ in epochs], at)
+    return epochs[max(i - 1, 0)][1]
+
+
+def _substrate(rows, epochs: dict[str, list[tuple[int, int]]]) -> list[dict]:
+    out = []
+    for r in rows:
+        epoch = r.fingerprint_epoch
+        if epoch is None and r.embedder_digest:
+            epoch = observed_epoch(epochs.get(r.embedder_digest, []), r.at)
+        out.append({"model_digest": r.model_digest, "embedder_digest": r.embedder_digest,
+                    "fingerprint_epoch": epoch, "vendor_model_id": r.vendor_model_id})
+    return out
+
+
+def _arm_metric(rows) -> ArmMetric:
+    values = np.array([r.metric for r in rows if r.metric is not None], dtype=np.float64)
+    n = len(values)
+    return ArmMetric(len(rows), len({r.subject for r in rows}), n,
+                     float(values.mean()) if n else None,
+                     float(values.std(ddof=1)) if n > 1 else None)
+
+
+def split(experiment: str, rows, epochs: dict[str, list[tuple[int, int]]], arms: list[str],
+          control: str) -> RegimeReport:
+    """The regimes of ``rows`` (an experiment's exposures in time order)."""
+    subs = _substrate(rows, epochs)
+    treatment_dims, varying = [], []
+    coords: dict[str, list] = {}
+    for dim in DIMENSIONS:
+        values = [s[dim] for s in subs]
+        per_arm: dict[str, list] = {}
+        for r, v in zip(rows, values, strict=True):
+            seen = per_arm.setdefault(r.arm, [])
+            if v not in seen:
+                seen.append(v)
+        owners: dict = {}
+        for arm, vs in per_arm.items():
+            for v in vs:
+                owners.setdefault(v, set()).add(arm)
+        if len(per_arm) >= 2 and len(owners) >= 2 and all(len(o) == 1 for o in owners.values()):
+            treatment_dims.append(dim)
+            coords[dim] = [per_arm[r.arm].index(v) for r, v in zip(rows, values, strict=True)]
+        else:
+            coords[dim] = values
+        if len(set(coords[dim])) > 1:
+            varying.append(dim)
+    report = RegimeReport(experiment, len(rows), varying, treatment_dims)
+    groups: dict[tuple, list[int]] = {}
+    for i in range(len(rows)):
+        groups.setdefault(tuple(coords[d][i] for d in DIMENSIONS), []).append(i)
+    ordered = sorted(groups.items(), key=lambda kv: (rows[kv[1][0]].at, kv[1][0]))
+    for n, (_key, idx) in enumerate(ordered, start=1):
+        mine = [rows[i] for i in idx]
+        key = {}
+        for d in DIMENSIONS:
+            vals = sorted({subs[i][d] for i in idx}, key=lambda v: (v is None, str(v)))
+            key[d] = vals[0] if len(vals) == 1 else vals  # a treatment dim: one value per arm
+        report.regimes.append(Regime(
+            f"R{n}", key, mine[0].at, mine[-1].at, len(mine),
+            {a: _arm_metric([r for r in mine if r.arm == a]) for a in arms
+             if any(r.arm == a for r in mine)}))
+    report.interactions = [_interaction(report.regimes, a, control) for a in arms if a != control]
+    return report
+
+
+def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
+    effects: dict[str, dict] = {}
+    for reg in regimes:
+        a, c = reg.arms.get(arm), reg.arms.get(control)
+        if not a or not c or a.n < 2 or c.n < 2:
+            continue
+        se = math.sqrt(a.sd ** 2 / a.n + c.sd ** 2 / c.n)
+        effects[reg.label] = {"effect": a.mean - c.mean, "se": se, "n_arm": a.n,
+                              "n_control": c.n}
+    usable = {k: e for k, e in effects.items() if e["se"] > 0}
+    if len(usable) < 2:
+        return Interaction(arm, control, effects, None, 0, None, None,
+                           note="fewer than two regimes with a metric in both arms")
+    w = np.array([1 / e["se"] ** 2 for e in usable.values()])
+    d = np.array([e["effect"] for e in usable.values()])
+    pooled = float((w * d).sum() / w.sum())
+    q = float((w * (d - pooled) ** 2).sum())
+    dof = len(usable) - 1
+    return Interaction(arm, control, effects, q, dof, float(stats.chi2.sf(q, dof)),
+                       max(0.0, (q - dof) / q) if q > 0 else 0.0)

@@ -1,0 +1,164 @@
+"""The statistics of the checks against scipy's reference functions and hand-worked cases,
+and the balanced salt search against a direct computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from modelward.errors import ValidationError
+from modelward.rollout import balance, search
+from modelward.rollout.assignment import Experiment
+from modelward.rollout.population import parse_table
+
+from .world import canary_arm, canary_population
+
+
+def test_sample_ratio_is_pearsons_chi_square_and_waits_for_min_count():
+    res = balance.sample_ratio({"control": 9620, "treatment": 380},
+                               {"control": 0.95, "treatment": 0.05})
+    ref = stats.chisquare([9620, 380], [9500, 500])
+    assert res.chi2 == pytest.approx(ref.statistic) and res.chi2 == pytest.approx(30.3158, abs=1e-4)
+    assert res.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert (res.judged, res.alarm, res.dof) == (True, True, 1)
+    assert res.expected == {"control": 9500.0, "treatment": 500.0}
+    small = balance.sample_ratio({"control": 1900, "treatment": 40},
+                                 {"control": 0.95, "treatment": 0.05})
+    assert small.p_value < 0.001 and (small.judged, small.alarm) == (False, False)  # 97 < 100
+    fine = balance.sample_ratio({"control": 9520, "treatment": 480},
+                                {"control": 0.95, "treatment": 0.05})
+    assert fine.p_value > 0.3 and not fine.alarm
+    empty = balance.sample_ratio({}, {"a": 0.5, "b": 0.5})
+    assert (empty.chi2, empty.p_value, empty.alarm) == (None, None, False)
+
+
+def test_welch_and_smd_agree_with_scipy():
+    rng = np.random.default_rng(3)
+    a, c = rng.normal(1.2, 2.0, 400), rng.normal(1.0, 1.0, 5000)
+    t, df, p = balance.welch(a.mean(), a.var(ddof=1), len(a), c.mean(), c.var(ddof=1), len(c))
+    ref = stats.ttest_ind(a, c, equal_var=False)
+    assert (t, p) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
+    assert df == pytest.approx(ref.df)
+    d = balance.smd(a.mean(), a.var(ddof=1), c.mean(), c.var(ddof=1))
+    assert float(d) == pytest.approx((a.mean() - c.mean()) /
+                                     math.sqrt((a.var(ddof=1) + c.var(ddof=1)) / 2))
+    assert float(balance.smd(1.0, 0.0, 1.0, 0.0)) == 0.0
+    assert float(balance.smd(2.0, 0.0, 1.0, 0.0)) == math.inf
+    assert balance.welch(1.0, 0.0, 5, 1.0, 0.0, 5) == (None, None, None)
+
+
+def _exact(rng, n, mean, sd=1.0):
+    """A sample with exactly this mean and standard deviation (ddof=1)."""
+    x = rng.normal(0, 1, n)
+    return (x - x.mean()) / x.std(ddof=1) * sd + mean
+
+
+def test_covariate_balance_flags_large_and_significant_differences_only():
+    rng = np.random.default_rng(4)
+    arm = np.array([0] * 5700 + [1] * 300)
+    heavy = np.concatenate([_exact(rng, 5700, 10, 4), _exact(rng, 300, 13, 4)])  # SMD 0.75
+    tiny = np.concatenate([_exact(rng, 5700, 0), _exact(rng, 300, 0.05)])  # SMD 0.05
+    out = balance.covariate_balance(arm, ["control", "treatment"], 0,
+                                    {"heavy": heavy, "tiny": tiny})
+    by = {d.covariate: d for d in out}
+    assert by["heavy"].smd == pytest.approx(0.75) and by["heavy"].flagged
+    assert by["tiny"].smd == pytest.approx(0.05) and not by["tiny"].flagged
+    assert by["heavy"].p_adjusted == pytest.approx(by["heavy"].p_value * 2)
+    # |SMD| >= 0.1 in a small sample is not enough: the Bonferroni p must be below alpha too
+    small = balance.covariate_balance(np.array([0] * 12 + [1] * 12), ["control", "treatment"],
+                                      0, {"x": np.concatenate([_exact(rng, 12, 0),
+                                                               _exact(rng, 12, 0.5)])})[0]
+    assert small.smd == pytest.approx(0.5) and small.p_value > 0.2 and not small.flagged
+    # missing values are left out covariate by covariate
+    vals = heavy.copy()
+    vals[:100] = np.nan
+    one = balance.covariate_balance(arm, ["control", "treatment"], 0, {"x": vals})[0]
+    assert (one.n_control, one.n_arm) == (5600, 300)
+
+
+def test_independence_and_overlap_of_two_assignments():
+    arms_a, arms_b = ["control", "treatment"], ["control", "treatment"]
+    same = [("treatment" if i % 20 == 0 else "control",) * 2 for i in range(4000)]
+    res = balance.independence("other", arms_a, arms_b, same, control_a="control",
+                               control_b="control")
+    assert res.shared == 4000 and res.alarm and res.judged
+    over = res.overlaps[0]
+    assert (over.arm, over.other_arm, over.observed, over.expected) == (
+        "treatment", "treatment", 200, 10.0)
+    assert over.ratio == pytest.approx(20.0)
+    ref = stats.chi2_contingency([[3800, 0], [0, 200]], correction=False)
+    assert res.chi2 == pytest.approx(ref.statistic)
+    a = Experiment("a", "1", "control=95,treatment=5").assign_many(range(4000))
+    b = Experiment("b", "2", "control=95,treatment=5").assign_many(range(4000))
+    free = balance.independence("b", arms_a, arms_b, list(zip(a, b, strict=True)),
+                                control_a="control", control_b="control")
+    assert not free.alarm and free.p_value > 0.001
+
+
+def test_order_tests_catch_bucketing_on_the_id_and_id_ranges_but_not_a_salt():
+    ids = [str(i) for i in range(1, 20_001)]
+    names = ["control", "treatment"]
+    bucket = np.array([1 if canary_arm(s) == "treatment" else 0 for s in ids])
+    flagged = {t.test for t in balance.order_tests(ids, bucket, names, 0) if t.flagged}
+    assert flagged == {"id-mod-10", "id-mod-100"}
+    ranged = np.array([1 if int(s) <= 1000 else 0 for s in ids])
+    flagged = {t.test for t in balance.order_tests(ids, ranged, names, 0) if t.flagged}
+    assert "id-rank" in flagged
+    salted = Experiment("t", "canary:0", "control=95,treatment=5").arm_indices(ids)
+    tests = balance.order_tests(ids, salted, names, 0)
+    assert [t.test for t in tests] == ["id-rank", "id-mod-10", "id-mod-100"]
+    assert not any(t.flagged for t in tests)
+    # uuids do not end in numbers: nothing to judge
+    assert balance.order_tests([f"{i:x}-a" for i in range(100)], salted[:100], names, 0) == []
+
+
+def test_the_salt_search_keeps_the_most_balanced_candidate():
+    rows = canary_population(5000)
+    subjects = [r["subject"] for r in rows]
+    cols = {"sessions_30d": np.array([r["sessions_30d"] for r in rows], float),
+            "spend_90d": np.array([r["spend_90d"] for r in rows], float)}
+    res = search.search("exp", "control=90,treatment=10", subjects, cols, candidates=30)
+    assert (res.candidates, res.criterion, res.subjects) == (30, "max_abs_smd", 5000)
+
+    def worst(salt):
+        exp = Experiment("exp", salt, "control=90,treatment=10")
+        diffs = balance.covariate_balance(exp.arm_indices(subjects), ["control", "treatment"],
+                                          0, cols)
+        return max(abs(d.smd) for d in diffs), {d.covariate: d.smd for d in diffs}
+
+    direct = [worst(f"exp:{i}")[0] for i in range(30)]
+    assert res.index == int(np.argmin(direct)) and res.salt == f"exp:{res.index}"
+    assert res.achieved == pytest.approx(min(direct), abs=1e-9)
+    assert res.first == pytest.approx(direct[0], abs=1e-9)
+    assert res.median == pytest.approx(float(np.median(direct)), abs=1e-9)
+    assert res.smd["treatment"] == pytest.approx(worst(res.salt)[1], abs=1e-9)
+    again = search.search("exp", "control=90,treatment=10", subjects, cols, candidates=30,
+                          workers=1)
+    assert again.salt == res.salt  # deterministic, whatever the threads
+    d = res.to_dict()
+    assert d["candidate_salts"] == "exp:0..29" and d["salt_index"] == res.index
+    with pytest.raises(ValidationError, match="candidates: must be at least 1"):
+        search.search("exp", "a=1,b=1", subjects, cols, candidates=0)
+
+
+def test_tables_read_csv_and_jsonl_and_name_bad_lines(tmp_path):
+    csv = b"subject,sessions,country,signup_at\nu1,3,fr,2024-01-01T00:00:00Z\nu2,,de,\n"
+    t = parse_table(csv, "pre.csv")
+    assert t.subjects == ["u1", "u2"] and list(t.text) == ["country"]
+    assert t.numeric["sessions"][0] == 3 and math.isnan(t.numeric["sessions"][1])
+    assert t.times == {"signup_at"} and t.covariates(None) == ["sessions"]
+    jl = b'{"subject": 1, "x": 2.5, "ok": true}\n{"subject": "2", "x": null, "ok": false}\n'
+    t = parse_table(jl, "pre.jsonl")
+    assert t.subjects == ["1", "2"] and list(t.numeric["ok"]) == [1.0, 0.0]
+    with pytest.raises(ValidationError, match="line 3: subject: pre.csv: subject 'u1' repeats "
+                                              "line 2"):
+        parse_table(b"subject,x\nu1,1\nu1,2\n", "pre.csv")
+    with pytest.raises(ValidationError, match="pre.csv has no 'subject' column"):
+        parse_table(b"user,x\nu1,1\n", "pre.csv")
+    with pytest.raises(ValidationError, match="covariates: 'country' holds non-numeric values"):
+        parse_table(csv, "pre.csv").covariates(["country"])
+    with pytest.raises(ValidationError, match="line 3: pre.csv: 1 cells, the header has 2"):
+        parse_table(b"subject,x\nu1,1\nu2\n", "pre.csv")
