@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: demo test bench lint docs clean
+.PHONY: demo test bench lint docs clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(BENCH_STAMP): $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python demo/build.py
+
+# Debian's Chromium for the dashboard's browser tests (Playwright drives /usr/bin/chromium;
+# it never downloads a browser of its own).
+browser:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

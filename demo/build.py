@@ -15,7 +15,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demo import report  # noqa: E402
+from demo import serve as demo_serve  # noqa: E402
 from demo.incidents import COVERED, EPISODES  # noqa: E402
+from demo.replay import RUNNER as REPLAY_RUNNER  # noqa: E402
 from demo.scenario import build  # noqa: E402
 from demo.world import HOUR  # noqa: E402
 from modelward.timefmt import iso  # noqa: E402
@@ -47,19 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     report.heading("What nobody noticed at the time (planted incidents)")
     for ep in EPISODES:
         if ep.kind == "incident":
-            print(f"  {ep.name:<20} {ep.title}")
+            print(f"  {ep.name:<24} {ep.title}")
     report.heading("Clean stretches that must raise nothing")
     for ep in EPISODES:
         if ep.kind == "control":
-            print(f"  {ep.name:<20} {ep.title}")
-    print(f"  {'baseline':<20} routine rotations v1.0 -> v1.1 -> v1.2; triage on a hosted "
+            print(f"  {ep.name:<24} {ep.title}")
+    print(f"  {'baseline':<24} routine rotations v1.0 -> v1.1 -> v1.2; triage on a hosted "
           "model whose vendor id never changed; every other payload present")
 
     report.heading(f"$ modelward check        (MODELWARD_HOME={shown})")
     report.run(path, "check", capture=False)
 
     report.heading("Did every planted incident fire, and nothing else?  (guards "
-                   + ", ".join(f"{p}xx" for p in COVERED) + ")")
+                   + ", ".join(f"{p}xx" if len(p) == 3 else p for p in COVERED) + ")")
     findings = report.check_findings(path)
     rec = report.reconcile(result.expected, findings)
     for e in rec.matched:
@@ -86,6 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"$ modelward audit {stale['first_decision']}", flush=True)
         report.run(path, "audit", stale["first_decision"], capture=False)
 
+    for key, story in (("replay_unretained", "A bug report quotes an answer v1.1 gave: can we "
+                                            "re-run it?"),
+                       ("replay_retained", "...and one from this week, whose model, prompt "
+                                           "and input are all retained")):
+        if key in result.notes:
+            report.heading(story)
+            print(f"$ modelward replay {result.notes[key]} --runner {REPLAY_RUNNER}", flush=True)
+            report.run(path, "replay", str(result.notes[key]), "--runner", REPLAY_RUNNER,
+                       capture=False)
+
     rollback = next(m for m in result.moves if m.label == "chat/v1:rollback")
     report.heading("Explore it yourself")
     print(f"  export MODELWARD_HOME={shown}")
@@ -97,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if not rec.ok:
         print("\nthe guards' findings differ from what the scenario planted", file=sys.stderr)
         return 1
+    if demo_serve.wanted():  # a terminal, and MODELWARD_DEMO_NO_SERVE unset
+        return demo_serve.serve(path)
     return 0
 
 

@@ -392,3 +392,18 @@ api_tokens = Table(
     Column("revoked_at", BigInteger),
     Column("email", String(320)),
 )
+
+# --- dashboard (migration 0007) ------------------------------------------------------------
+
+# One-time log-in codes (`modelward login-url`): a SHA-256 of the code, a short life, and
+# used_at set by the one exchange that succeeds; the exchange creates a session token.
+login_codes = Table(
+    "login_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("email", String(320)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+)

@@ -1,0 +1,62 @@
+"""One-time dashboard log-in codes: ``modelward login-url`` makes one; ``/login?code=…``
+exchanges it, once and before it expires, for a session token kept in a cookie.
+
+Only a SHA-256 of the code is stored, so a copy of the database cannot log anybody in."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..errors import ValidationError
+from ..timefmt import now_us
+from . import tokens as ledger_tokens
+from .schema import login_codes
+
+PREFIX = "mwl_"
+MAX_TTL = 24 * 3600 * 1_000_000  # a log-in link is for now, not for a bookmark
+SESSION = 12 * 3600 * 1_000_000  # the session token the code is exchanged for
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def create(conn: Connection, *, role: str = "reader", email: str | None = None,
+           ttl: int = 10 * 60 * 1_000_000, now: int | None = None) -> tuple[str, int]:
+    """A new code for ``role`` (and ``email``, recorded on what the session does);
+    returns (code, expires_at). The code is shown once and stored only as a hash."""
+    if role not in ledger_tokens.ROLES:
+        raise ValidationError(f"unknown role {role!r}; choose one of "
+                              + ", ".join(ledger_tokens.ROLES), field="role")
+    if not 0 < ttl <= MAX_TTL:
+        raise ValidationError("a log-in code lives between 1 microsecond and 24 hours",
+                              field="ttl", hint="e.g. --ttl 10m")
+    now = now_us() if now is None else now
+    code = PREFIX + secrets.token_urlsafe(24)
+    conn.execute(login_codes.insert().values(code_hash=_hash(code), role=role, email=email,
+                                             created_at=now, expires_at=now + ttl))
+    return code, now + ttl
+
+
+def redeem(conn: Connection, code: str, *, now: int | None = None,
+           session: int = SESSION) -> tuple[ledger_tokens.Token, str] | None:
+    """Exchange a live, unused code for a new session token (token, secret); None when the
+    code is unknown, used or expired. The conditional UPDATE makes it single-use even when
+    two requests race: only one of them changes the row."""
+    if not isinstance(code, str) or not code.startswith(PREFIX):
+        return None
+    now = now_us() if now is None else now
+    c = login_codes.c
+    claimed = conn.execute(login_codes.update()
+                           .where(c.code_hash == _hash(code), c.used_at.is_(None),
+                                  c.expires_at > now)
+                           .values(used_at=now))
+    if claimed.rowcount != 1:
+        return None
+    row = conn.execute(sa.select(c.role, c.email).where(c.code_hash == _hash(code))).one()
+    return ledger_tokens.create(conn, role=row.role, name="dashboard session",
+                                email=row.email, expires_at=now + session)

@@ -1,0 +1,84 @@
+"""Experiment balance: sample ratio (observed against allocated counts), covariate SMD per
+covariate, and substrate regimes, from ``rollout.report.check_recorded`` and the MW404
+guard's ``regime_report`` (what ``modelward experiment check|regimes`` print)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from ...guards.substrate_shift import regime_report
+from ...ledger import experiments as ledger_experiments
+from ...rollout import report
+from ...rollout.checks import experiment_of
+from ..api.experiments import _thresholds  # MW401-MW403 options: flag what the guards fire on
+from . import charts
+from ._base import page, store_of, when
+
+
+@page("/experiments")
+def experiments_page(request: Request):
+    with store_of(request).read() as conn:
+        found = ledger_experiments.list_all(conn)
+    return "experiments.html", {"experiments": found}
+
+
+def srm_chart(srm) -> object:
+    rows = []
+    for arm, n in srm.counts.items():
+        exp = srm.expected.get(arm, 0.0)
+        rows.append({"label": f"{arm} observed", "value": n, "key": f"{arm}:observed",
+                     "color": charts.BAD if srm.alarm else charts.GOOD})
+        rows.append({"label": f"{arm} expected", "value": exp, "key": f"{arm}:expected",
+                     "color": charts.NEUTRAL})
+    return charts.bars(rows, label="sample ratio: observed and expected subjects per arm")
+
+
+def smd_chart(balance: list, max_smd: float) -> object:
+    rows = [{"label": f"{d.covariate} ({d.arm})", "value": d.smd or 0.0,
+             "key": d.covariate, "color": charts.BAD if d.flagged else charts.GOOD,
+             "title": f"{d.covariate}: {d.arm} mean {d.mean_arm:.3g} vs {d.control} "
+                      f"{d.mean_control:.3g}; SMD {d.smd:+.3f}, p adj "
+                      f"{d.p_adjusted if d.p_adjusted is not None else float('nan'):.2g}"
+                      + (" — FLAGGED" if d.flagged else "")}
+            for d in balance if d.smd is not None]
+    return charts.bars(rows, label="standardized mean difference per covariate",
+                       refs=((-max_smd, ""), (max_smd, f"±{max_smd}")),
+                       fmt=lambda v: f"{v:+.2f}")
+
+
+def regime_charts(reg) -> tuple[object, object]:
+    if not reg.regimes:
+        return None, None
+    rows = [{"label": r.label, "spans": [{
+        "start": r.first_at, "end": r.last_at, "color": charts.color_of(r.label),
+        "key": r.label, "title": f"{r.label}: {r.exposures:,} exposures "
+                                 f"{when(r.first_at)} – {when(r.last_at)}; "
+        + ", ".join(f"{a} mean {m.mean:.3g}" if m.mean is not None else f"{a} no metric"
+                    for a, m in r.arms.items())}]} for r in reg.regimes]
+    t0 = min(r.first_at for r in reg.regimes)
+    t1 = max(r.last_at for r in reg.regimes)
+    lanes = charts.lanes(rows, t0, max(t1, t0 + 1), label="substrate regimes over time")
+    effects = [{"label": f"{i.arm} in {label}", "value": e["effect"], "key": label,
+                "color": charts.color_of(label),
+                "title": f"{i.arm} − {i.control} in {label}: {e['effect']:+.4g}"
+                         + (f" ± {e['se']:.2g}" if e.get("se") is not None else "")}
+               for i in reg.interactions for label, e in i.effects.items()
+               if e.get("effect") is not None]
+    bars = charts.bars(effects, label="treatment effect per regime",
+                       fmt=lambda v: f"{v:+.3g}") if effects else None
+    return lanes, bars
+
+
+@page("/experiments/{name}")
+def experiment_page(request: Request, name: str):
+    store = store_of(request)
+    opts = _thresholds(store.settings)
+    with store.read() as conn:
+        result = report.check_recorded(conn, store, name, opts=opts)
+        reg = regime_report(conn, experiment_of(conn, name))
+    regime_lanes, effect_bars = regime_charts(reg)
+    return "experiment.html", {
+        "name": name, "r": result, "reg": reg, "opts": opts,
+        "srm_chart": srm_chart(result.srm) if result.srm else None,
+        "smd_chart": smd_chart(result.balance, opts["max_smd"]) if result.balance else None,
+        "regime_chart": regime_lanes, "effect_chart": effect_bars}
