@@ -23,7 +23,7 @@ demo: $(STAMP)
 # Debian's Chromium for the dashboard's browser tests (Playwright drives /usr/bin/chromium;
 # it never downloads a browser of its own).
 browser:
-	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
