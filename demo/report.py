@@ -38,6 +38,9 @@ def modelward_command() -> list[str]:
 def cli_env(path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWARD_")}
     env["MODELWARD_HOME"] = str(path)
+    # the demo's runner module (demo.runner) must import in `modelward replay`
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
 
 

@@ -50,6 +50,7 @@ class BuildResult:
     moves: list[AliasMove] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, object] = field(default_factory=dict)  # what episodes left for the story
 
 
 def plan_baseline(world: World) -> None:
@@ -169,7 +170,9 @@ def build(path: Path | str, *, seed: int = SEED, now: int | None = None,
     for d in decisions:
         by_alias[d["alias"]] = by_alias.get(d["alias"], 0) + 1
     return BuildResult(path=path, now=now, digests=dict(world.digests), expected=expected,
-                       episodes=list(chosen), decisions=len(decisions),
+                       episodes=list(chosen),
+                       decisions=len(decisions) + int(world.notes.get("extra_decisions", 0)),
                        blocks=blocks, by_alias=by_alias, audit_decision_id=audit["id"],
                        audit_alias_digest=then, moves=list(world.moves),
-                       seconds=time.perf_counter() - t0, timings=timings)
+                       seconds=time.perf_counter() - t0, timings=timings,
+                       notes=dict(world.notes))

@@ -8,6 +8,7 @@ root is put on sys.path here. The ledger is built once per module (about 3 s) in
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -68,12 +69,17 @@ def test_exactly_the_planted_findings(built, findings):
         ("MW202", "prompt/support@production"), ("MW203", "router/v1"),
         ("MW204", d["ticket-tagger-v3"]), ("MW301", "prompt/support@production"),
         ("MW303", liked), ("MW303", liked),
-        ("MW304", f"sft-thumbs-down@2024-11 ({d['dataset-debug-clicks'][:19]}…)")])
+        ("MW304", f"sft-thumbs-down@2024-11 ({d['dataset-debug-clicks'][:19]}…)"),
+        ("MW205", d["sft-chatty"]), ("MW302", "fewshot/billing-pool-v2.jsonl"),
+        ("MW402", "refund-flow-canary"), ("MW402", "refund-flow-canary"),
+        ("MW403", "refund-flow-canary"), ("MW403", "refund-flow-canary"),
+        ("MW404", "search-ranking"), ("MW501", "embed/hosted"), ("MW502", "kb/search")])
     rec = report.reconcile(built.expected, findings)
     assert rec.ok, (rec.missing, rec.unexpected)
-    assert len(rec.matched) == len(built.expected) == 13
-    assert COVERED == ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW301", "MW303",
-                       "MW304")
+    assert len(rec.matched) == len(built.expected) == 22
+    assert COVERED == ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW205", "MW301",
+                       "MW302", "MW303", "MW304", "MW401", "MW402", "MW403", "MW404", "MW501",
+                       "MW502")
     assert all(not f["code"].startswith(COVERED) for f in rec.uncovered)
     assert len(rec.matched) + len(rec.uncovered) == len(findings)
 
@@ -125,6 +131,63 @@ def test_lifecycle_incidents(built, findings):
     assert "escalation/v1" not in subjects_ and d["intent-classifier"] not in subjects_
 
 
+def test_replay_names_the_deleted_checkpoint_and_replays_a_retained_decision(built):
+    """Incident 7: the v1.1 decision cannot be re-run (its weights are gone); the decision
+    recorded this week with the deterministic runner replays identical."""
+    from demo.replay import RUNNER
+
+    v11 = built.digests["chat-v1.1"]
+    lost = report.run(built.path, "replay", built.notes["replay_unretained"], "--runner", RUNNER,
+                      "--json")
+    assert lost.returncode == 1, lost.stderr
+    got = json.loads(lost.stdout)
+    assert got["verdict"] == "not-retained" and got["output"] is None
+    assert [(m["what"], m["digest"], m["status"]) for m in got["missing"]] == [
+        ("model", v11, "missing")]
+    assert "acme-support-7b@v1.1" in got["missing"][0]["message"]
+    kept = report.run(built.path, "replay", built.notes["replay_retained"], "--runner", RUNNER,
+                      "--json")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    got = json.loads(kept.stdout)
+    assert (got["verdict"], got["compared_by"], got["missing"]) == ("identical", "text", [])
+    assert got["output"] == got["recorded_output"]
+    assert got["output"].endswith("[acme-support-7b@v1.3.1]")
+
+
+def test_safety_and_contamination_incidents(built, findings):
+    d = built.digests
+    lost = _one(findings, "MW205")["evidence"]
+    assert (lost["digest"], lost["base"], lost["problem"]) == (
+        d["sft-chatty"], d["assistant-base-v1"], "regressed")
+    assert lost["aliases"] == ["assistant/chatty"]
+    assert any("harmful refusal" in f for f in lost["failures"])
+    assert d["sft-careful"] not in {f["subject"] for f in findings}  # kept refusing
+    leak = _one(findings, "MW302")["evidence"]
+    assert (leak["evalset"], leak["items"], leak["contaminated"]) == (
+        "evals/billing-evals.jsonl", 12, 3)
+    assert sorted(m["item"] for m in leak["matches"]) == ["bill-00", "bill-04", "bill-10"]
+    assert all(f["subject"] != "fewshot/billing-pool-v1.jsonl" for f in findings)
+
+
+def test_rollout_and_retrieval_incidents(built, findings):
+    mw402 = {f["evidence"]["covariate"]: f["evidence"] for f in findings if f["code"] == "MW402"}
+    assert set(mw402) == {"sessions_30d", "spend_90d"}
+    assert all(e["experiment"] == "refund-flow-canary" and e["n_arm"] == 500
+               and e["smd"] > 1 for e in mw402.values())
+    tests = sorted(f["evidence"]["test"] for f in findings if f["code"] == "MW403")
+    assert tests == ["id-mod-10", "id-mod-100"]
+    assert not [f for f in findings if f["code"] == "MW401"]  # exactly 95/5: who, not how many
+    assert all(f["subject"] != "answer-style" for f in findings)  # the balanced control
+    shift = _one(findings, "MW404")
+    assert shift["subject"] == "search-ranking" and "fingerprint_epoch" in shift["message"]
+    rotated = _one(findings, "MW501")
+    assert rotated["subject"] == "embed/hosted" and "epoch 1 -> 2" in rotated["message"]
+    gate = _one(findings, "MW502")
+    assert gate["subject"] == "kb/search" and gate["evidence"]["kind"] == "pass-rate-shift"
+    assert "-37% relative" in gate["message"]
+    assert all(f["subject"] not in ("docs/search", "embed/local") for f in findings)
+
+
 def test_stale_pod_is_named_with_the_digest_it_kept(built, findings):
     f = _one(findings, "MW105")
     ev = f["evidence"]
@@ -152,7 +215,8 @@ def test_deleted_checkpoint_only(built, findings, demo_store):
                   for a in artifacts.list_artifacts(conn)}
         v12 = artifacts.get(conn, built.digests["chat-v1.2"])
     assert status.pop(built.digests["chat-v1.1"]) == "missing"
-    hosted = {built.digests["gpt-4o-mini"], built.digests["claude-haiku"]}
+    hosted = {built.digests[k] for k in ("gpt-4o-mini", "claude-haiku", "embed/hosted",
+                                         "embed/local")}
     assert {d for d, s in status.items() if s == "vendor"} == hosted
     assert {s for d, s in status.items() if d not in hosted} == {"present"}
     shared = artifacts.blob_digests(demo_store, v12)  # manifest, config, tokenizer, weights
@@ -214,10 +278,15 @@ def test_registry_incidents_plant_and_controls_do_not(built):
     controls = {e.name for e in EPISODES if e.kind == "control"}
     assert incidents >= {"stale-pod", "silent-vendor-swap", "deleted-checkpoint",
                          "stuck-eval-worker", "thumbs-up-evalset", "debug-clicks-sft",
-                         "rubber-stamp-promotion", "untraceable-fine-tune"}
+                         "rubber-stamp-promotion", "untraceable-fine-tune", "bug-report-replay",
+                         "refusals-lost", "fewshot-pool-leak", "id-modulo-canary",
+                         "pinned-gate", "silent-embedder-rotation"}
     assert controls >= {"bad-release-rollback", "prompt-rollouts", "evaluated-rollouts",
-                        "curated-sft", "team-roster", "clean-promotion", "captured-closure"}
-    assert {e.episode for e in built.expected} == incidents
+                        "curated-sft", "team-roster", "clean-promotion", "captured-closure",
+                        "retained-replay", "refusals-kept", "disjoint-pool",
+                        "balanced-experiment", "recalibrated-gate", "stable-embedder"}
+    # every incident plants a finding but the replay, whose evidence is `modelward replay`
+    assert {e.episode for e in built.expected} == incidents - {"bug-report-replay"}
 
 
 def test_same_seed_and_clock_build_the_same_ledger(built, tmp_path):
@@ -273,10 +342,17 @@ def test_make_demo_script_end_to_end(tmp_path):
     assert "DISAGREES with the alias" in stale_audit and "payload MISSING" in stale_audit
     for pattern in (r"^  ok +MW301 prompt/support@production ", r"^  ok +MW303 support-evals-liked",
                     r"^  ok +MW304 sft-thumbs-down", r"^  ok +MW203 router/v1 ",
-                    r"^  ok +MW204 sha256:"):
+                    r"^  ok +MW204 sha256:", r"^  ok +MW205 sha256:",
+                    r"^  ok +MW302 fewshot/billing-pool-v2.jsonl ",
+                    r"^  ok +MW402 refund-flow-canary ", r"^  ok +MW403 refund-flow-canary ",
+                    r"^  ok +MW404 search-ranking ", r"^  ok +MW501 embed/hosted ",
+                    r"^  ok +MW502 kb/search "):
         assert re.search(pattern, out, re.M), pattern
+    replay = out[out.index("=== A bug report quotes an answer v1.1 gave"):]
+    assert "verdict   NOT RETAINED" in replay and "acme-support-7b@v1.1" in replay
+    assert "verdict   IDENTICAL" in replay[replay.index("=== ...and one from this week"):]
     check = out[out.index("=== $ modelward check"):out.index("=== Did every planted")]
     for line in ("  MW102 unretained-artifact  sha256:", "  MW104 vendor-substitution  "
                  "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
         assert line in check
-    assert re.search(r"^\d+ findings: 2 errors, \d+ warnings", check, re.M)
+    assert re.search(r"^22 findings: 4 errors, 18 warnings", check, re.M)
