@@ -317,14 +317,18 @@ def test_verify_while_writers_append_never_cries_wolf(store, blocks):
     is either wholly in it or wholly absent, never 'decisions of an unsealed block'."""
     import threading
 
+    import time
+
     stop = threading.Event()
     errors: list[BaseException] = []
+    appended = [0]
 
     def writer():
         try:
             while not stop.is_set():
                 decisions.append(store, [decisions.normalize({"subject": "live"})[0]
                                          for _ in range(10)])
+                appended[0] += 1
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -332,7 +336,13 @@ def test_verify_while_writers_append_never_cries_wolf(store, blocks):
     for t in threads:
         t.start()
     try:
-        reports = [verify(store) for _ in range(60)]
+        # Verify at least 60 times and until the writers have sealed blocks in between
+        # (a loaded machine may not schedule them at first); bounded in time.
+        reports = []
+        deadline = time.monotonic() + 60
+        while (len(reports) < 60 or appended[0] < 3) and time.monotonic() < deadline:
+            reports.append(verify(store))
+            time.sleep(0.001)
     finally:
         stop.set()
         for t in threads:
