@@ -316,7 +316,6 @@ def test_verify_while_writers_append_never_cries_wolf(store, blocks):
     """verify() on a live ledger sees one consistent snapshot: a block sealed while it runs
     is either wholly in it or wholly absent, never 'decisions of an unsealed block'."""
     import threading
-
     import time
 
     stop = threading.Event()

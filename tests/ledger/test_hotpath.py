@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelward.errors import ValidationError
-from modelward.ledger import chain, decisions
+from modelward.ledger import chain, decision_fields, decisions
 from modelward.ledger.schema import chain_blocks
 
 T = 1_760_000_000_000_000
@@ -127,7 +127,7 @@ def test_fast_path_agrees_with_the_checked_path_on_random_input():
         "at": [None, T, -5, True, "2026-03-01T12:00:00Z", "2026-03-01T12:00:00", 1.5, 2**70],
         "model_digest": good + [None, "sha256:xyz", good[0].upper(), Sub(good[0]), 5, "chat/v1"],
         "prompt_digest": good + [None, good[1][:-1], ["a"]],
-        "input_digest": good + [None, decisions.of_text("hi"), "x"],
+        "input_digest": good + [None, decision_fields.of_text("hi"), "x"],
         "input_text": [None, "hi", "h\x00i", "\ud800", "ü", 3],
         "output_text": [None, "hi", "\ufeffbom", ""],
         "subject": [None, "u-1", "", "x" * 300, "x" * 301, "a\x00b", 7, Sub("s"), "é", "\udc00"],
@@ -155,15 +155,64 @@ def test_fast_path_agrees_with_the_checked_path_on_random_input():
         assert fast == checked, d
         if fast[0] == "ok":
             assert [type(v) for v in fast[1][0]] == [type(v) for v in checked[1][0]]
-            fast_taken += decisions._normalize_common(d, T, kw["process"]) is not None
+            fast_taken += decision_fields._normalize_common(d, T, kw["process"]) is not None
     assert fast_taken > 200  # the fast path was exercised, not just the fallback
 
 
 def test_digest_cache_keeps_only_valid_digests_and_stays_bounded():
-    decisions._good_digests.clear()
+    decision_fields._good_digests.clear()
     with pytest.raises(ValidationError):
         decisions.normalize({"model_digest": "sha256:" + "g" * 64})
-    assert not decisions._good_digests
+    assert not decision_fields._good_digests
     for i in range(5000):
         decisions.normalize({"prompt_digest": _digest(i)})
-    assert 0 < len(decisions._good_digests) <= 4096
+    assert 0 < len(decision_fields._good_digests) <= 4096
+
+
+TAMPERS = [
+    [],
+    ["UPDATE decisions SET subject = 'evil' WHERE block = 3 AND pos = 4"],
+    ["UPDATE decisions SET gate_threshold = 0.2500000000000001 WHERE block = 6 AND pos = 0"],
+    ["DELETE FROM decisions WHERE block = 2 AND pos = 1", "DELETE FROM decisions WHERE block = 5"],
+    ["UPDATE decisions SET block = 999 WHERE block = 4 AND pos = 2"],
+    ["UPDATE decisions SET block = 0 WHERE block = 1 AND pos = 0"],
+    ["UPDATE chain_blocks SET root = '" + "f" * 64 + "' WHERE number = 2"],
+    ["DELETE FROM chain_blocks WHERE number = 3"],
+    ["UPDATE chain_blocks SET count = count + 1 WHERE number = 6"],
+]
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=range(len(TAMPERS)))
+def test_verify_in_processes_reports_what_one_process_reports(store, tamper):
+    for b in range(6):
+        decisions.append(store, _rows(7 + b, start=100 * b))
+    if tamper:
+        with store.write() as conn:
+            for sql in tamper:
+                conn.exec_driver_sql(sql)
+    with store.read() as conn:
+        one = chain.verify(conn)
+    for workers in (2, 3):
+        with store.read() as conn:
+            many = chain.verify(conn, workers=workers)
+        assert (many.ok, many.blocks, many.decisions, many.head_root) == (
+            one.ok, one.blocks, one.decisions, one.head_root)
+        assert [p.to_dict() for p in many.problems] == [p.to_dict() for p in one.problems]
+    assert one.ok == (not tamper)
+
+
+def test_verify_in_processes_splits_by_decisions_and_covers_every_block(store):
+    from modelward.ledger import parallel_verify
+
+    class B:
+        def __init__(self, number, count):
+            self.number, self.count = number, count
+
+    blocks = [B(n, c) for n, c in enumerate([10, 10, 10, 10, 1000, 10], start=1)]
+    assert parallel_verify.split(blocks, 2) == [(None, 5), (5, 6)]
+    ranges = parallel_verify.split([B(n, 5) for n in range(1, 9)], 3)
+    assert ranges[0][0] is None and ranges[-1][1] == 8
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # contiguous
+    with store.read() as conn:
+        in_memory = parallel_verify.worker_url(conn) is None
+    assert in_memory == (store.url in ("sqlite://", "sqlite:///:memory:"))

@@ -34,16 +34,31 @@ def _root(
 
 
 def _register_commands() -> None:
-    from . import (aliases, artifacts, audit, chain, check, contamination, db, decisions, evals,
-                   evalsets, feedback, retention)
-    from . import closure
-    from . import people, promote
-    from . import replay, safety
-    from . import serve
-    from . import experiments
-    from . import fingerprints, thresholds
-    from . import integrations
-    from . import login
+    from . import (
+        aliases,
+        artifacts,
+        audit,
+        chain,
+        check,
+        closure,
+        contamination,
+        db,
+        decisions,
+        evals,
+        evalsets,
+        experiments,
+        feedback,
+        fingerprints,
+        integrations,
+        login,
+        people,
+        promote,
+        replay,
+        retention,
+        safety,
+        serve,
+        thresholds,
+    )
 
     for module in (db, artifacts, aliases, decisions, chain, audit, retention, check, evals,
                    evalsets, feedback, contamination, closure, people, promote, safety,

@@ -154,8 +154,48 @@ def verify_block(conn: Connection, number: int, paramstyle: str) -> BlockProblem
     return None
 
 
-def verify(conn: Connection, *, stop_at_first: bool = False, progress=None) -> VerifyReport:
-    """Recompute every block from the stored decisions and the chain of roots."""
+def judge_blocks(rows, sealed: dict, problems: list[BlockProblem], seen_blocks: set[int], *,
+                 stop_at_first: bool = False, progress=None) -> int:
+    """Judge ``rows`` (``block, *CHAINED`` ordered by block, pos) against the ``sealed``
+    blocks (number -> row with ``root``, ``prev_root``, ``count``); appends what is wrong to
+    ``problems`` and returns how many rows it read. Rows are grouped by block in C and a
+    block's leaves hashed in one call; its ids are listed only when it is broken."""
+    total = 0
+    for number, group in itertools.groupby(rows, key=_first):
+        block_rows = list(group)
+        total += len(block_rows)
+        blk = sealed.get(number)
+        if blk is None:
+            problems.append(BlockProblem(number, "decisions name a block that was never sealed",
+                                         [r[1] for r in block_rows]))
+        elif len(block_rows) != blk.count:
+            problems.append(BlockProblem(number, f"holds {len(block_rows)} decisions, sealed "
+                                         f"with {blk.count}", [r[1] for r in block_rows]))
+        elif block_root(blk.prev_root, leaves(block_rows, 1)) != blk.root:
+            problems.append(BlockProblem(number, "decisions do not match the sealed root",
+                                         [r[1] for r in block_rows]))
+        seen_blocks.add(number)
+        if progress:
+            progress(len(block_rows))
+        if stop_at_first and problems:
+            break
+    return total
+
+
+def fetched(cursor, size: int = 20000):
+    """The rows of a DBAPI cursor, fetched ``size`` at a time."""
+    return itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(size), []))
+
+
+def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
+           workers: int = 1) -> VerifyReport:
+    """Recompute every block from the stored decisions and the chain of roots.
+
+    ``workers`` > 1 spreads the recomputation over that many processes, each reading its
+    own range of blocks (a file or server database of at least ``2 * workers`` blocks;
+    otherwise, and for an in-memory database, it runs here). Blocks past the last one this
+    snapshot lists are read here, on this snapshot, so a block sealed meanwhile is never
+    mistaken for an unsealed one."""
     import time
 
     t0 = time.perf_counter()
@@ -173,32 +213,18 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None) -> V
             problems.append(BlockProblem(b.number, "does not link to the previous block's root"))
         expected_prev = b.root
 
-    cursor = conn.exec_driver_sql(_select_chained("")).cursor
-    fetch = cursor.fetchmany
-    # big fetches from the raw DBAPI cursor, grouped by block in C (rows come ordered by
-    # block, pos); a block's leaves are hashed in one call and its ids listed only if broken
-    rows = itertools.chain.from_iterable(iter(lambda: fetch(20000), []))
-    total = 0
     seen_blocks: set[int] = set()
-    for number, group in itertools.groupby(rows, key=_first):
-        block_rows = list(group)
-        total += len(block_rows)
-        blk = by_number.get(number)
-        if blk is None:
-            problems.append(BlockProblem(number, "decisions name a block that was never sealed",
-                                         [r[1] for r in block_rows]))
-        elif len(block_rows) != blk.count:
-            problems.append(BlockProblem(number, f"holds {len(block_rows)} decisions, sealed "
-                                         f"with {blk.count}", [r[1] for r in block_rows]))
-        elif block_root(blk.prev_root, leaves(block_rows, 1)) != blk.root:
-            problems.append(BlockProblem(number, "decisions do not match the sealed root",
-                                         [r[1] for r in block_rows]))
-        seen_blocks.add(number)
-        if progress:
-            progress(len(block_rows))
-        if stop_at_first and problems:
-            break
-    cursor.close()
+    from . import parallel_verify
+
+    url = parallel_verify.worker_url(conn) if workers > 1 and len(blocks) >= 2 * workers else None
+    if url is None:
+        cursor = conn.exec_driver_sql(_select_chained("")).cursor
+        total = judge_blocks(fetched(cursor), by_number, problems, seen_blocks,
+                             stop_at_first=stop_at_first, progress=progress)
+        cursor.close()
+    else:
+        total = parallel_verify.judge_in_processes(conn, url, blocks, workers, problems,
+                                                   seen_blocks, progress=progress)
     for b in blocks:
         if b.number not in seen_blocks and b.count:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))

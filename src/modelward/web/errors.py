@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
-    ConflictError,
     ConfigError,
+    ConflictError,
     IntegrityError,
     ModelwardError,
     NotFoundError,
