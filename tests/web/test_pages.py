@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+from urllib.parse import quote
 
 import pytest
 
@@ -246,6 +247,8 @@ def test_fingerprint_similarity_over_time(page, world):
     runs = world[1].fingerprints.runs
     pg = page
     pg.click("nav a[href='/fingerprints']")
+    # the demo ledger fingerprints embedders of its own; follow this world's alias
+    pg.click(f"a[href='/fingerprints?alias={quote(world[1].fingerprints.alias, safe='')}']")
     dots = pg.locator("svg.lines circle")
     assert dots.count() == 4
     values = [float(v) for v in dots.evaluate_all("els => els.map(e => e.dataset.value)")]
