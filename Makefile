@@ -26,7 +26,7 @@ browser:
 	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --reruns 2 --reruns-delay 1
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
