@@ -394,3 +394,22 @@ def test_exit_codes_through_the_console_script(tmp_path):
     assert broken.returncode == 1 and broken.stderr.startswith("chain BROKEN at block 1")
     usage = run("alias", "set")
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
+
+
+def test_verify_with_worker_processes_reports_the_same(ready, tmp_path):
+    cli = ready
+    for b in range(5):
+        (tmp_path / f"{b}.jsonl").write_bytes(jsonl(decision(2 * b), decision(2 * b + 1)))
+        cli.ok("decisions", "import", tmp_path / f"{b}.jsonl")
+    cli.sql("UPDATE decisions SET subject = 'mallory' WHERE id = ?", (decision(7)["id"],))
+
+    def report(*args):
+        res = cli("verify", "--json", *args)
+        body = orjson.loads(res.out)
+        body.pop("seconds")
+        return res.code, body
+
+    one, two = report(), report("--workers", "2")
+    assert one == two
+    assert one[0] == 1 and one[1]["first_broken_block"] == 4 and one[1]["decisions"] == 10
+    assert "Invalid value for '--workers'" in cli.fails("verify", "--workers", "0")

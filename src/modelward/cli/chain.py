@@ -14,10 +14,14 @@ from ._common import JSON_OPTION, err, opened, out, print_json, settings
 chain_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
 
 
-def verify_cmd(as_json: bool = JSON_OPTION) -> None:
+def verify_cmd(
+    as_json: bool = JSON_OPTION,
+    workers: int = typer.Option(1, "--workers", min=1, max=32,
+                                help="Worker processes that check ranges of blocks in parallel."),
+) -> None:
     """Recompute every chain block; exit 0 when intact, 1 naming the first broken block."""
     with opened() as store, store.read() as conn:
-        report = ledger_chain.verify(conn)
+        report = ledger_chain.verify(conn, workers=workers)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
