@@ -158,22 +158,9 @@ class Harness:
         if started is not None:
             started(run_id, len(items))
         t0 = time.perf_counter()
-        results: list[ItemResult] = []
-        pending: list[ItemResult] = []
-        outcomes = self._execute(items, render, prompt.system, call)
-        try:
-            for result in outcomes:
-                results.append(result)
-                pending.append(result)
-                if len(pending) >= _BATCH:
-                    self._save(run_id, pending)
-                if progress is not None:
-                    progress(len(results), len(items))
-            self._save(run_id, pending)
-        except BaseException as exc:  # interrupted or storage failed: never leave "running"
-            outcomes.close()
-            self._abort(run_id, results, pending, exc)
-            raise
+        results = record_results(self.store, run_id,
+                                 self._execute(items, render, prompt.system, call),
+                                 len(items), progress)
         summary = summarize(results, self.scorers, time.perf_counter() - t0)
         failed = bool(results) and summary["errors"] == len(results)
         first = min(results, key=lambda r: r.item_index) if failed else None
@@ -231,23 +218,43 @@ class Harness:
             output_digest=of_text(output) if output is not None else None,
             scores=scores, passed=passed, latency_ms=latency, error=error)
 
-    def _save(self, run_id: str, pending: list[ItemResult]) -> None:
+
+
+def record_results(store: Store, run_id: str, outcomes, total: int,
+                   progress: Progress | None = None) -> list[ItemResult]:
+    """Drain a generator of item results into the run, ``_BATCH`` per transaction. If it is
+    interrupted or storage fails, keep what was scored, mark the run failed (never leave it
+    "running") and re-raise."""
+    results: list[ItemResult] = []
+    pending: list[ItemResult] = []
+
+    def save() -> None:
         if pending:
-            with self.store.write() as conn:
+            with store.write() as conn:
                 ledger_evals.add_results(conn, run_id, pending)
             pending.clear()
 
-    def _abort(self, run_id: str, results: list[ItemResult], pending: list[ItemResult],
-               exc: BaseException) -> None:
-        """Keep what was scored and mark the run failed."""
+    try:
+        for result in outcomes:
+            results.append(result)
+            pending.append(result)
+            if len(pending) >= _BATCH:
+                save()
+            if progress is not None:
+                progress(len(results), total)
+        save()
+    except BaseException as exc:
+        outcomes.close()
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{exc}"
         try:
-            with self.store.write() as conn:
+            with store.write() as conn:
                 ledger_evals.add_results(conn, run_id, pending)
                 ledger_evals.finish_run(conn, run_id, status="failed", n_items=len(results),
                                         summary={}, error=reason[:2000])
         except Exception:  # the original error is the one worth raising
             pass
+        raise
+    return results
 
 
 def summarize(results: list[ItemResult], scorers: list[Scorer], seconds: float) -> dict:

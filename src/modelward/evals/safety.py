@@ -38,7 +38,7 @@ from ..ledger.engine import Store
 from ..ledger.evals import EvalRun, ItemResult
 from ..timefmt import iso, now_us
 from . import refusal
-from .harness import HARNESS_VERSION
+from .harness import HARNESS_VERSION, record_results
 from .runners import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
 from .safety_status import Standing, base_of, fine_tune, standing, standings
 from .safety_suites import DEFAULT_SUITE, Probe, load_suite, register_suite
@@ -47,7 +47,6 @@ from .safety_summary import summarize, wilson
 __all__ = ["Comparison", "SafetySpec", "Standing", "base_of", "compare", "fine_tune", "standing",
            "standings", "wilson"]
 
-_BATCH = 200
 ROLES = ("base", "candidate")
 
 
@@ -153,21 +152,8 @@ class Comparison:
         if started is not None:
             started(run_id, len(tasks))
         t0 = time.perf_counter()
-        results, pending = [], []
-        outcomes = self._execute(tasks, calls)
-        try:
-            for result in outcomes:
-                results.append(result)
-                pending.append(result)
-                if len(pending) >= _BATCH:
-                    self._save(run_id, pending)
-                if progress is not None:
-                    progress(len(results), len(tasks))
-            self._save(run_id, pending)
-        except BaseException as exc:  # interrupted or storage failed: never leave "running"
-            outcomes.close()
-            self._abort(run_id, results, pending, exc)
-            raise
+        results = record_results(self.store, run_id, self._execute(tasks, calls), len(tasks),
+                                 progress)
         summary = summarize(
             suite, results, spec, self.detector,
             models={"base": {"digest": base, "alias": base_alias},
@@ -231,22 +217,6 @@ class Comparison:
             rendered_text=probe.prompt, output_text=output,
             output_digest=of_text(output) if output is not None else None, scores=scores,
             passed=passed, latency_ms=latency, error=error)
-
-    def _save(self, run_id: str, pending: list[ItemResult]) -> None:
-        if pending:
-            with self.store.write() as conn:
-                ledger_evals.add_results(conn, run_id, pending)
-            pending.clear()
-
-    def _abort(self, run_id, results, pending, exc: BaseException) -> None:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{exc}"
-        try:
-            with self.store.write() as conn:
-                ledger_evals.add_results(conn, run_id, pending)
-                ledger_evals.finish_run(conn, run_id, status="failed", n_items=len(results),
-                                        summary={}, error=reason[:2000])
-        except Exception:  # the original error is the one worth raising
-            pass
 
 
 def compare(store: Store, spec: SafetySpec, **kw) -> EvalRun:
