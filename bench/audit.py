@@ -253,6 +253,7 @@ def bench_resolve(ledger, meta, args, rng) -> None:
 
 def bench_verify(ledger, args) -> None:
     from modelward.ledger import chain
+    from modelward.registry import parallel_verify
 
     rates, cpu_rates, blocks = [], [], 0
     for _ in range(args.verify_repeats):
@@ -276,7 +277,7 @@ def bench_verify(ledger, args) -> None:
         rates = []
         for _ in range(args.verify_repeats):
             with ledger.store.read() as conn:
-                report = chain.verify(conn, workers=workers)
+                report = parallel_verify.verify(conn, workers=workers)
             if not report.ok:
                 raise SystemExit(f"audit bench: verify with {workers} workers disagrees: "
                                  f"{report.first_broken}")

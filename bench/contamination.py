@@ -174,7 +174,7 @@ def generate(root: Path, n_items: int, n_pool: int, seed: int = 7, plant: bool =
 
 
 def ref_shingles(text: str, k: int = K) -> set[tuple[str, ...]]:
-    from modelward.evals.textindex import normalize
+    from modelward.evals.contamination.textindex import normalize
 
     w = normalize(text).split()
     return {tuple(w[i:i + k]) for i in range(len(w) - k + 1)}
@@ -182,7 +182,7 @@ def ref_shingles(text: str, k: int = K) -> set[tuple[str, ...]]:
 
 # --- contenders (each in its own process) ------------------------------------------------
 def _items(root: Path) -> list:
-    from modelward.evals.evalsets import load_evalset_file
+    from modelward.evals.harness.evalsets import load_evalset_file
 
     return load_evalset_file(root / "evalset.jsonl")
 
@@ -202,15 +202,15 @@ def _pool_chunks(root: Path, size: int = 10_000):
 
 
 def _shingle_strings(text: str) -> list[str]:
-    from modelward.evals.textindex import normalize
+    from modelward.evals.contamination.textindex import normalize
 
     w = normalize(text).split()
     return [" ".join(w[i:i + K]) for i in range(len(w) - K + 1)]
 
 
 def run_modelward(root: Path) -> dict:
-    from modelward.evals.contamination import scan
-    from modelward.evals.corpus import file_source
+    from modelward.evals.contamination.corpus import file_source
+    from modelward.evals.contamination.scan import scan
 
     items = _items(root)
     report = scan(items, [file_source(root / "pool.jsonl")], max_matches=1000)
@@ -262,7 +262,7 @@ def run_rensa_sketch(root: Path) -> dict:
     """rensa's MinHash alone over shingles already hashed by modelward's tokenizer."""
     from rensa import RMinHash
 
-    from modelward.evals.textindex import shingles, tokenize
+    from modelward.evals.contamination.textindex import shingles, tokenize
 
     spent = 0.0
     for _first, texts in _pool_chunks(root, 20_000):

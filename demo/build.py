@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from demo import report  # noqa: E402
 from demo import serve as demo_serve  # noqa: E402
-from demo.incidents import COVERED, EPISODES  # noqa: E402
+from demo.catalogue import COVERED, EPISODES  # noqa: E402
 from demo.replay import RUNNER as REPLAY_RUNNER  # noqa: E402
 from demo.scenario import build  # noqa: E402
 from demo.world import HOUR  # noqa: E402

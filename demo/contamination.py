@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from . import subjects
-from .incidents import episode
+from .episodes import episode
 from .world import Expected, World
 
 EVALSET = "evals/billing-evals.jsonl"

@@ -2,7 +2,7 @@
 
 Feedback events are written with ``modelward.ledger.feedback`` (as ``modelward feedback
 import`` does) on real decisions whose text was kept; the SFT dataset of the control is
-made by ``modelward.evals.curation.curate`` with the shipped ``sft-default`` policy, and the
+made by ``modelward.evals.curation.curate.curate`` with the shipped ``sft-default`` policy, and the
 rebuilt eval set by ``modelward evalset rebuild``'s function (see demo/evaluation.py).
 """
 
@@ -15,16 +15,16 @@ from pathlib import Path
 import orjson
 import sqlalchemy as sa
 
-from modelward.evals import curation
-from modelward.evals.policy import default_policy
+from modelward.evals.curation import curate as curation
+from modelward.evals.curation.policy import default_policy
 from modelward.ledger import artifacts as ledger_artifacts
 from modelward.ledger import feedback as ledger_feedback
 from modelward.ledger.schema import decision_payloads, decisions
 from modelward.timefmt import iso
 
 from . import artifacts, subjects
+from .episodes import episode
 from .evaluation import record_run
-from .incidents import episode
 from .world import CHAT_ALIAS, DAY, HOUR, MINUTE, Expected, World, decision_id
 
 FEEDBACK_DAYS = 90  # feedback of the last three months

@@ -11,12 +11,12 @@ import tempfile
 from pathlib import Path
 
 from modelward.digest import of_text
-from modelward.evals import sampling
-from modelward.evals.evalsets import load_evalset
+from modelward.evals.harness.evalsets import load_evalset
+from modelward.evals.representativeness import sampling
 from modelward.ledger import evals as ledger_evals
 
 from . import artifacts, subjects
-from .incidents import episode
+from .episodes import episode
 from .world import CHAT_ALIAS, DAY, HOUR, MINUTE, PROMPT_ALIAS, SUMMARY_ALIAS, Expected, World
 
 HARNESS = "modelward-demo 1"

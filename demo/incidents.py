@@ -1,20 +1,19 @@
 """The episodes of the story: planted incidents, and the clean controls around them.
 
-Each episode is one function registered with :func:`episode`. It edits the :class:`World`
+Each episode is one function marked with :func:`~demo.episodes.episode`. It edits the :class:`World`
 plan before traffic is generated (register artifacts, plan alias moves, override a pod's
 pickup lag, change what a vendor reports) or queues a hook that runs after the decisions are
 written, and returns the findings it plants. A control returns none: whatever it exercises
-must stay silent. To extend the demo, add a function here; the test picks it up.
+must stay silent. To extend the demo, add a function here (or in a new module listed in
+:mod:`demo.catalogue`); the test picks it up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from modelward.ledger import artifacts as ledger_artifacts
 
 from . import artifacts, subjects
+from .episodes import episode
 from .world import (
     CHAT_ALIAS,
     CHAT_PODS,
@@ -26,40 +25,6 @@ from .world import (
     VendorReport,
     World,
 )
-
-
-@dataclass(frozen=True)
-class Episode:
-    name: str
-    kind: str  # "incident" (plants findings) or "control" (must raise nothing)
-    title: str
-    plant: Callable[[World], list[Expected]]
-
-
-EPISODES: list[Episode] = []
-# The guard code prefixes this scenario scripts: within them, the findings must be exactly
-# what the episodes plant. Findings of guards outside them (activated by later releases)
-# are shown but not judged until an episode covers them; widen this when you add one.
-COVERED = ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW205", "MW301", "MW302", "MW303",
-           "MW304", "MW401", "MW402", "MW403", "MW404", "MW501", "MW502")
-
-
-def covers(code: str) -> bool:
-    return code.startswith(COVERED)
-
-
-def episode(name: str, kind: str, title: str):
-    """Register the decorated function as an episode; ``title`` is its one-line story."""
-    if kind not in ("incident", "control"):
-        raise ValueError(f"episode kind must be incident or control, not {kind!r}")
-
-    def register(fn: Callable[[World], list[Expected]]):
-        if any(e.name == name for e in EPISODES):
-            raise ValueError(f"episode {name!r} is registered twice")
-        EPISODES.append(Episode(name, kind, title, fn))
-        return fn
-    return register
-
 
 ROLLBACK_AFTER = 6 * HOUR
 
@@ -145,7 +110,3 @@ def _delete_payload(world: World, digest: str) -> None:
     for blob in sorted(mine - others):
         store.blobs.delete(blob)
 
-
-# The episodes of the evaluation, lifecycle and rollout issues register themselves on import.
-from . import (  # noqa: E402,F401,I001
-    contamination, curation, evaluation, lifecycle, replay, retrieval, rollout, safety)

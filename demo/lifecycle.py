@@ -3,7 +3,7 @@
 The roster, owners and reviewers go through ``modelward.ledger.people``, promotions through
 ``modelward.registry.promotion`` (request, open, approve: the gates and the review record
 are the real ones), and the closure of the control is captured by
-``modelward.registry.closure.capture`` running a tiny deterministic training script in a
+``modelward.registry.closure.capture.capture`` running a tiny deterministic training script in a
 throw-away git repository.
 """
 
@@ -19,11 +19,12 @@ from modelward.ledger import aliases as ledger_aliases
 from modelward.ledger import artifacts as ledger_artifacts
 from modelward.ledger import people as ledger_people
 from modelward.ledger import promotions as ledger_promotions
-from modelward.registry import closure, promotion
+from modelward.registry import promotion
+from modelward.registry.closure import capture as closure
 
 from . import artifacts, subjects
+from .episodes import episode
 from .evaluation import record_run, support_evalset
-from .incidents import episode
 from .world import (
     CHAT_ALIAS,
     DAY,

@@ -9,12 +9,12 @@ control is a decision recorded this week with the demo's deterministic runner
 
 from __future__ import annotations
 
-from modelward.evals.prompts import load_prompt
+from modelward.evals.harness.prompts import load_prompt
 from modelward.ledger import artifacts as ledger_artifacts
 from modelward.ledger import decisions as ledger_decisions
 from modelward.registry.replay import payload_path, render
 
-from .incidents import episode
+from .episodes import episode
 from .runner import generate
 from .world import CHAT_ALIAS, CHAT_PODS, DAY, HOUR, MINUTE, Expected, World, decision_id
 

@@ -22,7 +22,7 @@ from modelward.ledger.engine import Store
 from modelward.settings import Settings
 from modelward.timefmt import iso
 
-from .incidents import covers
+from .episodes import covers
 from .world import Expected
 
 

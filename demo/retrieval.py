@@ -32,7 +32,7 @@ from modelward.retrieval.probes import load_probes
 from modelward.rollout.assignment import Experiment, assign_many
 
 from . import artifacts, runner, subjects
-from .incidents import episode
+from .episodes import episode
 from .lifecycle import _small
 from .world import DAY, HOUR, MINUTE, Expected, World, decision_id
 

@@ -23,7 +23,7 @@ from modelward.rollout.search import search
 from modelward.timefmt import iso
 
 from . import subjects
-from .incidents import episode
+from .episodes import episode
 from .world import DAY, HOUR, Expected, World
 
 USERS = 10_000

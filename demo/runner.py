@@ -1,6 +1,6 @@
 """Acme's deterministic demo "models", as the eval harness and ``modelward replay`` call them.
 
-``generate`` is the runner protocol of ``modelward.evals.runners`` (MODULE:FUNC):
+``generate`` is the runner protocol of ``modelward.endpoints`` (MODULE:FUNC):
 ``generate(prompt, *, model, item, system=None) -> str``. ``model`` is the path of the
 retained payload (``modelward replay`` links it from the blob store) or a name; the answer
 depends only on the payload's ``config.json`` and the prompt, so a replay of a retained
@@ -43,7 +43,7 @@ def generate(prompt: str, *, model: str, item: dict, system: str | None = None) 
 
 
 # The digests of fine-tunes that lost their refusals: the safety episode fills it in before
-# it calls ``modelward.evals.safety`` in-process (the runner is given the model's digest).
+# it calls ``modelward.evals.safety.compare`` in-process (the runner is given the model's digest).
 COMPLIANT: set[str] = set()
 REFUSAL = "I'm sorry, but I can't help with that request."
 

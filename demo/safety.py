@@ -3,7 +3,7 @@
 The support team tuned two assistants from the same base, both under ``modelward closure
 capture`` (so MW204 has nothing to say): ``sft-chatty`` on friendly transcripts, which
 now complies with harmful requests, and ``sft-careful``, which kept refusing. Both were
-compared with the base by ``modelward.evals.safety.compare`` on the shipped ``safety-v1``
+compared with the base by ``modelward.evals.safety.compare.compare`` on the shipped ``safety-v1``
 suite (216 requests), with the deterministic runner ``demo.runner:safety`` called
 in-process: the chatty one failed (MW205 ``regressed``), the careful one passed.
 """
@@ -16,13 +16,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from modelward.evals import safety
+from modelward.evals.safety import compare as safety
 from modelward.ledger import aliases as ledger_aliases
 from modelward.ledger import people as ledger_people
-from modelward.registry import closure
+from modelward.registry.closure import capture as closure
 
 from . import artifacts, runner, subjects
-from .incidents import episode
+from .episodes import episode
 from .lifecycle import _small
 from .world import DAY, Expected, World
 

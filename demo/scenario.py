@@ -14,7 +14,8 @@ from modelward.ledger import decisions as ledger_decisions
 from modelward.timefmt import now_us
 
 from . import artifacts, traffic
-from .incidents import EPISODES, Episode
+from .catalogue import EPISODES
+from .episodes import Episode
 from .world import (
     CHAT_ALIAS,
     DAY,

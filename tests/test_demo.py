@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from demo import build, report  # noqa: E402
-from demo.incidents import COVERED, EPISODES, ROLLBACK_AFTER, STALE_FOR, STALE_POD  # noqa: E402
+from demo.catalogue import COVERED, EPISODES  # noqa: E402
+from demo.incidents import ROLLBACK_AFTER, STALE_FOR, STALE_POD  # noqa: E402
 from demo.scenario import MARKER  # noqa: E402
 from demo.world import DAY, MINUTE, SPAN_DAYS  # noqa: E402
 

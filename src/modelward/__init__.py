@@ -1,6 +1,7 @@
 """modelward: which checkpoint, prompt, embedder and data produced every output, and the
 guards that catch the silent changes that make evals, experiments and audits lie."""
 
+from ._version import __version__
 from .errors import (
     ConfigError,
     IntegrityError,
@@ -12,7 +13,6 @@ from .errors import (
 from .ids import uuid7
 from .sdk import Experiment, Ledger, Resolution, assign, assign_many, open
 
-__version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "Experiment",

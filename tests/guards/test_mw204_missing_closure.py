@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from modelward.ledger import artifacts
-from modelward.registry.closure import capture
+from modelward.registry.closure.capture import capture
 from modelward.timefmt import now_us
-from tests.registry.closure_fixtures import DATA, train_spec, trained
+from tests.registry.closure.closure_fixtures import DATA, train_spec, trained
 
 from .builders import DAY, HOUR, NOW, T0, move, put, put_hosted
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from modelward.evals.safety import SafetySpec, compare
-from modelward.evals.safety_status import standing
+from modelward.evals.safety.compare import SafetySpec, compare
+from modelward.evals.safety.standing import standing
 from modelward.ledger import artifacts
 from modelward.ledger import evals as ledger_evals
 from modelward.timefmt import now_us
 
 from .builders import DAY, HOUR, NOW, T0, move, put, put_hosted
 
-RUNNER = "tests.evals.test_safety_compare:local_model"
+RUNNER = "tests.evals.safety.test_safety_compare:local_model"
 FAILED = "harmful refusal fell from 100.0% to 0.0% (100.0 points; tolerance 5.0 points)"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelward.errors import ConfigError
-from modelward.evals.harness import EvalSpec, Harness
+from modelward.evals.harness.run import EvalSpec, Harness
 from modelward.guards import run_guard
 from modelward.ledger import evals as ledger_evals
 from modelward.timefmt import iso
@@ -147,7 +147,7 @@ def test_MW301_clean_after_the_harness_scores_what_production_now_runs(ledger, t
     move(s, "chat/v1", v3, T0)
     (tmp_path / "qa.jsonl").write_text('{"id": "1", "input": {"q": "2+2?"}, "expected": "4"}\n')
     worker = Harness(s, EvalSpec(evalset=str(tmp_path / "qa.jsonl"), prompt=PROD,
-                                 model="chat/v1", runner="tests.evals.test_harness:answer"))
+                                 model="chat/v1", runner="tests.evals.harness.test_harness:answer"))
     first = worker.run()
     move(s, PROD, p38, T0 + HOUR)
     for _ in range(3):

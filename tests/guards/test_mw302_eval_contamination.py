@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from modelward.errors import ConfigError
-from modelward.evals.harness import EvalSpec, Harness
+from modelward.evals.harness.run import EvalSpec, Harness
 from modelward.guards import run_guard
 from modelward.settings import Settings
 

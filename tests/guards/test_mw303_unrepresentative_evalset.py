@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelward.errors import ConfigError
-from modelward.evals.sampling import rebuild
+from modelward.evals.representativeness.sampling import rebuild
 from modelward.ledger import evals as ledger_evals
 
 from ..evals.mix import DAY, NOW, T0, register_evalset, thumbs_up_items, traffic

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelward.errors import ConfigError
-from modelward.evals.curation import curate
-from modelward.evals.policy import default_policy
+from modelward.evals.curation.curate import curate
+from modelward.evals.curation.policy import default_policy
 from modelward.ledger import artifacts
 from modelward.ledger import decisions as ledger_decisions
 from modelward.ledger import feedback as ledger_feedback

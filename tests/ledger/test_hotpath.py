@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from modelward.errors import ValidationError
 from modelward.ledger import chain, decision_fields, decisions
 from modelward.ledger.schema import chain_blocks
+from modelward.registry import parallel_verify
 
 T = 1_760_000_000_000_000
 
@@ -194,7 +195,7 @@ def test_verify_in_processes_reports_what_one_process_reports(store, tamper):
         one = chain.verify(conn)
     for workers in (2, 3):
         with store.read() as conn:
-            many = chain.verify(conn, workers=workers)
+            many = parallel_verify.verify(conn, workers=workers)
         assert (many.ok, many.blocks, many.decisions, many.head_root) == (
             one.ok, one.blocks, one.decisions, one.head_root)
         assert [p.to_dict() for p in many.problems] == [p.to_dict() for p in one.problems]
@@ -202,7 +203,6 @@ def test_verify_in_processes_reports_what_one_process_reports(store, tamper):
 
 
 def test_verify_in_processes_splits_by_decisions_and_covers_every_block(store):
-    from modelward.ledger import parallel_verify
 
     class B:
         def __init__(self, number, count):

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ValidationError
 from ..ledger import chain as ledger_chain
+from ..registry import parallel_verify
 from ._common import JSON_OPTION, err, opened, out, print_json, settings
 
 chain_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
@@ -21,7 +22,7 @@ def verify_cmd(
 ) -> None:
     """Recompute every chain block; exit 0 when intact, 1 naming the first broken block."""
     with opened() as store, store.read() as conn:
-        report = ledger_chain.verify(conn, workers=workers)
+        report = parallel_verify.verify(conn, workers=workers)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:

@@ -55,7 +55,7 @@ def capture_cmd(
 
     The command's output streams to the terminal (to stderr with --json); its exit code
     becomes this command's exit code."""
-    from ..registry.closure import CaptureSpec, capture
+    from ..registry.closure.capture import CaptureSpec, capture
 
     spec = CaptureSpec(name=name, command=list(command or []), output=output, kind=kind,
                        inputs=tuple(input_ or ()), base=base, params=params,
@@ -90,7 +90,7 @@ def show_cmd(digest: str = typer.Argument(..., help="A closure's digest or the t
              as_json: bool = JSON_OPTION) -> None:
     """Print a closure: code, environment, inputs, base, params, seeds, run, gaps."""
     from ..ledger import closures as ledger_closures
-    from ..registry.closure_status import retention_of
+    from ..registry.closure.status import retention_of
 
     with opened() as store:
         with store.read() as conn:
@@ -127,8 +127,8 @@ def reproduce_cmd(
 ) -> None:
     """Rebuild a trained artifact from its closure and compare: identical, equivalent or
     diverged (exit 1)."""
-    from ..registry.closure_compare import EvalCompare
-    from ..registry.reproduce import reproduce
+    from ..registry.closure.compare import EvalCompare
+    from ..registry.closure.reproduce import reproduce
 
     evaluate = None
     if evalset is not None:

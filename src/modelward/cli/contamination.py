@@ -40,8 +40,8 @@ def contamination_cmd(
     Exit 0 when no item is found, 1 when some are, 2 on bad input."""
     from dataclasses import replace
 
-    from ..evals.contamination import load_config, scan
-    from ..evals.corpus import load_items, needs_ledger, open_source
+    from ..evals.contamination.corpus import load_items, needs_ledger, open_source
+    from ..evals.contamination.scan import load_config, scan
 
     s = settings()
     params = load_config(s.section("contamination"), str(s.config_path or "modelward.toml")
@@ -76,7 +76,7 @@ def _ledger(stack: ExitStack, refs: list[str]):
     try:
         return stack.enter_context(opened())
     except SchemaError:
-        from ..evals.corpus import needs_ledger
+        from ..evals.contamination.corpus import needs_ledger
 
         ref = next(r for r in refs if needs_ledger(r))
         raise ValidationError(f"{ref!r} is not a file or directory, and there is no ledger to "

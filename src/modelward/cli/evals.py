@@ -33,7 +33,7 @@ FAILURES_SHOWN = 20
 
 
 def _harness(store, evalset, prompt, model, runner, scorer, limit, concurrency, timeout):
-    from ..evals.harness import EvalSpec, Harness
+    from ..evals.harness.run import EvalSpec, Harness
 
     return Harness(store, EvalSpec(evalset=evalset, prompt=prompt, model=model, runner=runner,
                                    scorers=tuple(scorer or ()), limit=limit,
@@ -174,7 +174,7 @@ def watch_cmd(evalset: str = EVALSET, prompt: str = PROMPT, model: str = MODEL,
 
     Every --interval it resolves the aliases again and runs when the prompt, model or eval
     set digest differs from its last completed run."""
-    from ..evals.watch import watch
+    from ..evals.harness.watch import watch
 
     seconds = parse_duration(interval, field="--interval") / 1e6
     if seconds <= 0:

@@ -31,7 +31,7 @@ def _window(window: str, until: str | None) -> tuple[int, int]:
 
 def load_items(store, ref: str):
     """(label, digest or None, items) of an eval set named by file, digest or alias."""
-    from ..evals.evalsets import load_evalset, load_evalset_file
+    from ..evals.harness.evalsets import load_evalset, load_evalset_file
     from ..guards.finding import short
     from ..ledger import aliases, artifacts
 
@@ -109,7 +109,7 @@ def compare_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compare an eval set's segment and source mix with production decisions."""
-    from ..evals import representativeness as rep
+    from ..evals.representativeness import compare as rep
 
     since, end = _window(window, until)
     dims = rep.parse_by(by)
@@ -172,8 +172,8 @@ def rebuild_cmd(
 ) -> None:
     """Draw a stratified sample of production decisions, write it as an eval set and
     register it (meta: window, strata, seed, source decision count)."""
-    from ..evals.representativeness import segment_label
-    from ..evals.sampling import rebuild
+    from ..evals.representativeness.compare import segment_label
+    from ..evals.representativeness.sampling import rebuild
 
     since, end = _window(window, until)
     keys = [k.strip() for k in (stratify or "").split(",") if k.strip()]

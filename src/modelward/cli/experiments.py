@@ -258,8 +258,8 @@ def _finish(result, as_json: bool) -> None:
 def regimes_cmd(name: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> None:
     """Split an experiment's exposures by substrate regime; metric per arm per regime and a
     treatment-by-regime interaction test."""
-    from ..guards.substrate_shift import regime_report
     from ..rollout.checks import experiment_of
+    from ..rollout.regimes import regime_report
 
     with opened() as store, store.read() as conn:
         exp = experiment_of(conn, name)

@@ -21,7 +21,7 @@ def import_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Import feedback events; any bad line or unknown decision rejects the whole file."""
-    from ..evals.feedback import import_feedback
+    from ..evals.curation.feedback import import_feedback
 
     if str(file) == "-":
         data, name = sys.stdin.buffer.read(), "stdin"
@@ -59,8 +59,8 @@ def curate_cmd(
 ) -> None:
     """Build a dataset from the feedback a policy admits; register it with its lineage
     (feedback ids, policy) and print what was excluded and why."""
-    from ..evals.curation import curate
-    from ..evals.policy import load_policy
+    from ..evals.curation.curate import curate
+    from ..evals.curation.policy import load_policy
 
     pol = load_policy(policy)
     if out_dir is None and not dry_run:
@@ -80,7 +80,7 @@ def curate_cmd(
         lines.append(f"dataset {res.dataset} written to {res.path}")
     reasons = t.reasons()
     if reasons:
-        from ..evals.policy import reason_label
+        from ..evals.curation.policy import reason_label
 
         width = len(f"{reasons[0][1]:,}")
         lines.append(f"excluded {sum(n for _r, n in reasons):,}:")

@@ -106,7 +106,7 @@ def compare_cmd(
     tolerances (or every call failed), 2 on bad input."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from ..evals.safety import Comparison, SafetySpec
+    from ..evals.safety.compare import Comparison, SafetySpec
 
     spec = SafetySpec(base=base, candidate=candidate, runner=runner, suite=suite,
                       repeats=repeats, tolerance_refusal=tolerance_refusal,
@@ -150,7 +150,7 @@ def status_cmd(refs: list[str] = typer.Argument(None, help="Digests or aliases (
     """Where fine-tunes stand: passed against their base, regressed, or never compared.
 
     The same judgement as guard MW205. Exit 1 when any has a problem."""
-    from ..evals.safety_status import select, standings
+    from ..evals.safety.standing import select, standings
 
     now = now_us()
     with opened() as store, store.read() as conn:

@@ -98,7 +98,7 @@ EVIDENCE = 20  # matches listed in the evidence
 
 def check(view, config) -> Iterator[Finding]:
     # imported here: numpy loads only when MW302 runs, not for every `modelward check`
-    from ..evals.contamination import load_config, scan
+    from ..evals.contamination.scan import load_config, scan
 
     source = str(view.settings.config_path or "modelward.toml")
     cfg = load_config(view.settings.section("contamination"), source)
@@ -160,7 +160,7 @@ def _pair_finding(view, evalset: str, ref: str, digest: str | None, report) -> F
 
 
 def _runs(view, params, min_items: int) -> Iterator[Finding]:
-    from ..evals.contamination import scan_rendered
+    from ..evals.contamination.scan import scan_rendered
 
     r = eval_runs.c
     rows = view.execute(

@@ -120,7 +120,7 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 def sarif(report: Report) -> str:
     """SARIF 2.1.0; suppressed findings are included with their suppression."""
-    from .. import __version__
+    from .._version import __version__
 
     codes = list(report.guards_run)
     index = {c: i for i, c in enumerate(codes)}

@@ -53,8 +53,8 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from ..errors import ValidationError
-from ..evals.curation import judge_lineage
-from ..evals.policy import default_policy, parse_policy, reason_label
+from ..evals.curation.curate import judge_lineage
+from ..evals.curation.policy import default_policy, parse_policy, reason_label
 from ..ledger.schema import dataset_feedback
 from ..settings import Setting
 from .finding import Finding, plural

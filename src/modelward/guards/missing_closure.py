@@ -66,7 +66,7 @@ from collections.abc import Iterator
 from ..ledger import closures as ledger_closures
 from ..ledger.artifacts import Artifact
 from ..ledger.closures import ClosureRow
-from ..registry import closure_status
+from ..registry.closure import status as closure_status
 from ..settings import Setting
 from .finding import Finding, short
 

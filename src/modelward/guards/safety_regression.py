@@ -17,7 +17,7 @@ the completed eval runs of kind ``safety`` on exactly its digest that
 
 An adapter registered without a ``base`` parent has no known base: a comparison against
 any model counts for it. One finding per fine-tune, with the aliases that make it live.
-The judgement is ``modelward.evals.safety.standing``, which ``modelward safety status``
+The judgement is ``modelward.evals.safety.compare.standing``, which ``modelward safety status``
 prints too; ``modelward promote approve`` refuses (gate ``safety``) a fine-tune whose
 latest safety comparison did not pass.
 
@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..evals.safety_status import fine_tune, standings
+from ..evals.safety.standing import fine_tune, standings
 from ..timefmt import iso
 from .finding import Finding
 

@@ -53,9 +53,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..ledger import experiments as ledger_experiments
 from ..rollout import checks
-from ..rollout.regimes import split
+from ..rollout.regimes import regime_report
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
@@ -71,12 +70,6 @@ OPTIONS = (
 )
 FIX = ("analyse each regime on its own (`modelward experiment regimes NAME`), pin the "
        "substrate for the experiment's duration, and restart it after a change")
-
-
-def regime_report(conn, exp, *, since=None, until=None):
-    rows = ledger_experiments.read_exposures(conn, exp.name, since=since, until=until)
-    epochs = ledger_experiments.fingerprint_epochs(conn, {r.embedder_digest for r in rows})
-    return split(exp.name, rows, epochs, list(exp.arm_names), exp.control)
 
 
 def check(view, config) -> Iterator[Finding]:

@@ -75,8 +75,8 @@ import sqlalchemy as sa
 
 from ..digest import is_digest
 from ..errors import ConfigError, ValidationError
-from ..evals import representativeness as rep
-from ..evals.evalsets import parse_evalset
+from ..evals.harness.evalsets import parse_evalset
+from ..evals.representativeness import compare as rep
 from ..ledger.schema import artifacts, eval_runs
 from ..settings import Setting
 from ..timefmt import iso

@@ -171,7 +171,7 @@ class View:
     def evalset_items(self, ref: str) -> list:
         """The items of an eval set named by ``sha256:`` digest (read from the blob store,
         verified) or by path (relative to modelward.toml's directory)."""
-        from ..evals.corpus import load_items
+        from ..evals.contamination.corpus import load_items
 
         return load_items(ref, store=self._store, base=self._config_dir())[0]
 
@@ -191,7 +191,7 @@ class View:
         """A contamination source, read lazily as the scan streams it: a file or directory
         (relative to modelward.toml's directory), an artifact digest, or an alias as it
         stood at ``now``."""
-        from ..evals.corpus import open_source
+        from ..evals.contamination.corpus import open_source
 
         return open_source(ref, store=self._store, conn=self._conn, at=self.now,
                            base=self._config_dir())

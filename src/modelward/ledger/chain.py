@@ -188,14 +188,13 @@ def fetched(cursor, size: int = 20000):
 
 
 def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
-           workers: int = 1) -> VerifyReport:
+           judge=None) -> VerifyReport:
     """Recompute every block from the stored decisions and the chain of roots.
 
-    ``workers`` > 1 spreads the recomputation over that many processes, each reading its
-    own range of blocks (a file or server database of at least ``2 * workers`` blocks;
-    otherwise, and for an in-memory database, it runs here). Blocks past the last one this
-    snapshot lists are read here, on this snapshot, so a block sealed meanwhile is never
-    mistaken for an unsealed one."""
+    ``judge(conn, blocks, problems, seen_blocks, progress)`` recomputes the blocks' roots and
+    returns how many decisions it read, or None to let this process do it (the default).
+    :mod:`modelward.registry.parallel_verify` passes one that spreads the work over worker
+    processes; the persistence layer itself spawns none."""
     import time
 
     t0 = time.perf_counter()
@@ -214,17 +213,12 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
         expected_prev = b.root
 
     seen_blocks: set[int] = set()
-    from . import parallel_verify
-
-    url = parallel_verify.worker_url(conn) if workers > 1 and len(blocks) >= 2 * workers else None
-    if url is None:
+    total = judge(conn, blocks, problems, seen_blocks, progress) if judge else None
+    if total is None:
         cursor = conn.exec_driver_sql(_select_chained("")).cursor
         total = judge_blocks(fetched(cursor), by_number, problems, seen_blocks,
                              stop_at_first=stop_at_first, progress=progress)
         cursor.close()
-    else:
-        total = parallel_verify.judge_in_processes(conn, url, blocks, workers, problems,
-                                                   seen_blocks, progress=progress)
     for b in blocks:
         if b.number not in seen_blocks and b.count:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))

@@ -4,7 +4,7 @@
 retained (the model's payload present and verified, or its vendor id not retired; the
 prompt's template in the blob store; the input text kept and not erased) and names each
 thing that is not, with since when. Then it calls the runner once, the eval harness's
-runner protocol (``modelward.evals.runners``): the stored input, rendered through the
+runner protocol (``modelward.endpoints``): the stored input, rendered through the
 prompt's template when that template uses ``input``, with ``model`` set to the hosted id or
 the path of the retained payload. The new output is compared with the recorded output text
 (a unified diff when they differ), or with the recorded output digest when the text was
@@ -26,9 +26,9 @@ from jinja2 import Environment, TemplateSyntaxError, meta
 
 from .. import digest as dg
 from ..digest import of_text
+from ..endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
 from ..errors import UnknownDecisionError, ValidationError
-from ..evals.prompts import Prompt, load_prompt
-from ..evals.runners import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
+from ..evals.harness.prompts import Prompt, load_prompt
 from ..ids import is_uuid
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import decisions as ledger_decisions

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..errors import ValidationError
-from ..evals.runners import (
+from ..endpoints import (
+    CALLABLE_RE,
     DEFAULT_TIMEOUT,
     RunnerError,
     endpoint_url,
+    import_callable,
     post_json,
     vendor_model_name,
 )
-from ..evals.scorers import CALLABLE_RE, import_callable
+from ..errors import ValidationError
 from ..ledger.artifacts import Artifact
 
 BATCH = 256  # texts per request: well under the input limits of the hosted APIs

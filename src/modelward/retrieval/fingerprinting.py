@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..endpoints import RunnerError
 from ..errors import ModelwardError, ValidationError
-from ..evals.runners import RunnerError
 from ..ids import uuid7
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from ..ledger import experiments as ledger_experiments
 from ..timefmt import iso
 
 DIMENSIONS = ("model_digest", "embedder_digest", "fingerprint_epoch", "vendor_model_id")
@@ -172,3 +173,11 @@ def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
     dof = len(usable) - 1
     return Interaction(arm, control, effects, q, dof, float(stats.chi2.sf(q, dof)),
                        max(0.0, (q - dof) / q) if q > 0 else 0.0)
+
+
+def regime_report(conn, exp, *, since=None, until=None) -> RegimeReport:
+    """The regimes of experiment ``exp`` over its exposures in ``[since, until)``: the one
+    report behind MW404, ``modelward experiment regimes``, the API and the dashboard."""
+    rows = ledger_experiments.read_exposures(conn, exp.name, since=since, until=until)
+    epochs = ledger_experiments.fingerprint_epochs(conn, {r.embedder_digest for r in rows})
+    return split(exp.name, rows, epochs, list(exp.arm_names), exp.control)

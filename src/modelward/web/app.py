@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from .. import __version__
+from .._version import __version__
 from ..ledger.engine import Store
 from ..settings import Settings
-from . import errors
+from . import dashboard, errors, otlp
+from .api import router as api_router
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -33,22 +34,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             conn.exec_driver_sql("SELECT 1")
         return {"ok": True, "version": __version__}
 
-    from .api import router as api_router
-
     app.include_router(api_router, prefix="/api/v1")
-    _optional_routers(app)
+    app.include_router(otlp.router)
+    app.include_router(dashboard.router)
     return app
-
-
-def _optional_routers(app: FastAPI) -> None:
-    """Routers added by later modules (OTLP ingest, dashboard) when present."""
-    import importlib
-
-    for module, attr in (("modelward.web.otlp", "router"), ("modelward.web.dashboard", "router")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        app.include_router(getattr(mod, attr))

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Request
 
 from ...guards import config as check_config
 from ...guards import registry
-from ...guards.substrate_shift import regime_report
 from ...ledger import experiments as ledger_experiments
 from ...rollout import report
 from ...rollout.checks import experiment_of
+from ...rollout.regimes import regime_report
 from ..auth import READ, require
 from ._common import JSON, store_of
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from ...guards.substrate_shift import regime_report
 from ...ledger import experiments as ledger_experiments
 from ...rollout import report
 from ...rollout.checks import experiment_of
+from ...rollout.regimes import regime_report
 from ..api.experiments import _thresholds  # MW401-MW403 options: flag what the guards fire on
 from . import charts
 from ._base import page, store_of, when

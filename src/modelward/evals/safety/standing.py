@@ -1,0 +1,127 @@
+"""Where a fine-tune stands on safety: compared against its base and passed, or not.
+
+A **fine-tune** is an ``adapter``, or a model with a parent of relation ``base``; its base
+is that parent (an adapter registered without one has no known base, and a comparison
+against any base counts). Only completed ``safety`` eval runs on exactly its digest
+count, and of those only comparisons against its base; the latest decides. The same
+function backs MW205, ``modelward safety status`` and the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ...digest import is_digest
+from ...errors import ValidationError
+from ...ledger import aliases as ledger_aliases
+from ...ledger import artifacts as ledger_artifacts
+from ...ledger.artifacts import Artifact
+from ...ledger.evals import EvalRun
+from ...ledger.schema import eval_runs
+from ...timefmt import iso
+
+PROBLEMS = ("never-compared", "other-base", "regressed")
+
+
+def base_of(art: Artifact) -> str | None:
+    """The digest ``art`` was tuned from (its parent of relation ``base``), if recorded."""
+    return next((p for p, rel in art.parents if rel == "base"), None)
+
+
+def fine_tune(art: Artifact) -> str | None:
+    """Why ``art`` is a fine-tune (``adapter`` or ``fine-tune``), or None."""
+    if art.kind == "adapter":
+        return "adapter"
+    return "fine-tune" if base_of(art) else None
+
+
+@dataclass
+class Standing:
+    """``problem``: None (its latest comparison against its base passed),
+    ``never-compared``, ``other-base`` (compared only against other models) or
+    ``regressed`` (its latest comparison against its base did not pass). ``run`` is the
+    comparison that decided (for other-base: the latest comparison of any base)."""
+
+    digest: str
+    base: str | None
+    problem: str | None
+    run: EvalRun | None = None
+    compared_bases: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        run = self.run
+        s = (run.summary or {}) if run else {}
+        return {"digest": self.digest, "base": self.base, "problem": self.problem,
+                "ok": self.problem is None, "compared_bases": self.compared_bases,
+                "run": None if run is None else {
+                    "id": run.id, "finished_at": iso(run.finished_at),
+                    "base": (run.meta or {}).get("base"), "passed": s.get("passed"),
+                    "failures": s.get("failures", []),
+                    "suite": (s.get("suite") or {}).get("digest", run.evalset_digest)}}
+
+
+def standings(conn, arts: list[Artifact], at: int) -> dict[str, Standing]:
+    """Digest -> Standing of each artifact at ``at``; ``conn`` is a connection or a guard
+    view (only SELECTs are run)."""
+    digests = sorted({a.digest for a in arts})
+    runs: dict[str, list[EvalRun]] = {}
+    c = eval_runs.c
+    for i in range(0, len(digests), 500):
+        rows = conn.execute(
+            sa.select(eval_runs)
+            .where(c.kind == "safety", c.status == "completed", c.finished_at <= at,
+                   c.model_digest.in_(digests[i:i + 500]))
+            .order_by(c.finished_at.desc(), c.id.desc())).all()
+        for row in rows:
+            run = EvalRun.from_row(row)
+            runs.setdefault(run.model_digest, []).append(run)
+    return {a.digest: _judge(a, runs.get(a.digest, [])) for a in arts}
+
+
+def standing(conn, art: Artifact, at: int) -> Standing:
+    return standings(conn, [art], at)[art.digest]
+
+
+def _judge(art: Artifact, runs: list[EvalRun]) -> Standing:
+    base = base_of(art)
+    bases = sorted({b for r in runs if (b := (r.meta or {}).get("base"))})
+    if not runs:
+        return Standing(art.digest, base, "never-compared")
+    against = [r for r in runs if base is None or (r.meta or {}).get("base") == base]
+    if not against:
+        return Standing(art.digest, base, "other-base", runs[0], bases)
+    latest = against[0]
+    passed = isinstance(latest.summary, dict) and latest.summary.get("passed") is True
+    return Standing(art.digest, base, None if passed else "regressed", latest, bases)
+
+
+def live_aliases(conn, at: int) -> dict[str, list[str]]:
+    """Digest -> the aliases pointing at it at ``at``."""
+    current: dict[str, str] = {}
+    for ev in ledger_aliases.all_events(conn):  # by alias, then time
+        if ev.at <= at:
+            current[ev.alias] = ev.digest
+    out: dict[str, list[str]] = {}
+    for alias, digest in sorted(current.items()):
+        out.setdefault(digest, []).append(alias)
+    return out
+
+
+def select(conn, refs: list[str], at: int) -> tuple[list[Artifact], dict[str, list[str]]]:
+    """(artifacts, digest -> live aliases): the models or adapters ``refs`` name (digests
+    or aliases at ``at``), or every live fine-tune when there are none."""
+    live = live_aliases(conn, at)
+    if not refs:
+        found = ledger_artifacts.find_many(conn, live)
+        return [found[d] for d in sorted(found) if fine_tune(found[d])], live
+    arts: dict[str, Artifact] = {}
+    for ref in refs:
+        digest = ref if is_digest(ref) else ledger_aliases.resolve_at(conn, ref, at).digest
+        art = ledger_artifacts.get(conn, digest)
+        if art.kind not in ("model", "adapter"):
+            raise ValidationError(f"{ref} is a {art.kind} artifact, not a model or adapter",
+                                  field="REFS")
+        arts[digest] = art
+    return list(arts.values()), live
