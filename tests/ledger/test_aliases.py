@@ -153,6 +153,36 @@ def test_aliases_are_independent_and_listed(store, tmp_path):
         assert aliases.resolve_at(conn, "chat/v1", T + 7).digest == b
 
 
+def test_targets_at_agrees_with_resolve_at_for_every_alias_at_every_moment(store, rotated,
+                                                                           tmp_path):
+    """The one "where did each alias point at t" answers as resolve_at does, alias by
+    alias, at every point of the history."""
+    f = tmp_path / "support.txt"
+    f.write_text("You are a support assistant.")
+    prompt = artifacts.register_path(store, "prompt", f, name="support").artifact.digest
+    with store.write() as conn:
+        aliases.set_alias(conn, "prompt/support", prompt, at=T + 45 * DAY)
+        aliases.set_alias(conn, "embed/prod", rotated[1], at=T + 45 * DAY)  # same moment
+    with store.read() as conn:
+        for offset, expected in POINTS:
+            at = T + offset
+            want = {"chat/v1": rotated[expected]}
+            for name in ("prompt/support", "embed/prod"):
+                try:
+                    want[name] = aliases.resolve_at(conn, name, at).digest
+                except UnknownAliasError:
+                    pass
+            assert aliases.targets_at(conn, at) == want
+        assert aliases.targets_at(conn, T - 1) == {}
+        assert aliases.targets_at(conn, None) == {e.alias: e.digest
+                                                  for e in aliases.list_aliases(conn)}
+        assert aliases.live_aliases(conn, T + 50 * DAY) == {
+            rotated[1]: ["chat/v1", "embed/prod"], prompt: ["prompt/support"]}
+        # every alias that ever named a digest, the latest to do so first
+        assert aliases.names_of(conn)[rotated[1]] == ["embed/prod", "chat/v1"]
+        assert aliases.names_of(conn)[rotated[3]] == ["chat/v1"]
+
+
 def test_ledger_resolve_reads_fresh_every_call(ledger, tmp_path):
     a, b = register(ledger.store, tmp_path, 2)
     with ledger.store.write() as conn:

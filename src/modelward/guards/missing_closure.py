@@ -78,18 +78,6 @@ OPTIONS = (Setting("verify", "bool", True,
                    "Re-hash inputs and closure blobs (true) or only check they exist (false)."),)
 
 
-def live_targets(view) -> dict[str, list[str]]:
-    """Digest -> the aliases pointing at it at ``view.now``."""
-    current: dict[str, str] = {}
-    for ev in view.alias_events():  # by alias, then time
-        if ev.at <= view.now:
-            current[ev.alias] = ev.digest
-    out: dict[str, list[str]] = {}
-    for alias, digest in sorted(current.items()):
-        out.setdefault(digest, []).append(alias)
-    return out
-
-
 def trained_because(art: Artifact) -> str | None:
     if art.kind == "adapter":
         return "adapter"
@@ -110,7 +98,7 @@ def _unretained(view, row: ClosureRow, verify: bool) -> list[dict]:
 
 
 def check(view, config) -> Iterator[Finding]:
-    live = live_targets(view)
+    live = view.live_aliases()
     arts = view.artifacts(live)
     trained = {d: (a, why) for d, a in arts.items() if (why := trained_because(a))}
     closures = ledger_closures.for_outputs(view, trained)  # the view runs the SELECT

@@ -73,19 +73,10 @@ FIX_OWNER = "hand it over: `modelward alias owners ALIAS --owner EMAIL` with an 
 FIX_REVIEWER = "name active reviewers: `modelward alias owners ALIAS --reviewer EMAIL…`"
 
 
-def _live(view) -> dict[str, str]:
-    """Alias -> the digest it points at, at ``view.now``."""
-    current: dict[str, str] = {}
-    for ev in view.alias_events():  # by alias, then time
-        if ev.at <= view.now:
-            current[ev.alias] = ev.digest
-    return current
-
-
 def check(view, config) -> Iterator[Finding]:
     team = ledger_people.roster(view)
     roles = ledger_people.all_roles(view)
-    live = _live(view)
+    live = view.alias_targets()
 
     def inactive(email: str) -> str | None:
         state = ledger_people.standing(team, email)
@@ -117,9 +108,7 @@ def check(view, config) -> Iterator[Finding]:
                       fix=FIX_REVIEWER, identity=("alias", "problem"))
     if not team:
         return
-    serving: dict[str, list[str]] = {}
-    for alias, digest in sorted(live.items()):
-        serving.setdefault(digest, []).append(alias)
+    serving = view.live_aliases()
     arts = view.artifacts(serving)
     for digest in sorted(arts):
         owner = arts[digest].owner

@@ -80,20 +80,8 @@ FIX = {"never-compared": "compare it with its base: `modelward safety compare --
                     "in, and compare again with `modelward safety compare`"}
 
 
-def _live(view) -> dict[str, list[str]]:
-    """Digest -> the aliases pointing at it at ``view.now``."""
-    current: dict[str, str] = {}
-    for ev in view.alias_events():  # by alias, then time
-        if ev.at <= view.now:
-            current[ev.alias] = ev.digest
-    out: dict[str, list[str]] = {}
-    for alias, digest in sorted(current.items()):
-        out.setdefault(digest, []).append(alias)
-    return out
-
-
 def check(view, config) -> Iterator[Finding]:
-    live = _live(view)
+    live = view.live_aliases()
     tuned = [a for a in view.artifacts(live).values() if fine_tune(a)]
     judged = standings(view, tuned, view.now)  # the view runs the SELECT
     for art in sorted(tuned, key=lambda a: a.digest):

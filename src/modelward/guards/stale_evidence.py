@@ -89,10 +89,7 @@ def _behind_alias(view, alias: str) -> EvalRun | None:
 
 def check(view, config) -> Iterator[Finding]:
     max_age = config["max_age"] or view.settings.evidence_max_age
-    current: dict[str, str] = {}
-    for ev in view.alias_events():  # by alias, then time
-        if ev.at <= view.now:
-            current[ev.alias] = ev.digest
+    current = view.alias_targets()
     arts = view.artifacts(current.values())
     for alias in sorted(current):
         digest = current[alias]

@@ -54,11 +54,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..ledger.decisions import KIND_FIELD
 from ..ledger.schema import decisions
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, plural
-from .view import KIND_FIELD
 
 CODE = "MW105"
 NAME = "stale-fleet"

@@ -56,7 +56,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from ..ledger.decisions import DIGEST_FIELDS
+from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD
 from ..ledger.schema import alias_events, artifacts, decisions
 from ..settings import Setting
 from ..timefmt import iso
@@ -68,9 +68,6 @@ SEVERITY = "error"
 STATUS = "active"
 OPTIONS = (Setting("examples", "int", 3, "Example decision ids per finding.", minimum=0),)
 
-_FIELD_OF_KIND = {"model": "model_digest", "adapter": "model_digest",
-                  "prompt": "prompt_digest", "embedder": "embedder_digest",
-                  "reranker": "reranker_digest", "config": "config_digest"}
 FIX_ALIAS = ("record what the alias resolved to: ledger.record(uses=[ledger.resolve(alias)], …)")
 FIX_DIGEST = ("register the artifact (`modelward register KIND PATH --name …`, or --hosted "
               "VENDOR:MODEL_ID); already recorded decisions become attributable")
@@ -87,7 +84,7 @@ def _missing_digest(kind_col):
     """Decisions whose alias's digest field is empty, given the alias's artifact kind."""
     d = decisions.c
     terms = [sa.and_(kind_col == kind, d[f].is_(None))
-             for kind, f in _FIELD_OF_KIND.items() if f != "model_digest"]
+             for kind, f in KIND_FIELD.items() if f != "model_digest"]
     terms.append(sa.and_(sa.or_(kind_col.is_(None), kind_col.in_(("model", "adapter"))),
                          d.model_digest.is_(None)))
     # an alias of a dataset, evalset or policy has no field of its own: it needs at least one
@@ -126,7 +123,7 @@ def _aliases_without_digest(view, limit: int) -> Iterator[Finding]:
         return
     examples = _examples(view, where, d.alias, limit)
     for alias, kind, n, first, last in groups:
-        field = _FIELD_OF_KIND.get(kind, "model_digest" if kind is None else "any digest field")
+        field = KIND_FIELD.get(kind, "model_digest" if kind is None else "any digest field")
         known = "" if kind else " (the registry has no such alias)"
         yield Finding(
             CODE, SEVERITY, alias,

@@ -107,17 +107,8 @@ FIX = ("rebuild it with `modelward evalset rebuild --stratify …` (a stratified
        "production decisions) and see `modelward evalset compare` for the full mix")
 
 
-def _current_targets(view) -> dict[str, str]:
-    """Alias -> the digest it points at ``view.now``."""
-    current: dict[str, str] = {}
-    for ev in view.alias_events():  # by alias, then time
-        if ev.at <= view.now:
-            current[ev.alias] = ev.digest
-    return current
-
-
 def _configured(view, names: list[str]) -> list[str]:
-    current = _current_targets(view)
+    current = view.alias_targets()
     out = []
     for name in names:
         if is_digest(name):
@@ -136,7 +127,7 @@ def _configured(view, names: list[str]) -> list[str]:
 
 
 def _live(view, start: int) -> list[str]:
-    current = _current_targets(view)
+    current = view.alias_targets()
     r = eval_runs.c
     used = view.execute(sa.select(r.evalset_digest).distinct().where(
         r.status == "completed", view.in_window(r.started_at, start), r.started_at <= view.now))

@@ -55,6 +55,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
+from ..ledger import aliases as ledger_aliases
 from ..ledger.schema import decisions, eval_runs
 from ..settings import Setting
 from ..timefmt import iso
@@ -139,12 +140,7 @@ def check(view, config) -> Iterator[Finding]:
                 and not ((g[0], g[1]) in pairs if g[1] is not None else g[0] in prompts)]
     if not unscored:
         return
-    # which aliases ever named each digest, latest naming first
-    named: dict[str, dict[str, int]] = {}
-    for ev in view.alias_events():
-        named.setdefault(ev.digest, {})[ev.alias] = ev.at
-    aliases_of = {dig: sorted(names, key=lambda a: (-names[a], a))
-                  for dig, names in named.items()}
+    aliases_of = ledger_aliases.names_of(view)  # latest naming first
     wanted = {dig for g in unscored for dig in g[:2] if dig}
     by_prompt_alias = _latest(view, eval_runs.c.prompt_alias,
                               [a for dig in wanted for a in aliases_of.get(dig, [])])

@@ -30,11 +30,6 @@ from ..settings import Settings
 from ..timefmt import now_us
 from .finding import short
 
-# Which decision column names an artifact of each kind.
-KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
-              "embedder": "embedder_digest", "reranker": "reranker_digest",
-              "config": "config_digest"}
-
 
 class _ReadOnlyCache(VerificationCache):
     """Trusts fresh entries; never writes, and never drops one it found stale."""
@@ -69,6 +64,7 @@ class View:
         self._bytes: dict[str, bytes | None] = {}
         self._chain: ledger_chain.VerifyReport | None = None
         self._events: list[ledger_aliases.AliasEvent] | None = None
+        self._targets: dict[str, str] | None = None
 
     @classmethod
     @contextlib.contextmanager
@@ -157,6 +153,16 @@ class View:
         if self._events is None:
             self._events = ledger_aliases.all_events(self._conn)
         return self._events
+
+    def alias_targets(self) -> dict[str, str]:
+        """Alias -> the digest it points at at ``now`` (``ledger.aliases.targets_at``)."""
+        if self._targets is None:
+            self._targets = ledger_aliases.targets_at(self._conn, self.now)
+        return self._targets
+
+    def live_aliases(self) -> dict[str, list[str]]:
+        """Digest -> the aliases pointing at it at ``now``: the live artifacts."""
+        return ledger_aliases.by_digest(self.alias_targets())
 
     def verify_chain(self) -> ledger_chain.VerifyReport:
         if self._chain is None:

@@ -10,11 +10,8 @@ from .. import digest as dg
 from ..errors import UnknownAliasError, ValidationError
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
+from ..ledger.decision_fields import KIND_FIELD
 from ..ledger.engine import Store
-
-KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
-              "embedder": "embedder_digest", "reranker": "reranker_digest",
-              "config": "config_digest"}
 
 
 class Attributor:

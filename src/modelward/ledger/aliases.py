@@ -159,9 +159,56 @@ def all_events(conn: Connection) -> list[AliasEvent]:
     return [_event(r) for r in rows]
 
 
+def latest_events(conn: Connection, at: int | None = None) -> dict[str, AliasEvent]:
+    """Alias -> the event that set its target at ``at`` (the latest by time, then id), for
+    every alias set by then; with ``at`` None, each alias's latest event. One query;
+    ``conn`` is a connection or a guard view."""
+    c = alias_events.c
+    rn = sa.func.row_number().over(partition_by=c.alias,
+                                   order_by=(c.at.desc(), c.id.desc())).label("rn")
+    inner = sa.select(alias_events, rn)
+    if at is not None:
+        inner = inner.where(c.at <= at)
+    inner = inner.subquery()
+    rows = conn.execute(sa.select(*[inner.c[col.name] for col in alias_events.c])
+                        .where(inner.c.rn == 1)).all()
+    # sorted here, not in SQL: a PostgreSQL collation may order names unlike Python
+    return {row.alias: _event(row) for row in sorted(rows, key=lambda r: r.alias)}
+
+
+def targets_at(conn: Connection, at: int | None) -> dict[str, str]:
+    """Which digest each alias pointed at at ``at``: alias -> digest, for every alias set
+    by then (with ``at`` None, the targets of the latest events). The one answer to "where
+    did each alias point at t": guards, gates, commands and pages all ask it here."""
+    return {alias: ev.digest for alias, ev in latest_events(conn, at).items()}
+
+
+def by_digest(targets: dict[str, str]) -> dict[str, list[str]]:
+    """alias -> digest turned around: digest -> its aliases, sorted."""
+    out: dict[str, list[str]] = {}
+    for alias, digest in sorted(targets.items()):
+        out.setdefault(digest, []).append(alias)
+    return out
+
+
+def live_aliases(conn: Connection, at: int | None) -> dict[str, list[str]]:
+    """Digest -> the aliases pointing at it at ``at`` (sorted): what makes an artifact
+    live."""
+    return by_digest(targets_at(conn, at))
+
+
+def names_of(conn: Connection) -> dict[str, list[str]]:
+    """Digest -> every alias that ever pointed at it, the latest to do so first (ties by
+    alias name)."""
+    c = alias_events.c
+    rows = conn.execute(sa.select(c.digest, c.alias, sa.func.max(c.at))
+                        .group_by(c.digest, c.alias)).all()
+    named: dict[str, list[tuple[int, str]]] = {}
+    for digest, alias, at in rows:
+        named.setdefault(digest, []).append((-at, alias))
+    return {digest: [alias for _at, alias in sorted(pairs)] for digest, pairs in named.items()}
+
+
 def list_aliases(conn: Connection) -> list[AliasEvent]:
-    """The latest event of every alias (its current target)."""
-    latest: dict[str, AliasEvent] = {}
-    for ev in all_events(conn):
-        latest[ev.alias] = ev
-    return [latest[k] for k in sorted(latest)]
+    """The latest event of every alias (its current target), by alias."""
+    return list(latest_events(conn).values())

@@ -22,6 +22,11 @@ from ..timefmt import MAX_US, MIN_US, now_us, parse_time
 
 DIGEST_FIELDS = ("model_digest", "prompt_digest", "embedder_digest", "reranker_digest",
                  "config_digest")
+# The decision field that names an artifact of each kind (what an alias of that kind
+# resolves into).
+KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
+              "embedder": "embedder_digest", "reranker": "reranker_digest",
+              "config": "config_digest"}
 STRING_FIELDS = {"alias": 200, "vendor_model_id": 300, "vendor_fingerprint": 300,
                  "subject": 300, "process": 300}
 FIELDS = frozenset(("id", "at", "alias", *DIGEST_FIELDS, "vendor_model_id",

@@ -25,6 +25,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     DIGEST_FIELDS,
     FIELDS,
     GATE_FIELDS,
+    KIND_FIELD,
     STRING_FIELDS,
     default_process,
     normalize,

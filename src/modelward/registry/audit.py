@@ -17,15 +17,11 @@ from ..ledger import artifacts as ledger_artifacts
 from ..ledger import decisions as ledger_decisions
 from ..ledger import proofs
 from ..ledger.artifacts import Artifact
-from ..ledger.decisions import DIGEST_FIELDS, Decision
+from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD, Decision
 from ..timefmt import iso, now_us
 from .payloads import PayloadCheck, check_payload
 from .verification import cache_for
 
-# The decision field an alias target of each artifact kind is recorded in.
-KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
-              "embedder": "embedder_digest", "reranker": "reranker_digest",
-              "config": "config_digest"}
 # The artifact kinds each digest field may name (a policy can serve as the config).
 FIELD_KINDS = {"model_digest": ("model", "adapter"), "prompt_digest": ("prompt",),
                "embedder_digest": ("embedder",), "reranker_digest": ("reranker",),

@@ -79,9 +79,7 @@ class RetentionReport:
 def _plan(conn, now: int, grace: int, refs: dict[str, References]) -> list[ArtifactRetention]:
     """Why each registered artifact is kept (no payload checks): small tables plus ``refs``."""
     arts = ledger_artifacts.list_artifacts(conn)
-    aliased: dict[str, list[str]] = {}
-    for ev in ledger_aliases.list_aliases(conn):
-        aliased.setdefault(ev.digest, []).append(ev.alias)
+    aliased = ledger_aliases.live_aliases(conn, None)  # every alias's latest target
     held: dict[str, list[Hold]] = {}
     for h in ledger_retention.list_holds(conn):
         held.setdefault(h.digest, []).append(h)

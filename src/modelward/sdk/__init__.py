@@ -20,16 +20,13 @@ from ..ledger import experiments as ledger_experiments
 from ..ledger import feedback as ledger_feedback
 from ..ledger import thresholds as ledger_thresholds
 from ..ledger.aliases import Resolution
+from ..ledger.decision_fields import KIND_FIELD
 from ..ledger.engine import Store
 from ..retrieval.thresholds import ThresholdPolicy
 from ..rollout.assignment import Experiment, assign, assign_many, subject_text
 from ..settings import Settings
 from ..timefmt import parse_time
 from .recorder import Recorder, replay_orphaned_spools
-
-_KIND_FIELD = {"model": "model_digest", "adapter": "model_digest", "prompt": "prompt_digest",
-               "embedder": "embedder_digest", "reranker": "reranker_digest",
-               "config": "config_digest"}
 
 
 class Ledger:
@@ -75,7 +72,7 @@ class Ledger:
         fills the digest field of its artifact kind, and the first names the alias asked
         for. Any field of a decision may be passed by name (see docs/decisions.md)."""
         for res in uses:
-            field = _KIND_FIELD.get(res.artifact_kind)
+            field = KIND_FIELD.get(res.artifact_kind)
             if field is None:
                 raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, "
                                       "which a decision does not name", field="uses")
@@ -115,7 +112,7 @@ class Ledger:
             raise ValidationError(f"{arm!r} is not an arm of {exp.name} "
                                   f"({', '.join(exp.arm_names)})", field="arm")
         for res in uses:
-            field = _KIND_FIELD.get(res.artifact_kind)
+            field = KIND_FIELD.get(res.artifact_kind)
             if field is None or field == "config_digest":
                 raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, which an "
                                       "exposure does not name", field="uses")

@@ -97,22 +97,10 @@ def _judge(art: Artifact, runs: list[EvalRun]) -> Standing:
     return Standing(art.digest, base, None if passed else "regressed", latest, bases)
 
 
-def live_aliases(conn, at: int) -> dict[str, list[str]]:
-    """Digest -> the aliases pointing at it at ``at``."""
-    current: dict[str, str] = {}
-    for ev in ledger_aliases.all_events(conn):  # by alias, then time
-        if ev.at <= at:
-            current[ev.alias] = ev.digest
-    out: dict[str, list[str]] = {}
-    for alias, digest in sorted(current.items()):
-        out.setdefault(digest, []).append(alias)
-    return out
-
-
 def select(conn, refs: list[str], at: int) -> tuple[list[Artifact], dict[str, list[str]]]:
     """(artifacts, digest -> live aliases): the models or adapters ``refs`` name (digests
     or aliases at ``at``), or every live fine-tune when there are none."""
-    live = live_aliases(conn, at)
+    live = ledger_aliases.live_aliases(conn, at)
     if not refs:
         found = ledger_artifacts.find_many(conn, live)
         return [found[d] for d in sorted(found) if fine_tune(found[d])], live
