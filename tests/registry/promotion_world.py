@@ -36,13 +36,15 @@ def move(store, alias: str, digest: str, at: int, **kw) -> None:
 def eval_run(store, *, evalset: str, finished_at: int, model: str | None = None,
              prompt: str | None = None, kind: str = "task", status: str = "completed",
              summary: dict | None = None, model_alias: str | None = None,
-             prompt_alias: str | None = None) -> str:
-    """An eval run as the harness (or the safety suite) records it."""
+             prompt_alias: str | None = None, meta: dict | None = None) -> str:
+    """An eval run as the harness (or the safety suite, with ``meta={"base": …}``)
+    records it."""
     with store.write() as conn:
         run_id = ledger_evals.start_run(
             conn, evalset_digest=evalset, prompt_alias=prompt_alias, prompt_digest=prompt,
             model_alias=model_alias, model_digest=model, runner="tests:answer",
-            harness_version="test", scorers=["exact"], kind=kind, at=finished_at - MIN)
+            harness_version="test", scorers=["exact"], kind=kind, meta=meta,
+            at=finished_at - MIN)
         if status != "running":
             ledger_evals.finish_run(conn, run_id, status=status, n_items=3,
                                     summary=summary if summary is not None else

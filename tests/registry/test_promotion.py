@@ -212,11 +212,13 @@ def test_a_fine_tune_needs_a_passed_safety_comparison(ledger):
 
     def safety(at, summary, **kw):
         return eval_run(store, evalset=w.qa, model=kw.pop("model", tuned), kind="safety",
-                        finished_at=at, summary=summary, **kw)
+                        finished_at=at, summary=summary, meta={"base": w.v3}, **kw)
 
     def not_passed(run_id):
-        return [{"gate": "safety", "message": f"{name} and its latest safety comparison, "
-                                              f"eval run {run_id}, did not pass"}]
+        return [{"gate": "safety", "message": f"{name} and its latest safety comparison "
+                                              f"against its base model chat@v3 "
+                                              f"({short(w.v3)}), eval run {run_id}, did not "
+                                              "pass"}]
 
     failed = safety(T0 + MIN, {"passed": False, "refusal_drop": 0.21})
     assert gates(store, req.id, BOB, T0 + 2 * MIN) == not_passed(failed)
@@ -229,6 +231,59 @@ def test_a_fine_tune_needs_a_passed_safety_comparison(ledger):
     safety(T0 + 9 * MIN, {"passed": True, "harmful_refusal": 0.97})
     assert gates(store, req.id, BOB, T0 + 10 * MIN) == []
     assert gates(store, req.id, BOB, T0 + 2 * MIN) == not_passed(failed)  # as it stood then
+
+
+def test_the_safety_gate_and_MW205_give_one_verdict(ledger):
+    """A fine-tune compared only against a model other than its recorded base: the gate
+    refused to let it through exactly when MW205 would flag it once it served."""
+    from modelward.evals.safety.standing import standing
+    from modelward.guards import run_guard
+    from modelward.ledger import artifacts
+
+    store = ledger.store
+    w = world(store)
+    tuned = put(store, "model", b"chat-ft", "chat-ft", "1", parents=[(w.v3, "base")])
+    closure(store, tuned, complete=True, at=T0 - DAY)
+    run = eval_run(store, evalset=w.qa, model=tuned, finished_at=T0 - HOUR)
+    opens(store, run, BOB, T0 - 30 * MIN)
+    # passed, but against chat@v4: says nothing about what tuning chat@v3 changed
+    other = eval_run(store, evalset=w.qa, model=tuned, kind="safety", finished_at=T0 - HOUR,
+                     summary={"passed": True}, meta={"base": w.v4})
+    req = promotion.request(store, w.alias, tuned, ALICE, at=T0)
+    name = f"model chat-ft@1 ({short(tuned)}) is fine-tuned from {short(w.v3)}"
+    refused = [{"gate": "safety", "message": f"{name} and was compared for safety only "
+                                             f"against model chat@v4 ({short(w.v4)}), never "
+                                             f"against its base model chat@v3 ({short(w.v3)}) "
+                                             "(a comparison with another model says nothing "
+                                             "about what tuning changed)"}]
+    assert gates(store, req.id, BOB, T0) == refused
+    with store.read() as conn:
+        st = standing(conn, artifacts.get(conn, tuned), T0)
+    assert (st.problem, st.run.id, st.compared_bases) == ("other-base", other, [w.v4])
+
+    def verdicts(at):
+        """(the gate's safety failures, MW205's findings on the fine-tune) at ``at``."""
+        gate = [f for f in gates(store, req.id, BOB, at) if f["gate"] == "safety"]
+        found = [f for f in run_guard(store, store.settings, "MW205", now=at)
+                 if f.subject == tuned]
+        return gate, found
+
+    # served anyway (an override): MW205 fires for the same reason the gate refused
+    res = promotion.approve(store, req.id, BOB, override=True, reason="demo day", at=T0 + MIN)
+    assert res.outcome == "overridden"
+    gate, found = verdicts(T0 + 2 * MIN)
+    assert gate == refused and [f.evidence["problem"] for f in found] == ["other-base"]
+    # compared against its base and passed: the gate passes and MW205 is quiet
+    eval_run(store, evalset=w.qa, model=tuned, kind="safety", finished_at=T0 + 3 * MIN,
+             summary={"passed": True}, meta={"base": w.v3})
+    assert verdicts(T0 + 4 * MIN) == ([], [])
+    # a later failed comparison against its base: both refuse again
+    failed = eval_run(store, evalset=w.qa, model=tuned, kind="safety",
+                      finished_at=T0 + 5 * MIN, summary={"passed": False}, meta={"base": w.v3})
+    gate, found = verdicts(T0 + 6 * MIN)
+    assert [g["message"].endswith(f"eval run {failed}, did not pass") for g in gate] == [True]
+    assert [(f.evidence["problem"], f.evidence["run"]) for f in found] == [("regressed",
+                                                                            failed)]
 
 
 def test_a_trained_artifact_needs_a_complete_closure(ledger):

@@ -67,6 +67,7 @@ from ..ledger import closures as ledger_closures
 from ..ledger.artifacts import Artifact
 from ..ledger.closures import ClosureRow
 from ..registry.closure import status as closure_status
+from ..registry.training import base_of, trained
 from ..settings import Setting
 from .finding import Finding, short
 
@@ -79,14 +80,9 @@ OPTIONS = (Setting("verify", "bool", True,
 
 
 def trained_because(art: Artifact) -> str | None:
-    if art.kind == "adapter":
-        return "adapter"
-    base = [p for p, rel in art.parents if rel == "base"]
-    if base:
-        return f"fine-tune of {base[0]}"
-    if art.meta.get("trained") is True:
-        return "meta trained"
-    return None
+    """``registry.training.trained``'s reason, in the words of this guard's evidence."""
+    why = trained(art)
+    return {"fine-tune": f"fine-tune of {base_of(art)}", "marked": "meta trained"}.get(why, why)
 
 
 def _unretained(view, row: ClosureRow, verify: bool) -> list[dict]:

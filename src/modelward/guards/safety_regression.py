@@ -17,9 +17,10 @@ the completed eval runs of kind ``safety`` on exactly its digest that
 
 An adapter registered without a ``base`` parent has no known base: a comparison against
 any model counts for it. One finding per fine-tune, with the aliases that make it live.
-The judgement is ``modelward.evals.safety.compare.standing``, which ``modelward safety status``
-prints too; ``modelward promote approve`` refuses (gate ``safety``) a fine-tune whose
-latest safety comparison did not pass.
+The judgement is ``modelward.evals.safety.standing``, which ``modelward safety status``
+prints too, and which ``modelward promote approve`` applies as its ``safety`` gate: the
+gate refuses exactly the fine-tunes this guard would report, so a promotion that passed
+the gates is never flagged here the moment it lands.
 
 Why it matters
 --------------
@@ -62,7 +63,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..evals.safety.standing import fine_tune, standings
+from ..evals.safety.standing import standings
+from ..registry.training import fine_tune
 from ..timefmt import iso
 from .finding import Finding
 

@@ -14,10 +14,12 @@ stable names recorded in ``promotion_reviews.failed_gates`` and in the alias eve
 ``fresh``      it finished within ``evidence_max_age``;
 ``evalset``    its eval set is not deprecated;
 ``digest``     it scored exactly this digest (as model or as prompt);
-``safety``     a fine-tune (an adapter, or a model with a ``base`` parent) has a passed
-               safety comparison (the latest completed ``safety`` run on it says passed);
-``closure``    a trained artifact (a fine-tune, ``"trained": true`` in its metadata, or one
-               with a closure) has a complete training closure.
+``safety``     a fine-tune (``registry.training.fine_tune``) has passed a safety
+               comparison against its recorded base: MW205's own judgement
+               (``evals.safety.standing``), so a gate pass and an MW205 finding cannot
+               coexist;
+``closure``    a trained artifact (``registry.training.trained``, or one with a closure)
+               has a complete training closure.
 
 Approving moves the alias (kind ``promote``) in the same transaction as the review row.
 """
@@ -30,6 +32,7 @@ import sqlalchemy as sa
 
 from .. import digest as dg
 from ..errors import NotFoundError, ValidationError
+from ..evals.safety.standing import standing as safety_standing
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import closures as ledger_closures
@@ -43,6 +46,7 @@ from ..ledger.evals import EvalRun
 from ..ledger.promotions import PromotionRequest, Review
 from ..ledger.schema import eval_runs
 from ..timefmt import iso, now_us
+from . import training
 
 GATES = ("reviewer", "roster", "requester", "evidence", "opened", "fresh", "evalset",
          "digest", "safety", "closure")
@@ -114,14 +118,6 @@ def label(conn, digest: str | None) -> str:
         return short(digest)
     name = f"{art.name}@{art.version}" if art.version else art.name
     return f"{art.kind} {name} ({short(digest)})"
-
-
-def fine_tune(art: Artifact) -> str | None:
-    """Why ``art`` is a fine-tune (an adapter, or a model with a ``base`` parent)."""
-    if art.kind == "adapter":
-        return "an adapter"
-    base = next((p for p, rel in art.parents if rel == "base"), None)
-    return f"fine-tuned from {short(base)}" if base else None
 
 
 # --- filing a request ---------------------------------------------------------------------
@@ -233,24 +229,37 @@ def _people_gates(conn, req: PromotionRequest, approver: str) -> list[GateFailur
     return out
 
 
+def _safety_gate(conn, art: Artifact, name: str, tuned: str, at: int) -> GateFailure | None:
+    """MW205's judgement (``evals.safety.standing``), so a promotion this gate lets through
+    is never a safety-regression finding the moment it lands."""
+    st = safety_standing(conn, art, at)
+    if st.problem is None:
+        return None
+    base = f"its base {label(conn, st.base)}" if st.base else "its base"
+    if st.problem == "never-compared":
+        why = "with no safety comparison (a completed safety eval run on this digest)"
+    elif st.problem == "other-base":
+        others = ", ".join(label(conn, b) for b in st.compared_bases) or "no named base"
+        why = (f"and was compared for safety only against {others}, never against {base} "
+               "(a comparison with another model says nothing about what tuning changed)")
+    else:
+        against = f" against {base}" if st.base else ""
+        why = f"and its latest safety comparison{against}, eval run {st.run.id}, did not pass"
+    return GateFailure("safety", f"{name} is {tuned} {why}")
+
+
 def _artifact_gates(conn, digest: str, at: int) -> list[GateFailure]:
     out = []
     art = ledger_artifacts.get(conn, digest)
     name = label(conn, digest)
-    tuned = fine_tune(art)
-    if tuned:
-        c = eval_runs.c
-        runs = _runs(conn, c.kind == "safety", c.model_digest == digest, c.finished_at <= at)
-        summary = runs[0].summary if runs else None
-        if not runs:
-            out.append(GateFailure("safety", f"{name} is {tuned} with no safety comparison "
-                                             "(a completed safety eval run on this digest)"))
-        elif not (isinstance(summary, dict) and summary.get("passed") is True):
-            out.append(GateFailure("safety", f"{name} is {tuned} and its latest safety "
-                                             f"comparison, eval run {runs[0].id}, did not pass"))
+    why = training.trained(art)
+    tuned = {"adapter": "an adapter",
+             "fine-tune": f"fine-tuned from {short(training.base_of(art))}"}.get(why)
+    if tuned and (failure := _safety_gate(conn, art, name, tuned, at)):
+        out.append(failure)
     rows = [r for r in ledger_closures.for_outputs(conn, [digest]).get(digest, [])
             if r.created_at <= at]
-    why = tuned or ("marked trained" if art.meta.get("trained") is True
+    why = tuned or ("marked trained" if why == "marked"
                     else "it has a training closure" if rows else None)
     if why and not any(r.status == "complete" for r in rows):
         latest = f"; its latest closure {short(rows[-1].digest)} is {rows[-1].status}" if rows \

@@ -37,10 +37,11 @@ from ...ledger import artifacts as ledger_artifacts
 from ...ledger import evals as ledger_evals
 from ...ledger.engine import Store
 from ...ledger.evals import EvalRun, ItemResult
+from ...registry.training import base_of, fine_tune
 from ...timefmt import iso, now_us
 from ..harness.run import HARNESS_VERSION, record_results
 from . import refusal
-from .standing import Standing, base_of, fine_tune, standing, standings
+from .standing import Standing, standing, standings
 from .suites import DEFAULT_SUITE, Probe, load_suite, register_suite
 from .summary import summarize, wilson
 

@@ -1,8 +1,8 @@
 """Where a fine-tune stands on safety: compared against its base and passed, or not.
 
-A **fine-tune** is an ``adapter``, or a model with a parent of relation ``base``; its base
-is that parent (an adapter registered without one has no known base, and a comparison
-against any base counts). Only completed ``safety`` eval runs on exactly its digest
+A **fine-tune** is what ``modelward.registry.training.fine_tune`` says: an ``adapter``, or
+a model with a parent of relation ``base``; its base is that parent (an adapter registered
+without one has no known base, and a comparison against any base counts). Only completed ``safety`` eval runs on exactly its digest
 count, and of those only comparisons against its base; the latest decides. The same
 function backs MW205, ``modelward safety status`` and the API.
 """
@@ -20,21 +20,10 @@ from ...ledger import artifacts as ledger_artifacts
 from ...ledger.artifacts import Artifact
 from ...ledger.evals import EvalRun
 from ...ledger.schema import eval_runs
+from ...registry.training import base_of, fine_tune
 from ...timefmt import iso
 
 PROBLEMS = ("never-compared", "other-base", "regressed")
-
-
-def base_of(art: Artifact) -> str | None:
-    """The digest ``art`` was tuned from (its parent of relation ``base``), if recorded."""
-    return next((p for p, rel in art.parents if rel == "base"), None)
-
-
-def fine_tune(art: Artifact) -> str | None:
-    """Why ``art`` is a fine-tune (``adapter`` or ``fine-tune``), or None."""
-    if art.kind == "adapter":
-        return "adapter"
-    return "fine-tune" if base_of(art) else None
 
 
 @dataclass

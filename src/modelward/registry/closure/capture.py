@@ -26,12 +26,12 @@ from ...ledger.closures import ClosureRow
 from ...ledger.engine import Store
 from ...timefmt import now_us
 from ..payloads import check_payload
+from ..training import TRAINED_KINDS
 from ..verification import cache_for
 from . import env as closure_env
 from . import git as closure_git
 from .run import TAIL_LINES, run_streamed
 
-TRAINED_KINDS = ("model", "adapter")
 MAX_PARAMS_INLINE = 64 * 1024
 RECORD_VERSION = 1
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -25,10 +25,10 @@ from ...ledger import artifacts as ledger_artifacts
 from ...ledger import closures as ledger_closures
 from ...ledger.engine import Store
 from ...timefmt import now_us
+from ..training import TRAINED_KINDS
 from . import env as closure_env
 from . import git as closure_git
 from . import venv as closure_venv
-from .capture import TRAINED_KINDS
 from .compare import EvalCompare, compare_evals, output_differences
 from .run import run_streamed
 
