@@ -13,7 +13,8 @@ model (its aliases, or the digest itself) scored instead.
 A decision that names a prompt but no model counts as scored when any completed run
 scored that prompt. Decisions with no prompt digest are not judged, and neither is a
 prompt digest that is not a registered artifact (MW101 reports those). A run that failed
-or is still running scores nothing.
+or is still running scores nothing. The verdict is ``modelward.evals.coverage``'s, which
+the dashboard's coverage page draws.
 
 Why it matters
 --------------
@@ -53,10 +54,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
+from ..evals.coverage import coverage
 from ..ledger import aliases as ledger_aliases
-from ..ledger.schema import decisions, eval_runs
+from ..ledger import evals as ledger_evals
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, plural, short
@@ -72,33 +72,13 @@ FIX = ("run `modelward eval run` (or keep `modelward eval watch` running) on the
        "model aliases production resolves, so a run scores the digests it uses")
 
 
-def _scored(view) -> tuple[set[tuple[str, str | None]], set[str]]:
-    """(prompt, model) pairs and prompts that a completed task run scored."""
-    r = eval_runs.c
-    rows = view.execute(sa.select(r.prompt_digest, r.model_digest).distinct()
-                        .where(r.status == "completed", r.kind == "task",
-                               r.prompt_digest.is_not(None))).all()
-    return {(p, m) for p, m in rows}, {p for p, _ in rows}
-
-
-def _latest(view, column, values) -> dict[str, dict]:
-    """The latest completed task run per value of ``column`` (an alias or digest column)."""
-    values = sorted({v for v in values if v})
-    if not values:
-        return {}
-    r = eval_runs.c
-    rn = sa.func.row_number().over(partition_by=column,
-                                   order_by=(r.finished_at.desc(), r.id.desc())).label("rn")
-    inner = (sa.select(column.label("key"), r.id, r.finished_at, r.prompt_alias,
-                       r.prompt_digest, r.model_alias, r.model_digest, rn)
-             .where(r.status == "completed", r.kind == "task", column.in_(values))
-             .subquery())
-    rows = view.execute(sa.select(inner).where(inner.c.rn == 1)).all()
-    return {row.key: {"run": row.id, "finished_at": iso(row.finished_at),
-                      "_at": row.finished_at,
-                      "prompt_alias": row.prompt_alias, "prompt_digest": row.prompt_digest,
-                      "model_alias": row.model_alias, "model_digest": row.model_digest}
-            for row in rows}
+def _latest(view, by: str, values) -> dict[str, dict]:
+    """The latest completed task run per value of column ``by`` (an alias or digest)."""
+    return {key: {"run": row.id, "finished_at": iso(row.finished_at),
+                  "_at": row.finished_at,
+                  "prompt_alias": row.prompt_alias, "prompt_digest": row.prompt_digest,
+                  "model_alias": row.model_alias, "model_digest": row.model_digest}
+            for key, row in ledger_evals.latest_task_runs(view, by, values).items()}
 
 
 def _newest(candidates: list[dict | None]) -> dict | None:
@@ -110,15 +90,6 @@ def _public(run: dict | None) -> dict | None:
     return {k: v for k, v in run.items() if k != "_at"} if run else None
 
 
-def _first_decision(view, prompt: str, model: str | None, at: int) -> str | None:
-    d = decisions.c
-    return view.execute(
-        sa.select(d.id).where(d.prompt_digest == prompt, d.at == at,
-                              d.model_digest.is_(None) if model is None
-                              else d.model_digest == model)
-        .order_by(d.id).limit(1)).scalar()
-
-
 def _scored_text(view, what: str, run: dict) -> str:
     model = view.label(run["model_digest"]) if run["model_digest"] else "no model"
     return (f"the latest eval of {what} (run {run['run']}, finished {run['finished_at']}) "
@@ -126,29 +97,20 @@ def _scored_text(view, what: str, run: dict) -> str:
 
 
 def check(view, config) -> Iterator[Finding]:
-    d = decisions.c
-    groups = view.execute(
-        sa.select(d.prompt_digest, d.model_digest, sa.func.count(), sa.func.min(d.at),
-                  sa.func.max(d.at))
-        .where(d.prompt_digest.is_not(None), view.in_window(d.at, view.now - config["window"]))
-        .group_by(d.prompt_digest, d.model_digest)).all()
-    if not groups:
-        return
-    pairs, prompts = _scored(view)
-    known = view.artifacts({g[0] for g in groups} | {g[1] for g in groups if g[1]})
-    unscored = [g for g in groups if g[0] in known
-                and not ((g[0], g[1]) in pairs if g[1] is not None else g[0] in prompts)]
+    window = view.now - config["window"]
+    start = max(window, view.since) if view.since is not None else window
+    unscored = coverage(view, since=start).unscored  # the coverage page's own verdict
     if not unscored:
         return
     aliases_of = ledger_aliases.names_of(view)  # latest naming first
-    wanted = {dig for g in unscored for dig in g[:2] if dig}
-    by_prompt_alias = _latest(view, eval_runs.c.prompt_alias,
-                              [a for dig in wanted for a in aliases_of.get(dig, [])])
-    by_model_alias = _latest(view, eval_runs.c.model_alias,
-                             [a for dig in wanted for a in aliases_of.get(dig, [])])
-    by_model = _latest(view, eval_runs.c.model_digest, [g[1] for g in unscored])
-    window = view.now - config["window"]
-    for prompt, model, n, first, last in sorted(unscored, key=lambda g: (g[3], g[0], g[1] or "")):
+    wanted = {dig for p in unscored for dig in (p.prompt, p.model) if dig}
+    names = [a for dig in wanted for a in aliases_of.get(dig, [])]
+    by_prompt_alias = _latest(view, "prompt_alias", names)
+    by_model_alias = _latest(view, "model_alias", names)
+    by_model = _latest(view, "model_digest", [p.model for p in unscored])
+    for pair in sorted(unscored, key=lambda p: (p.first, p.prompt, p.model or "")):
+        prompt, model, n, first, last = pair.prompt, pair.model, pair.decisions, pair.first, \
+            pair.last
         prompt_aliases = aliases_of.get(prompt, [])
         model_aliases = aliases_of.get(model, []) if model else []
         prompt_eval = _newest([by_prompt_alias.get(a) for a in prompt_aliases])
@@ -176,9 +138,9 @@ def check(view, config) -> Iterator[Finding]:
             CODE, SEVERITY, subject, message,
             evidence={"prompt_digest": prompt, "model_digest": model, "decisions": n,
                       "first_seen": iso(first), "last_seen": iso(last),
-                      "first_decision": _first_decision(view, prompt, model, first),
+                      "first_decision": pair.first_decision,
                       "prompt_aliases": prompt_aliases, "model_aliases": model_aliases,
                       "latest_prompt_eval": _public(prompt_eval),
                       "latest_model_eval": _public(model_eval),
-                      "window_start": iso(max(window, view.since or window))},
+                      "window_start": iso(start)},
             fix=FIX, identity=("prompt_digest", "model_digest"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -144,3 +145,101 @@ def scored_pairs(conn: Connection, *, kind: str = "task") -> dict[tuple[str | No
         .where(eval_runs.c.status == "completed", eval_runs.c.kind == kind)
         .group_by(eval_runs.c.prompt_digest, eval_runs.c.model_digest)).all()
     return {(p, m): t for p, m, t in rows}
+
+
+# --- the reads behind the gates and the guards (SELECTs only: ``conn`` may be a guard view) ---
+def _completed(conn, *conditions) -> list[EvalRun]:
+    """Completed runs matching ``conditions``, newest first (ties: the larger id)."""
+    c = eval_runs.c
+    rows = conn.execute(sa.select(eval_runs).where(c.status == "completed", *conditions)
+                        .order_by(c.finished_at.desc(), c.id.desc())).all()
+    return [EvalRun.from_row(r) for r in rows]
+
+
+def runs_scoring(conn: Connection, digest: str, *, kind: str = "task",
+                 until: int) -> list[EvalRun]:
+    """Completed runs of ``kind`` finished by ``until`` that scored exactly ``digest`` (as
+    model or as prompt), newest first."""
+    c = eval_runs.c
+    return _completed(conn, c.kind == kind, c.finished_at <= until,
+                      sa.or_(c.model_digest == digest, c.prompt_digest == digest))
+
+
+def runs_on_models(conn: Connection, digests: Iterable[str], *, kind: str,
+                   until: int) -> dict[str, list[EvalRun]]:
+    """Model digest -> the completed runs of ``kind`` on it finished by ``until``, newest
+    first (500 digests per query)."""
+    wanted = sorted(set(digests))
+    c = eval_runs.c
+    out: dict[str, list[EvalRun]] = {}
+    for i in range(0, len(wanted), 500):
+        for run in _completed(conn, c.kind == kind, c.finished_at <= until,
+                              c.model_digest.in_(wanted[i:i + 500])):
+            out.setdefault(run.model_digest, []).append(run)
+    return out
+
+
+def latest_run_through(conn: Connection, alias: str, *, until: int,
+                       kind: str = "task") -> EvalRun | None:
+    """The latest completed run of ``kind`` finished by ``until`` that resolved ``alias``
+    (as its prompt or its model alias)."""
+    c = eval_runs.c
+    row = conn.execute(
+        sa.select(eval_runs)
+        .where(c.status == "completed", c.kind == kind, c.finished_at <= until,
+               sa.or_(c.model_alias == alias, c.prompt_alias == alias))
+        .order_by(c.finished_at.desc(), c.id.desc()).limit(1)).first()
+    return EvalRun.from_row(row) if row else None
+
+
+LATEST_BY = ("prompt_alias", "model_alias", "model_digest")
+
+
+def latest_task_runs(conn: Connection, by: str, values: Iterable[str | None]) -> dict[str, object]:
+    """Value of column ``by`` (one of :data:`LATEST_BY`) -> the latest completed task run
+    with it, as a row of (key, id, finished_at, prompt_alias, prompt_digest, model_alias,
+    model_digest); one query."""
+    if by not in LATEST_BY:
+        raise ValueError(f"latest runs by {by!r}: one of {LATEST_BY}")
+    values = sorted({v for v in values if v})
+    if not values:
+        return {}
+    r = eval_runs.c
+    column = r[by]
+    rn = sa.func.row_number().over(partition_by=column,
+                                   order_by=(r.finished_at.desc(), r.id.desc())).label("rn")
+    inner = (sa.select(column.label("key"), r.id, r.finished_at, r.prompt_alias,
+                       r.prompt_digest, r.model_alias, r.model_digest, rn)
+             .where(r.status == "completed", r.kind == "task", column.in_(values))
+             .subquery())
+    return {row.key: row for row in conn.execute(sa.select(inner).where(inner.c.rn == 1))}
+
+
+def evalsets_run(conn: Connection, *, since: int | None, until: int) -> list[str]:
+    """The eval sets completed runs started in [since, until] used."""
+    r = eval_runs.c
+    return list(conn.execute(sa.select(r.evalset_digest).distinct().where(
+        r.status == "completed", r.started_at >= since if since is not None else sa.true(),
+        r.started_at <= until)).scalars())
+
+
+def completed_runs_started(conn: Connection, *, since: int | None, until: int) -> list:
+    """(id, evalset_digest, prompt_digest, prompt_alias) of every completed run started in
+    [since, until], the latest started first."""
+    r = eval_runs.c
+    return conn.execute(
+        sa.select(r.id, r.evalset_digest, r.prompt_digest, r.prompt_alias)
+        .where(r.status == "completed",
+               r.started_at >= since if since is not None else sa.true(),
+               r.started_at <= until)
+        .order_by(r.started_at.desc(), r.id.desc())).all()
+
+
+def rendered_prompts(conn: Connection, run_id: str) -> list[tuple[str, str]]:
+    """(item id, rendered text) of every item of a run that recorded its rendered prompt,
+    in item order."""
+    e = eval_results.c
+    return [tuple(r) for r in conn.execute(
+        sa.select(e.item_id, e.rendered_text)
+        .where(e.run_id == run_id, e.rendered_text.is_not(None))
+        .order_by(e.item_index)).all()]

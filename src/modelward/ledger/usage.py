@@ -1,0 +1,246 @@
+"""How production used what: the aggregate reads over the decision log that guards, pages
+and commands judge (counts, first and last use, example decision ids).
+
+Every function takes ``since`` (decisions before it are left out, in the query: the cost
+follows the window, not the ledger's history) and runs SELECTs only, so ``conn`` may be a
+connection or a guard's read-only view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .decision_fields import DIGEST_FIELDS, KIND_FIELD
+from .schema import alias_events, artifacts, decisions
+
+_BATCH = 100  # stale ranges per query (5 bind parameters each)
+
+
+def _since(column, since: int | None) -> sa.ColumnElement[bool]:
+    return column >= since if since is not None else sa.true()
+
+
+def first_id_at(conn: Connection, at: int, **fields) -> str | None:
+    """The id (smallest) of a decision at exactly ``at`` whose ``fields`` equal the values
+    given (None: the field is empty): names the decision a first or last use was."""
+    d = decisions.c
+    terms = [d[k].is_(None) if v is None else d[k] == v for k, v in fields.items()]
+    return conn.execute(sa.select(d.id).where(d.at == at, *terms)
+                        .order_by(d.id).limit(1)).scalar()
+
+
+# --- prompt and model pairs (MW301, the coverage page) ---------------------------------------
+def prompt_model_usage(conn: Connection, *, since: int | None) -> list[tuple]:
+    """(prompt, model, decisions, first, last) per (prompt digest, model digest) pair the
+    decisions since ``since`` name (those naming no prompt are left out); most used first."""
+    d = decisions.c
+    return [tuple(r) for r in conn.execute(
+        sa.select(d.prompt_digest, d.model_digest, sa.func.count(), sa.func.min(d.at),
+                  sa.func.max(d.at))
+        .where(d.prompt_digest.is_not(None), _since(d.at, since))
+        .group_by(d.prompt_digest, d.model_digest)
+        .order_by(sa.func.count().desc())).all()]
+
+
+# --- stale digests (MW105) --------------------------------------------------------------------
+@dataclass(frozen=True)
+class StaleRange:
+    """Decisions naming ``alias`` with ``digest`` in ``field`` are stale in (lo, hi)."""
+
+    alias: str
+    digest: str
+    field: str
+    lo: int
+    hi: int | None
+
+
+def stale_counts(conn: Connection, ranges: Iterable[StaleRange], *,
+                 since: int | None) -> dict[tuple, list]:
+    """(alias, digest, process) -> [decisions, first, last] inside the ranges, counted in
+    SQL, a hundred ranges per query."""
+    totals: dict[tuple, list] = {}
+    d = decisions.c
+    by_field: dict[str, list[StaleRange]] = {}
+    for r in ranges:
+        by_field.setdefault(r.field, []).append(r)
+    for field, items in by_field.items():
+        col = d[field]
+        for i in range(0, len(items), _BATCH):
+            batch = items[i:i + _BATCH]
+            terms = [sa.and_(d.alias == r.alias, col == r.digest, d.at > r.lo,
+                             *([d.at < r.hi] if r.hi is not None else [])) for r in batch]
+            rows = conn.execute(
+                sa.select(d.alias, col, d.process, sa.func.count(), sa.func.min(d.at),
+                          sa.func.max(d.at))
+                .where(sa.or_(*terms), _since(d.at, since))
+                .group_by(d.alias, col, d.process)).all()
+            for alias, digest, process, n, first, last in rows:
+                t = totals.setdefault((alias, digest, process), [0, first, last])
+                t[0] += n
+                t[1], t[2] = min(t[1], first), max(t[2], last)
+    return totals
+
+
+# --- unattributed decisions (MW101) ----------------------------------------------------------
+def _alias_kinds():
+    """alias -> the artifact kind it points at (the smallest, should it have changed)."""
+    return (sa.select(alias_events.c.alias, sa.func.min(artifacts.c.kind).label("kind"))
+            .join(artifacts, artifacts.c.digest == alias_events.c.digest)
+            .group_by(alias_events.c.alias).subquery("alias_kind"))
+
+
+def _missing_digest(kind_col):
+    """Decisions whose alias's digest field is empty, given the alias's artifact kind."""
+    d = decisions.c
+    terms = [sa.and_(kind_col == kind, d[f].is_(None))
+             for kind, f in KIND_FIELD.items() if f != "model_digest"]
+    terms.append(sa.and_(sa.or_(kind_col.is_(None), kind_col.in_(("model", "adapter"))),
+                         d.model_digest.is_(None)))
+    # an alias of a dataset, evalset or policy has no field of its own: it needs at least one
+    terms.append(sa.and_(kind_col.in_(("dataset", "evalset", "policy")),
+                         *[d[f].is_(None) for f in DIGEST_FIELDS]))
+    return sa.or_(*terms)
+
+
+def _examples(conn, where: Callable, partition, limit: int) -> dict[str, list[str]]:
+    """The first ``limit`` decision ids per value of ``partition`` among rows ``where``."""
+    if limit <= 0:
+        return {}
+    rn = sa.func.row_number().over(partition_by=partition,
+                                   order_by=(decisions.c.at, decisions.c.id)).label("rn")
+    inner = where(sa.select(partition.label("key"), decisions.c.id, rn)).subquery()
+    rows = conn.execute(sa.select(inner.c.key, inner.c.id).where(inner.c.rn <= limit)
+                        .order_by(inner.c.key, inner.c.rn)).all()
+    out: dict[str, list[str]] = {}
+    for key, did in rows:
+        out.setdefault(key, []).append(did)
+    return out
+
+
+def aliases_without_digest(conn: Connection, *, since: int | None, examples: int
+                           ) -> tuple[list[tuple], dict[str, list[str]]]:
+    """Decisions that name an alias but leave empty the digest field of the alias's
+    artifact kind: ([(alias, kind or None, decisions, first, last)], alias -> the first
+    ``examples`` decision ids)."""
+    kinds = _alias_kinds()
+    d = decisions.c
+
+    def where(q):
+        return (q.select_from(decisions.outerjoin(kinds, kinds.c.alias == d.alias))
+                .where(d.alias.is_not(None), _since(d.at, since), _missing_digest(kinds.c.kind)))
+
+    groups = [tuple(r) for r in conn.execute(
+        where(sa.select(d.alias, kinds.c.kind, sa.func.count(), sa.func.min(d.at),
+                        sa.func.max(d.at))).group_by(d.alias, kinds.c.kind)).all()]
+    if not groups:
+        return [], {}
+    return groups, _examples(conn, where, d.alias, examples)
+
+
+def digest_usage(conn: Connection, *, since: int | None) -> dict[tuple[str, str], list]:
+    """(field, digest) -> [decisions, first, last]: one GROUP BY pass over all digest
+    fields at once (their combinations are few: models x prompts x embedders …)."""
+    cols = [decisions.c[f] for f in DIGEST_FIELDS]
+    usage: dict[tuple[str, str], list] = {}
+    rows = conn.execute(sa.select(*cols, sa.func.count(), sa.func.min(decisions.c.at),
+                                  sa.func.max(decisions.c.at))
+                        .where(_since(decisions.c.at, since)).group_by(*cols))
+    for row in rows:
+        n, first, last = row[len(cols):]
+        for field, digest in zip(DIGEST_FIELDS, row[:len(cols)], strict=True):
+            if digest is None:
+                continue
+            u = usage.get((field, digest))
+            if u is None:
+                usage[(field, digest)] = [n, first, last]
+            else:
+                u[0], u[1], u[2] = u[0] + n, min(u[1], first), max(u[2], last)
+    return usage
+
+
+def unregistered_examples(conn: Connection, field: str, *, since: int | None,
+                          examples: int) -> dict[str, list[str]]:
+    """Digest named in ``field`` but not registered -> the first ``examples`` decision ids
+    naming it."""
+    col = decisions.c[field]
+
+    def where(q):
+        return (q.select_from(decisions.outerjoin(artifacts, artifacts.c.digest == col))
+                .where(col.is_not(None), artifacts.c.digest.is_(None),
+                       _since(decisions.c.at, since)))
+
+    return _examples(conn, where, col, examples)
+
+
+# --- hosted models (MW104) ---------------------------------------------------------------------
+def vendor_changes(conn: Connection, field: str, *, since: int | None) -> list:
+    """Rows (digest, id, at, value, vid, prev_id, prev_at, prev_value, prev_vid) where
+    ``field`` (``vendor_model_id`` or ``vendor_fingerprint``) changed between consecutive
+    decisions of a hosted model. For the fingerprint, only changes under the same reported
+    model id count (a new id is a change of the model id)."""
+    d = decisions.c
+    column = d[field]
+    w = dict(partition_by=d.model_digest, order_by=(d.at, d.id))
+    inner = (
+        sa.select(d.model_digest.label("digest"), d.id, d.at, column.label("value"),
+                  sa.func.coalesce(d.vendor_model_id, "").label("vid"),
+                  sa.func.lag(d.id).over(**w).label("prev_id"),
+                  sa.func.lag(d.at).over(**w).label("prev_at"),
+                  sa.func.lag(column).over(**w).label("prev_value"),
+                  sa.func.lag(sa.func.coalesce(d.vendor_model_id, "")).over(**w)
+                  .label("prev_vid"))
+        .select_from(decisions.join(artifacts, sa.and_(artifacts.c.digest == d.model_digest,
+                                                       artifacts.c.payload == "vendor")))
+        .where(column.is_not(None), _since(d.at, since))
+    ).subquery()
+    changed = [inner.c.prev_value.is_not(None), inner.c.value != inner.c.prev_value]
+    if field != "vendor_model_id":
+        changed.append(inner.c.vid == inner.c.prev_vid)
+    return conn.execute(sa.select(inner).where(*changed)
+                        .order_by(inner.c.digest, inner.c.at, inner.c.id)).all()
+
+
+def vendor_value_counts(conn: Connection, field: str, digests: Iterable[str], *,
+                        since: int | None) -> dict[tuple[str, str | None], int]:
+    """(model digest, value of ``field``) -> decisions, for the models ``digests``."""
+    col = decisions.c[field]
+    return {(dg, v): n for dg, v, n in conn.execute(
+        sa.select(decisions.c.model_digest, col, sa.func.count())
+        .where(decisions.c.model_digest.in_(set(digests)), _since(decisions.c.at, since))
+        .group_by(decisions.c.model_digest, col)).all()}
+
+
+# --- retrieval gates (MW502) -------------------------------------------------------------------
+def gate_substrates(conn: Connection, *, since: int | None, until: int) -> list:
+    """Per gate (the alias, '' for none) and substrate (embedder, reranker digests): the
+    first decision's time, decisions, candidates passed and candidates, over decisions
+    that recorded gate figures in [since, until]."""
+    d = decisions.c
+    gate = sa.func.coalesce(d.alias, "")
+    return conn.execute(
+        sa.select(gate.label("gate"), d.embedder_digest, d.reranker_digest,
+                  sa.func.min(d.at).label("first_at"), sa.func.count().label("n"),
+                  sa.func.sum(d.gate_passed).label("passed"),
+                  sa.func.sum(d.gate_candidates).label("candidates"))
+        .where(d.gate_candidates > 0, d.gate_passed.is_not(None), _since(d.at, since),
+               d.at <= until)
+        .group_by(gate, d.embedder_digest, d.reranker_digest)).all()
+
+
+def latest_gate_cuts(conn: Connection, *, since: int | None, until: int) -> list:
+    """Per gate (the alias, '' for none): its latest decision in [since, until] that
+    recorded a threshold (id, at, gate_threshold, embedder and reranker digests)."""
+    d = decisions.c
+    gate = sa.func.coalesce(d.alias, "")
+    ranked = (sa.select(gate.label("gate"), d.id, d.at, d.gate_threshold, d.embedder_digest,
+                        d.reranker_digest,
+                        sa.func.row_number().over(partition_by=gate,
+                                                  order_by=(d.at.desc(), d.id.desc()))
+                        .label("rn"))
+              .where(d.gate_threshold.is_not(None), _since(d.at, since), d.at <= until)
+              ).subquery()
+    return conn.execute(sa.select(ranked).where(ranked.c.rn == 1)).all()
