@@ -32,6 +32,23 @@ def test_guard_module_agrees_with_the_table(code):
     assert module.__name__.rsplit(".", 1)[1] == row.module == row.name.replace("-", "_")
 
 
+def test_guard_metadata_is_declared_once_in_the_code_table():
+    """Each guard module takes its code, name, severity and status from its row, every
+    guard module has a row, and a docstring that names the default severity names the
+    table's."""
+    guards = ROOT / "src" / "modelward" / "guards"
+    modules = {p.stem for p in guards.glob("*.py")
+               if re.search(r"^def check\(view, config\)", p.read_text(), re.M)}
+    assert modules == {row.module for row in registry.active()}
+    for row in registry.active():
+        source = (guards / f"{row.module}.py").read_text()
+        assert f'CODE, NAME, SEVERITY, STATUS = declared("{row.code}")' in source, row.code
+        assert not re.search(r"^(CODE|NAME|SEVERITY|STATUS) = ", source, re.M), row.code
+        doc = " ".join(registry.load(row.code).__doc__.split())
+        stated = re.findall(r"default severity \((\w+)\)", doc)
+        assert set(stated) <= {row.severity}, (row.code, stated)
+
+
 @pytest.mark.parametrize("code", ACTIVE)
 def test_guard_docstring_has_every_heading_and_documents_its_options(code):
     module = registry.load(code)

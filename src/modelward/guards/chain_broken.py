@@ -44,11 +44,9 @@ from collections.abc import Iterator
 
 from ..settings import Setting
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW103"
-NAME = "chain-broken"
-SEVERITY = "error"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW103")  # its row of the code table
 OPTIONS = (Setting("examples", "int", 20, "Decision ids listed per broken block.", minimum=0),)
 
 FIX = ("restore the ledger from a backup taken before the change and check it against an "

@@ -71,11 +71,9 @@ from ..rollout import checks
 from ..settings import Setting
 from .covariate_imbalance import population
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW403"
-NAME = "correlated-assignment"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW403")  # its row of the code table
 OPTIONS = (
     Setting("alpha", "float", 0.001, "Fire below this (Bonferroni-adjusted) p-value."),
     Setting("min_shared", "int", 100, "Shared subjects needed to judge two experiments.",

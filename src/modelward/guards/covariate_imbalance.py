@@ -61,11 +61,9 @@ from ..errors import ConfigError, ModelwardError
 from ..rollout import checks
 from ..settings import Setting
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW402"
-NAME = "covariate-imbalance"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW402")  # its row of the code table
 OPTIONS = (
     Setting("pre_period", "str", None,
             "Pre-period population (CSV/JSONL path or dataset digest); default: the one "

@@ -48,17 +48,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from ..ledger import fingerprints as ledger_fp
-from ..ledger.schema import alias_events, artifact_parents, artifacts
+from ..ledger import registry_events as ledger_registry_events
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW501"
-NAME = "embedder-rotated"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW501")  # its row of the code table
 OPTIONS = ()
 FIX = ("register the new embedder and move the alias to it, re-embed the index, "
        "recalibrate dependent thresholds and split experiments at the change")
@@ -66,23 +62,9 @@ FIX = ("register the new embedder and move the alias to it, re-embed the index, 
 
 def _explained(view, alias: str, digests: set[str], start: int, end: int) -> bool:
     """Whether a registry event in (start, end] acknowledges a change of ``alias``."""
-    ev = alias_events.c
-    moved = view.execute(sa.select(ev.id).where(
-        ev.at > start, ev.at <= end,
-        sa.or_(ev.alias == alias, ev.digest.in_(digests), ev.previous_digest.in_(digests)))
-        .limit(1)).first()
-    if moved is not None:
-        return True
     names = [a.name for a in view.artifacts(digests).values()]
-    a = artifacts.c
-    registered = view.execute(sa.select(a.digest).where(
-        a.created_at > start, a.created_at <= end,
-        sa.or_(a.digest.in_(digests),
-               a.digest.in_(sa.select(artifact_parents.c.child)
-                            .where(artifact_parents.c.parent.in_(digests))),
-               sa.and_(a.kind == "embedder", a.name.in_(names)) if names else sa.false()))
-        .limit(1)).first()
-    return registered is not None
+    return ledger_registry_events.acknowledged(view, alias, digests, start, end,
+                                               embedder_names=names)
 
 
 def check(view, config) -> Iterator[Finding]:

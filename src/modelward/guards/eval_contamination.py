@@ -71,18 +71,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from ..digest import is_digest
 from ..errors import ConfigError, NotFoundError, ValidationError
-from ..ledger.schema import eval_results, eval_runs
+from ..ledger import evals as ledger_evals
 from ..settings import Setting
 from .finding import Finding, plural, short
+from .registry import declared
 
-CODE = "MW302"
-NAME = "eval-contamination"
-SEVERITY = "error"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW302")  # its row of the code table
 OPTIONS = (Setting("min_items", "int", 1,
                    "Fewest contaminated items of one eval set that make a finding.", minimum=1),)
 
@@ -162,19 +158,12 @@ def _pair_finding(view, evalset: str, ref: str, digest: str | None, report) -> F
 def _runs(view, params, min_items: int) -> Iterator[Finding]:
     from ..evals.contamination.scan import scan_rendered
 
-    r = eval_runs.c
-    rows = view.execute(
-        sa.select(r.id, r.evalset_digest, r.prompt_digest, r.prompt_alias)
-        .where(r.status == "completed", view.in_window(r.started_at), r.started_at <= view.now)
-        .order_by(r.started_at.desc(), r.id.desc())).all()
+    rows = ledger_evals.completed_runs_started(view, since=view.since, until=view.now)
     latest: dict[tuple, tuple] = {}
     for row in rows:
         latest.setdefault((row.evalset_digest, row.prompt_digest), row)
     for (evalset, prompt), row in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        rendered = view.execute(
-            sa.select(eval_results.c.item_id, eval_results.c.rendered_text)
-            .where(eval_results.c.run_id == row.id, eval_results.c.rendered_text.is_not(None))
-            .order_by(eval_results.c.item_index)).all()
+        rendered = ledger_evals.rendered_prompts(view, row.id)
         if not rendered:
             continue
         try:

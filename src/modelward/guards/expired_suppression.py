@@ -44,11 +44,9 @@ from collections.abc import Iterator
 
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW002"
-NAME = "expired-suppression"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW002")  # its row of the code table
 OPTIONS = ()
 
 

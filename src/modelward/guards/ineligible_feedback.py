@@ -50,19 +50,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from ..errors import ValidationError
 from ..evals.curation.curate import judge_lineage
 from ..evals.curation.policy import default_policy, parse_policy, reason_label
-from ..ledger.schema import dataset_feedback
+from ..ledger import feedback as ledger_feedback
 from ..settings import Setting
 from .finding import Finding, plural
+from .registry import declared
 
-CODE = "MW304"
-NAME = "ineligible-feedback"
-SEVERITY = "error"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW304")  # its row of the code table
 OPTIONS = (Setting("examples", "int", 3, "Feedback ids listed per exclusion reason.",
                    minimum=1),)
 
@@ -82,9 +78,7 @@ def policy_of(art) -> tuple[str | None, str]:
 
 
 def check(view, config) -> Iterator[Finding]:
-    df = dataset_feedback.c
-    digests = list(view.execute(sa.select(df.dataset_digest).distinct()
-                                .order_by(df.dataset_digest)).scalars())
+    digests = ledger_feedback.datasets_with_feedback(view)
     arts = view.artifacts(digests)
     for digest in digests:
         subject = view.label(digest)

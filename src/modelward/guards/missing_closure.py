@@ -70,11 +70,9 @@ from ..registry.closure import status as closure_status
 from ..registry.training import base_of, trained
 from ..settings import Setting
 from .finding import Finding, short
+from .registry import declared
 
-CODE = "MW204"
-NAME = "missing-closure"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW204")  # its row of the code table
 OPTIONS = (Setting("verify", "bool", True,
                    "Re-hash inputs and closure blobs (true) or only check they exist (false)."),)
 

@@ -60,11 +60,9 @@ from collections.abc import Iterator
 from ..ledger import people as ledger_people
 from ..settings import Setting
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW201"
-NAME = "orphaned-owner"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW201")  # its row of the code table
 OPTIONS = (Setting("require_reviewer", "bool", True,
                    "Report live aliases with no active reviewer of record."),)
 

@@ -4,6 +4,9 @@ Codes are never reused: a retired guard keeps its row with status ``removed``. A
 ``active`` when its module exists and runs, ``planned`` when a later release implements
 it (selecting it is allowed and runs nothing). The module of an active code is imported
 by name, so listing the table never imports a guard.
+
+The table is the one place a guard's code, name, severity and status are declared: a
+guard module takes them from its row (``CODE, NAME, SEVERITY, STATUS = declared("MW105")``).
 """
 
 from __future__ import annotations
@@ -121,6 +124,13 @@ def get(code: str) -> Code:
     return found
 
 
+def declared(code: str) -> tuple[str, str, str, str]:
+    """(code, name, default severity, status) of ``code``'s row: what its guard module
+    exposes as ``CODE``, ``NAME``, ``SEVERITY`` and ``STATUS``."""
+    row = BY_CODE[code]
+    return row.code, row.name, row.severity, row.status
+
+
 def active() -> list[Code]:
     return [c for c in CODES if c.status == "active"]
 
@@ -132,6 +142,7 @@ def load(code: str) -> ModuleType:
         raise ValidationError(f"{row.code} {row.name} is {row.status}: no module implements it",
                               field="code")
     module = importlib.import_module(f"{__package__}.{row.module}")
-    if (module.CODE, module.NAME, module.STATUS) != (row.code, row.name, row.status):
+    if (module.CODE, module.NAME, module.SEVERITY, module.STATUS) != (
+            row.code, row.name, row.severity, row.status):
         raise RuntimeError(f"modelward.guards.{row.module} disagrees with the code table")
     return module

@@ -65,11 +65,9 @@ from ..registry.promotion import approvals, duration, label, rubber_stamp
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW203"
-NAME = "rubber-stamp-approval"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW203")  # its row of the code table
 OPTIONS = (Setting("min_review_time", "duration", None,
                    "Shortest plausible review (default: the min_review_time setting).",
                    minimum=0),)

@@ -67,11 +67,9 @@ from ..evals.safety.standing import standings
 from ..registry.training import fine_tune
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW205"
-NAME = "safety-regression"
-SEVERITY = "error"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW205")  # its row of the code table
 OPTIONS = ()
 
 FIX = {"never-compared": "compare it with its base: `modelward safety compare --base BASE "

@@ -55,11 +55,9 @@ from collections.abc import Iterator
 from ..rollout import checks
 from ..settings import Setting
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW401"
-NAME = "sample-ratio-mismatch"
-SEVERITY = "error"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW401")  # its row of the code table
 OPTIONS = (
     Setting("alpha", "float", 0.001, "Fire below this chi-square p-value."),
     Setting("min_count", "int", 100, "Judge once every arm expects at least this many subjects.",

@@ -54,19 +54,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
-from ..ledger.evals import EvalRun
-from ..ledger.schema import eval_runs
+from ..ledger import evals as ledger_evals
 from ..registry.promotion import duration, evidence_failures, label, select_evidence
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW202"
-NAME = "stale-evidence"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW202")  # its row of the code table
 OPTIONS = (Setting("max_age", "duration", None,
                    "Oldest evidence accepted (default: the evidence_max_age setting).",
                    minimum=1),)
@@ -74,17 +69,6 @@ OPTIONS = (Setting("max_age", "duration", None,
 JUDGED_KINDS = ("model", "adapter", "prompt")
 FIX = ("run the eval on what the alias points at now (`modelward eval run … --model ALIAS`) "
        "on an eval set that is not deprecated")
-
-
-def _behind_alias(view, alias: str) -> EvalRun | None:
-    """The latest completed task run that went through ``alias`` (as prompt or model)."""
-    c = eval_runs.c
-    row = view.execute(
-        sa.select(eval_runs)
-        .where(c.status == "completed", c.kind == "task", c.finished_at <= view.now,
-               sa.or_(c.model_alias == alias, c.prompt_alias == alias))
-        .order_by(c.finished_at.desc(), c.id.desc()).limit(1)).first()
-    return EvalRun.from_row(row) if row else None
 
 
 def check(view, config) -> Iterator[Finding]:
@@ -99,7 +83,8 @@ def check(view, config) -> Iterator[Finding]:
         evidence = {"alias": alias, "digest": digest, "max_age": duration(max_age)}
         run = select_evidence(view, digest, view.now)
         if run is None:
-            other = _behind_alias(view, alias)
+            # the latest completed task run that went through the alias (prompt or model)
+            other = ledger_evals.latest_run_through(view, alias, until=view.now)
             if other is None:
                 continue  # no eval behind it at all: MW301's business
             scored = " and ".join(label(view, d) for d in (other.prompt_digest,

@@ -52,25 +52,20 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
+from ..ledger import usage as ledger_usage
 from ..ledger.decisions import KIND_FIELD
-from ..ledger.schema import decisions
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, plural
+from .registry import declared
 
-CODE = "MW105"
-NAME = "stale-fleet"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW105")  # its row of the code table
 OPTIONS = (Setting("grace", "duration", None,
                    "How long after a move the previous digest is accepted "
                    "(default: the stale_fleet_grace setting)."),)
 
 FIX = ("resolve the alias per request (ledger.resolve reads the current target) and restart "
        "the processes named")
-_BATCH = 100  # stale ranges per query (5 bind parameters each)
 
 
 @dataclass(frozen=True)
@@ -104,35 +99,13 @@ def stale_ranges(events, kinds: dict[str, str], grace: int) -> list[Stale]:
 
 def _count(view, ranges: list[Stale]) -> dict[tuple, list]:
     """(alias, digest, process) -> [count, first, last] of decisions inside the ranges."""
-    totals: dict[tuple, list] = {}
-    d = decisions.c
-    by_field: dict[str, list[Stale]] = {}
-    for r in ranges:
-        by_field.setdefault(r.field, []).append(r)
-    for field, items in by_field.items():
-        col = d[field]
-        for i in range(0, len(items), _BATCH):
-            batch = items[i:i + _BATCH]
-            terms = [sa.and_(d.alias == r.alias, col == r.digest, d.at > r.lo,
-                             *([d.at < r.hi] if r.hi is not None else [])) for r in batch]
-            rows = view.execute(
-                sa.select(d.alias, col, d.process, sa.func.count(), sa.func.min(d.at),
-                          sa.func.max(d.at))
-                .where(sa.or_(*terms), view.in_window(d.at))
-                .group_by(d.alias, col, d.process)).all()
-            for alias, digest, process, n, first, last in rows:
-                t = totals.setdefault((alias, digest, process), [0, first, last])
-                t[0] += n
-                t[1], t[2] = min(t[1], first), max(t[2], last)
-    return totals
+    return ledger_usage.stale_counts(
+        view, [ledger_usage.StaleRange(r.alias, r.digest, r.field, r.lo, r.hi) for r in ranges],
+        since=view.since)
 
 
 def _decision_at(view, alias, field, digest, process, at) -> str | None:
-    d = decisions.c
-    return view.execute(
-        sa.select(d.id).where(d.alias == alias, d[field] == digest, d.at == at,
-                              d.process.is_(None) if process is None else d.process == process)
-        .order_by(d.id).limit(1)).scalar()
+    return ledger_usage.first_id_at(view, at, alias=alias, process=process, **{field: digest})
 
 
 def check(view, config) -> Iterator[Finding]:

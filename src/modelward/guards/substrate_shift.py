@@ -58,11 +58,9 @@ from ..rollout.regimes import regime_report
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW404"
-NAME = "substrate-shift"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW404")  # its row of the code table
 OPTIONS = (
     Setting("min_exposures", "int", 1, "A regime counts from this many exposures.", minimum=1),
     Setting("experiments", "list", None,

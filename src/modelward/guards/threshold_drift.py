@@ -60,18 +60,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from ..ledger import thresholds as ledger_thresholds
-from ..ledger.schema import decisions
+from ..ledger import usage as ledger_usage
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, short
+from .registry import declared
 
-CODE = "MW502"
-NAME = "threshold-drift"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW502")  # its row of the code table
 OPTIONS = (
     Setting("min_candidates", "int", 200,
             "Candidates needed on each side of a substrate change.", minimum=1),
@@ -93,21 +89,8 @@ def z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
     return z, math.erfc(abs(z) / math.sqrt(2))
 
 
-def _gated(view):
-    d = decisions.c
-    return [d.gate_candidates > 0, d.gate_passed.is_not(None), view.in_window(d.at),
-            d.at <= view.now]
-
-
 def _shifts(view, config) -> Iterator[Finding]:
-    d = decisions.c
-    gate = sa.func.coalesce(d.alias, "")
-    rows = view.execute(
-        sa.select(gate.label("gate"), d.embedder_digest, d.reranker_digest,
-                  sa.func.min(d.at).label("first_at"), sa.func.count().label("n"),
-                  sa.func.sum(d.gate_passed).label("passed"),
-                  sa.func.sum(d.gate_candidates).label("candidates"))
-        .where(*_gated(view)).group_by(gate, d.embedder_digest, d.reranker_digest)).all()
+    rows = ledger_usage.gate_substrates(view, since=view.since, until=view.now)
     by_gate: dict[str, list] = {}
     for r in sorted(rows, key=lambda r: (r.gate, r.first_at)):
         by_gate.setdefault(r.gate, []).append(r)
@@ -140,25 +123,12 @@ def _shifts(view, config) -> Iterator[Finding]:
                 fix=FIX, identity=("gate", "kind", "before", "after"))
 
 
-def _latest_per_gate(view):
-    d = decisions.c
-    gate = sa.func.coalesce(d.alias, "")
-    ranked = (sa.select(gate.label("gate"), d.id, d.at, d.gate_threshold, d.embedder_digest,
-                        d.reranker_digest,
-                        sa.func.row_number().over(partition_by=gate,
-                                                  order_by=(d.at.desc(), d.id.desc()))
-                        .label("rn"))
-              .where(d.gate_threshold.is_not(None), view.in_window(d.at), d.at <= view.now)
-              ).subquery()
-    return view.execute(sa.select(ranked).where(ranked.c.rn == 1)).all()
-
-
 def _stale_cuts(view) -> Iterator[Finding]:
     versions = [v for v in ledger_thresholds.all_versions(view) if v.at <= view.now]
     if not versions:
         return
     newest = {v.name: v for v in versions}
-    for row in _latest_per_gate(view):
+    for row in ledger_usage.latest_gate_cuts(view, since=view.since, until=view.now):
         matching: dict[str, object] = {}
         for v in versions:  # by name then version: the newest matching version wins
             if math.isclose(v.cut, row.gate_threshold, rel_tol=1e-9, abs_tol=1e-12):

@@ -71,21 +71,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
 from ..digest import is_digest
 from ..errors import ConfigError, ValidationError
 from ..evals.harness.evalsets import parse_evalset
 from ..evals.representativeness import compare as rep
-from ..ledger.schema import artifacts, eval_runs
+from ..ledger import artifacts as ledger_artifacts
+from ..ledger import evals as ledger_evals
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW303"
-NAME = "unrepresentative-evalset"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW303")  # its row of the code table
 OPTIONS = (
     Setting("min_traffic_share", "float", 0.10,
             "Judge segments carrying at least this share of traffic."),
@@ -116,9 +113,7 @@ def _configured(view, names: list[str]) -> list[str]:
         elif name in current:
             out.append(current[name])
         else:
-            found = view.execute(sa.select(artifacts.c.digest).where(
-                artifacts.c.kind == "evalset", artifacts.c.name == name)
-                .order_by(artifacts.c.created_at.desc(), artifacts.c.digest).limit(1)).scalar()
+            found = ledger_artifacts.latest_named(view, "evalset", name)
             if found is None:
                 raise ConfigError(f"check.MW303.evalsets: {name!r} is not a digest, an alias or "
                                   "the name of an evalset artifact")
@@ -128,10 +123,8 @@ def _configured(view, names: list[str]) -> list[str]:
 
 def _live(view, start: int) -> list[str]:
     current = view.alias_targets()
-    r = eval_runs.c
-    used = view.execute(sa.select(r.evalset_digest).distinct().where(
-        r.status == "completed", view.in_window(r.started_at, start), r.started_at <= view.now))
-    return sorted(set(current.values()) | set(used.scalars()))
+    used = ledger_evals.evalsets_run(view, since=start, until=view.now)
+    return sorted(set(current.values()) | set(used))
 
 
 def check(view, config) -> Iterator[Finding]:

@@ -57,11 +57,9 @@ from collections.abc import Iterator
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, plural
+from .registry import declared
 
-CODE = "MW102"
-NAME = "unretained-artifact"
-SEVERITY = "error"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW102")  # its row of the code table
 OPTIONS = (Setting("verify", "bool", True,
                    "Re-hash payloads (true) or only check that they exist (false)."),)
 

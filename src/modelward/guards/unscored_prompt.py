@@ -60,11 +60,9 @@ from ..ledger import evals as ledger_evals
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, plural, short
+from .registry import declared
 
-CODE = "MW301"
-NAME = "unscored-prompt"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW301")  # its row of the code table
 OPTIONS = (Setting("window", "duration", "30d",
                    "How far back production decisions are judged.", minimum=1),)
 

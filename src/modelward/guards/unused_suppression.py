@@ -44,11 +44,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .finding import Finding
+from .registry import declared
 
-CODE = "MW001"
-NAME = "unused-suppression"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW001")  # its row of the code table
 OPTIONS = ()
 
 

@@ -48,17 +48,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 
-import sqlalchemy as sa
-
-from ..ledger.schema import alias_events, artifact_parents, artifacts, decisions
+from ..ledger import registry_events as ledger_registry_events
+from ..ledger import usage as ledger_usage
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, short
+from .registry import declared
 
-CODE = "MW104"
-NAME = "vendor-substitution"
-SEVERITY = "warning"
-STATUS = "active"
+CODE, NAME, SEVERITY, STATUS = declared("MW104")  # its row of the code table
 OPTIONS = (Setting("fingerprint", "bool", False,
                    "Also compare vendor_fingerprint between consecutive decisions."),)
 
@@ -66,43 +63,17 @@ FIX = ("pin the dated snapshot: register it with --hosted, move the alias to it,
        "results that straddle the change")
 
 
-def _changes(view, column):
-    """Rows (digest, id, at, value, prev_id, prev_at, prev_value) where ``column`` changed
-    between consecutive decisions of a hosted model. For the fingerprint, only changes
-    under the same reported model id count (a new id is the model-id pass's finding)."""
-    d = decisions.c
-    w = dict(partition_by=d.model_digest, order_by=(d.at, d.id))
-    inner = (
-        sa.select(d.model_digest.label("digest"), d.id, d.at, column.label("value"),
-                  sa.func.coalesce(d.vendor_model_id, "").label("vid"),
-                  sa.func.lag(d.id).over(**w).label("prev_id"),
-                  sa.func.lag(d.at).over(**w).label("prev_at"),
-                  sa.func.lag(column).over(**w).label("prev_value"),
-                  sa.func.lag(sa.func.coalesce(d.vendor_model_id, "")).over(**w)
-                  .label("prev_vid"))
-        .select_from(decisions.join(artifacts, sa.and_(artifacts.c.digest == d.model_digest,
-                                                       artifacts.c.payload == "vendor")))
-        .where(column.is_not(None), view.in_window(d.at))
-    ).subquery()
-    changed = [inner.c.prev_value.is_not(None), inner.c.value != inner.c.prev_value]
-    if column is not decisions.c.vendor_model_id:
-        changed.append(inner.c.vid == inner.c.prev_vid)
-    return view.execute(sa.select(inner).where(*changed)
-                        .order_by(inner.c.digest, inner.c.at, inner.c.id)).all()
+def _changes(view, field: str):
+    """Rows where ``field`` changed between consecutive decisions of a hosted model."""
+    return ledger_usage.vendor_changes(view, field, since=view.since)
 
 
 def _event_times(view, digest: str, hosted_id: str, new_value: str | None) -> list[int]:
     """Times of the registry events that acknowledge a change of ``digest``."""
-    times = list(view.execute(sa.select(alias_events.c.at).where(sa.or_(
-        alias_events.c.digest == digest, alias_events.c.previous_digest == digest))).scalars())
-    reg = [artifacts.c.digest == digest,
-           artifacts.c.digest.in_(sa.select(artifact_parents.c.child)
-                                  .where(artifact_parents.c.parent == digest))]
+    successor = None
     if new_value is not None:
-        vendor = hosted_id.partition(":")[0]
-        reg.append(artifacts.c.hosted_id == f"{vendor}:{new_value}")
-    times += view.execute(sa.select(artifacts.c.created_at).where(sa.or_(*reg))).scalars()
-    return sorted(times)
+        successor = f"{hosted_id.partition(':')[0]}:{new_value}"
+    return ledger_registry_events.event_times(view, digest, successor_hosted_id=successor)
 
 
 def _findings(view, field: str, rows) -> Iterator[Finding]:
@@ -121,12 +92,8 @@ def _findings(view, field: str, rows) -> Iterator[Finding]:
         groups.setdefault((r.digest, r.prev_value, r.value), []).append(r)
     if not groups:
         return
-    col = decisions.c[field]
-    counts = {(dg, v): n for dg, v, n in view.execute(
-        sa.select(decisions.c.model_digest, col, sa.func.count())
-        .where(decisions.c.model_digest.in_({k[0] for k in groups}),
-               view.in_window(decisions.c.at))
-        .group_by(decisions.c.model_digest, col)).all()}
+    counts = ledger_usage.vendor_value_counts(view, field, {k[0] for k in groups},
+                                              since=view.since)
     for (digest, old, new), changes in groups.items():
         art, first = hosted[digest], changes[0]
         yield Finding(
@@ -144,7 +111,6 @@ def _findings(view, field: str, rows) -> Iterator[Finding]:
 
 
 def check(view, config) -> Iterator[Finding]:
-    yield from _findings(view, "vendor_model_id", _changes(view, decisions.c.vendor_model_id))
+    yield from _findings(view, "vendor_model_id", _changes(view, "vendor_model_id"))
     if config["fingerprint"]:
-        yield from _findings(view, "vendor_fingerprint",
-                             _changes(view, decisions.c.vendor_fingerprint))
+        yield from _findings(view, "vendor_fingerprint", _changes(view, "vendor_fingerprint"))

@@ -101,6 +101,13 @@ def known_digests(conn: Connection, digests) -> set[str]:
     return found
 
 
+def latest_named(conn: Connection, kind: str, name: str) -> str | None:
+    """The digest of the latest registered artifact of ``kind`` named ``name``."""
+    a = artifacts.c
+    return conn.execute(sa.select(a.digest).where(a.kind == kind, a.name == name)
+                        .order_by(a.created_at.desc(), a.digest).limit(1)).scalar()
+
+
 def list_artifacts(conn: Connection, kind: str | None = None) -> list[Artifact]:
     q = sa.select(artifacts).order_by(artifacts.c.created_at, artifacts.c.digest)
     if kind:

@@ -14,7 +14,7 @@ from ..digest import canonical_json
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
-from .schema import dataset_feedback, decisions, feedback
+from .schema import dataset_feedback, decision_payloads, decisions, feedback
 
 INTENTS = ("incorrect", "unsafe", "unhelpful", "style", "test", "other", "unknown")
 SURFACES = ("production", "staging", "internal")
@@ -171,3 +171,36 @@ def dataset_feedback_ids(conn: Connection, dataset_digest: str) -> list[str]:
 def datasets_with_feedback(conn: Connection) -> list[str]:
     return list(conn.execute(sa.select(dataset_feedback.c.dataset_digest).distinct()
                              .order_by(dataset_feedback.c.dataset_digest)).scalars())
+
+
+_YIELD = 1000
+
+
+def curation_rows(conn: Connection, *, since: int | None = None, until: int | None = None,
+                  dataset: str | None = None):
+    """Feedback joined with its decision and stored text, oldest first (ties by id),
+    streamed (what curation judges).
+
+    With ``dataset``, the rows of that dataset's lineage instead, outer-joined so a linked
+    id that names no feedback still yields a row (its ``id`` is NULL, ``linked_id`` set).
+    SELECTs only: ``conn`` may be a guard view (MW304)."""
+    f, d, p, df = feedback.c, decisions.c, decision_payloads.c, dataset_feedback.c
+    cols = [f.id, f.decision_id, f.at, f.rating, f.intent, f.surface, f.author_kind, f.author,
+            f.comment, f.correction, d.id.label("found_decision"), d.segments, p.input_text,
+            p.output_text, p.erased_at]
+    if dataset is None:
+        base = feedback
+        q = sa.select(f.id.label("linked_id"), *cols)
+    else:
+        base = dataset_feedback.outerjoin(feedback, f.id == df.feedback_id)
+        q = sa.select(df.feedback_id.label("linked_id"), *cols).where(df.dataset_digest == dataset)
+    joined = (base.outerjoin(decisions, d.id == f.decision_id)
+              .outerjoin(decision_payloads, p.decision_id == f.decision_id))
+    q = q.select_from(joined)
+    if since is not None:
+        q = q.where(f.at >= since)
+    if until is not None:
+        q = q.where(f.at < until)
+    # linked_id breaks ties and orders lineage rows whose feedback is missing (at NULL)
+    return conn.execute(q.order_by(f.at, q.selected_columns.linked_id)
+                        .execution_options(yield_per=_YIELD))

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from .. import digest as dg
 from ..errors import NotFoundError, ValidationError
 from ..evals.safety.standing import standing as safety_standing
@@ -44,7 +42,6 @@ from ..ledger.artifacts import Artifact
 from ..ledger.engine import Store
 from ..ledger.evals import EvalRun
 from ..ledger.promotions import PromotionRequest, Review
-from ..ledger.schema import eval_runs
 from ..timefmt import iso, now_us
 from . import training
 
@@ -148,19 +145,10 @@ def request(store: Store, alias: str, digest: str, requester: str, *,
 
 
 # --- the gates ------------------------------------------------------------------------------
-def _runs(conn, *conditions) -> list[EvalRun]:
-    c = eval_runs.c
-    rows = conn.execute(sa.select(eval_runs).where(c.status == "completed", *conditions)
-                        .order_by(c.finished_at.desc(), c.id.desc())).all()
-    return [EvalRun.from_row(r) for r in rows]
-
-
 def select_evidence(conn, digest: str, at: int) -> EvalRun | None:
     """The default evidence for ``digest`` at ``at``: the latest completed task eval run
     that scored exactly it, preferring one on an eval set not deprecated by then."""
-    c = eval_runs.c
-    runs = _runs(conn, c.kind == "task", c.finished_at <= at,
-                 sa.or_(c.model_digest == digest, c.prompt_digest == digest))
+    runs = ledger_evals.runs_scoring(conn, digest, kind="task", until=at)
     deprecated = ledger_promotions.deprecations(conn, {r.evalset_digest for r in runs},
                                                 until=at)
     return next((r for r in runs if r.evalset_digest not in deprecated),

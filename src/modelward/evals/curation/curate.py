@@ -16,47 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.sql import Select
 
 from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
 from ...ledger import feedback as ledger_feedback
 from ...ledger.engine import Store
-from ...ledger.schema import dataset_feedback, decision_payloads, decisions, feedback
 from ...timefmt import iso
 from .policy import Judge, Policy, reason_label
 
 DATASET_FILE = "dataset.jsonl"
 EXAMPLES = 5  # feedback ids kept per exclusion reason
-_YIELD = 1000
-
-
-def feedback_rows(*, since: int | None = None, until: int | None = None,
-                  dataset: str | None = None) -> Select:
-    """Feedback joined with its decision and stored text, oldest first (ties by id).
-
-    With ``dataset``, the rows of that dataset's lineage instead, outer-joined so a linked
-    id that names no feedback still yields a row (its ``id`` is NULL, ``linked_id`` set)."""
-    f, d, p, df = feedback.c, decisions.c, decision_payloads.c, dataset_feedback.c
-    cols = [f.id, f.decision_id, f.at, f.rating, f.intent, f.surface, f.author_kind, f.author,
-            f.comment, f.correction, d.id.label("found_decision"), d.segments, p.input_text,
-            p.output_text, p.erased_at]
-    if dataset is None:
-        base = feedback
-        q = sa.select(f.id.label("linked_id"), *cols)
-    else:
-        base = dataset_feedback.outerjoin(feedback, f.id == df.feedback_id)
-        q = sa.select(df.feedback_id.label("linked_id"), *cols).where(df.dataset_digest == dataset)
-    joined = (base.outerjoin(decisions, d.id == f.decision_id)
-              .outerjoin(decision_payloads, p.decision_id == f.decision_id))
-    q = q.select_from(joined)
-    if since is not None:
-        q = q.where(f.at >= since)
-    if until is not None:
-        q = q.where(f.at < until)
-    # linked_id breaks ties and orders lineage rows whose feedback is missing (at NULL)
-    return q.order_by(f.at, q.selected_columns.linked_id).execution_options(yield_per=_YIELD)
 
 
 @dataclass
@@ -87,7 +56,8 @@ class Tally:
 
 
 def judge_rows(rows, policy: Policy, on_admit=None, *, examples: int = EXAMPLES) -> Tally:
-    """Judge rows (from :func:`feedback_rows`) in order; ``on_admit(row)`` per admitted one."""
+    """Judge rows (from ``ledger.feedback.curation_rows``) in order; ``on_admit(row)`` per
+    admitted one."""
     judge, tally = Judge(policy), Tally(limit=examples)
     for row in rows:
         m = row._mapping
@@ -104,7 +74,7 @@ def judge_rows(rows, policy: Policy, on_admit=None, *, examples: int = EXAMPLES)
 
 def judge_lineage(db, dataset_digest: str, policy: Policy, *, examples: int = EXAMPLES) -> Tally:
     """Re-judge the feedback a dataset is linked to; ``db`` is a Connection or a guard View."""
-    return judge_rows(db.execute(feedback_rows(dataset=dataset_digest)), policy,
+    return judge_rows(ledger_feedback.curation_rows(db, dataset=dataset_digest), policy,
                       examples=examples)
 
 
@@ -159,8 +129,8 @@ def curate(store: Store, policy: Policy, out_dir: Path | None, *, since: int | N
                 fh.write(orjson.dumps(record_of(m), option=orjson.OPT_SORT_KEYS) + b"\n")
 
         with store.read() as conn:
-            result.tally = judge_rows(conn.execute(feedback_rows(since=since, until=until)),
-                                      policy, write)
+            result.tally = judge_rows(
+                ledger_feedback.curation_rows(conn, since=since, until=until), policy, write)
     except BaseException:
         if fh is not None:
             fh.close()

@@ -20,11 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
-import sqlalchemy as sa
 
 from ...errors import ValidationError
 from ...ids import is_uuid
-from ...ledger.schema import decisions
+from ...ledger import segments as ledger_segments
 from ...timefmt import iso
 from ..harness.evalsets import EvalItem
 from .stats import chi2_goodness_of_fit, total_variation
@@ -32,7 +31,6 @@ from .stats import chi2_goodness_of_fit, total_variation
 Dimension = tuple[str, ...]
 MAX_DEFAULT_VALUES = 50  # a key with more distinct traffic values is compared only if named
 FEEDBACK_SOURCES = ("thumbs_up", "thumbs_down")
-_CHUNK = 500
 
 
 def parse_by(value: str | Iterable[str] | None, field: str = "--by") -> list[Dimension] | None:
@@ -72,12 +70,8 @@ def segment_label(dim: Dimension, cell: tuple) -> str:
 def item_segments(db, items: list[EvalItem]) -> tuple[list[dict], int]:
     """Each item's segments (its decision's, overlaid with its own) and how many items
     link to a decision found in the ledger. ``db`` is a Connection or a guard View."""
-    wanted = sorted({it.decision_id for it in items if is_uuid(it.decision_id)})
-    found: dict[str, dict] = {}
-    for i in range(0, len(wanted), _CHUNK):
-        for did, segs in db.execute(sa.select(decisions.c.id, decisions.c.segments)
-                                    .where(decisions.c.id.in_(wanted[i:i + _CHUNK]))):
-            found[did] = orjson.loads(segs) if segs else {}
+    found = ledger_segments.segments_of(db, {it.decision_id for it in items
+                                             if is_uuid(it.decision_id)})
     out = []
     for it in items:
         merged = dict(found.get(it.decision_id, {}))
@@ -112,12 +106,9 @@ class Traffic:
 
 def traffic(db, since: int, until: int) -> Traffic:
     """Count the window's decisions per segments value, in SQL."""
-    d = decisions.c
     out = Traffic(since, until)
-    rows = db.execute(sa.select(d.segments, sa.func.count())
-                      .where(d.at >= since, d.at < until).group_by(d.segments))
-    for segs, n in rows:
-        out.combos.append((orjson.loads(segs) if segs else {}, n))
+    for segs, n in ledger_segments.counts(db, since, until):
+        out.combos.append((segs, n))
         out.total += n
     return out
 

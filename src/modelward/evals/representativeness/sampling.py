@@ -25,17 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import sqlalchemy as sa
 
 from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
+from ...ledger import segments as ledger_segments
 from ...ledger.engine import Store
-from ...ledger.schema import decision_payloads, decisions
 from ...timefmt import iso
 from .compare import cell_of
-
-_YIELD = 2000
-_CHUNK = 500
 
 
 def _cell_order(cell: tuple) -> list:
@@ -119,14 +115,9 @@ class Rebuild:
 
 
 def _population(conn, since: int, until: int, stratify: list[str]) -> dict[tuple, Cell]:
-    d, p = decisions.c, decision_payloads.c
-    rows = conn.execute(
-        sa.select(d.segments, sa.func.count(), sa.func.count(p.input_text))
-        .select_from(decisions.outerjoin(decision_payloads, p.decision_id == d.id))
-        .where(d.at >= since, d.at < until).group_by(d.segments))
     cells: dict[tuple, Cell] = {}
-    for segs, n, with_text in rows:
-        key = cell_of(orjson.loads(segs) if segs else {}, tuple(stratify))
+    for segs, n, with_text in ledger_segments.counts_with_text(conn, since, until):
+        key = cell_of(segs, tuple(stratify))
         c = cells.setdefault(key, Cell(key))
         c.traffic += n
         c.eligible += with_text
@@ -134,14 +125,9 @@ def _population(conn, since: int, until: int, stratify: list[str]) -> dict[tuple
 
 
 def _sample(conn, since, until, stratify, alloc: dict[tuple, int], seed: int) -> list[str]:
-    d, p = decisions.c, decision_payloads.c
     salt = seed.to_bytes(8, "big")
     heaps: dict[tuple, list] = {c: [] for c, k in alloc.items() if k > 0}
-    rows = conn.execute(
-        sa.select(d.id, d.segments)
-        .select_from(decisions.join(decision_payloads, p.decision_id == d.id))
-        .where(d.at >= since, d.at < until, p.input_text.is_not(None))
-        .execution_options(yield_per=_YIELD))
+    rows = ledger_segments.with_text(conn, since, until)
     dim = tuple(stratify)
     cells: dict[str | None, tuple] = {}  # segments text -> cell: few distinct texts, parse once
     blake2b = hashlib.blake2b
@@ -187,14 +173,9 @@ def rebuild(store: Store, *, size: int, stratify: list[str], since: int, until: 
         ideal = allocate(size, weights)
         alloc = allocate(size, weights, caps)
         chosen = _sample(conn, since, until, stratify, alloc, seed)
-        d, p = decisions.c, decision_payloads.c
-        for i in range(0, len(chosen), _CHUNK):
-            for did, segs, text in conn.execute(
-                    sa.select(d.id, d.segments, p.input_text)
-                    .join(decision_payloads, p.decision_id == d.id)
-                    .where(d.id.in_(chosen[i:i + _CHUNK])).order_by(d.id)):
-                items.append({"id": did, "input": text, "source": "sampled", "decision_id": did,
-                              "segments": orjson.loads(segs) if segs else {}})
+        for did, segs, text in ledger_segments.inputs_of(conn, chosen):
+            items.append({"id": did, "input": text, "source": "sampled", "decision_id": did,
+                          "segments": segs})
     got = Counter(cell_of(it["segments"], tuple(stratify)) for it in items)
     for c, x in cells.items():  # counted from the items: a text erased meanwhile is gone
         x.ideal, x.items = ideal.get(c, 0), got[c]

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from ...digest import is_digest
 from ...errors import ValidationError
 from ...ledger import aliases as ledger_aliases
 from ...ledger import artifacts as ledger_artifacts
+from ...ledger import evals as ledger_evals
 from ...ledger.artifacts import Artifact
 from ...ledger.evals import EvalRun
-from ...ledger.schema import eval_runs
 from ...registry.training import base_of, fine_tune
 from ...timefmt import iso
 
@@ -54,18 +52,8 @@ class Standing:
 def standings(conn, arts: list[Artifact], at: int) -> dict[str, Standing]:
     """Digest -> Standing of each artifact at ``at``; ``conn`` is a connection or a guard
     view (only SELECTs are run)."""
-    digests = sorted({a.digest for a in arts})
-    runs: dict[str, list[EvalRun]] = {}
-    c = eval_runs.c
-    for i in range(0, len(digests), 500):
-        rows = conn.execute(
-            sa.select(eval_runs)
-            .where(c.kind == "safety", c.status == "completed", c.finished_at <= at,
-                   c.model_digest.in_(digests[i:i + 500]))
-            .order_by(c.finished_at.desc(), c.id.desc())).all()
-        for row in rows:
-            run = EvalRun.from_row(row)
-            runs.setdefault(run.model_digest, []).append(run)
+    runs = ledger_evals.runs_on_models(conn, {a.digest for a in arts}, kind="safety",
+                                       until=at)
     return {a.digest: _judge(a, runs.get(a.digest, [])) for a in arts}
 
 
