@@ -43,7 +43,9 @@ def _opts() -> dict:
     o = {c: cfg.guard_options(c, registry.load(c).OPTIONS, s) for c in ("MW401", "MW402", "MW403")}
     return {"srm_alpha": o["MW401"]["alpha"], "min_count": o["MW401"]["min_count"],
             "max_smd": o["MW402"]["max_smd"], "smd_alpha": o["MW402"]["alpha"],
-            "corr_alpha": o["MW403"]["alpha"], "min_shared": o["MW403"]["min_shared"]}
+            "corr_alpha": o["MW403"]["alpha"], "min_shared": o["MW403"]["min_shared"],
+            # the pre-period population MW402 judges balance on (rollout.population)
+            **{k: o["MW402"][k] for k in ("pre_period", "subject_column", "covariates")}}
 
 
 def _progress(enabled: bool):
@@ -193,7 +195,8 @@ def assign_cmd(name: str = typer.Argument(...),
 def check_cmd(
     name: str = typer.Argument(...),
     pre_period: Path = typer.Option(None, "--pre-period", help="Pre-period population (CSV or "
-                                    "JSONL); default: the one recorded at creation."),
+                                    "JSONL); default: MW402's pre_period in modelward.toml, "
+                                    "else the one recorded at creation."),
     covariates: str = COVARIATES,
     subject_column: str = SUBJECT_COLUMN,
     as_json: bool = JSON_OPTION,

@@ -69,7 +69,6 @@ from collections.abc import Iterator
 from ..errors import ConfigError, ModelwardError
 from ..rollout import checks
 from ..settings import Setting
-from .covariate_imbalance import population
 from .finding import Finding
 from .registry import declared
 
@@ -117,7 +116,7 @@ def check(view, config) -> Iterator[Finding]:
                           "overlaps": [o.__dict__ for o in res.overlaps]},
                 fix=FIX, identity=("experiment", "other"))
         try:
-            found = population(view, exp, {**config, "covariates": None}, code=CODE)
+            found = view.experiment_population(exp, {**config, "covariates": None}, CODE)
         except ConfigError:
             raise
         except ModelwardError:

@@ -79,31 +79,12 @@ FIX = ("re-run with a salted, balance-searched assignment (`modelward experiment
        "--balance-on`); do not read the lift of these arms")
 
 
-def population(view, exp, config, code: str = CODE):
-    """(table, covariates, reference) of the experiment's pre-period, or None."""
-    recorded = ((exp.balance or {}).get("population") or {})
-    ref = config["pre_period"] or recorded.get("dataset")
-    if not ref:
-        return None
-    column = (config["subject_column"] if config.get("pre_period")
-              else recorded.get("subject_column", "subject"))
-    try:
-        table = view.pre_period(ref, subject_column=column)
-    except ModelwardError as exc:
-        if config["pre_period"]:
-            raise ConfigError(f"check.{code}.pre_period: {getattr(exc, 'detail', exc.message)}") from None
-        raise
-    covariates = config.get("covariates") or (None if config["pre_period"]
-                                              else recorded.get("covariates"))
-    return table, covariates, ref
-
-
 def check(view, config) -> Iterator[Finding]:
     until = view.now + 1
     for exp in checks.judged(view, config["experiments"], since=view.since, until=until,
                              option="check.MW402.experiments"):
         try:
-            found = population(view, exp, config)
+            found = view.experiment_population(exp, config, CODE)
         except ConfigError:
             raise
         except ModelwardError as exc:
@@ -116,7 +97,8 @@ def check(view, config) -> Iterator[Finding]:
             continue
         if found is None:
             continue
-        table, covariates, ref = found
+        table, src = found
+        covariates, ref = src.covariates, src.ref
         assign = checks.recorded(view, exp, since=view.since, until=until)
         try:
             diffs, matched = checks.balance(assign, table, covariates, max_smd=config["max_smd"],

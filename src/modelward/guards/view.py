@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Result
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import CompoundSelect
 
-from ..errors import ModelwardError
+from ..errors import ConfigError, ModelwardError
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
@@ -192,6 +192,28 @@ class View:
                                                     base=self._config_dir(),
                                                     subject_column=subject_column)
         return cache[ref, subject_column]
+
+    def experiment_population(self, exp, config, code: str):
+        """(table, PrePeriod) of the pre-period population ``exp`` is judged on, or None:
+        ``rollout.population.pre_period_of`` with the guard's ``pre_period``,
+        ``subject_column`` and ``covariates`` options (what ``modelward experiment check``
+        and the dashboard read too). A configured file that cannot be read is a
+        ConfigError naming ``check.CODE.pre_period``."""
+        from ..rollout.population import pre_period_of
+
+        src = pre_period_of(exp, pre_period=config.get("pre_period"),
+                            subject_column=config.get("subject_column") or "subject",
+                            covariates=config.get("covariates"))
+        if src is None:
+            return None
+        try:
+            table = self.pre_period(src.ref, subject_column=src.subject_column)
+        except ModelwardError as exc:
+            if src.configured:
+                raise ConfigError(f"check.{code}.pre_period: "
+                                  f"{getattr(exc, 'detail', exc.message)}") from None
+            raise
+        return table, src
 
     def documents(self, ref: str):
         """A contamination source, read lazily as the scan streams it: a file or directory

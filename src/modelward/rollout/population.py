@@ -201,3 +201,42 @@ def open_table(ref: str, *, store=None, base: Path | None = None,
     if base is not None and not path.is_absolute():
         path = base / path
     return read_table(path, subject_column=subject_column)
+
+
+@dataclass(frozen=True)
+class PrePeriod:
+    """Where an experiment's pre-period population comes from, and how to read it: a file
+    or stored dataset named by configuration (``[check.MW402] pre_period``, or a command's
+    ``--pre-period``), else the dataset recorded when it was created with
+    ``--balance-on``."""
+
+    ref: str  # a CSV/JSONL path (relative to ``base``) or the digest of a stored dataset
+    subject_column: str
+    covariates: list[str] | None  # None: every numeric column
+    configured: bool  # named by configuration, not recorded at creation
+    base: Path | None = None
+    recorded_source: str | None = None  # what the creation record calls the file
+
+    def open(self, store=None) -> Table:
+        table = open_table(self.ref, store=store, base=self.base,
+                           subject_column=self.subject_column)
+        if not self.configured:
+            table.source = f"{self.recorded_source} as stored at creation ({self.ref[:19]}…)"
+        return table
+
+
+def pre_period_of(exp, *, pre_period: str | Path | None = None, subject_column: str = "subject",
+                  covariates: list[str] | None = None, base: Path | None = None
+                  ) -> PrePeriod | None:
+    """The pre-period population MW402, MW403, ``modelward experiment check``, the API and
+    the dashboard judge ``exp`` against: ``pre_period`` (with ``subject_column``) when
+    configured, else the one its creation recorded (with its subject column and
+    covariates); None when there is neither. ``covariates`` overrides the covariates."""
+    if pre_period:
+        return PrePeriod(str(pre_period), subject_column, covariates or None, True, base)
+    recorded = (exp.balance or {}).get("population") or {}
+    if not recorded.get("dataset"):
+        return None
+    return PrePeriod(recorded["dataset"], recorded.get("subject_column", "subject"),
+                     covariates or recorded.get("covariates"), False,
+                     recorded_source=recorded.get("source"))

@@ -12,7 +12,7 @@ from ..errors import ValidationError
 from . import checks
 from .assignment import parse_arms
 from .balance import Difference, Independence, OrderTest, SampleRatio
-from .population import Table, open_table, read_table
+from .population import Table, pre_period_of, read_table
 
 DEFAULTS = {"srm_alpha": 0.001, "min_count": 100, "max_smd": 0.1, "smd_alpha": 0.05,
             "corr_alpha": 0.001, "min_shared": 100}
@@ -81,19 +81,23 @@ def check_recorded(conn, store, name: str, *, pre_period: Path | None = None,
                    covariates: list[str] | None = None, subject_column: str = "subject",
                    opts: dict | None = None) -> CheckResult:
     """Every check of a recorded experiment, over its exposures (before any: over the
-    assignment its salt gives the pre-period population)."""
+    assignment its salt gives the pre-period population). The pre-period population is
+    ``pre_period`` (a file, relative to the working directory), else MW402's: ``opts``'
+    ``pre_period`` (relative to modelward.toml's directory), else the one recorded at
+    creation (:func:`~.population.pre_period_of`, as MW402 reads it)."""
     opts = {**DEFAULTS, **(opts or {})}
     exp = checks.experiment_of(conn, name)
-    recorded_pop = (exp.balance or {}).get("population") or {}
-    table = None
     if pre_period is not None:
-        table = read_table(pre_period, subject_column=subject_column)
-    elif recorded_pop.get("dataset"):
-        table = open_table(recorded_pop["dataset"], store=store,
-                           subject_column=recorded_pop.get("subject_column", "subject"))
-        table.source = (f"{recorded_pop.get('source')} as stored at creation "
-                        f"({recorded_pop['dataset'][:19]}…)")
-        covariates = covariates or recorded_pop.get("covariates")
+        src = pre_period_of(exp, pre_period=pre_period, subject_column=subject_column,
+                            covariates=covariates)
+    else:
+        config = store.settings.config_path
+        src = pre_period_of(exp, pre_period=opts.get("pre_period"),
+                            subject_column=opts.get("subject_column") or "subject",
+                            covariates=covariates or opts.get("covariates"),
+                            base=config.resolve().parent if config is not None else None)
+    table = src.open(store) if src is not None else None
+    covariates = src.covariates if src is not None else covariates
     assign = checks.recorded(conn, exp)
     basis = "exposures"
     if not assign.subjects and not assign.multi_arm:

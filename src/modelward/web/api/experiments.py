@@ -25,7 +25,9 @@ def _thresholds(settings) -> dict:
          for c in ("MW401", "MW402", "MW403")}
     return {"srm_alpha": o["MW401"]["alpha"], "min_count": o["MW401"]["min_count"],
             "max_smd": o["MW402"]["max_smd"], "smd_alpha": o["MW402"]["alpha"],
-            "corr_alpha": o["MW403"]["alpha"], "min_shared": o["MW403"]["min_shared"]}
+            "corr_alpha": o["MW403"]["alpha"], "min_shared": o["MW403"]["min_shared"],
+            # the pre-period population MW402 judges balance on (rollout.population)
+            **{k: o["MW402"][k] for k in ("pre_period", "subject_column", "covariates")}}
 
 
 @router.get("/experiments", dependencies=[Depends(require(*READ))])
@@ -44,9 +46,10 @@ def get_experiment(name: str, request: Request) -> dict:
 
 @router.get("/experiments/{name}/check", dependencies=[Depends(require(*READ))])
 def check_experiment(name: str, request: Request) -> dict:
-    """Sample ratio, covariate balance (against the pre-period recorded at creation),
-    correlation with other experiments and ID order; ``alarm`` is true when a check fires
-    (``modelward experiment check`` exits 1)."""
+    """Sample ratio, covariate balance (against MW402's pre-period population: the one
+    named in modelward.toml, else the one recorded at creation), correlation with other
+    experiments and ID order; ``alarm`` is true when a check fires (``modelward experiment
+    check`` exits 1)."""
     store = store_of(request)
     opts = _thresholds(store.settings)
     with store.read() as conn:

@@ -1,0 +1,56 @@
+"""Cheap layer checks read from the source: only ``ledger/`` builds SQL on the schema
+tables, and no guard imports another guard (DESIGN, "Layers")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from modelward.guards import registry
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "modelward"
+
+
+def imported(path: Path) -> set[str]:
+    """The absolute ``modelward.…`` names a module imports (modules and imported names)."""
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + (node.module.split(".") if node.module else []))
+            out.add(module)
+            out.update(f"{module}.{a.name}" for a in node.names)
+    return out
+
+
+def modules(under: Path = SRC) -> list[Path]:
+    return sorted(p for p in under.rglob("*.py") if "migrations" not in p.parts)
+
+
+def test_imported_resolves_relative_imports():
+    names = imported(SRC / "guards" / "view.py")
+    assert "modelward.ledger.aliases" in names and "modelward.guards.finding.short" in names
+
+
+def test_only_the_ledger_imports_the_schema():
+    ledger = SRC / "ledger"
+    offenders = [str(p.relative_to(SRC)) for p in modules()
+                 if ledger not in p.parents and "modelward.ledger.schema" in imported(p)]
+    assert offenders == [], ("these modules build SQL on the schema tables themselves; "
+                             "give them a read function in ledger/ instead")
+
+
+def test_no_guard_imports_another_guard():
+    guards = {f"modelward.guards.{row.module}" for row in registry.active()}
+    found = {}
+    for name in sorted(guards):
+        path = SRC / "guards" / f"{name.rsplit('.', 1)[1]}.py"
+        others = {g for g in guards - {name}
+                  if any(i == g or i.startswith(g + ".") for i in imported(path))}
+        if others:
+            found[name] = sorted(others)
+    assert found == {}
