@@ -50,3 +50,15 @@ def test_experiment_balance_reads_the_pre_period_population_MW402_judges(configu
     page.cookies.set(COOKIE, api.secrets["reader"])
     html = page.get("/experiments/canary").text
     assert "balance not checked" not in html and "sessions_30d" in html
+
+
+@pytest.mark.parametrize("path", ["/decisions?subject=a%00b", "/aliases?alias=chat%00v1",
+                                  "/fingerprints?alias=embed%00v1"])
+def test_a_NUL_byte_in_a_page_query_is_refused_as_the_API_refuses_it(api, path):
+    """The pages and the API look the ledger up through one store_of: a NUL byte is a
+    422 naming the parameter (on PostgreSQL it was a storage error on the pages)."""
+    page = TestClient(create_app(api.store.settings, store=api.store))
+    page.cookies.set(COOKIE, api.secrets["reader"])
+    resp = page.get(path)
+    assert resp.status_code == 422 and "holds a NUL byte" in resp.text
+    assert api.get("/api/v1/decisions", params={"subject": "a\x00b"}).status_code == 422

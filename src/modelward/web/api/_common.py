@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from pydantic import AfterValidator
 
 from ...errors import ValidationError
-from ...ledger.engine import Store
 from ...ledger.tokens import Token
 from ...timefmt import parse_duration, parse_time
 from ..errors import AuthError
+from ..store import store_of  # noqa: F401  (every router imports it from here)
 
 MAX_BATCH = 10_000  # items per POST: bounds one request's memory and one transaction's time
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|m|h|d|w)\s*$")
@@ -48,16 +48,6 @@ class JSON(Response):
     def render(self, content) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY
                             | orjson.OPT_NON_STR_KEYS)
-
-
-def store_of(request: Request) -> Store:
-    """The ledger, once the request's path and query hold no NUL byte: PostgreSQL can
-    neither store nor compare one, and the request would fail as a storage error (503)
-    instead of a 422 naming the parameter. (Every route calls this after auth.)"""
-    for name, value in (*request.query_params.multi_items(), *request.path_params.items()):
-        if "\x00" in str(value):
-            raise ValidationError("holds a NUL byte", field=name)
-    return request.app.state.store
 
 
 def token_of(request: Request) -> Token:

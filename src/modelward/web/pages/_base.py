@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...errors import ModelwardError
 from ...ledger import tokens as ledger_tokens
-from ...ledger.engine import Store
 from ...timefmt import iso
 from ..auth import COOKIE
 from ..errors import status_of
+from ..store import store_of  # noqa: F401  (every page imports it from here)
 
 WEB = Path(__file__).resolve().parent.parent
 router = APIRouter(include_in_schema=False)
@@ -52,16 +52,12 @@ env.filters.update(short=short, when=when, q=lambda s: quote(str(s), safe=""))
 env.globals.update(NAV=NAV)
 
 
-def store_of(request: Request) -> Store:
-    return request.app.state.store
-
-
 def viewer(request: Request) -> ledger_tokens.Token | None:
     """The live token in the dashboard cookie, or None."""
     secret = request.cookies.get(COOKIE)
     if not secret:
         return None
-    with store_of(request).read() as conn:
+    with request.app.state.store.read() as conn:  # the cookie only: nothing to check yet
         return ledger_tokens.authenticate(conn, secret)
 
 
