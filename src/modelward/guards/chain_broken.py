@@ -46,7 +46,8 @@ from ..settings import Setting
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW103")  # its row of the code table
+CODE = "MW103"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("examples", "int", 20, "Decision ids listed per broken block.", minimum=0),)
 
 FIX = ("restore the ledger from a backup taken before the change and check it against an "

@@ -72,7 +72,8 @@ from ..settings import Setting
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW403")  # its row of the code table
+CODE = "MW403"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("alpha", "float", 0.001, "Fire below this (Bonferroni-adjusted) p-value."),
     Setting("min_shared", "int", 100, "Shared subjects needed to judge two experiments.",

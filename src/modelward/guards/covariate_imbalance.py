@@ -63,7 +63,8 @@ from ..settings import Setting
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW402")  # its row of the code table
+CODE = "MW402"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("pre_period", "str", None,
             "Pre-period population (CSV/JSONL path or dataset digest); default: the one "

@@ -54,7 +54,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW501")  # its row of the code table
+CODE = "MW501"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = ()
 FIX = ("register the new embedder and move the alias to it, re-embed the index, "
        "recalibrate dependent thresholds and split experiments at the change")

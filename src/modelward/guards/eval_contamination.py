@@ -78,7 +78,8 @@ from ..settings import Setting
 from .finding import Finding, plural, short
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW302")  # its row of the code table
+CODE = "MW302"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("min_items", "int", 1,
                    "Fewest contaminated items of one eval set that make a finding.", minimum=1),)
 

@@ -46,7 +46,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW002")  # its row of the code table
+CODE = "MW002"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = ()
 
 

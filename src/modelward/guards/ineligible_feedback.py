@@ -58,7 +58,8 @@ from ..settings import Setting
 from .finding import Finding, plural
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW304")  # its row of the code table
+CODE = "MW304"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("examples", "int", 3, "Feedback ids listed per exclusion reason.",
                    minimum=1),)
 

@@ -72,7 +72,8 @@ from ..settings import Setting
 from .finding import Finding, short
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW204")  # its row of the code table
+CODE = "MW204"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("verify", "bool", True,
                    "Re-hash inputs and closure blobs (true) or only check they exist (false)."),)
 

@@ -62,7 +62,8 @@ from ..settings import Setting
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW201")  # its row of the code table
+CODE = "MW201"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("require_reviewer", "bool", True,
                    "Report live aliases with no active reviewer of record."),)
 

@@ -6,7 +6,8 @@ it (selecting it is allowed and runs nothing). The module of an active code is i
 by name, so listing the table never imports a guard.
 
 The table is the one place a guard's code, name, severity and status are declared: a
-guard module takes them from its row (``CODE, NAME, SEVERITY, STATUS = declared("MW105")``).
+guard module names its code and takes the rest from its row
+(``NAME, SEVERITY, STATUS = declared(CODE)``).
 """
 
 from __future__ import annotations
@@ -124,11 +125,11 @@ def get(code: str) -> Code:
     return found
 
 
-def declared(code: str) -> tuple[str, str, str, str]:
-    """(code, name, default severity, status) of ``code``'s row: what its guard module
-    exposes as ``CODE``, ``NAME``, ``SEVERITY`` and ``STATUS``."""
+def declared(code: str) -> tuple[str, str, str]:
+    """(name, default severity, status) of ``code``'s row: what its guard module exposes
+    as ``NAME``, ``SEVERITY`` and ``STATUS`` beside its ``CODE``."""
     row = BY_CODE[code]
-    return row.code, row.name, row.severity, row.status
+    return row.name, row.severity, row.status
 
 
 def active() -> list[Code]:

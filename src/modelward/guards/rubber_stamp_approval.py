@@ -67,7 +67,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW203")  # its row of the code table
+CODE = "MW203"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("min_review_time", "duration", None,
                    "Shortest plausible review (default: the min_review_time setting).",
                    minimum=0),)

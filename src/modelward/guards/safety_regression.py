@@ -69,7 +69,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW205")  # its row of the code table
+CODE = "MW205"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = ()
 
 FIX = {"never-compared": "compare it with its base: `modelward safety compare --base BASE "

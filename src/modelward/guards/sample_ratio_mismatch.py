@@ -57,7 +57,8 @@ from ..settings import Setting
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW401")  # its row of the code table
+CODE = "MW401"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("alpha", "float", 0.001, "Fire below this chi-square p-value."),
     Setting("min_count", "int", 100, "Judge once every arm expects at least this many subjects.",

@@ -61,7 +61,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW202")  # its row of the code table
+CODE = "MW202"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("max_age", "duration", None,
                    "Oldest evidence accepted (default: the evidence_max_age setting).",
                    minimum=1),)

@@ -59,7 +59,8 @@ from ..timefmt import iso
 from .finding import Finding, plural
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW105")  # its row of the code table
+CODE = "MW105"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("grace", "duration", None,
                    "How long after a move the previous digest is accepted "
                    "(default: the stale_fleet_grace setting)."),)

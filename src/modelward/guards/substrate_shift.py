@@ -60,7 +60,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW404")  # its row of the code table
+CODE = "MW404"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("min_exposures", "int", 1, "A regime counts from this many exposures.", minimum=1),
     Setting("experiments", "list", None,

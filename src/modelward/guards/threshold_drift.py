@@ -67,7 +67,8 @@ from ..timefmt import iso
 from .finding import Finding, short
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW502")  # its row of the code table
+CODE = "MW502"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("min_candidates", "int", 200,
             "Candidates needed on each side of a substrate change.", minimum=1),

@@ -61,7 +61,8 @@ from ..timefmt import iso
 from .finding import Finding, plural, short
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW101")  # its row of the code table
+CODE = "MW101"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("examples", "int", 3, "Example decision ids per finding.", minimum=0),)
 
 FIX_ALIAS = ("record what the alias resolved to: ledger.record(uses=[ledger.resolve(alias)], …)")

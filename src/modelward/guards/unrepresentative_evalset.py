@@ -82,7 +82,8 @@ from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW303")  # its row of the code table
+CODE = "MW303"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("min_traffic_share", "float", 0.10,
             "Judge segments carrying at least this share of traffic."),

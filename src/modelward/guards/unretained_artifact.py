@@ -59,7 +59,8 @@ from ..timefmt import iso
 from .finding import Finding, plural
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW102")  # its row of the code table
+CODE = "MW102"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("verify", "bool", True,
                    "Re-hash payloads (true) or only check that they exist (false)."),)
 

@@ -62,7 +62,8 @@ from ..timefmt import iso
 from .finding import Finding, plural, short
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW301")  # its row of the code table
+CODE = "MW301"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("window", "duration", "30d",
                    "How far back production decisions are judged.", minimum=1),)
 

@@ -46,7 +46,8 @@ from collections.abc import Iterator
 from .finding import Finding
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW001")  # its row of the code table
+CODE = "MW001"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = ()
 
 

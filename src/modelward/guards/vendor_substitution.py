@@ -55,7 +55,8 @@ from ..timefmt import iso
 from .finding import Finding, short
 from .registry import declared
 
-CODE, NAME, SEVERITY, STATUS = declared("MW104")  # its row of the code table
+CODE = "MW104"
+NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (Setting("fingerprint", "bool", False,
                    "Also compare vendor_fingerprint between consecutive decisions."),)
 
