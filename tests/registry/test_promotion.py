@@ -197,13 +197,20 @@ def test_named_evidence_must_be_a_completed_task_run(ledger):
                                        f"({short(fresh)}); run one with `modelward eval run`"}]
 
 
-def test_a_fine_tune_needs_a_passed_safety_comparison(ledger):
-    store = ledger.store
+def fine_tune_world(store):
+    """The promotion world and a fine-tune of chat@v3 with a complete closure and opened
+    task evidence: every gate but ``safety`` passes for it."""
     w = world(store)
     tuned = put(store, "model", b"chat-ft", "chat-ft", "1", parents=[(w.v3, "base")])
     closure(store, tuned, complete=True, at=T0 - DAY)
     run = eval_run(store, evalset=w.qa, model=tuned, finished_at=T0 - HOUR)
     opens(store, run, BOB, T0 - 30 * MIN)
+    return w, tuned
+
+
+def test_a_fine_tune_needs_a_passed_safety_comparison(ledger):
+    store = ledger.store
+    w, tuned = fine_tune_world(store)
     req = promotion.request(store, w.alias, tuned, ALICE, at=T0)
     name = f"model chat-ft@1 ({short(tuned)}) is fine-tuned from {short(w.v3)}"
     assert gates(store, req.id, BOB, T0) == [{"gate": "safety", "message": f"{name} with no "
@@ -241,11 +248,7 @@ def test_the_safety_gate_and_MW205_give_one_verdict(ledger):
     from modelward.ledger import artifacts
 
     store = ledger.store
-    w = world(store)
-    tuned = put(store, "model", b"chat-ft", "chat-ft", "1", parents=[(w.v3, "base")])
-    closure(store, tuned, complete=True, at=T0 - DAY)
-    run = eval_run(store, evalset=w.qa, model=tuned, finished_at=T0 - HOUR)
-    opens(store, run, BOB, T0 - 30 * MIN)
+    w, tuned = fine_tune_world(store)
     # passed, but against chat@v4: says nothing about what tuning chat@v3 changed
     other = eval_run(store, evalset=w.qa, model=tuned, kind="safety", finished_at=T0 - HOUR,
                      summary={"passed": True}, meta={"base": w.v4})
