@@ -54,3 +54,11 @@ def test_no_guard_imports_another_guard():
         if others:
             found[name] = sorted(others)
     assert found == {}
+
+
+def test_guards_build_no_sql():
+    """A guard passes its view to ledger read functions; it imports no SQLAlchemy."""
+    found = [row.module for row in registry.active()
+             if any(i == "sqlalchemy" or i.startswith("sqlalchemy.")
+                    for i in imported(SRC / "guards" / f"{row.module}.py"))]
+    assert found == []

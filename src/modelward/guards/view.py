@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import CompoundSelect
@@ -85,15 +84,12 @@ class View:
 
     # --- queries ----------------------------------------------------------------------
     def execute(self, statement: Select | CompoundSelect) -> Result:
-        """Run a SELECT; anything else is refused."""
+        """Run a SELECT; anything else is refused. Guards build no SQL: they pass the view
+        to ledger read functions (``ledger_usage.digest_usage(view, since=view.since)``),
+        which run their SELECTs through here on the guards' snapshot."""
         if not isinstance(statement, (Select, CompoundSelect)):
             raise TypeError("guards may only run SELECT statements")
         return self._conn.execute(statement)
-
-    def in_window(self, column, start: int | None = None) -> sa.ColumnElement[bool]:
-        """``column >= max(since, start)``, or TRUE when neither bounds it."""
-        bounds = [b for b in (self.since, start) if b is not None]
-        return column >= max(bounds) if bounds else sa.true()
 
     # --- artifacts ----------------------------------------------------------------------
     def artifacts(self, digests: Iterable[str]) -> dict[str, Artifact]:
