@@ -1,9 +1,10 @@
 """What the dashboard tests add to a demo ledger (the demo has no experiments, fingerprints
 or promotions yet), built through the real ledger and domain APIs:
 
-* ``canary``: the hash-free ``id % 100 < 5`` canary of tests/rollout/world.py with its
-  pre-period population recorded, a third of the treatment exposures lost (a sample
-  ratio mismatch), and the hosted embedder swapped halfway (two substrate regimes);
+* ``canary``: a hash-free ``id % 100 < 5`` canary over the demo's users, judged (by MW402
+  and the page alike) on the pre-period population the demo's modelward.toml names, a
+  third of the treatment exposures lost (a sample ratio mismatch), and the hosted embedder
+  swapped halfway (two substrate regimes);
 * ``embed/search``: fingerprint runs baseline, same, same, then a rotated embedder
   (changed, epoch 2);
 * ``ranker/v1``: alice asks to promote ranker@v2, scored by a fresh eval run; bob and
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from modelward.ledger.artifacts import register_bytes, register_hosted
+from modelward.ledger.artifacts import register_hosted
 from modelward.registry import promotion
+from modelward.rollout.population import read_table
 from modelward.timefmt import now_us
 
 from ..registry.promotion_world import (
@@ -30,26 +32,26 @@ from ..registry.promotion_world import (
     set_roles,
 )
 from ..retrieval.test_fingerprint_runs import hosted_embedder, run
-from ..rollout.world import DAY, T0, canary_arm, canary_population, create, expose, write_population
+from ..rollout.world import DAY, T0, canary_arm, create, expose
 
 
 def experiment(store, tmp_path) -> SimpleNamespace:
-    rows = canary_population()
-    pre = write_population(tmp_path / "users-pre.csv", rows)
-    dataset = register_bytes(store, "dataset", pre.read_bytes(), name="users-pre").artifact.digest
-    create(store, "canary", "unused", balance={"population": {
-        "dataset": dataset, "source": "users-pre.csv", "subject_column": "subject",
-        "covariates": ["sessions_30d", "spend_90d"]}})
+    # MW402's pre_period in the demo's modelward.toml applies to every experiment, this one
+    # too: bucket the very users it holds (admins on the low seats of each block of 100)
+    from demo.rollout import PRE_PERIOD  # the caller put the repository on sys.path
+
+    users = read_table(store.settings.home_path / PRE_PERIOD).subjects
+    create(store, "canary", "unused")
     small = register_hosted(store, "acme:embed-small-2", name="embed-small", kind="embedder",
                             version="2", at=T0 - DAY).artifact.digest
     large = register_hosted(store, "acme:embed-large-1", name="embed-large", kind="embedder",
                             version="1", at=T0 - DAY).artifact.digest
-    kept = [(r["subject"], canary_arm(r["subject"])) for i, r in enumerate(rows)
-            if not (canary_arm(r["subject"]) == "treatment" and i % 3 == 0)]
+    kept = [(u, canary_arm(u[2:])) for i, u in enumerate(users)
+            if not (canary_arm(u[2:]) == "treatment" and i % 3 == 0)]
     half = len(kept) // 2
     n = expose(store, "canary", kept, step=60_000_000,
                embedder_digest=lambda i, s, a: small if i < half else large,
-               metric=lambda i, s, a: float((int(s) * 7919) % 100) / 100
+               metric=lambda i, s, a: float((int(s[2:]) * 7919) % 100) / 100
                + (0.05 if a == "treatment" else 0.0))
     return SimpleNamespace(name="canary", exposures=n, embedders=(small, large))
 
