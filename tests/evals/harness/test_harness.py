@@ -51,8 +51,13 @@ def broken(prompt, *, model, item):
     raise RuntimeError("model exploded")
 
 
-def slow(prompt, *, model, item):
-    time.sleep(0.05)
+RENDEZVOUS = threading.Barrier(3)
+
+
+def together(prompt, *, model, item):
+    """Returns only once three calls are in flight at the same time (a sequential harness
+    would break the barrier: its timeout is far beyond any scheduler hiccup)."""
+    RENDEZVOUS.wait(timeout=30)
     return ANSWERS[item["input"]["q"]]
 
 
@@ -278,10 +283,10 @@ def test_custom_scorer_with_a_pass_mark_and_limit(ledger, env):
 
 
 def test_concurrent_items_keep_their_index(ledger, env):
-    started = time.perf_counter()
-    run = harness(ledger.store, env, runner="tests.evals.harness.test_harness:slow",
+    RENDEZVOUS.reset()
+    run = harness(ledger.store, env, runner="tests.evals.harness.test_harness:together",
                   concurrency=3).run()
-    assert time.perf_counter() - started < 0.14  # three 50 ms calls at once, not in a row
+    assert run.status == "completed"  # the three calls met at the barrier: run at once
     with ledger.store.read() as conn:
         items = ledger_evals.results(conn, run.id)
     assert [(r.item_index, r.item_id, r.output_text) for r in items] == [
