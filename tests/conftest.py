@@ -83,3 +83,23 @@ def settings_for(tmp_path):
         overrides.setdefault("home", str(tmp_path / "home"))
         return Settings(overrides)
     return make
+
+
+# --- a local S3-compatible server (moto's standalone server, a real HTTP process) ----------
+@pytest.fixture(scope="session")
+def s3_server():
+    """The endpoint URL of a moto server started for this test session on a free port."""
+    from tests.s3server import S3Server
+
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_url(s3_server, monkeypatch):
+    """``s3://<fresh bucket>/blobs`` with the standard AWS environment pointing at the local
+    server (the way a team configures credentials); returns the URL."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    bucket = s3_server.new_bucket()
+    return f"s3://{bucket}/blobs"

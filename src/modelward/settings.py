@@ -37,7 +37,13 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL of the ledger; default sqlite:///$MODELWARD_HOME/ledger.db "
             "(PostgreSQL: postgresql+psycopg://user@host/db)."),
     Setting("blob_url", "str", None,
-            "Directory (or file:// URL) of the content-addressed blob store; default $MODELWARD_HOME/blobs."),
+            "The content-addressed blob store: a directory (or file:// URL), or an object "
+            "store s3://bucket/prefix, gs://bucket/prefix, az://container/prefix "
+            "(credentials from the cloud's standard environment, docs/team.md); default "
+            "$MODELWARD_HOME/blobs."),
+    Setting("cache_dir", "str", None,
+            "Verified local copies of object-store payloads (what `.path()` and `modelward "
+            "fetch` load) and their verification records; default $MODELWARD_HOME/cache."),
     Setting("recorder_mode", "choice", "batched",
             "batched: record() queues and a thread commits every flush_interval or "
             "flush_records; durable: record() returns after an fsynced spool append.",
@@ -72,6 +78,15 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 # Top-level tables of modelward.toml; each is validated by the module that reads it.
 KNOWN_TABLES = {"modelward", "check", "contamination"}
+
+
+REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "azure://", "abfs://",
+                  "abfss://", "adl://", "https://", "http://", "memory://")
+
+
+def is_remote(url: str) -> bool:
+    """Does ``url`` name an object store (rather than a local directory)?"""
+    return str(url).lower().startswith(REMOTE_SCHEMES)
 
 
 def coerce(setting: Setting, value: Any, source: str) -> Any:
@@ -206,7 +221,19 @@ class Settings:
         return f"sqlite:///{(self.home_path / 'ledger.db').resolve()}"
 
     @property
+    def blob_location(self) -> str:
+        """The blob store as configured: an object-store URL or a local directory."""
+        if self.blob_url and is_remote(self.blob_url):
+            return self.blob_url
+        return str(self.blob_path)
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else self.home_path / "cache"
+
+    @property
     def blob_path(self) -> Path:
+        """The blob directory (a local blob store only)."""
         if self.blob_url:
             url = self.blob_url
             return Path(url[len("file://"):] if url.startswith("file://") else url)

@@ -12,7 +12,7 @@ HOUR = 3_600_000_000
 def _setup(tmp_path, ttl=HOUR, now=10 * HOUR):
     blobs = BlobStore(tmp_path / "blobs")
     digest = blobs.put_bytes(b"checkpoint")
-    cache = VerificationCache(tmp_path / "blobs" / "verified", blobs.path_of, ttl, now)
+    cache = VerificationCache(tmp_path / "blobs" / "verified", blobs.signature, ttl, now)
     sig = stat_signature(blobs.path_of(digest))
     return blobs, digest, cache, sig
 
@@ -38,7 +38,7 @@ def test_it_expires_after_the_ttl_and_a_zero_ttl_disables_it(tmp_path):
     blobs, digest, cache, sig = _setup(tmp_path)
     cache.put_payload(digest, {digest: sig}, 10 * HOUR - HOUR - 1)
     assert cache.payload(digest) is None
-    off = VerificationCache(tmp_path / "blobs" / "verified", blobs.path_of, 0, 10 * HOUR)
+    off = VerificationCache(tmp_path / "blobs" / "verified", blobs.signature, 0, 10 * HOUR)
     off.put_payload(digest, {digest: sig}, 10 * HOUR)
     assert off.payload(digest) is None and cache.payload(digest) is None
     cache.put_payload(digest, {digest: sig}, 10 * HOUR)
@@ -58,7 +58,7 @@ def test_garbage_and_unwritable_caches_are_only_misses(tmp_path):
     # a cache that cannot be written (here: its directory would sit under a file, which
     # fails even for root) is a cache that never hits, not an error
     (tmp_path / "plain-file").write_text("x")
-    stuck = VerificationCache(tmp_path / "plain-file" / "verified", blobs.path_of, HOUR, 10 * HOUR)
+    stuck = VerificationCache(tmp_path / "plain-file" / "verified", blobs.signature, HOUR, 10 * HOUR)
     stuck.put_block(1, {"at": 10 * HOUR})
     stuck.put_payload(digest, {digest: sig}, 10 * HOUR)
     assert stuck.block(1) is None and stuck.payload(digest) is None

@@ -38,6 +38,7 @@ def _register_commands() -> None:
         aliases,
         artifacts,
         audit,
+        blobs,
         chain,
         check,
         closure,
@@ -60,7 +61,7 @@ def _register_commands() -> None:
         thresholds,
     )
 
-    for module in (db, artifacts, aliases, decisions, chain, audit, retention, check, evals,
+    for module in (db, artifacts, aliases, decisions, chain, audit, retention, blobs, check, evals,
                    evalsets, feedback, contamination, closure, people, promote, safety,
                    replay, serve, experiments, fingerprints, thresholds, integrations, login):
         module.register(app)

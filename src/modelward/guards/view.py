@@ -58,7 +58,7 @@ class View:
         self._payload: dict[tuple[str, bool], PayloadCheck] = {}
         self._references: dict[int | None, dict[str, References]] = {}
         # read the verification cache, never write it: guards change nothing
-        self._cache = _ReadOnlyCache(store.blobs.root / "verified", store.blobs.path_of,
+        self._cache = _ReadOnlyCache(store.blobs.verified_dir, store.blobs.signature,
                                      settings.verify_cache_ttl or 0, self.now, write=False)
         self._bytes: dict[str, bytes | None] = {}
         self._chain: ledger_chain.VerifyReport | None = None

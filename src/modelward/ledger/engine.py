@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConflictError, SchemaError, StorageError
 from ..settings import Settings
-from .blobs import BlobStore
+from .blobs import open_blob_store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_CHAIN_LOCK = 0x6D77_6368  # advisory lock key ("mwch") serialising chain appends
@@ -97,7 +97,7 @@ class Store:
             self.engine = sa.create_engine(url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
-        self.blobs = BlobStore(settings.blob_path)
+        self.blobs = open_blob_store(settings.blob_location, cache_dir=settings.cache_path)
         self.paramstyle = "?" if self.dialect == "sqlite" else "%s"
 
     @contextlib.contextmanager

@@ -13,7 +13,7 @@ from .. import digest as dg
 from ..errors import BlobCorruptError, NotFoundError
 from ..ledger.artifacts import Artifact
 from ..timefmt import iso
-from .verification import VerificationCache, stat_signature
+from .verification import VerificationCache
 
 
 @dataclass
@@ -100,8 +100,8 @@ def check_payload(store, art: Artifact, *, verify: bool = True,
 
 
 def _quick(store, art: Artifact) -> PayloadCheck:
-    path_of = store.blobs.path_of
-    sig = stat_signature(path_of(art.digest))
+    signature = store.blobs.signature  # a stat locally, a HEAD request on an object store
+    sig = signature(art.digest)
     if sig is None:
         return PayloadCheck("missing", detail="the blob is not in the store"
                             if not art.is_directory
@@ -116,7 +116,7 @@ def _quick(store, art: Artifact) -> PayloadCheck:
         return PayloadCheck("corrupt", detail="the directory's manifest does not match its digest")
     total, gone = 0, 0
     for f in files:
-        fsig = stat_signature(path_of(f))
+        fsig = signature(f)
         if fsig is None:
             gone += 1
         else:
@@ -134,7 +134,7 @@ def _full(store, art: Artifact, cache: VerificationCache | None, now: int) -> Pa
     signatures: dict[str, list[int]] = {}
 
     def rehash(digest: str) -> str:
-        sig = stat_signature(blobs.path_of(digest))  # before reading: a later write shows
+        sig = blobs.signature(digest)  # before reading: a later write shows
         if sig is None:
             return "missing"
         status = blobs.verify(digest)

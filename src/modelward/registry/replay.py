@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 from jinja2 import Environment, TemplateSyntaxError, meta
 
-from .. import digest as dg
 from ..digest import of_text
 from ..endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
 from ..errors import UnknownDecisionError, ValidationError
@@ -36,6 +32,7 @@ from ..ledger.artifacts import Artifact
 from ..ledger.decisions import Decision
 from ..ledger.engine import Store
 from ..timefmt import iso, now_us
+from .loading import materialize
 from .payloads import PayloadCheck, check_payload
 from .verification import cache_for
 
@@ -141,19 +138,10 @@ def _input(row, d: Decision) -> tuple[str | None, Missing | None]:
 
 @contextlib.contextmanager
 def payload_path(store: Store, art: Artifact) -> Iterator[str]:
-    """The path a runner loads the retained payload from: the blob itself for a file; for
-    a directory, a temporary tree of links to its verified blobs (removed afterwards).
-    Nothing is copied: checkpoints are large. Runners must only read it."""
-    if not art.is_directory:
-        yield str(store.blobs.path_of(art.digest).resolve())
-        return
-    with tempfile.TemporaryDirectory(prefix="modelward-replay-") as tmp:
-        root = Path(tmp) / (art.name.replace("/", "_") or "payload")
-        for rel, file_digest in dg.parse_manifest(store.blobs.get(art.digest)):
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(store.blobs.path_of(file_digest), target)
-        yield str(root)
+    """The path a runner loads the retained payload from: the verified blob for a file;
+    for a directory, the verified tree of its files (registry/loading.py: hard links to the
+    blobs, cached by digest). Nothing large is copied; runners must only read it."""
+    yield str(materialize(store, art))
 
 
 def uses_input(template: str) -> bool:

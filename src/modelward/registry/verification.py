@@ -1,14 +1,17 @@
 """The verification cache: what was fully verified, when, so repeated audits stay cheap.
 
-Kept as small files beside the blobs, under ``<blob store>/verified/``; deleting the
+Kept as small files beside the blobs, under ``<blob store>/verified/`` (for an object
+store, under ``$MODELWARD_HOME/cache/verified/<store>/``, on each machine); deleting the
 directory only makes the next audits slower. Two kinds of entries:
 
 * ``payloads/<ab>/<cdef…>`` — an artifact whose blobs were rehashed and matched, with each
-  blob file's (size, mtime, ctime, inode, device) at that moment. An entry is trusted while
-  every file still shows the same signature and the entry is younger than
-  ``verify_cache_ttl``. Any write to a file through the filesystem changes its ctime (which
-  no user call can set back), so tampering is caught; silent media corruption that leaves
-  the inode untouched is caught at the next full rehash, at the latest after the TTL.
+  blob's signature at that moment: for a file, (size, mtime, ctime, inode, device); for an
+  object, (size, ETag, last-modified, version). An entry is trusted while every blob still
+  shows the same signature and the entry is younger than ``verify_cache_ttl``. Any write to
+  a file through the filesystem changes its ctime (which no user call can set back), and
+  any overwrite of an object changes its ETag and last-modified time, so tampering is
+  caught; silent media corruption that leaves the signature untouched is caught at the
+  next full rehash, at the latest after the TTL.
 * ``blocks/<number>`` — the subtree roots of a chain block recomputed in full, so later
   audits prove one decision against the sealed root without rehashing the whole block
   (see ``ledger/proofs.py``). Trusted only while they still hash to the sealed root, and
@@ -25,24 +28,17 @@ from pathlib import Path
 
 import orjson
 
-
-def stat_signature(path: Path) -> list[int] | None:
-    """What changes whenever a file's bytes are rewritten; None when there is no file."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+from ..ledger.blobs import stat_signature  # noqa: F401 - re-exported
 
 
 class VerificationCache:
-    """Entries under ``root``, trusted for ``ttl_us`` microseconds; ``path_of`` maps a blob
-    digest to its file."""
+    """Entries under ``root``, trusted for ``ttl_us`` microseconds; ``signature`` maps a
+    blob digest to what changes when it is rewritten (None when it is gone)."""
 
-    def __init__(self, root: Path, path_of, ttl_us: int, now: int, *,
+    def __init__(self, root: Path, signature, ttl_us: int, now: int, *,
                  write: bool = True) -> None:
         self.root = Path(root)
-        self.path_of = path_of
+        self.signature = signature
         self.ttl_us = ttl_us
         self.now = now
         self.write = write
@@ -90,12 +86,13 @@ class VerificationCache:
         if entry is None or not isinstance(entry.get("blobs"), dict) or not entry["blobs"]:
             return None
         for blob, sig in entry["blobs"].items():
-            if stat_signature(self.path_of(blob)) != sig:
+            if self.signature(blob) != sig:
                 return None
         return entry
 
     def put_payload(self, digest: str, signatures: dict[str, list[int]], at: int) -> None:
         """Record that ``digest``'s blobs (blob digest -> signature before reading) matched."""
+        signatures = {k: list(v) for k, v in signatures.items()}
         self._write(self._payload_path(digest), {"at": at, "blobs": signatures})
 
     def drop_payload(self, digest: str) -> None:
@@ -122,4 +119,4 @@ class VerificationCache:
 def cache_for(store, now: int, *, enabled: bool = True) -> VerificationCache:
     """The cache of ``store``'s blob store with the ``verify_cache_ttl`` setting."""
     ttl = store.settings.verify_cache_ttl if enabled else 0
-    return VerificationCache(store.blobs.root / "verified", store.blobs.path_of, ttl or 0, now)
+    return VerificationCache(store.blobs.verified_dir, store.blobs.signature, ttl or 0, now)

@@ -4,9 +4,10 @@ Light by design: importing it pulls in neither FastAPI nor Typer nor Rich.
 
 >>> import modelward
 >>> ledger = modelward.open()                        # settings from env / modelward.toml
->>> model = ledger.resolve("chat/v1")                # Resolution: .digest, .since, …
->>> prompt = ledger.resolve("prompt/support@production")
->>> ledger.record(uses=[model, prompt], subject="u-123", input_text=q, output_text=a)
+>>> model = ledger.resolve("chat/v1")                # .digest, .since, … and .path()
+>>> prompt = ledger.prompt("prompt/support@production")
+>>> text = prompt.render(question=q)                 # the template whose digest is recorded
+>>> ledger.record(uses=[model, prompt], subject="u-123", input_text=text, output_text=a)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..retrieval.thresholds import ThresholdPolicy
 from ..rollout.assignment import Experiment, assign, assign_many, subject_text
 from ..settings import Settings
 from ..timefmt import parse_time
+from .loading import LoadedPrompt, RenderedPrompt, Resolved, load_prompt
 from .recorder import Recorder, replay_orphaned_spools
 
 
@@ -42,11 +44,20 @@ class Ledger:
         self._experiments: dict[str, Experiment] = {}
 
     # --- aliases ----------------------------------------------------------------------
-    def resolve(self, alias: str, at=None) -> Resolution:
-        """What ``alias`` points to now (or at ``at``): read fresh from the ledger every call."""
+    def resolve(self, alias: str, at=None) -> Resolved:
+        """What ``alias`` points to now (or at ``at``): read fresh from the ledger every call.
+
+        The result names the digest and loads exactly that payload, verified:
+        ``.path()`` (a local file or directory, cached by digest), ``.read_bytes()``,
+        ``.read_text()`` (see docs/loading.md)."""
         when = None if at is None else parse_time(at)
         with self.store.read() as conn:
-            return ledger_aliases.resolve_at(conn, alias, when)
+            return Resolved.of(ledger_aliases.resolve_at(conn, alias, when), self)
+
+    def prompt(self, alias: str, at=None) -> LoadedPrompt:
+        """Resolve a prompt alias and load its template (verified) in one step;
+        ``.render(**variables)`` returns the text with the digest attached."""
+        return load_prompt(self, self.resolve(alias, at))
 
     # --- decisions --------------------------------------------------------------------
     @property
@@ -72,6 +83,7 @@ class Ledger:
         fills the digest field of its artifact kind, and the first names the alias asked
         for. Any field of a decision may be passed by name (see docs/decisions.md)."""
         for res in uses:
+            res = getattr(res, "resolution", res)  # a RenderedPrompt names its prompt
             field = KIND_FIELD.get(res.artifact_kind)
             if field is None:
                 raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, "
@@ -112,6 +124,7 @@ class Ledger:
             raise ValidationError(f"{arm!r} is not an arm of {exp.name} "
                                   f"({', '.join(exp.arm_names)})", field="arm")
         for res in uses:
+            res = getattr(res, "resolution", res)
             field = KIND_FIELD.get(res.artifact_kind)
             if field is None or field == "config_digest":
                 raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, which an "
@@ -189,5 +202,5 @@ def open(home: str | None = None, *, database_url: str | None = None, create: bo
     return Ledger(Settings(overrides), create=create)
 
 
-__all__ = ["Experiment", "Ledger", "Recorder", "Resolution", "ThresholdPolicy", "assign",
-           "assign_many", "open"]
+__all__ = ["Experiment", "Ledger", "LoadedPrompt", "Recorder", "RenderedPrompt", "Resolution",
+           "Resolved", "ThresholdPolicy", "assign", "assign_many", "open"]

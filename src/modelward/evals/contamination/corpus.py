@@ -309,10 +309,11 @@ class _VerifiedBlob(io.RawIOBase):
 
 def _read_blob(store, digest: str, label: str, src: Source, fmt_name: str
                ) -> Iterator[Document]:
-    path = store.blobs.path_of(digest)
-    if not path.is_file():
+    try:
+        path = store.blobs.local_path(digest)  # an object store's verified local copy
+    except NotFoundError:
         raise NotFoundError(f"{label}: blob {digest} is missing from the blob store",
-                            hint="the payload was collected or never stored")
+                            hint="the payload was collected or never stored") from None
     raw = _VerifiedBlob(path, digest)
     buffered = io.BufferedReader(raw, 1 << 20)
     fh = gzip.GzipFile(fileobj=buffered) if fmt_name.lower().endswith(".gz") else buffered

@@ -54,7 +54,7 @@ def output_differences(store: Store, recorded: dict, new: Path, new_digest: str,
         return out
     if entries is None:
         if blobs.verify(recorded["digest"]) == "present":
-            at = _first_difference(blobs.path_of(recorded["digest"]), new)
+            at = _first_difference(blobs.local_path(recorded["digest"]), new)
             out[0]["first_difference"] = at
             out[0]["detail"] += f"; first differing byte at offset {at:,}"
         return out

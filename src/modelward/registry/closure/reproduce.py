@@ -65,10 +65,9 @@ def _target(where: dict, src: Path) -> Path | None:
 
 def _blob_bytes(store: Store, digest: str, what: str) -> bytes:
     """A blob's bytes as stored, even when they no longer match (the caller reports it)."""
-    path = store.blobs.path_of(digest)
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
+        return b"".join(store.blobs.iter_chunks(digest))
+    except NotFoundError:
         raise NotFoundError(f"{what} ({digest}) is no longer in the blob store",
                             hint="the closure cannot be rebuilt without it; restore it with "
                                  "`modelward register`") from None
