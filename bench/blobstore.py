@@ -96,7 +96,10 @@ class Obstore:
         from obstore.store import LocalStore, from_url
 
         self.ob = obstore
-        self.store = (from_url(f"s3://{BUCKET}/obstore") if backend == "s3"
+        options = {"timeout": "1800s", "connect_timeout": "30s",  # as modelward's store
+                   "allow_http": True}
+        self.store = (from_url(f"s3://{BUCKET}/obstore", client_options=options)
+                      if backend == "s3"
                       else LocalStore(str(root), mkdir=True))
 
     def put_file(self, key, path):
@@ -356,8 +359,13 @@ def main(argv=None) -> int:
             with ctx:
                 for cls in clients:
                     root = tmp / "local" if backend == "local" else None
-                    bench_client(cls, backend, root, checkpoint, args.size, prompts,
-                                 args.repeats, c.emit)
+                    try:
+                        bench_client(cls, backend, root, checkpoint, args.size, prompts,
+                                     args.repeats, c.emit)
+                    except Exception as exc:  # one client failing says so, the rest run
+                        c.note(f"{backend}/{cls.name}: FAILED {str(exc).splitlines()[0]}")
+                        c.emit(BENCH, "failed", 1, "", backend=backend, client=cls.name,
+                               error=str(exc).splitlines()[0][:300])
                     if root is not None:
                         shutil.rmtree(root, ignore_errors=True)
     finally:

@@ -21,6 +21,7 @@ modification time (any overwrite changes them).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,20 @@ from pathlib import Path
 from ..errors import BlobCorruptError, ConfigError, ModelwardError, NotFoundError, StorageError
 from .blobs import CHUNK, BlobStore, blob_key
 
-MULTIPART_THRESHOLD = 64 << 20  # bytes; smaller payloads go up in one PUT
+# obstore's default 30 s covers a whole request, body included: a 2 GB download at less
+# than 70 MB/s, or a server assembling a large multipart upload, would be cut off.
+CLIENT_OPTIONS = {"timeout": "1800s", "connect_timeout": "30s"}
+MULTIPART_THRESHOLD = 64 << 20
+
+
+def client_options() -> dict:
+    """obstore's HTTP options: longer timeouts, and plain HTTP only when the environment
+    allows it (``AWS_ALLOW_HTTP``/``ALLOW_HTTP`` true, as obstore reads it without options)."""
+    options = dict(CLIENT_OPTIONS)
+    for var in ("AWS_ALLOW_HTTP", "ALLOW_HTTP", "GOOGLE_ALLOW_HTTP", "AZURE_ALLOW_HTTP"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes"):
+            options["allow_http"] = True
+    return options  # bytes; smaller payloads go up in one PUT
 PART_SIZE = 16 << 20  # S3 allows 10,000 parts: a part grows for payloads past 160 GB
 MAX_PARTS = 9_000
 
@@ -62,7 +76,7 @@ class ObjectBlobStore:
         # obstore raises FileNotFoundError for a missing object (its NotFoundError too)
         self._not_found = (ObNotFound, FileNotFoundError)
         try:
-            self._store = from_url(url)
+            self._store = from_url(url, client_options=client_options())
         except Exception as exc:  # obstore raises its own errors for a malformed URL
             raise ConfigError(f"blob_url {self.url} is not a usable object-store URL: "
                               f"{_first_line(exc)}",

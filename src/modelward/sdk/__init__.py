@@ -90,6 +90,10 @@ class Ledger:
                                       "which a decision does not name", field="uses")
             fields.setdefault(field, res.digest)
             fields.setdefault("alias", res.alias)
+        for name in ("input_text", "output_text"):
+            value = fields.get(name)
+            if isinstance(value, str) and type(value) is not str:  # e.g. a RenderedPrompt
+                fields[name] = str.__str__(value)
         return self.recorder.record(fields)
 
     # --- experiments ------------------------------------------------------------------
