@@ -23,6 +23,22 @@ from demo.world import HOUR  # noqa: E402
 from modelward.timefmt import iso  # noqa: E402
 
 
+def explore_commands(result, shown) -> list[tuple[str, str | None]]:
+    """The commands "Explore it yourself" prints, with a comment each: run from the
+    directory the demo was built in, they reproduce the demo's findings exactly (the
+    configuration lives in the ledger's home, tests/test_demo.py runs them)."""
+    rollback = next(m for m in result.moves if m.label == "chat/v1:rollback")
+    return [
+        (f"export MODELWARD_HOME={shown}", None),
+        ("modelward check", f"the same {len(result.expected)} findings as above"),
+        ("modelward alias history chat/v1", None),
+        (f"modelward alias resolve chat/v1 --at {iso(rollback.at - 3 * HOUR)}",
+         "inside the bad six hours"),
+        ("modelward check --format sarif --output demo.sarif", None),
+        ("modelward explain MW105", None),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default="demo-ledger", type=Path,
@@ -98,14 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             report.run(path, "replay", str(result.notes[key]), "--runner", REPLAY_RUNNER,
                        capture=False)
 
-    rollback = next(m for m in result.moves if m.label == "chat/v1:rollback")
     report.heading("Explore it yourself")
-    print(f"  export MODELWARD_HOME={shown}")
-    print("  modelward alias history chat/v1")
-    print(f"  modelward alias resolve chat/v1 --at {iso(rollback.at - 3 * HOUR)}"
-          "   # inside the bad six hours")
-    print("  modelward check --format sarif --output demo.sarif")
-    print("  modelward explain MW105")
+    for command, comment in explore_commands(result, shown):
+        print(f"  {command}" + (f"   # {comment}" if comment else ""))
     if not rec.ok:
         print("\nthe guards' findings differ from what the scenario planted", file=sys.stderr)
         return 1

@@ -357,3 +357,35 @@ def test_make_demo_script_end_to_end(tmp_path):
                  "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
         assert line in check
     assert re.search(r"^22 findings: 4 errors, 18 warnings", check, re.M)
+
+
+def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings, tmp_path):
+    """The printed commands, run as a reader would (from another directory, with only
+    MODELWARD_HOME exported), read the ledger's own modelward.toml and report exactly the
+    demo's findings; no guard is skipped for lack of configuration."""
+    from demo.build import explore_commands
+
+    commands = [c for c, _comment in explore_commands(built, built.path)]
+    env = {k: v for k, v in report.cli_env(built.path).items() if k != "MODELWARD_HOME"}
+    assert commands[0] == f"export MODELWARD_HOME={built.path}"
+    env["MODELWARD_HOME"] = str(built.path)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    for command in commands[1:]:
+        args = command.split()[1:]
+        proc = subprocess.run([*report.modelward_command(), *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode in (0, 1), (command, proc.stderr)
+        if args == ["check"]:
+            text = proc.stdout
+            assert text.startswith(f"config: {built.path / 'modelward.toml'}\n")
+            assert "skipped for lack of configuration" not in text
+    proc = subprocess.run([*report.modelward_command(), "check", "--format", "json",
+                           "--exit-zero"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+    again = json.loads(proc.stdout)
+    assert again["config"] == str(built.path / "modelward.toml") and again["skipped"] == []
+    assert sorted((f["code"], f["subject"], f["fingerprint"]) for f in again["findings"]) == \
+        sorted((f["code"], f["subject"], f["fingerprint"]) for f in findings)
+    sarif = json.loads((cwd / "demo.sarif").read_text())
+    assert len(sarif["runs"][0]["results"]) == len(findings)

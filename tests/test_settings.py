@@ -138,3 +138,29 @@ def test_every_setting_is_documented_and_has_a_valid_default():
         if s.type == "choice":
             assert s.default in s.choices
     Settings({}, env={})  # every default coerces
+
+
+def test_the_config_follows_the_ledger_home(monkeypatch, tmp_path):
+    """modelward.toml is read from MODELWARD_HOME wherever the command runs; --config and
+    MODELWARD_CONFIG name one explicitly; the working directory's is the last resort."""
+    home, elsewhere = tmp_path / "ledger", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "modelward.toml").write_text('[modelward]\nretention = "30d"\n')
+    (elsewhere / "modelward.toml").write_text('[modelward]\nretention = "1d"\n')
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("MODELWARD_HOME", str(home))
+    s = Settings()
+    assert s.config_path == home / "modelward.toml" and s.retention == 30 * 86_400_000_000
+    assert Settings({"home": str(elsewhere / "none")}).config_path == elsewhere / "modelward.toml"
+    explicit = tmp_path / "ci.toml"
+    explicit.write_text('[modelward]\nretention = "2d"\n')
+    assert Settings(config_path=explicit).config_path == explicit
+    monkeypatch.setenv("MODELWARD_CONFIG", str(explicit))
+    assert Settings().config_path == explicit
+    with pytest.raises(ConfigError, match="--config names .*missing.toml, which does not exist"):
+        Settings(config_path=tmp_path / "missing.toml")
+    monkeypatch.delenv("MODELWARD_CONFIG")
+    monkeypatch.delenv("MODELWARD_HOME")
+    (elsewhere / "modelward.toml").unlink()
+    assert Settings().config_path is None  # ./.modelward has none, nor the directory

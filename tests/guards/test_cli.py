@@ -65,7 +65,9 @@ def test_check_prints_findings_grouped_by_severity(db):
     d = small(db.store)
     result = mw(db, "check")
     assert result.exit_code == 1
-    assert result.stdout == f"""errors (1)
+    assert result.stdout == f"""config: {db.tmp / 'modelward.toml'}
+
+errors (1)
   MW101 unattributed-decision  {GHOST}
     prompt_digest {GHOST[:19]}… is not a registered artifact but is named by 2 decisions (first 2026-03-01T14:00:00Z, last 2026-03-01T14:01:00Z)
     fix: register the artifact (`modelward register KIND PATH --name …`, or --hosted VENDOR:MODEL_ID); already recorded decisions become attributable
@@ -82,7 +84,8 @@ warnings (1)
 def test_check_on_a_realistic_ledger_is_clean(db):
     healthy(db.store, db.tmp)
     result = mw(db, "check")
-    assert (result.exit_code, result.stdout) == (0, "no findings (7 guards run)\n")
+    assert (result.exit_code, result.stdout) == (
+        0, f"config: {db.tmp / 'modelward.toml'}\n\nno findings (7 guards run)\n")
 
 
 def test_exit_codes(db):
@@ -207,7 +210,7 @@ def test_output_file_and_since(db):
     later = mw(db, "check", "--since", "2026-03-01T14:30:00Z")
     assert later.stdout.endswith("1 finding: 0 errors, 1 warning, 0 info (7 guards run)\n")
     assert "in 1 decision from 2026-03-01T14:40:00Z" in later.stdout
-    assert mw(db, "check", "--since", "7d").stdout == "no findings (7 guards run)\n"
+    assert mw(db, "check", "--since", "7d").stdout.endswith("\n\nno findings (7 guards run)\n")
     bad = mw(db, "check", "--since", "yesterday")
     assert isinstance(bad.exception, ValidationError)
     assert str(bad.exception) == "--since: not an ISO 8601 time or a duration: 'yesterday'"

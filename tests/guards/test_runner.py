@@ -184,3 +184,32 @@ def test_the_view_is_read_only(ledger, fleet):
         assert conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar() > 0
     with ledger.store.write() as conn:
         conn.execute(decisions.update().where(decisions.c.id == "none").values(process="x"))
+
+
+def test_guards_without_their_configuration_are_named_not_counted(ledger, tmp_path):
+    """MW402 with experiments to judge but no pre-period population is skipped and says
+    why; MW302 without pairs runs in part and says so; check prints the config it read."""
+    from modelward.guards.formats import render
+
+    from ..rollout.world import canary_arm, create, expose
+
+    create(ledger.store, "canary", "unused")
+    expose(ledger.store, "canary", [(str(i), canary_arm(str(i))) for i in range(1, 400)])
+    s = settings_with(tmp_path, '[check]\nselect = ["MW302", "MW402", "MW101"]\n', pin=False)
+    report = run(ledger.store, s, now=NOW)
+    assert report.guards_run == ["MW101", "MW302"]
+    assert list(report.skipped) == ["MW402"]
+    assert "no pre-period population for 1 experiment" in report.skipped["MW402"]
+    assert "no [[contamination.pairs]]" in report.limited["MW302"]
+    text = render(report, "text")
+    assert text.startswith(f"config: {tmp_path / 'modelward.toml'}\n")
+    assert "skipped for lack of configuration (1)\n  MW402 covariate-imbalance  no pre-period" \
+        in text
+    assert text.endswith("(2 guards run, 1 skipped for lack of configuration (MW402))\n")
+    as_json = report.to_dict()
+    assert as_json["skipped"][0]["code"] == "MW402" and as_json["config"].endswith(".toml")
+    pre = tmp_path / "pre.csv"
+    pre.write_text("subject,x\n" + "".join(f"{i},{i % 7}\n" for i in range(1, 400)))
+    s = settings_with(tmp_path, f'[check]\nselect = ["MW402"]\n[check.MW402]\n'
+                                f'pre_period = "{pre}"\n', pin=False)
+    assert run(ledger.store, s, now=NOW).guards_run == ["MW402"]  # configured: it runs

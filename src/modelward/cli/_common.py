@@ -24,10 +24,12 @@ class State:
     debug = False
     home: str | None = None
     database_url: str | None = None
+    config: str | None = None
 
 
 def settings() -> Settings:
-    return Settings({"home": State.home, "database_url": State.database_url})
+    return Settings({"home": State.home, "database_url": State.database_url},
+                    config_path=State.config)
 
 
 @contextmanager

@@ -27,10 +27,14 @@ def _root(
     home: str = typer.Option(None, "--home", help="Ledger home (default ./.modelward; env MODELWARD_HOME)."),
     database_url: str = typer.Option(None, "--database-url",
                                      help="SQLAlchemy URL (env MODELWARD_DATABASE_URL)."),
+    config: str = typer.Option(None, "--config", help="The modelward.toml to read (env "
+                               "MODELWARD_CONFIG; default: the one in the ledger's home, "
+                               "else in the working directory)."),
 ) -> None:
     State.debug = debug
     State.home = home
     State.database_url = database_url
+    State.config = config
 
 
 def _register_commands() -> None:

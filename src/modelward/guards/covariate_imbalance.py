@@ -59,6 +59,7 @@ from collections.abc import Iterator
 
 from ..errors import ConfigError, ModelwardError
 from ..rollout import checks
+from ..rollout.population import pre_period_of
 from ..settings import Setting
 from .finding import Finding
 from .registry import declared
@@ -78,6 +79,20 @@ OPTIONS = (
 )
 FIX = ("re-run with a salted, balance-searched assignment (`modelward experiment create "
        "--balance-on`); do not read the lift of these arms")
+
+
+def unconfigured(view, config) -> str | None:
+    """Why MW402 cannot judge anything: experiments to judge, but no pre-period population
+    (neither ``pre_period`` in the config nor one recorded when they were created)."""
+    if config["pre_period"]:
+        return None
+    exps = checks.judged(view, config["experiments"], since=view.since, until=view.now + 1,
+                         option="check.MW402.experiments")
+    if exps and all(pre_period_of(e) is None for e in exps):
+        return (f"no pre-period population for {len(exps)} experiment"
+                f"{'s' if len(exps) != 1 else ''}: set pre_period in [check.MW402] (or "
+                "create experiments with --balance-on, which records one)")
+    return None
 
 
 def check(view, config) -> Iterator[Finding]:

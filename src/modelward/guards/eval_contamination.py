@@ -93,6 +93,29 @@ EXAMPLES = 3  # named in the message
 EVIDENCE = 20  # matches listed in the evidence
 
 
+def _pairs_config(view):
+    from ..evals.contamination.scan import load_config
+
+    return load_config(view.settings.section("contamination"),
+                       str(view.settings.config_path or "modelward.toml"))
+
+
+def unconfigured(view, config) -> str | None:
+    """Why MW302 cannot run at all: no pairs to scan and eval-run scanning turned off."""
+    cfg = _pairs_config(view)
+    if not cfg.pairs and not cfg.runs:
+        return "no [[contamination.pairs]] in the config and contamination.runs = false"
+    return None
+
+
+def limited(view, config) -> str | None:
+    """What MW302 leaves unchecked for lack of configuration (it still runs)."""
+    if not _pairs_config(view).pairs:
+        return ("no [[contamination.pairs]] in the config: only eval runs' prompts were "
+                "scanned, no eval set against a pool, prompt or corpus")
+    return None
+
+
 def check(view, config) -> Iterator[Finding]:
     # imported here: numpy loads only when MW302 runs, not for every `modelward check`
     from ..evals.contamination.scan import load_config, scan

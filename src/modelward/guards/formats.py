@@ -29,6 +29,9 @@ def summary_line(report: Report) -> str:
     n = len(report.findings)
     run = len(report.guards_run)
     tail = f"{run} guard{'s' if run != 1 else ''} run"
+    if report.skipped:
+        tail += (f", {len(report.skipped)} skipped for lack of configuration ("
+                 + ", ".join(report.skipped) + ")")
     if report.suppressed:
         tail += f", {len(report.suppressed)} suppressed"
     if not n:
@@ -37,8 +40,16 @@ def summary_line(report: Report) -> str:
     return f"{n} finding{'s' if n != 1 else ''}: {parts} ({tail})"
 
 
+def config_line(report: Report) -> str:
+    """Which modelward.toml the run read (settings.find_config_file)."""
+    if report.config:
+        return f"config: {report.config}"
+    return ("config: none found (defaults; looked for --config, MODELWARD_CONFIG, "
+            "$MODELWARD_HOME/modelward.toml, ./modelward.toml)")
+
+
 def text(report: Report) -> str:
-    lines: list[str] = []
+    lines: list[str] = [config_line(report), ""]
     for severity in reversed(registry.SEVERITIES):
         group = [f for f in report.findings if f.severity == severity]
         if not group:
@@ -50,6 +61,13 @@ def text(report: Report) -> str:
             if f.fix:
                 lines.append(f"    fix: {f.fix}")
         lines.append("")
+    for title, group in (("skipped for lack of configuration", report.skipped),
+                         ("ran in part for lack of configuration", report.limited)):
+        if group:
+            lines.append(f"{title} ({len(group)})")
+            for code, reason in group.items():
+                lines.append(f"  {code} {registry.BY_CODE[code].name}  {reason}")
+            lines.append("")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
 

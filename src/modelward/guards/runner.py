@@ -30,6 +30,11 @@ class Report:
     since: int | None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    # selected guards that could not run for lack of configuration: code -> what is missing
+    skipped: dict[str, str] = field(default_factory=dict)
+    # guards that ran with part of their checks off for lack of configuration
+    limited: dict[str, str] = field(default_factory=dict)
+    config: str | None = None  # the modelward.toml read, if any
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in reversed(registry.SEVERITIES)}
@@ -51,7 +56,10 @@ class Report:
             "now": iso(self.now),
             "since": iso(self.since),
             "fail_on": self.fail_on,
+            "config": self.config,
             "guards_run": self.guards_run,
+            "skipped": [{"code": c, "reason": r} for c, r in self.skipped.items()],
+            "limited": [{"code": c, "reason": r} for c, r in self.limited.items()],
             "planned": self.planned,
             "summary": {**self.counts(), "suppressed": len(self.suppressed),
                         "failing": len(self.failing())},
@@ -94,12 +102,25 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
     meta_guards = [c for c in selected if c.status == "active" and c.meta]
     raw: list[Finding] = []
     timings: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    limited: dict[str, str] = {}
     with storage_errors(), View.open(store, settings, now=now, since=since) as view:
         for row in ledger_guards:
             started = time.perf_counter()
-            raw += _apply_severity(registry.load(row.code).check(view, options[row.code]),
-                                   options[row.code])
+            module = registry.load(row.code)
+            # a guard that needs configuration it lacks says so instead of passing quietly
+            unconfigured = getattr(module, "unconfigured", None)
+            reason = unconfigured(view, options[row.code]) if unconfigured else None
+            if reason:
+                skipped[row.code] = reason
+                continue
+            limited_by = getattr(module, "limited", None)
+            note = limited_by(view, options[row.code]) if limited_by else None
+            if note:
+                limited[row.code] = note
+            raw += _apply_severity(module.check(view, options[row.code]), options[row.code])
             timings[row.code] = time.perf_counter() - started
+        ledger_guards = [c for c in ledger_guards if c.code not in skipped]
         findings, suppressed = _suppress(raw, cfg.suppressions, now)
         view.suppressions = cfg.suppressions
         view.codes_run = {c.code for c in ledger_guards}
@@ -110,7 +131,8 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
     return Report(findings=findings, suppressed=suppressed,
                   guards_run=[c.code for c in ledger_guards + meta_guards], planned=planned,
                   fail_on=cfg.fail_on, now=now, since=since,
-                  seconds=time.perf_counter() - t0, timings=timings)
+                  seconds=time.perf_counter() - t0, timings=timings, skipped=skipped, limited=limited,
+                  config=str(settings.config_path) if settings.config_path else None)
 
 
 def run_guard(store: Store, settings: Settings, code: str, *, now: int | None = None,
