@@ -4,6 +4,7 @@ processor."""
 from __future__ import annotations
 
 import base64
+import logging
 
 import httpx
 import pytest
@@ -120,7 +121,8 @@ def json_span(span_id: str, **attrs) -> dict:
             "attributes": [{"key": k, "value": value(v)} for k, v in attrs.items()]}
 
 
-def test_json_ingest_with_modelward_attributes_and_a_rejected_span(ledger, web):
+def test_json_ingest_with_modelward_attributes_and_a_rejected_span(ledger, web, caplog):
+    caplog.set_level(logging.WARNING, logger="modelward.otlp")
     model, prompt = registered(ledger)
     body = {"resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name",
@@ -144,6 +146,11 @@ def test_json_ingest_with_modelward_attributes_and_a_rejected_span(ledger, web):
         "rejectedSpans": 1,
         "errorMessage": "span eee19b7ec3c1b175: model_digest: not a sha256:<64 hex> digest: "
                         "'sha256:nope'"}}
+    health = httpx.get(f"{web.url}/healthz").json()["otlp"]
+    assert health == {"requests": 1, "spans": 3, "accepted": 1, "duplicates": 0,
+                      "ignored": 1, "rejected": 1}
+    assert "OTLP ingest rejected 1 of 3 spans (1 rejected since start): span " \
+        "eee19b7ec3c1b175" in caplog.text
     [d] = all_decisions(ledger).values()
     assert d.id == "0195f2a4-7b1c-7d2e-8f3a-1b2c3d4e5f60"
     assert (d.alias, d.model_digest, d.prompt_digest, d.vendor_fingerprint) == (
@@ -236,3 +243,28 @@ def test_span_processor_follows_alias_moves_and_filters_spans(ledger):
                                       "modelward.alias": "chat/v1",
                                       "modelward.subject": "u-1"}
     provider.shutdown()
+
+
+def test_vendor_spans_are_attributed_to_hosted_artifacts_without_mw101(ledger, web):
+    """Embeddings and chat spans naming vendor models (not modelward aliases) record the
+    hosted artifact's digest and the name asked for, and no guard calls them unattributed."""
+    from modelward.guards.runner import run_guard
+
+    spans = [json_span("00000000000000b1", **{
+                 "gen_ai.request.model": "text-embedding-3-small", "gen_ai.system": "openai",
+                 "gen_ai.operation.name": "embeddings",
+                 "gen_ai.response.model": "text-embedding-3-small"}),
+             json_span("00000000000000b2", **{
+                 "gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "openai",
+                 "gen_ai.operation.name": "chat", "gen_ai.response.model": "gpt-4o-2024-08-06"})]
+    resp = httpx.post(f"{web.url}/v1/traces",
+                      json={"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]},
+                      headers={"Authorization": f"Bearer {web.writer}"})
+    assert resp.json() == {}
+    found = sorted(all_decisions(ledger).values(), key=lambda d: d.extra["span_id"])
+    emb, chat = found
+    assert (emb.alias, emb.embedder_digest, emb.model_digest) == (
+        None, dg.of_text("openai:text-embedding-3-small"), None)
+    assert emb.extra["request_model"] == "text-embedding-3-small"
+    assert (chat.alias, chat.model_digest) == (None, dg.of_text("openai:gpt-4o"))
+    assert run_guard(ledger.store, ledger.settings, "MW101") == []

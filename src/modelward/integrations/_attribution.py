@@ -64,7 +64,14 @@ class Attributor:
 
     def attribute(self, model: str | None, *, vendor: str | None, kind: str = "model",
                   at: int | None = None) -> dict:
-        """Decision fields for the model asked for: ``alias`` and one digest field."""
+        """Decision fields for the model asked for.
+
+        The attribution policy (docs/integrations.md): a modelward alias gives ``alias`` and
+        its resolved digest; any other name from a known vendor is the hosted artifact
+        ``VENDOR:NAME`` (kind ``kind``: ``embedder`` for embeddings calls), registered on
+        first sight, and only its digest is recorded — a vendor's model name is not an
+        alias, so neither MW101 nor the audit treats it as one. A name with no vendor stays
+        ``alias`` with no digest, which MW101 reports."""
         if not model:
             return {}
         res = self.resolve(model, at)
@@ -74,4 +81,4 @@ class Attributor:
         if not vendor:
             return {"alias": model[:200]}
         digest, art_kind = self.hosted(vendor, model, kind=kind)
-        return {"alias": model[:200], KIND_FIELD.get(art_kind, "model_digest"): digest}
+        return {KIND_FIELD.get(art_kind, "model_digest"): digest}

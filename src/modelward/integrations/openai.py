@@ -9,14 +9,27 @@
 
 ``chat.completions.create``, ``responses.create`` and ``embeddings.create`` are wrapped on
 the client instance (sync ``OpenAI`` and ``AsyncOpenAI``). Each call records: the model asked
-for (its alias and resolved digest when it is a modelward alias, else the digest of the
-hosted model ``openai:<model>``, registered on first sight), the response's ``model``
-(``vendor_model_id``) and ``system_fingerprint`` (``vendor_fingerprint``), latency and usage
-(in ``extra``), and input/output digests (the text itself only with ``keep_text=True``).
+for — when it is a modelward alias, the alias and its resolved digest; otherwise the digest
+of the hosted artifact ``openai:<model>`` (kind ``embedder`` for embeddings calls), which is
+registered on first sight (the attribution policy, docs/integrations.md) and the name asked
+for kept as ``extra.request_model`` — the response's ``model`` (``vendor_model_id``) and
+``system_fingerprint`` (``vendor_fingerprint``), latency and usage (in ``extra``), and
+input/output digests (the text itself only with ``keep_text=True``).
+
+``uses`` applies per call kind: a list fills chat and responses calls with every
+resolution, and embeddings calls with embedder resolutions only (a prompt does not produce
+a vector); a dict ``{"chat.completions": [...], "responses": [...], "embeddings": [...]}``
+says exactly which call kind uses what.
+
+Streaming calls (``stream=True``, sync and async, chat completions and responses) are
+recorded when the stream ends, with the text streamed, the served model id and
+fingerprint, and the usage when the server sends it (``stream_options={"include_usage":
+True}`` for chat); a stream closed or dropped before its end is recorded as abandoned
+(``extra.stream = "abandoned"``) with what was streamed so far.
 
 Recording never breaks the caller: a recording error is logged and the response is returned
-unchanged; an exception from the API propagates unchanged and records nothing. Streaming
-calls (``stream=True``) and ``with_raw_response`` are passed through unrecorded.
+unchanged; an exception from the API propagates unchanged and records nothing.
+``with_raw_response`` is passed through unrecorded.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import orjson
 
@@ -41,6 +55,7 @@ log = logging.getLogger("modelward.integrations.openai")
 
 ENDPOINTS = (("chat.completions", "chat.completions"), ("responses", "responses"),
              ("embeddings", "embeddings"))
+EMBEDDINGS_KINDS = ("embedder",)  # what a list of ``uses`` contributes to an embeddings call
 
 
 @dataclass
@@ -64,7 +79,8 @@ def context(*, subject: str | None = None, segments: dict | None = None,
     """Give the calls made inside the block a subject, segments, extra resolutions
     (``uses``: aliases or :class:`Resolution` objects) and extra fields; yields a
     :class:`CallContext` whose ``decision_ids`` lists the decisions recorded."""
-    ctx = CallContext(subject, segments, tuple(uses), extra)
+    ctx = CallContext(subject, segments, dict(uses) if isinstance(uses, dict) else tuple(uses),
+                      extra)
     token = _CONTEXT.set(ctx)
     try:
         yield ctx
@@ -122,7 +138,7 @@ class _Instrumentation:
                  extra) -> None:
         self.ledger = ledger
         self.alias = alias
-        self.uses = tuple(uses)
+        self.uses = dict(uses) if isinstance(uses, dict) else tuple(uses)
         self.subject = subject
         self.segments = segments
         self.keep_text = keep_text
@@ -130,22 +146,34 @@ class _Instrumentation:
         self.extra = extra
         self.attributor = Attributor(ledger.store)
 
-    def _resolutions(self, uses) -> dict:
+    def _resolutions(self, uses, endpoint: str) -> dict:
+        """Digest fields from ``uses`` for one call kind (see the module docstring)."""
+        if isinstance(uses, dict):
+            picked = list(uses.get(endpoint, ()))
+            if endpoint == "chat.completions":
+                picked += list(uses.get("chat", ()))
+            kinds = None
+        else:
+            picked, kinds = list(uses), EMBEDDINGS_KINDS if endpoint == "embeddings" else None
         fields: dict = {}
-        for use in uses:
+        for use in picked:
+            use = getattr(use, "resolution", use)  # a RenderedPrompt names its prompt
             res = use if isinstance(use, Resolution) else self.ledger.resolve(use)
+            if kinds is not None and res.artifact_kind not in kinds:
+                continue
             name = KIND_FIELD.get(res.artifact_kind)
             if name:
                 fields.setdefault(name, res.digest)
         return fields
 
-    def record(self, endpoint: str, kwargs: dict, response, at: int, latency_ms: float) -> None:
+    def record(self, endpoint: str, kwargs: dict, response, at: int, latency_ms: float,
+               stream: str | None = None) -> None:
         try:
-            self._record(endpoint, kwargs, response, at, latency_ms)
+            self._record(endpoint, kwargs, response, at, latency_ms, stream)
         except Exception:  # never break the caller: the response goes back unchanged
             log.warning("modelward could not record an OpenAI %s call", endpoint, exc_info=True)
 
-    def _record(self, endpoint, kwargs, response, at, latency_ms) -> None:
+    def _record(self, endpoint, kwargs, response, at, latency_ms, stream=None) -> None:
         ctx = _CONTEXT.get()
         model = kwargs.get("model")
         kind = "embedder" if endpoint == "embeddings" else "model"
@@ -155,8 +183,9 @@ class _Instrumentation:
                       res.digest}
         else:
             fields = self.attributor.attribute(model, vendor=self.vendor, kind=kind)
-        for name, value in self._resolutions(self.uses + (ctx.uses if ctx else ())).items():
-            fields.setdefault(name, value)
+        for uses in (self.uses, ctx.uses if ctx else ()):
+            for name, value in self._resolutions(uses, endpoint).items():
+                fields.setdefault(name, value)
         fields["at"] = at
         fields["vendor_model_id"] = getattr(response, "model", None)
         fields["vendor_fingerprint"] = getattr(response, "system_fingerprint", None)
@@ -167,6 +196,8 @@ class _Instrumentation:
         if segments:
             fields["segments"] = segments
         extra = {"endpoint": endpoint, "latency_ms": round(latency_ms, 3)}
+        if stream is not None:
+            extra["stream"] = stream  # "completed" or "abandoned"
         usage = getattr(response, "usage", None)
         if usage is not None:
             extra["usage"] = (usage.model_dump(exclude_none=True)
@@ -195,12 +226,12 @@ class _Instrumentation:
     def wrap(self, endpoint: str, original):
         @functools.wraps(original)
         def create(*args, **kwargs):
-            if kwargs.get("stream"):
-                return original(*args, **kwargs)
             at, start = now_us(), time.perf_counter()
             response = original(*args, **kwargs)
             if inspect.isawaitable(response):  # AsyncOpenAI: record once it is awaited
                 return self._finish(endpoint, kwargs, response, at, start)
+            if kwargs.get("stream"):
+                return RecordedStream(self, endpoint, kwargs, response, at, start)
             self.record(endpoint, kwargs, response, at, (time.perf_counter() - start) * 1e3)
             return response
 
@@ -209,8 +240,146 @@ class _Instrumentation:
 
     async def _finish(self, endpoint, kwargs, pending, at, start):
         response = await pending
+        if kwargs.get("stream"):
+            return AsyncRecordedStream(self, endpoint, kwargs, response, at, start)
         self.record(endpoint, kwargs, response, at, (time.perf_counter() - start) * 1e3)
         return response
+
+
+# --- streaming ----------------------------------------------------------------------------
+class _Collected:
+    """What a stream delivered, shaped like the response it stands for (for _record)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.id = self.model = self.system_fingerprint = self.usage = None
+        self.parts: list[str] = []
+        self.final = None  # responses: the Response of response.completed
+
+    def add(self, event) -> None:
+        if self.endpoint == "responses":
+            kind = getattr(event, "type", None)
+            if kind == "response.output_text.delta":
+                self.parts.append(getattr(event, "delta", "") or "")
+            elif kind in ("response.created", "response.in_progress"):
+                resp = getattr(event, "response", None)
+                self.id = getattr(resp, "id", None) or self.id
+                self.model = getattr(resp, "model", None) or self.model
+            elif kind in ("response.completed", "response.incomplete", "response.failed"):
+                self.final = getattr(event, "response", None)
+            return
+        self.id = getattr(event, "id", None) or self.id
+        self.model = getattr(event, "model", None) or self.model
+        self.system_fingerprint = (getattr(event, "system_fingerprint", None)
+                                   or self.system_fingerprint)
+        if getattr(event, "usage", None) is not None:
+            self.usage = event.usage
+        for choice in getattr(event, "choices", None) or ():
+            if getattr(choice, "index", 0) == 0:
+                delta = getattr(choice, "delta", None)
+                text = getattr(delta, "content", None)
+                if text:
+                    self.parts.append(text)
+
+    def response(self):
+        if self.final is not None:
+            return self.final
+        text = "".join(self.parts)
+        if self.endpoint == "responses":
+            return SimpleNamespace(id=self.id, model=self.model, usage=None,
+                                   system_fingerprint=None, output_text=text)
+        message = SimpleNamespace(content=text, tool_calls=None)
+        return SimpleNamespace(id=self.id, model=self.model, usage=self.usage,
+                               system_fingerprint=self.system_fingerprint,
+                               choices=[SimpleNamespace(message=message)])
+
+
+class _StreamBase:
+    def __init__(self, inst, endpoint, kwargs, stream, at, start) -> None:
+        self._inst, self._endpoint, self._kwargs = inst, endpoint, kwargs
+        self._stream, self._at, self._start = stream, at, start
+        self._collected = _Collected(endpoint)
+        self._recorded = False
+
+    def _done(self, how: str) -> None:
+        if self._recorded:
+            return
+        self._recorded = True
+        self._inst.record(self._endpoint, self._kwargs, self._collected.response(), self._at,
+                          (time.perf_counter() - self._start) * 1e3, stream=how)
+
+    def __getattr__(self, name):  # .response … of the underlying stream
+        if name.startswith("_"):  # our own attributes, missing only while half-built
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+    def __del__(self):  # dropped before its end: what was streamed is what was served
+        try:
+            self._done("abandoned")
+        except Exception:  # noqa: S110 - never raise from a finaliser
+            pass
+
+
+class RecordedStream(_StreamBase):
+    """A sync ``openai.Stream`` that records its decision when it ends or is abandoned."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            event = next(self._iterator)
+        except StopIteration:
+            self._done("completed")
+            raise
+        self._collected.add(event)
+        return event
+
+    @property
+    def _iterator(self):
+        it = self.__dict__.get("_it")
+        if it is None:
+            it = self.__dict__["_it"] = iter(self._stream)
+        return it
+
+    def close(self) -> None:
+        self._done("abandoned")
+        self._stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncRecordedStream(_StreamBase):
+    """An ``openai.AsyncStream`` that records its decision when it ends or is abandoned."""
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        it = self.__dict__.get("_it")
+        if it is None:
+            it = self.__dict__["_it"] = self._stream.__aiter__()
+        try:
+            event = await it.__anext__()
+        except StopAsyncIteration:
+            self._done("completed")
+            raise
+        self._collected.add(event)
+        return event
+
+    async def close(self) -> None:
+        self._done("abandoned")
+        await self._stream.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
 
 
 def _resource(client, path: str):
@@ -254,4 +423,5 @@ def uninstrument(client):
     return client
 
 
-__all__ = ["CallContext", "context", "instrument", "uninstrument"]
+__all__ = ["AsyncRecordedStream", "CallContext", "RecordedStream", "context", "instrument",
+           "uninstrument"]

@@ -238,14 +238,19 @@ def to_decision(span: Span, attributor: Attributor | None) -> dict:
             fields[name] = a[f"modelward.{name}"]
     asked = a.get("modelward.alias") or a.get("gen_ai.request.model")
     operation = a.get("gen_ai.operation.name")
+    request_model = None
     if asked is not None:
         fields["alias"] = _scalar(asked)
         attributed = "model_digest" in fields or "embedder_digest" in fields
         if attributor is not None and isinstance(asked, str) and not attributed:
             vendor = a.get("gen_ai.provider.name") or a.get("gen_ai.system")
             kind = "embedder" if operation == "embeddings" else "model"
-            for k, v in attributor.attribute(asked, vendor=vendor if isinstance(vendor, str)
-                                             else None, kind=kind, at=start_us).items():
+            got = attributor.attribute(asked, vendor=vendor if isinstance(vendor, str)
+                                       else None, kind=kind, at=start_us)
+            if got and "alias" not in got and a.get("modelward.alias") is None:
+                # a vendor's model name, attributed to its hosted artifact: not an alias
+                request_model = fields.pop("alias")
+            for k, v in got.items():
                 fields.setdefault(k, v)
     fields["vendor_model_id"] = _scalar(a.get("gen_ai.response.model"))
     fields["vendor_fingerprint"] = next(
@@ -273,6 +278,8 @@ def to_decision(span: Span, attributor: Attributor | None) -> dict:
              "latency_ms": round(max(0, span.end_ns - span.start_ns) / 1e6, 3)}
     if operation is not None:
         extra["operation"] = _scalar(operation)
+    if request_model is not None:
+        extra["request_model"] = request_model
     usage = {k[len("gen_ai.usage."):]: v for k, v in a.items() if k.startswith("gen_ai.usage.")}
     if usage:
         extra["usage"] = usage

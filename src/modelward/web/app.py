@@ -29,10 +29,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
-        """Liveness: the only route that needs no token."""
+        """Liveness: the only route that needs no token. ``otlp`` counts the spans
+        ``POST /v1/traces`` received since start, and those it rejected."""
         with store.read() as conn:
             conn.exec_driver_sql("SELECT 1")
-        return {"ok": True, "version": __version__}
+        return {"ok": True, "version": __version__, "otlp": dict(otlp.counts(app))}
 
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(otlp.router)

@@ -3,6 +3,8 @@ decisions (see modelward.integrations.otlp). Needs a writer token."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +15,26 @@ from .auth import WRITE, require
 from .errors import envelope
 
 router = APIRouter(tags=["otlp"])
+log = logging.getLogger("modelward.otlp")
+COUNTERS = ("requests", "spans", "accepted", "duplicates", "ignored", "rejected")
+
+
+def counts(app) -> dict:
+    """OTLP ingest counters since the server started (shown on /healthz)."""
+    found = getattr(app.state, "otlp_counts", None)
+    if found is None:
+        found = app.state.otlp_counts = dict.fromkeys(COUNTERS, 0)
+    return found
+
+
+def _count(request: Request, result: otlp_ingest.IngestResult) -> None:
+    c = counts(request.app)
+    c["requests"] += 1
+    for name in COUNTERS[1:]:
+        c[name] += getattr(result, name)
+    if result.rejected:  # the sender sees partialSuccess; the operator sees this line
+        log.warning("OTLP ingest rejected %d of %d spans (%d rejected since start): %s",
+                    result.rejected, result.spans, c["rejected"], "; ".join(result.errors))
 MAX_BODY = 32 * 1024 * 1024  # larger exports are refused (413): the exporter splits batches
 
 
@@ -67,4 +89,5 @@ async def export_traces(request: Request) -> Response:
         return envelope(400, **exc.to_dict())
     result = await run_in_threadpool(otlp_ingest.ingest, request.app.state.store, spans,
                                      _attributor(request))
+    _count(request, result)
     return _response(media, result)
