@@ -75,3 +75,47 @@ def test_MW104_clean_on_a_realistic_ledger(fleet, findings):
     # fingerprint changed only together with the model id
     assert findings("MW104") == []
     assert findings("MW104", fingerprint=True) == []
+
+
+def test_MW104_fires_when_a_pinned_snapshot_was_served_as_another(ledger, fleet, findings):
+    pinned = put_hosted(ledger.store, "openai:gpt-4o-2024-08-06", "gpt-4o", at=T0 - HOUR)
+    record(ledger.store, _series(pinned, [("gpt-4o-2024-11-20", None)] * 3))
+    [f] = findings("MW104")
+    assert f.subject == "openai:gpt-4o-2024-08-06" and f.severity == "warning"
+    assert (f.evidence["kind"], f.evidence["served"], f.evidence["decisions"]) == (
+        "served-other", "gpt-4o-2024-11-20", 3)
+    assert f.message.startswith(f"openai:gpt-4o-2024-08-06 ({pinned[:19]}…) is recorded, but 3 "
+                                "decisions report the vendor served gpt-4o-2024-11-20 (first ")
+    assert "register --hosted" in f.fix
+
+
+def test_MW104_watches_hosted_embedders_too(ledger, fleet, findings):
+    """An embeddings decision's reported id is its embedder's: a pinned embedder served as
+    another fires, and a floating one changing silently fires."""
+    pinned = put_hosted(ledger.store, "google:text-embedding-004", "te4", kind="embedder",
+                        at=T0 - HOUR)
+    floating = put_hosted(ledger.store, "openai:text-embedding-3-small", "te3", kind="embedder",
+                          at=T0 - HOUR)
+    record(ledger.store, [dict(at=T0 + i * MIN, embedder_digest=pinned,
+                               vendor_model_id="text-embedding-005") for i in range(2)]
+           + [dict(at=T0 + i * MIN, embedder_digest=floating,
+                   vendor_model_id="text-embedding-3-small" if i < 3 else "te3-2026")
+              for i in range(5)]
+           # a chat decision that also names an embedder: its id is the chat model's
+           + [dict(at=T0, embedder_digest=pinned, model_digest=fleet["v3"],
+                   vendor_model_id="something-else")])
+    found = {(f.subject, f.evidence.get("kind", "change")) for f in findings("MW104")}
+    assert found == {("google:text-embedding-004", "served-other"),
+                     ("openai:text-embedding-3-small", "change")}
+
+
+def test_MW104_clean_when_the_pinned_snapshot_is_what_was_served(ledger, fleet, findings):
+    pinned = put_hosted(ledger.store, "openai:gpt-4o-2024-08-06", "gpt-4o", at=T0 - HOUR)
+    google = put_hosted(ledger.store, "google:text-embedding-004", "te4", kind="embedder",
+                        at=T0 - HOUR)
+    odd = put_hosted(ledger.store, "acme:chat-2025-01-01", "acme", at=T0 - HOUR,
+                     meta={"served_as": ["acme-prod-7"]})
+    record(ledger.store, _series(pinned, [("gpt-4o-2024-08-06", None)] * 2)
+           + _series(odd, [("acme-prod-7", None)] * 2)
+           + [dict(at=T0, embedder_digest=google, vendor_model_id="models/text-embedding-004")])
+    assert findings("MW104") == []

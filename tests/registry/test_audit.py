@@ -291,3 +291,27 @@ def test_a_deleted_decision_anywhere_in_the_block_is_caught_even_when_cached(sto
     c = audit_decision(store, ids[0]).chain
     assert (c.verifies, c.how, c.problem) == (False, "recomputed",
                                               "holds 149 decisions, sealed with 150")
+
+
+def test_a_pinned_hosted_model_served_as_another_is_a_problem(store):
+    """The audit (and the dashboard's audit page, which lists these problems) says so when
+    the vendor reported another model than the pinned snapshot the decision names; the
+    embedder is judged when the decision names no model."""
+    pinned = artifacts.register_hosted(store, "openai:gpt-4o-2024-08-06",
+                                       name="gpt-4o").artifact.digest
+    emb = artifacts.register_hosted(store, "google:text-embedding-004", name="te4",
+                                    kind="embedder").artifact.digest
+    swapped, fine, embedded = record(
+        store, {"at": T0 + DAY, "model_digest": pinned, "vendor_model_id": "gpt-4o-2024-11-20"},
+        {"at": T0 + DAY, "model_digest": pinned, "vendor_model_id": "gpt-4o-2024-08-06"},
+        {"at": T0 + DAY, "embedder_digest": emb, "vendor_model_id": "text-embedding-005"})
+    r = audit_decision(store, swapped)
+    assert not r.ok
+    [problem] = r.problems
+    assert problem == {"code": "vendor-served-other", "message":
+                       "model openai:gpt-4o-2024-08-06 is recorded, but the vendor reported "
+                       "serving gpt-4o-2024-11-20: this decision did not run on the model it "
+                       "names"}
+    assert audit_decision(store, fine).ok
+    assert [p["code"] for p in audit_decision(store, embedded).problems] == [
+        "vendor-served-other"]

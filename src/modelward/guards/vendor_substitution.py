@@ -2,10 +2,18 @@
 
 What it checks
 --------------
-For every hosted model (an artifact whose payload is held by a vendor, registered with
-``--hosted``), the decisions naming it are put in time order and the vendor-reported
-model id (``vendor_model_id``) of each is compared with the one before. A change with no
-registry event in between fires. A registry event is an alias event to or from that
+Two things, for every hosted model or embedder (an artifact whose payload is held by a
+vendor, registered with ``--hosted``; a decision's ``vendor_model_id`` belongs to its
+model, or to its embedder when it names no model, as an embeddings call does):
+
+* served as another model: decisions naming a hosted artifact report a model id that is
+  not that artifact's (``openai:gpt-4o-2024-08-06`` served as ``gpt-4o-2024-11-20``). A
+  floating name resolved to a dated snapshot (``gpt-4o`` served as ``gpt-4o-2024-08-06``)
+  is not one; ids listed in the artifact's ``served_as`` metadata are accepted. One
+  finding per (artifact, served id), with the number of decisions and when.
+* changed underneath: the decisions naming the artifact are put in time order and the
+  vendor-reported model id of each is compared with the one before. A change with no
+  registry event in between fires. A registry event is an alias event to or from that
 digest, or the registration of that digest, of an artifact naming it as a parent, or of
 the hosted model ``VENDOR:NEW_ID``. With ``fingerprint = true`` the vendor's fingerprint
 (``vendor_fingerprint``, e.g. OpenAI's ``system_fingerprint``) is compared the same way
@@ -29,6 +37,12 @@ Decisions on ``openai:gpt-4o`` report ``gpt-4o-2024-08-06`` until 14:02 and
       openai:gpt-4o (sha256:3f0a…) reported vendor_model_id gpt-4o-2024-08-06, then
       gpt-4o-2024-11-20 from 2026-03-01T14:03:00Z with no registry event in between
 
+A pinned snapshot served as another (the served-as finding)::
+
+    MW104 vendor-substitution  openai:gpt-4o-2024-08-06
+      openai:gpt-4o-2024-08-06 (sha256:9c1d…) is pinned, but 212 decisions report the
+      vendor served gpt-4o-2024-11-20 (first …, last …)
+
 How to fix
 ----------
 Pin the dated snapshot: register ``--hosted openai:gpt-4o-2024-11-20``, point the alias
@@ -50,6 +64,7 @@ from collections.abc import Iterator
 
 from ..ledger import registry_events as ledger_registry_events
 from ..ledger import usage as ledger_usage
+from ..registry.hosted import served_mismatch
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding, short
@@ -62,11 +77,37 @@ OPTIONS = (Setting("fingerprint", "bool", False,
 
 FIX = ("pin the dated snapshot: register it with --hosted, move the alias to it, and split "
        "results that straddle the change")
+FIX_SERVED = ("the vendor did not serve the model the decisions name: call the pinned "
+              "snapshot by its exact id (or register what was served with `modelward "
+              "register --hosted VENDOR:SERVED_ID` and point the alias at it); if the vendor "
+              "reports this id for the same model, list it in the artifact's served_as "
+              "metadata")
 
 
-def _changes(view, field: str):
-    """Rows where ``field`` changed between consecutive decisions of a hosted model."""
-    return ledger_usage.vendor_changes(view, field, since=view.since)
+def _served_other(view) -> Iterator[Finding]:
+    """Decisions whose reported model id is not the pinned hosted artifact they name."""
+    for subject in ledger_usage.VENDOR_SUBJECTS:
+        rows = ledger_usage.served_ids(view, since=view.since, subject=subject)
+        hosted = view.artifacts({r.digest for r in rows})
+        for digest, served, n, first, last, example in rows:
+            art = hosted.get(digest)
+            if not served_mismatch(art, served):
+                continue
+            yield Finding(
+                CODE, SEVERITY, art.hosted_id,
+                f"{art.hosted_id} ({short(digest)}) is recorded, but {n} decision"
+                f"{'s' if n != 1 else ''} report the vendor served {served} "
+                f"(first {iso(first)}, last {iso(last)})",
+                evidence={"kind": "served-other", "digest": digest,
+                          "hosted_id": art.hosted_id, "artifact_kind": art.kind,
+                          "served": served, "decisions": n, "first_seen": iso(first),
+                          "last_seen": iso(last), "example": example},
+                fix=FIX_SERVED, identity=("kind", "digest", "served"))
+
+
+def _changes(view, field: str, subject: str = "model_digest"):
+    """Rows where ``field`` changed between consecutive decisions of a hosted artifact."""
+    return ledger_usage.vendor_changes(view, field, since=view.since, subject=subject)
 
 
 def _event_times(view, digest: str, hosted_id: str, new_value: str | None) -> list[int]:
@@ -77,7 +118,7 @@ def _event_times(view, digest: str, hosted_id: str, new_value: str | None) -> li
     return ledger_registry_events.event_times(view, digest, successor_hosted_id=successor)
 
 
-def _findings(view, field: str, rows) -> Iterator[Finding]:
+def _findings(view, field: str, rows, subject: str = "model_digest") -> Iterator[Finding]:
     groups: dict[tuple, list] = {}
     cache: dict[tuple, list[int]] = {}
     hosted = view.artifacts({r.digest for r in rows})
@@ -94,7 +135,7 @@ def _findings(view, field: str, rows) -> Iterator[Finding]:
     if not groups:
         return
     counts = ledger_usage.vendor_value_counts(view, field, {k[0] for k in groups},
-                                              since=view.since)
+                                              since=view.since, subject=subject)
     for (digest, old, new), changes in groups.items():
         art, first = hosted[digest], changes[0]
         yield Finding(
@@ -112,6 +153,10 @@ def _findings(view, field: str, rows) -> Iterator[Finding]:
 
 
 def check(view, config) -> Iterator[Finding]:
-    yield from _findings(view, "vendor_model_id", _changes(view, "vendor_model_id"))
-    if config["fingerprint"]:
-        yield from _findings(view, "vendor_fingerprint", _changes(view, "vendor_fingerprint"))
+    yield from _served_other(view)
+    for subject in ledger_usage.VENDOR_SUBJECTS:
+        yield from _findings(view, "vendor_model_id",
+                             _changes(view, "vendor_model_id", subject), subject)
+        if config["fingerprint"]:
+            yield from _findings(view, "vendor_fingerprint",
+                                 _changes(view, "vendor_fingerprint", subject), subject)

@@ -177,25 +177,39 @@ def unregistered_examples(conn: Connection, field: str, *, since: int | None,
 
 
 # --- hosted models (MW104) ---------------------------------------------------------------------
-def vendor_changes(conn: Connection, field: str, *, since: int | None) -> list:
+# A decision's vendor-reported model id is its model's; an embeddings call names no model,
+# and then the id is its embedder's.
+VENDOR_SUBJECTS = ("model_digest", "embedder_digest")
+
+
+def _subject(subject: str):
+    d = decisions.c
+    col = d[subject]
+    return col, (d.model_digest.is_(None) if subject == "embedder_digest" else sa.true())
+
+
+def vendor_changes(conn: Connection, field: str, *, since: int | None,
+                   subject: str = "model_digest") -> list:
     """Rows (digest, id, at, value, vid, prev_id, prev_at, prev_value, prev_vid) where
     ``field`` (``vendor_model_id`` or ``vendor_fingerprint``) changed between consecutive
-    decisions of a hosted model. For the fingerprint, only changes under the same reported
+    decisions of a hosted model (``subject="embedder_digest"``: of a hosted embedder, over
+    decisions naming no model). For the fingerprint, only changes under the same reported
     model id count (a new id is a change of the model id)."""
     d = decisions.c
     column = d[field]
-    w = dict(partition_by=d.model_digest, order_by=(d.at, d.id))
+    digest, cond = _subject(subject)
+    w = dict(partition_by=digest, order_by=(d.at, d.id))
     inner = (
-        sa.select(d.model_digest.label("digest"), d.id, d.at, column.label("value"),
+        sa.select(digest.label("digest"), d.id, d.at, column.label("value"),
                   sa.func.coalesce(d.vendor_model_id, "").label("vid"),
                   sa.func.lag(d.id).over(**w).label("prev_id"),
                   sa.func.lag(d.at).over(**w).label("prev_at"),
                   sa.func.lag(column).over(**w).label("prev_value"),
                   sa.func.lag(sa.func.coalesce(d.vendor_model_id, "")).over(**w)
                   .label("prev_vid"))
-        .select_from(decisions.join(artifacts, sa.and_(artifacts.c.digest == d.model_digest,
+        .select_from(decisions.join(artifacts, sa.and_(artifacts.c.digest == digest,
                                                        artifacts.c.payload == "vendor")))
-        .where(column.is_not(None), _since(d.at, since))
+        .where(column.is_not(None), cond, _since(d.at, since))
     ).subquery()
     changed = [inner.c.prev_value.is_not(None), inner.c.value != inner.c.prev_value]
     if field != "vendor_model_id":
@@ -205,13 +219,30 @@ def vendor_changes(conn: Connection, field: str, *, since: int | None) -> list:
 
 
 def vendor_value_counts(conn: Connection, field: str, digests: Iterable[str], *,
-                        since: int | None) -> dict[tuple[str, str | None], int]:
-    """(model digest, value of ``field``) -> decisions, for the models ``digests``."""
+                        since: int | None, subject: str = "model_digest"
+                        ) -> dict[tuple[str, str | None], int]:
+    """(hosted digest, value of ``field``) -> decisions, for the artifacts ``digests``."""
     col = decisions.c[field]
+    digest, cond = _subject(subject)
     return {(dg, v): n for dg, v, n in conn.execute(
-        sa.select(decisions.c.model_digest, col, sa.func.count())
-        .where(decisions.c.model_digest.in_(set(digests)), _since(decisions.c.at, since))
-        .group_by(decisions.c.model_digest, col)).all()}
+        sa.select(digest, col, sa.func.count())
+        .where(digest.in_(set(digests)), cond, _since(decisions.c.at, since))
+        .group_by(digest, col)).all()}
+
+
+def served_ids(conn: Connection, *, since: int | None, subject: str = "model_digest") -> list:
+    """Per hosted artifact (``subject``: model, or embedder of decisions naming no model)
+    and vendor-reported model id: (digest, vendor_model_id, decisions, first at, last at,
+    an example decision id)."""
+    d = decisions.c
+    digest, cond = _subject(subject)
+    return conn.execute(
+        sa.select(digest.label("digest"), d.vendor_model_id, sa.func.count(),
+                  sa.func.min(d.at), sa.func.max(d.at), sa.func.min(d.id))
+        .select_from(decisions.join(artifacts, sa.and_(artifacts.c.digest == digest,
+                                                       artifacts.c.payload == "vendor")))
+        .where(d.vendor_model_id.is_not(None), cond, _since(d.at, since))
+        .group_by(digest, d.vendor_model_id).order_by(digest, d.vendor_model_id)).all()
 
 
 # --- retrieval gates (MW502) -------------------------------------------------------------------

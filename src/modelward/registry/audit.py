@@ -19,6 +19,7 @@ from ..ledger import proofs
 from ..ledger.artifacts import Artifact
 from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD, Decision
 from ..timefmt import iso, now_us
+from .hosted import served_mismatch
 from .payloads import PayloadCheck, check_payload
 from .verification import cache_for
 
@@ -245,6 +246,13 @@ def _problems(r: AuditReport) -> list[dict]:
             out.append({"code": "alias-unknown", "message": f"alias {a.name} was never set in "
                         "this ledger" if a.state == "unknown" else
                         f"{a.name!r} is not a valid alias name"})
+    # the vendor-reported model id belongs to the call's model, else to its embedder
+    primary = next((x for f in ("model", "embedder") for x in r.digests if x.field == f), None)
+    if primary is not None and served_mismatch(primary.artifact, d.vendor_model_id):
+        out.append({"code": "vendor-served-other", "message":
+                    f"{primary.field} {primary.artifact.hosted_id} is recorded, but the vendor "
+                    f"reported serving {d.vendor_model_id}: this decision did not run on the "
+                    "model it names"})
     for x in r.digests:
         if x.artifact is None:
             out.append({"code": "unregistered", "message": f"{x.field} digest {x.digest} is "
