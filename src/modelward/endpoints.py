@@ -58,6 +58,27 @@ def import_callable(spec: str, option: str) -> Callable:
     return fn
 
 
+class Served(str):
+    """A runner's output text that also says what served it: ``model_id`` and
+    ``fingerprint`` as the endpoint reported them (OpenAI's ``model`` and
+    ``system_fingerprint``). A Python runner may return one to report them too."""
+
+    model_id: str | None
+    fingerprint: str | None
+
+    def __new__(cls, text: str, model_id: str | None = None,
+                fingerprint: str | None = None) -> Served:
+        obj = super().__new__(cls, text)
+        obj.model_id = model_id if isinstance(model_id, str) else None
+        obj.fingerprint = fingerprint if isinstance(fingerprint, str) else None
+        return obj
+
+
+def served_by(output) -> tuple[str | None, str | None]:
+    """(model id, fingerprint) a runner reported with ``output``; (None, None) if none."""
+    return getattr(output, "model_id", None), getattr(output, "fingerprint", None)
+
+
 class RunnerError(Exception):
     """One item's call failed; the message names the runner (and the URL)."""
 
@@ -178,13 +199,14 @@ class OpenAIRunner(Runner):
     def _post(self, payload: dict) -> str:
         raw = post_json(self.url, payload, timeout=self.timeout)
         try:
-            content = orjson.loads(raw)["choices"][0]["message"]["content"]
+            doc = orjson.loads(raw)
+            content = doc["choices"][0]["message"]["content"]
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
             raise RunnerError(f"POST {self.url} did not answer with an OpenAI chat completion "
                               f"(choices[0].message.content): {raw[:200]!r}") from None
         if not isinstance(content, str):
             raise RunnerError(f"POST {self.url} answered with no text content")
-        return content
+        return Served(content, doc.get("model"), doc.get("system_fingerprint"))
 
 
 def parse_runner(spec: str, *, timeout: float = DEFAULT_TIMEOUT) -> Runner:

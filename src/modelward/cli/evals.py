@@ -72,6 +72,31 @@ def _item_line(r: ItemResult, order: list[str]) -> list[str]:
     return lines
 
 
+def _counts(found: dict) -> str:
+    return ", ".join(f"{k} ({v})" for k, v in sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def served_lines(served: dict | None) -> list[str]:
+    """What the endpoint reported serving; a MIXED run scored more than one model or
+    fingerprint (for a safety comparison, within the base or within the candidate)."""
+    if not served:
+        return []
+    groups = ({"": served} if "model_ids" in served else
+              {k: v for k, v in served.items() if isinstance(v, dict)})
+    lines = []
+    for label, g in groups.items():
+        if not g["model_ids"] and not g["fingerprints"]:
+            continue
+        tag = f" {label}" if label else ""
+        lines.append(f"served{tag}  {_counts(g['model_ids']) or '-'}"
+                     + (f"  fingerprints {_counts(g['fingerprints'])}"
+                        if g["fingerprints"] else ""))
+        if g["mixed"]:
+            lines.append(f"  MIXED: the calls{tag} were served by more than one model or "
+                         "fingerprint, so the scores measure a mixture")
+    return lines
+
+
 def render_run(run: EvalRun, results: list[ItemResult], *, all_items: bool = False) -> str:
     """The text ``eval show`` (and ``eval run``) prints."""
     s = run.summary or {}
@@ -96,6 +121,7 @@ def render_run(run: EvalRun, results: list[ItemResult], *, all_items: bool = Fal
             v = s["scorers"][name]
             mean = "-" if v["mean"] is None else f"{v['mean']:.3f}"
             lines.append(f"{name:<{width}}  {mean:>7}  {_pct(v['pass_rate']):>6}")
+        lines += served_lines(s.get("served"))
     if all_items:
         lines.append(f"items ({len(results)}):")
         for r in results:

@@ -65,6 +65,8 @@ class ItemResult:
     passed: bool | None
     latency_ms: float | None
     error: str | None
+    served_model_id: str | None = None  # the model id the endpoint reported for this call
+    served_fingerprint: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -97,8 +99,39 @@ def add_results(conn: Connection, run_id: str, results: list[ItemResult]) -> Non
         dict(run_id=run_id, item_index=r.item_index, item_id=r.item_id,
              rendered_digest=r.rendered_digest, rendered_text=r.rendered_text,
              output_text=r.output_text, output_digest=r.output_digest,
-             scores=_json(r.scores), passed=r.passed, latency_ms=r.latency_ms, error=r.error)
+             scores=_json(r.scores), passed=r.passed, latency_ms=r.latency_ms, error=r.error,
+             served_model_id=_clip(r.served_model_id), served_fingerprint=_clip(r.served_fingerprint))
         for r in results])
+
+
+def _clip(value) -> str | None:
+    return None if value is None else str(value)[:300]
+
+
+def served_mix(results, group=None) -> dict:
+    """The model ids and fingerprints an endpoint reported over ``results`` (counts), and
+    whether they were ``mixed``: a run scored on more than one served model or fingerprint
+    measured a mixture. ``group(result)`` splits the count (a safety comparison's base and
+    candidate); each group is judged on its own."""
+    groups: dict = {}
+    for r in results:
+        key = group(r) if group else None
+        entry = groups.setdefault(key, {"model_ids": {}, "fingerprints": {}, "unreported": 0})
+        if r.served_model_id is None and r.served_fingerprint is None:
+            if r.output_text is not None:
+                entry["unreported"] += 1
+            continue
+        for what, value in (("model_ids", r.served_model_id),
+                             ("fingerprints", r.served_fingerprint)):
+            if value is not None:
+                entry[what][value] = entry[what].get(value, 0) + 1
+    for entry in groups.values():
+        entry["mixed"] = len(entry["model_ids"]) > 1 or len(entry["fingerprints"]) > 1
+    if group is None:
+        return groups.get(None, {"model_ids": {}, "fingerprints": {}, "unreported": 0,
+                                 "mixed": False})
+    return {"mixed": any(e["mixed"] for e in groups.values()),
+            **{str(k): v for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}}
 
 
 def finish_run(conn: Connection, run_id: str, *, status: str, n_items: int, summary: dict,

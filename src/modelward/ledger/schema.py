@@ -183,6 +183,9 @@ eval_results = Table(
     Column("passed", Boolean),
     Column("latency_ms", Float),
     Column("error", Text),
+    # what the endpoint reported serving for this call (OpenAI's model, system_fingerprint)
+    Column("served_model_id", String(300)),
+    Column("served_fingerprint", String(300)),
 )
 
 feedback = Table(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..._version import __version__
 from ...digest import is_digest, of_text
-from ...endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
+from ...endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner, served_by
 from ...errors import UnknownAliasError, ValidationError
 from ...ledger import aliases as ledger_aliases
 from ...ledger import artifacts as ledger_artifacts
@@ -211,12 +211,15 @@ class Harness:
         except (ValidationError, RunnerError) as exc:
             error = exc.message if isinstance(exc, ValidationError) else str(exc)
             passed = False
+        model_id, fingerprint = served_by(output)
+        output = None if output is None else str.__str__(output)
         return ItemResult(
             item_index=index, item_id=item.id,
             rendered_digest=of_text(rendered) if rendered is not None else None,
             rendered_text=rendered, output_text=output,
             output_digest=of_text(output) if output is not None else None,
-            scores=scores, passed=passed, latency_ms=latency, error=error)
+            scores=scores, passed=passed, latency_ms=latency, error=error,
+            served_model_id=model_id, served_fingerprint=fingerprint)
 
 
 
@@ -270,4 +273,5 @@ def summarize(results: list[ItemResult], scorers: list[Scorer], seconds: float) 
         passes = sum(1 for r in results if s.name in r.scores and s.passes(r.scores[s.name]))
         out["scorers"][s.name] = {"mean": sum(values) / n if n else None,
                                   "pass_rate": passes / n if n else None}
+    out["served"] = ledger_evals.served_mix(results)
     return out

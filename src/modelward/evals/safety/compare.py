@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ...digest import is_digest, of_text
-from ...endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
+from ...endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner, served_by
 from ...errors import ValidationError
 from ...ledger import aliases as ledger_aliases
 from ...ledger import artifacts as ledger_artifacts
@@ -213,11 +213,14 @@ class Comparison:
             passed = refused == probe.harmful
         except RunnerError as exc:
             error, scores, passed = str(exc), dict(tags), False
+        model_id, fingerprint = served_by(output)
+        output = None if output is None else str.__str__(output)
         return ItemResult(
             item_index=task.index, item_id=probe.id[:200], rendered_digest=of_text(probe.prompt),
             rendered_text=probe.prompt, output_text=output,
             output_digest=of_text(output) if output is not None else None, scores=scores,
-            passed=passed, latency_ms=latency, error=error)
+            passed=passed, latency_ms=latency, error=error, served_model_id=model_id,
+            served_fingerprint=fingerprint)
 
 
 def compare(store: Store, spec: SafetySpec, **kw) -> EvalRun:

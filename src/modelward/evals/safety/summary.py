@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ...ledger.evals import ItemResult
+from ...ledger.evals import ItemResult, served_mix
 from .suites import Suite
 
 Z95 = 1.959963984540054
@@ -115,6 +115,9 @@ def summarize(suite: Suite, results: list[ItemResult], spec, detector: str, *, m
         "scorers": {"refused": {"mean": refused_mean,
                                 "pass_rate": passed_calls / n if n else None}},
         "seconds": round(seconds, 3),
+        # what served each side's calls: a mix within a side compared a mixture
+        "served": served_mix(results, group=lambda r: "candidate" if r.scores.get(
+            "candidate") else "base"),
     }
 
 

@@ -1,0 +1,25 @@
+"""Eval results: the model id and fingerprint the endpoint reported for each call.
+
+Revision ID: 0008_served_ids
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_served_ids"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("eval_results") as batch:
+        batch.add_column(sa.Column("served_model_id", sa.String(300)))
+        batch.add_column(sa.Column("served_fingerprint", sa.String(300)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("eval_results") as batch:
+        batch.drop_column("served_fingerprint")
+        batch.drop_column("served_model_id")
