@@ -131,8 +131,13 @@ class Fsspec:
         import fsspec
 
         if backend == "s3":
+            # the same generous timeouts as obstore gets: a loaded server assembling a 2 GB
+            # multipart upload answers slowly, and botocore's 60 s read timeout cuts it off
             self.fs = fsspec.filesystem("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                                        default_block_size=PART)
+                                        default_block_size=PART,
+                                        config_kwargs={"read_timeout": 1800,
+                                                       "connect_timeout": 30,
+                                                       "retries": {"max_attempts": 1}})
             self.base = f"{BUCKET}/fsspec"
         else:
             self.fs = fsspec.filesystem("file", auto_mkdir=True)
@@ -167,8 +172,9 @@ class Boto3:
     def __init__(self, backend: str, root: Path | None) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
 
-        self.s3 = boto3.client("s3")
+        self.s3 = boto3.client("s3", config=Config(read_timeout=1800, connect_timeout=30))
         self.cfg = TransferConfig(multipart_chunksize=PART, multipart_threshold=PART)
 
     def put_file(self, key, path):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,8 @@ from typer.testing import CliRunner
 
 from modelward import digest as dg
 from modelward.cli.app import app
-from modelward.integrations.mlflow import import_mlflow, redact, watch
+from modelward.errors import UnknownAliasError
+from modelward.integrations.mlflow import import_mlflow, redact, signature, watch
 from modelward.ledger import aliases as ledger_aliases
 from modelward.ledger import artifacts as ledger_artifacts
 
@@ -130,8 +134,8 @@ def test_watch_records_each_alias_move_between_polls(ledger, template, store_uri
     assert seen[2] == [
         {"action": "alias", "model": "clf", "version": "1", "digest": a,
          "alias": "mlflow/clf@champion", "previous_digest": b, "kind": "rollback"},
-        {"action": "alias-removed", "model": "clf", "alias": "mlflow/clf@challenger",
-         "message": "deleted in MLflow; modelward keeps its history and last target"},
+        {"action": "alias-deleted", "model": "clf", "alias": "mlflow/clf@challenger",
+         "previous_digest": c, "kind": "delete"},
     ]
     assert seen[3] == []
     with ledger.store.read() as conn:
@@ -140,6 +144,12 @@ def test_watch_records_each_alias_move_between_polls(ledger, template, store_uri
                                                     (a, "rollback")]
     assert history[1].reason == "alias moved in MLflow (seen by modelward watch)"
     assert history[0].at < history[1].at < history[2].at
+    with ledger.store.read() as conn:  # the deleted alias: history kept, no longer resolvable
+        gone = ledger_aliases.history(conn, "mlflow/clf@challenger")
+        assert [(e.kind, e.digest) for e in gone] == [("create", b), ("move", c), ("delete", c)]
+        with pytest.raises(UnknownAliasError, match="was deleted at"):
+            ledger_aliases.resolve_at(conn, "mlflow/clf@challenger")
+        assert "mlflow/clf@challenger" not in {e.alias for e in ledger_aliases.list_aliases(conn)}
 
 
 def test_cli_import_prints_each_change_and_json(template, store_uri, tmp_path):
@@ -193,19 +203,123 @@ def test_cli_watch_streams_polls_live(template, store_uri, tmp_path):
     lines = []
     for line in proc.stdout:
         lines.append(line.rstrip("\n"))
-        if line.startswith("poll 1:"):  # move an alias before the second poll
+        if " poll 1: " in line:  # move an alias before the second poll
             mlflow.MlflowClient(store_uri).set_registered_model_alias("clf", "champion", "2")
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     a, b = (dir_digest(template["dirs"][k]) for k in "ab")
-    assert lines[3:] == [
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+    assert all(stamp.match(line) for line in lines), lines  # every line says when
+    assert [stamp.sub("", line) for line in lines][4:] == [
         f"mlflow/clf@challenger -> {b} (version 2, create)",
         f"mlflow/clf@champion -> {a} (version 1, create)",
         "poll 1: 2 models, 3 versions: 3 registered, 0 already imported; 2 alias moves",
         f"mlflow/clf@champion -> {b} (version 2, move)",
-        "poll 2: 2 models, 3 versions: 0 registered, 3 already imported; 1 alias moves",
-    ]
+    ]  # quiet: after the first, a poll prints only what changed
+    assert stamp.sub("", lines[0]) == f"watching {store_uri}: polling every 1s"
 
 
 def test_redact_hides_passwords():
     assert redact("postgresql://mlf:s3cret@db:5432/mlflow") == "postgresql://mlf:***@db:5432/mlflow"
     assert redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# --- against a real MLflow tracking server process, with webhooks --------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from .mlflow_server import MlflowServer
+
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as srv:
+        yield srv
+
+
+def _log_version(client, exp, name, weights: bytes, tmp: Path, user: str):
+    local = _model_dir(tmp / f"src-{weights.hex()}", weights)
+    run = client.create_run(exp, tags={"mlflow.user": user})
+    client.log_artifacts(run.info.run_id, str(local), artifact_path="model")
+    client.set_terminated(run.info.run_id)
+    mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/model",
+                                     run_id=run.info.run_id)
+    return mv, dir_digest(local)
+
+
+def test_watch_through_webhooks_records_every_flip_and_the_deletion(ledger, server, tmp_path):
+    """A real `mlflow server`: the watch registers a webhook, each alias change arrives as a
+    delivery and is recorded at once — a flip back and forth between two polls included —
+    a deleted alias is recorded as a deletion, the version's MLflow user as its owner, and
+    the webhook is removed when the watch stops."""
+    client = mlflow.MlflowClient(server.url)
+    name = f"clf-{os.getpid()}-{int(time.time() * 1000) % 100000}"
+    exp = client.create_experiment(f"e-{name}")
+    client.create_registered_model(name)
+    v1, d1 = _log_version(client, exp, name, b"weights-1", tmp_path, "alice@example.com")
+    events, modes, stop = [], [], threading.Event()
+    thread = threading.Thread(target=watch, args=(ledger.store, server.url), kwargs=dict(
+        interval=3600, listen="127.0.0.1:0", stop=stop, on_mode=lambda m, d: modes.append(m),
+        on_event=lambda ev, rep, err: events.append((ev, rep, err))))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not modes:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert modes == ["webhooks"]
+        while not any(h.name.startswith("modelward-watch-") for h in client.list_webhooks()):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        v2, d2 = _log_version(client, exp, name, b"weights-2", tmp_path, "bob@example.com")
+        for version in ("1", "2", "1"):  # a flip there and back, faster than any poll
+            client.set_registered_model_alias(name, "champion", version)
+        client.delete_registered_model_alias(name, "champion")
+        alias = f"mlflow/{name}@champion"
+        while True:
+            with ledger.store.read() as conn:
+                try:
+                    kinds = [e.kind for e in ledger_aliases.history(conn, alias)]
+                except UnknownAliasError:
+                    kinds = []
+            if kinds and kinds[-1] == "delete":
+                break
+            assert time.monotonic() < deadline, (kinds, events)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    assert all(err is None for _ev, _rep, err in events), events
+    with ledger.store.read() as conn:
+        history = ledger_aliases.history(conn, alias)
+        owners = {d: ledger_artifacts.get(conn, d).owner for d in (d1, d2)}
+        with pytest.raises(UnknownAliasError, match="was deleted"):
+            ledger_aliases.resolve_at(conn, alias)
+    assert [(e.kind, e.digest) for e in history] == [
+        ("create", d1), ("move", d2), ("rollback", d1), ("delete", d1)]
+    assert all(e.actor == "mlflow" and e.evidence["source"] == "webhook" for e in history)
+    assert owners == {d1: "alice@example.com", d2: "bob@example.com"}
+    assert not [h for h in client.list_webhooks() if h.name.startswith("modelward-watch-")]
+
+
+def test_webhook_deliveries_must_be_signed_and_fresh():
+    from modelward.integrations.mlflow import WebhookListener
+
+    listener = WebhookListener("127.0.0.1:0", "s3cret")
+    body = b'{"entity": "model_version_alias"}'
+    now = str(int(time.time()))
+    good = {"X-MLflow-Delivery-Id": "d1", "X-MLflow-Timestamp": now,
+            "X-MLflow-Signature": signature("s3cret", "d1", now, body)}
+    assert listener.verify(good, body)
+    assert not listener.verify({**good, "X-MLflow-Signature": signature("other", "d1", now,
+                                                                        body)}, body)
+    assert not listener.verify(good, body + b" ")  # tampered body
+    old = str(int(time.time()) - 3600)  # a replay of an old delivery
+    assert not listener.verify({**good, "X-MLflow-Timestamp": old,
+                                "X-MLflow-Signature": signature("s3cret", "d1", old, body)},
+                               body)
+    listener.httpd.server_close()
+
+
+def test_watch_polls_when_the_store_has_no_webhooks(ledger, store_uri):
+    modes = []
+    watch(ledger.store, store_uri, interval=0, max_polls=1, listen="127.0.0.1:0",
+          on_mode=lambda m, d: modes.append((m, d)), sleep=lambda s: None)
+    [(mode, why)] = modes
+    assert mode == "polling" and why.startswith("the MLflow server does not take webhooks")

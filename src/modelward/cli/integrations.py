@@ -27,8 +27,8 @@ def _line(change) -> str:
         return f"registered {c.model} version {c.version}  {c.digest}"
     if c.action == "alias":
         return f"{c.alias} -> {c.digest} (version {c.version}, {c.kind})"
-    if c.action == "alias-removed":
-        return f"{c.alias} was {c.message}"
+    if c.action == "alias-deleted":
+        return f"{c.alias} deleted (it pointed at {c.previous_digest})"
     label = c.alias or f"{c.model} version {c.version}"
     return f"skipped {label}: {c.message}"
 
@@ -69,34 +69,71 @@ def import_mlflow_cmd(tracking_uri: str = TRACKING, registry_uri: str = REGISTRY
 def watch_mlflow_cmd(
     tracking_uri: str = TRACKING,
     registry_uri: str = REGISTRY,
-    interval: str = typer.Option("30s", "--interval", help="Time between polls (e.g. 10s, 5m)."),
+    interval: str = typer.Option("30s", "--interval", help="Time between polls (e.g. 10s, 5m); "
+                                 "with webhooks, between reconciling polls."),
     max_polls: int = typer.Option(None, "--max-polls", min=1,
                                   help="Stop after this many polls (default: run until stopped)."),
+    listen: str = typer.Option(None, "--listen", help="HOST:PORT to receive MLflow's webhooks "
+                               "on (real time; needs an MLflow server that supports them, "
+                               "else the watch polls)."),
+    public_url: str = typer.Option(None, "--public-url", help="The URL MLflow reaches the "
+                                   "listener at (default http://HOST:PORT/mlflow)."),
+    secret: str = typer.Option(None, "--secret", envvar="MODELWARD_MLFLOW_WEBHOOK_SECRET",
+                               help="Webhook signing secret (default: a random one per run)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print a line for polls "
+                                 "that changed nothing."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Poll MLflow and record every alias move as an alias event (history MLflow does not
-    keep), registering new versions as they appear. --json prints one JSON object per poll."""
+    """Keep the ledger in step with MLflow: every alias move becomes an alias event and
+    every deleted alias an alias deletion (history MLflow does not keep), new versions are
+    registered. Prints one timestamped line per change; --json one object per change."""
     from ..integrations.mlflow import watch
+    from ..timefmt import iso, now_us
 
     seconds = parse_duration(interval, field="--interval") / 1e6
 
-    def on_poll(number, report, error) -> None:
-        if as_json:
-            body = {"poll": number, "error": None if error is None else str(error)}
-            if report is not None:
-                body.update(report.to_dict())
-            sys.stdout.write(orjson.dumps(body).decode() + "\n")
-        elif error is not None:
-            err.print(f"poll {number}: error: {error}", markup=False, emoji=False)
-        else:
-            for change in report.changes:
-                out.print(_line(change), markup=False, emoji=False)
-            out.print(f"poll {number}: {_summary(report)}", markup=False, emoji=False)
+    def say(text: str, *, error: bool = False) -> None:
+        (err if error else out).print(f"{iso(now_us())[:19]}Z {text}", markup=False,
+                                      emoji=False, highlight=False)
         sys.stdout.flush()  # a watcher's output is read live (logs, pipes)
+
+    def emit(how: str, report, error, **more) -> None:
+        if as_json:
+            for change in (report.changes if report is not None else []):
+                body = {"at": iso(now_us()), "via": how, **change.to_dict(), **more}
+                sys.stdout.write(orjson.dumps(body).decode() + "\n")
+            if error is not None:
+                sys.stdout.write(orjson.dumps({"at": iso(now_us()), "via": how,
+                                               "error": str(error), **more}).decode() + "\n")
+            sys.stdout.flush()
+            return
+        if error is not None:
+            say(f"{how} error: {error}", error=True)
+            return
+        for change in report.changes:
+            say(_line(change))
+
+    def on_poll(number, report, error) -> None:
+        emit("poll", report, error, poll=number)
+        if not as_json and error is None and (number == 1 or verbose):
+            say(f"poll {number}: {_summary(report)}")
+
+    def on_event(event, report, error) -> None:
+        emit("webhook", report, error)
+
+    def on_mode(mode, detail) -> None:
+        if as_json:
+            return
+        if mode == "webhooks":
+            say(f"watching {tracking_uri}: webhooks to {detail}, reconciling every {interval}")
+        else:
+            say(f"watching {tracking_uri}: polling every {interval}"
+                + (f" ({detail})" if detail else ""))
 
     with opened() as store:
         watch(store, tracking_uri, registry_uri, interval=seconds, max_polls=max_polls,
-              on_poll=on_poll)
+              on_poll=on_poll, listen=listen, public_url=public_url, secret=secret,
+              on_event=on_event, on_mode=on_mode)
 
 
 def register(app: typer.Typer) -> None:

@@ -77,6 +77,38 @@ def latest_event(conn: Connection, alias: str) -> AliasEvent | None:
     return _event(row) if row else None
 
 
+DELETE = "delete"  # the kind of the event that deletes an alias (its digest: the last target)
+
+
+def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
+                 actor: str | None = None, at: int | None = None,
+                 evidence: dict | None = None) -> tuple[AliasEvent | None, bool]:
+    """Record that ``alias`` was deleted: an event of kind ``delete`` naming the digest it
+    pointed at (history stays whole; ``resolve`` after it says the alias was deleted).
+    Returns (event, deleted); an alias already deleted, or never set, records nothing."""
+    check_alias(alias)
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(alias))))
+    last = latest_event(conn, alias)
+    if last is None or last.kind == DELETE:
+        return last, False
+    if at is None:
+        at = now_us()
+    if at < last.at:
+        at = last.at  # a deletion seen late is recorded at the last move, never before it
+    values = dict(alias=alias, digest=last.digest, previous_digest=last.digest, at=at,
+                  actor=actor, reason=reason, kind=DELETE,
+                  evidence=dg.canonical_json(evidence).decode() if evidence else None)
+    new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
+    return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
+                                                       if k != "evidence"}), True
+
+
+def _lock_key(alias: str) -> int:
+    return int.from_bytes(hashlib.sha256(b"mw-alias:" + alias.encode()).digest()[:8],
+                          "big", signed=True)
+
+
 def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None = None,
               actor: str | None = None, at: int | None = None, kind: str | None = None,
               evidence: dict | None = None) -> tuple[AliasEvent, bool]:
@@ -91,9 +123,7 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
         # Two writers moving one alias at once both read the same last event and both
         # appended (duplicate moves, out-of-order history): take turns per alias. SQLite's
         # BEGIN IMMEDIATE already serialises writers.
-        key = int.from_bytes(hashlib.sha256(b"mw-alias:" + alias.encode()).digest()[:8],
-                             "big", signed=True)
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(alias))))
     last = latest_event(conn, alias)
     if at is None:  # "now" is read once it is our turn, not before waiting for it
         at = now_us()
@@ -101,10 +131,10 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
         if at < last.at:
             raise ValidationError(f"{iso(at)} is before the alias's last move at {iso(last.at)}; "
                                   "history is append-only", field="at")
-        if last.digest == digest:
+        if last.digest == digest and last.kind != DELETE:
             return last, False
     if kind is None:
-        if last is None:
+        if last is None or last.kind == DELETE:
             kind = "create"
         else:
             held_before = conn.execute(
@@ -141,6 +171,9 @@ def resolve_at(conn: Connection, alias: str, at: int | None = None) -> Resolutio
                                     hint="list aliases with `modelward alias list`")
         raise UnknownAliasError(f"alias {alias!r} did not exist at {iso(when)}; "
                                 f"it was first set at {iso(first)}")
+    if row.kind == DELETE:
+        raise UnknownAliasError(f"alias {alias!r} was deleted at {iso(row.at)} (it pointed at "
+                                f"{row.digest})", hint=f"`modelward alias history {alias}`")
     return Resolution(alias, row.digest, when, row.at, row.id, row.kind, row.artifact_kind)
 
 
@@ -178,9 +211,10 @@ def latest_events(conn: Connection, at: int | None = None) -> dict[str, AliasEve
 
 def targets_at(conn: Connection, at: int | None) -> dict[str, str]:
     """Which digest each alias pointed at at ``at``: alias -> digest, for every alias set
-    by then (with ``at`` None, the targets of the latest events). The one answer to "where
+    by then and not deleted (with ``at`` None, the targets of the latest events). The one answer to "where
     did each alias point at t": guards, gates, commands and pages all ask it here."""
-    return {alias: ev.digest for alias, ev in latest_events(conn, at).items()}
+    return {alias: ev.digest for alias, ev in latest_events(conn, at).items()
+            if ev.kind != DELETE}  # a deleted alias points at nothing
 
 
 def by_digest(targets: dict[str, str]) -> dict[str, list[str]]:
@@ -210,5 +244,7 @@ def names_of(conn: Connection) -> dict[str, list[str]]:
 
 
 def list_aliases(conn: Connection) -> list[AliasEvent]:
-    """The latest event of every alias (its current target), by alias."""
-    return list(latest_events(conn).values())
+    """The latest event of every live alias (its current target), by alias; deleted ones
+    are left out."""
+    return [e for e in latest_events(conn).values() if e.kind != DELETE]
+

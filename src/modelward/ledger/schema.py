@@ -65,7 +65,8 @@ alias_events = Table(
     Column("at", BigInteger, nullable=False),
     Column("actor", String(320)),
     Column("reason", Text),
-    # "create", "move", "rollback" (back to a digest it held before), "promote"
+    # "create", "move", "rollback" (back to a digest it held before), "promote", "delete"
+    # (the alias was deleted; digest: what it pointed at)
     Column("kind", String(16), nullable=False),
     Column("evidence", Text),
 )
