@@ -16,17 +16,18 @@ def _upgrade(as_json: bool, verb: str) -> None:
     store = Store(s)
     try:
         before, after = store.upgrade()
-        s.blob_path.mkdir(parents=True, exist_ok=True)
+        if not store.blobs.remote:  # an object store's prefix needs no creating
+            s.blob_path.mkdir(parents=True, exist_ok=True)
     finally:
         store.dispose()
     if as_json:
-        print_json({"database": store.display_url, "blobs": str(s.blob_path),
+        print_json({"database": store.display_url, "blobs": s.blob_location,
                     "revision_before": before, "revision": after})
     elif before == after:
         out.print(f"ledger at {store.display_url} is up to date (revision {after})", markup=False, emoji=False)
     else:
         out.print(f"{verb} ledger at {store.display_url} (revision {before or 'none'} -> {after})", markup=False, emoji=False)
-        out.print(f"blobs in {s.blob_path}", markup=False, emoji=False)
+        out.print(f"blobs in {s.blob_location}", markup=False, emoji=False)
 
 
 def init(as_json: bool = JSON_OPTION) -> None:
