@@ -90,6 +90,22 @@ _WHAT = {"id-rank": "the subject id's order", "id-mod-10": "the subject id's las
          "id-mod-100": "the subject id's last two digits"}
 
 
+def limited(view, config) -> str | None:
+    """MW403 runs its cross-experiment and ID-order tests anyway; the sign-up time test
+    needs a pre-period population, configured or recorded at creation."""
+    if config["pre_period"]:
+        return None
+    exps = checks.judged(view, config["experiments"], since=view.since, until=view.now + 1,
+                         option="check.MW403.experiments")
+    bare = [e.name for e in exps
+            if not ((e.balance or {}).get("population") or {}).get("dataset")]
+    if bare:
+        return (f"no pre-period population for {len(bare)} experiment"
+                f"{'s' if len(bare) != 1 else ''}: the sign-up time test was not run (set "
+                "pre_period in [check.MW403])")
+    return None
+
+
 def check(view, config) -> Iterator[Finding]:
     until = view.now + 1
     exps = checks.judged(view, config["experiments"], since=view.since, until=until,
