@@ -30,6 +30,7 @@ import hashlib
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -342,6 +343,8 @@ def bench_client(cls, backend, root, checkpoint, size, prompts, repeats, emit):
 
 
 def main(argv=None) -> int:
+    # a terminated run still stops its S3 server and removes its scratch (finally clauses)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2 << 30, help="checkpoint bytes (2 GiB)")
     ap.add_argument("--prompts", type=int, default=10_000)
