@@ -68,6 +68,7 @@ from collections.abc import Iterator
 
 from ..errors import ConfigError, ModelwardError
 from ..rollout import checks
+from ..rollout.population import pre_period_of
 from ..settings import Setting
 from .finding import Finding
 from .registry import declared
@@ -97,8 +98,7 @@ def limited(view, config) -> str | None:
         return None
     exps = checks.judged(view, config["experiments"], since=view.since, until=view.now + 1,
                          option="check.MW403.experiments")
-    bare = [e.name for e in exps
-            if not ((e.balance or {}).get("population") or {}).get("dataset")]
+    bare = [e.name for e in exps if pre_period_of(e) is None]
     if bare:
         return (f"no pre-period population for {len(bare)} experiment"
                 f"{'s' if len(bare) != 1 else ''}: the sign-up time test was not run (set "
