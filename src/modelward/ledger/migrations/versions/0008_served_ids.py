@@ -14,9 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("eval_results") as batch:
-        batch.add_column(sa.Column("served_model_id", sa.String(300)))
-        batch.add_column(sa.Column("served_fingerprint", sa.String(300)))
+    # plain ADD COLUMN (nullable): no table rebuild on SQLite, instant on PostgreSQL
+    op.add_column("eval_results", sa.Column("served_model_id", sa.String(300)))
+    op.add_column("eval_results", sa.Column("served_fingerprint", sa.String(300)))
 
 
 def downgrade() -> None:
