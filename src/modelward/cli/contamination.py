@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import typer
 from rich.markup import escape
 
-from ..errors import SchemaError, ValidationError
+from ..errors import ConfigError, SchemaError, ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, settings
 
 
@@ -31,11 +31,20 @@ def contamination_cmd(
     max_matches: int = typer.Option(None, "--max-matches", help="Matches shown per item "
                                     "(default 10; all are counted)."),
     at: str = typer.Option(None, "--at", help="Resolve aliases as of this time (ISO 8601)."),
+    scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Scan on the "
+                                  "Dask distributed cluster whose scheduler is at ADDRESS "
+                                  "(tcp://host:8786): its workers read the pool shard by "
+                                  "shard (needs modelward[dask])."),
+    workers: int = typer.Option(None, "--workers", min=1, max=64, help="Scan on a local Dask "
+                                "cluster of N worker processes (needs modelward[dask])."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Find eval items in few-shot pools, prompts, corpora or training data: exact copies
     (after normalising case, punctuation and Unicode), near-duplicates, copies inside
     longer documents, and shared word n-grams.
+
+    With --scheduler or --workers the pool is scanned on a Dask cluster; the report is
+    the same as without.
 
     Exit 0 when no item is found, 1 when some are, 2 on bad input."""
     from dataclasses import replace
@@ -53,6 +62,8 @@ def contamination_cmd(
     except ValidationError as exc:
         flag = "--method" if exc.field == "methods" else "--" + (exc.field or "").replace("_", "-")
         raise ValidationError(exc.detail, field=flag, hint=exc.hint) from None
+    if scheduler is not None and workers is not None:
+        raise ValidationError("choose one of --scheduler and --workers", field="--workers")
     refs = list(against) + list(more or [])
     when = parse_at(at)
     with ExitStack() as stack:
@@ -63,7 +74,11 @@ def contamination_cmd(
         items, _digest = load_items(evalset, store=store, field="--evalset")
         sources = [open_source(r, store=store, conn=conn, at=when, field="--against")
                    for r in refs]
-        report = _run(scan, items, sources, params, bar=err.is_terminal and not as_json)
+        client = None
+        if scheduler is not None or workers is not None:
+            client = stack.enter_context(_cluster(scheduler, workers))
+        report = _run(scan, items, sources, params, client,
+                      bar=err.is_terminal and not as_json)
     if as_json:
         print_json({"evalset": evalset, "clean": report.clean, **report.to_dict()})
     else:
@@ -84,9 +99,23 @@ def _ledger(stack: ExitStack, refs: list[str]):
                               hint="check the path, or pass --home") from None
 
 
-def _run(scan, items, sources, params, *, bar: bool):
+@contextmanager
+def _cluster(scheduler: str | None, workers: int | None):
+    """A Dask client; its errors name the option they came from."""
+    from ..evals.contamination.cluster import connect
+
+    flag = "--scheduler" if scheduler is not None else "--workers"
+    with ExitStack() as stack:
+        try:
+            client = stack.enter_context(connect(scheduler, workers))
+        except ConfigError as exc:
+            raise ConfigError(f"{flag}: {exc.message}", hint=exc.hint) from None
+        yield client
+
+
+def _run(scan, items, sources, params, client, *, bar: bool):
     if not bar:
-        return scan(items, sources, params=params)
+        return scan(items, sources, params=params, client=client)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -99,7 +128,7 @@ def _run(scan, items, sources, params, *, bar: bool):
         progress.update(task, completed=done, docs=documents)
 
     with progress:
-        return scan(items, sources, params=params, progress=update)
+        return scan(items, sources, params=params, client=client, progress=update)
 
 
 def _print(report) -> None:

@@ -186,21 +186,12 @@ class Piece(NamedTuple):
     digest: str | None = None  # a blob: verified as it streams; a mismatch fails the scan
 
 
-def read_piece(piece: Piece, src, *, start: int = 0, end: int | None = None,
-               first_line: int = 1, fmt: str | None = None) -> Iterator[Document]:
-    """The documents of one piece; with ``end``, of its bytes ``[start, end)`` only (cut at
-    line boundaries, format ``fmt``), numbering lines from ``first_line``."""
+def read_piece(piece: Piece, src) -> Iterator[Document]:
+    """The documents of one piece, whole."""
     if piece.digest is not None:
         yield from _read_blob(piece, src)
-    elif end is None:
-        yield from _read_file(piece, src)
     else:
-        raw = ByteRange(piece.path, start, end)
-        with io.BufferedReader(raw, 1 << 20) as fh:
-            try:
-                yield from read_stream(fh, fmt, piece.label, src, raw.tell, first_line)
-            except (OSError, EOFError) as exc:
-                raise ValidationError(f"{piece.label}: cannot read ({exc})") from None
+        yield from _read_file(piece, src)
 
 
 def sniff(piece: Piece) -> tuple[str, bool]:
@@ -247,36 +238,6 @@ def _utf8_prefix(head: bytes) -> bool:
     except UnicodeDecodeError as exc:
         return exc.start >= len(head) - 3  # a character cut at the sniff boundary
     return True
-
-
-class ByteRange(io.RawIOBase):
-    """Bytes ``[start, end)`` of a file as a stream; counts the newlines it has read."""
-
-    def __init__(self, path: Path, start: int, end: int) -> None:
-        self._fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
-        self._fh.seek(start)
-        self._left = end - start
-        self.count = 0
-        self.newlines = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer)[:self._left]
-        n = self._fh.readinto(view) if len(view) else 0
-        if n:
-            self._left -= n
-            self.count += n
-            self.newlines += view[:n].tobytes().count(b"\n")
-        return n
-
-    def tell(self) -> int:
-        return self.count
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
 
 
 class _VerifiedBlob(io.RawIOBase):

@@ -51,7 +51,7 @@ def scan(items: Sequence, sources: Iterable[Source], *, progress: Progress | Non
     """Scan ``sources`` for the eval ``items`` (EvalItems, or objects with ``id`` and
     ``text()``). Options are the fields of :class:`Params` (``ngram=13``,
     ``threshold=0.8``, ``methods=(…)``, …). With ``client`` (a ``dask.distributed``
-    Client, see :mod:`.distributed`) the pool is read and matched by the cluster's
+    Client, see :mod:`.cluster`) the pool is read and matched by the cluster's
     workers, shard by shard; the report is the same as a scan in this process."""
     started = time.perf_counter()
     params = params or Params(**options)
@@ -59,7 +59,7 @@ def scan(items: Sequence, sources: Iterable[Source], *, progress: Progress | Non
     ids = [str(it.id) for it in items]
     texts = [it.text() for it in items]
     if client is not None:
-        from .distributed import scan_on_cluster
+        from .cluster import scan_on_cluster
 
         index = build_index(texts, params)
         found = scan_on_cluster(client, index, ids, sources, params, progress)
