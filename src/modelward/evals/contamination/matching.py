@@ -27,14 +27,12 @@ import math
 
 import numpy as np
 
+from .sketches import MinHasher, SortedSet, lsh_params
 from .textindex import (
     HASH_BITS,
     HASH_MASK,
     U64,
-    MinHasher,
-    SortedSet,
     gram_hashes_at,
-    lsh_params,
     ranges,
     shingle_starts,
     shingles,
