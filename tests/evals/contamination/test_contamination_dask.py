@@ -81,6 +81,9 @@ def _same(client, make_sources, **options):
 def test_the_cluster_is_two_worker_processes(client):
     pids = client.run(os.getpid)
     assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    # started without the nanny's MALLOC_TRIM_THRESHOLD_ (it halves scan throughput)
+    trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert set(trim.values()) == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
 def test_a_large_jsonl_file_is_cut_at_lines_and_reports_the_same(client, tmp_path):
@@ -232,6 +235,17 @@ def test_connection_errors_are_clear():
     with pytest.raises(ConfigError, match="not both"):
         with connect(scheduler="tcp://127.0.0.1:1", workers=2):
             pass
+
+
+def test_a_scheduler_without_workers_is_an_error():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0") as cluster:
+        with pytest.raises(ConfigError) as exc:
+            with connect(scheduler=cluster.scheduler_address, timeout=1):
+                pass
+    assert exc.value.message == f"the Dask scheduler at {cluster.scheduler_address} has no " \
+                                "workers"
 
 
 # --- the command ---------------------------------------------------------------------------

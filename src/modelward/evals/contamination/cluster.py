@@ -140,8 +140,7 @@ def scan_on_cluster(client, index, ids: list[str], sources: list, params: Params
                 results[n] = future.result()
             except ModelwardError as exc:
                 errors[n] = exc
-                for later in futures[n + 1:]:
-                    later.cancel()
+                client.cancel(futures[n + 1:])
                 continue
             except dd.KilledWorker as exc:
                 raise ModelwardError(f"a Dask worker died while scanning {_where(shards[n])} "
@@ -154,10 +153,8 @@ def scan_on_cluster(client, index, ids: list[str], sources: list, params: Params
         if errors:
             first = min(errors)
             raise _first_error(client, shards, results, first, errors[first])
-    finally:
-        for future in futures:
-            future.cancel()
-        context.cancel()
+    finally:  # nothing left queued or held on the cluster, whatever happened
+        client.cancel([*futures, context])
     return _merged(shards, results, sources, params)
 
 
@@ -167,11 +164,7 @@ def _where(shard) -> str:
 
 def _lines_before(shards, results, n: int) -> int:
     """Lines of the ranges of the same file before shard ``n``."""
-    piece, lines = shards[n].piece, 0
-    for m in range(n - shards[n].part, n):
-        assert shards[m].piece == piece
-        lines += results[m].lines or 0
-    return lines
+    return sum(results[m].lines or 0 for m in range(n - shards[n].part, n))
 
 
 def _first_error(client, shards, results, n: int, exc: BaseException) -> BaseException:
@@ -190,9 +183,11 @@ def _first_error(client, shards, results, n: int, exc: BaseException) -> BaseExc
 
 def _merged(shards, results: dict[int, ShardResult], sources, params: Params) -> Findings:
     found = Findings(params.max_matches)
+    lines = 0  # of the ranges of the current file before this one
     for n, shard in enumerate(shards):
         result = results[n]
-        found.merge(result.findings, relocate(shard, _lines_before(shards, results, n)))
+        lines = 0 if shard.part == 0 else lines + (results[n - 1].lines or 0)
+        found.merge(result.findings, relocate(shard, lines))
         src = sources[shard.source]
         src.documents_read += result.findings.documents
         src.skipped += result.skipped
