@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 
 from ...errors import ConfigError, ModelwardError
@@ -142,10 +143,12 @@ def scan_on_cluster(client, index, ids: list[str], sources: list, params: Params
                 errors[n] = exc
                 client.cancel(futures[n + 1:])
                 continue
-            except dd.KilledWorker as exc:
-                raise ModelwardError(f"a Dask worker died while scanning {_where(shards[n])} "
-                                     f"({exc})", hint="check the workers' memory limit and "
-                                     "their logs") from None
+            except (dd.KilledWorker, CancelledError) as exc:
+                # a worker died (its tasks retried until KilledWorker), or every copy of
+                # the eval index went with it and the tasks were dropped
+                raise ModelwardError(f"the Dask cluster lost the scan of {_where(shards[n])} "
+                                     f"({exc})", hint="a worker died or left the cluster: "
+                                     "check its memory limit and logs, then scan again") from None
             done += shards[n].size
             documents += results[n].findings.documents
             if progress is not None:
