@@ -65,7 +65,8 @@ def checkpoint(world: World, version: str, *, step: int, at: int, owner: str, no
     """Generate and register chat checkpoint ``chat-<version>``; returns its digest."""
     root = world.staging / "checkpoints" / f"acme-support-7b-{version}"
     config = {"architecture": "LlamaForCausalLM", "base": "acme-base-7b", "hidden_size": 4096,
-              "num_layers": 32, "train_step": step, "version": version, "notes": notes}
+              "name": "acme-support-7b", "num_layers": 32, "train_step": step,
+              "version": version, "notes": notes}
     _write(root / "config.json", json.dumps(config, indent=2, sort_keys=True))
     _write(root / "tokenizer.json", _tokenizer(world))
     _write(root / "weights.bin", world.rng("weights", version).randbytes(WEIGHTS_BYTES))

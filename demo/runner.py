@@ -38,7 +38,7 @@ def generate(prompt: str, *, model: str, item: dict, system: str | None = None) 
     """The support model: an answer picked by the prompt's hash, signed with the version."""
     cfg = _config(model)
     h = int(hashlib.sha256(f"{system or ''}\n{prompt}".encode()).hexdigest(), 16)
-    name = cfg.get("name") or Path(model).name  # replay names the directory after the model
+    name = cfg.get("name") or Path(model).name
     return f"{ANSWERS[h % len(ANSWERS)]} [{name}@{cfg.get('version')}]"
 
 
