@@ -79,6 +79,7 @@ class Store:
         self.url = settings.resolved_database_url
         url = sa.make_url(self.url)
         self.dialect = url.get_backend_name()
+        self.driver = url.get_driver_name()  # "psycopg", "pysqlite", ...
         kwargs: dict = {}
         # An in-memory SQLite database is one connection shared by every thread (StaticPool):
         # transactions on it must take turns.
