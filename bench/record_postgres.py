@@ -15,7 +15,12 @@ schema:
   into an identical table (``LIKE decisions INCLUDING ALL``: same types, keys, indexes), in
   transactions of ``flush_records`` rows, by psycopg ``executemany`` and by binary ``COPY``;
   no validation, no hashing, no thread, no deduplication;
-* ``ratio_vs_raw_copy`` — ``decisions_per_s`` / ``raw_copy_rows_per_s`` (target >= 0.6).
+* ``ratio_vs_raw_copy`` — ``decisions_per_s`` / ``raw_copy_rows_per_s`` (target >= 0.6);
+* ``writers_<k>_decisions_per_s`` for k in ``--writers`` (default 1 and 8) — k processes,
+  each with its own ledger handle on one PostgreSQL ledger, record N/k decisions each at
+  once (started together, timed from the start signal to the last flush); the chain's
+  block order is kept by one advisory lock per block, so this shows how far the writers
+  scale past one committer. The chain must verify afterwards.
 """
 
 from __future__ import annotations
@@ -134,6 +139,65 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
     return seconds
 
 
+def _writer(url: str, home: str, n: int, offset: int, ready, start, done) -> None:
+    import modelward
+
+    work = Workload()
+    ledger = modelward.open(home, database_url=url)
+    record = ledger.record
+    ledger.recorder  # noqa: B018
+    with ledger.store.read() as conn:  # connected before the clock starts
+        conn.exec_driver_sql("SELECT 1")
+    ready.put(offset)
+    start.wait()
+    for i in range(offset, offset + n):
+        record(alias="chat/v1", model_digest="sha256:" + "1" * 64, subject=work.subjects[i % 5000],
+               input_digest=work.inputs[i & 1023], output_digest=work.outputs[(i * 7) & 1023],
+               segments=SEGMENTS[i % 3], process=f"writer-{offset}")
+    ledger.flush()
+    ledger.close()
+    done.put(time.perf_counter())
+
+
+def run_writers(base: str, n: int, k: int, tmp) -> float:
+    """Decisions per second of ``k`` processes recording ``n`` in all into one ledger."""
+    import multiprocessing as mp
+
+    import modelward
+    from modelward.ledger import chain
+
+    schema = Schema(base)
+    try:
+        modelward.open(str(tmp / schema.name), database_url=schema.url).close()
+        ctx = mp.get_context("spawn")
+        ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+        per = n // k
+        procs = [ctx.Process(target=_writer, args=(schema.url, str(tmp / f"{schema.name}-{j}"),
+                                                   per, j * per, ready, start, done))
+                 for j in range(k)]
+        for p in procs:
+            p.start()
+        for _ in procs:  # every writer connected and its recorder thread started
+            ready.get(timeout=600)
+        t0 = time.perf_counter()
+        start.set()
+        ends = [done.get(timeout=600) for _ in procs]
+        for p in procs:
+            p.join()
+        seconds = max(ends) - t0
+        check = modelward.open(str(tmp / schema.name), database_url=schema.url)
+        with check.store.read() as conn:
+            got = conn.exec_driver_sql("SELECT count(*) FROM decisions").scalar()
+            report = chain.verify(conn)
+        check.close()
+    finally:
+        schema.drop()
+    if got != per * k or not report.ok:
+        raise SystemExit(f"record_postgres writers: {got} decisions (expected {per * k}), "
+                         f"chain ok={report.ok}")
+    return per * k / seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     import tempfile
     from pathlib import Path
@@ -144,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=2000, help="rows per raw transaction "
                     "(the recorder's flush_records default)")
     ap.add_argument("--database-url", default=DEFAULT_URL)
+    ap.add_argument("--writers", type=int, nargs="+", default=[1, 8],
+                    help="numbers of concurrent writer processes to compare")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     args = ap.parse_args(argv)
     n, repeats = (20_000, 1) if args.quick else (args.n, args.repeats)
@@ -169,6 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     c.emit(BENCH, "raw_copy_rows_per_s", c.median(runs["raw_copy"]), "1/s", **c.spread(runs["raw_copy"]))
     ratios = [a / b for a, b in zip(runs["modelward"], runs["raw_copy"], strict=True)]
     c.emit(BENCH, "ratio_vs_raw_copy", c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    with tempfile.TemporaryDirectory() as tmp:
+        writers: dict[int, list[float]] = {k: [] for k in args.writers}
+        for r in range(repeats):
+            for k in args.writers:
+                c.note(f"{k} writers, repeat {r + 1}/{repeats}")
+                writers[k].append(run_writers(args.database_url, n, k, Path(tmp)))
+    for k, rates in writers.items():
+        c.emit(BENCH, f"writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
+               **c.spread(rates))
     return 0
 
 
