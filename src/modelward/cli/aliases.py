@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..display import inert
 from ..ledger import aliases as ledger_aliases
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, parse_at, print_json
@@ -28,9 +29,9 @@ def set_cmd(
     if as_json:
         print_json({"moved": moved, "event": event.to_dict()})
     elif not moved:
-        out.print(f"{alias} already points at {digest}", markup=False, emoji=False)
+        out.print(f"{alias} already points at {digest}")
     else:
-        out.print(f"{alias} -> {digest} ({event.kind})", markup=False, emoji=False)
+        out.print(f"{alias} -> {digest} ({event.kind})")
 
 
 @alias_app.command("resolve")
@@ -62,7 +63,7 @@ def history_cmd(alias: str = typer.Argument(...), as_json: bool = JSON_OPTION) -
             line += f"  by {e.actor}"
         if e.reason:
             line += f"  ({e.reason})"
-        out.print(line, markup=False, emoji=False)
+        out.print(inert(line))
 
 
 @alias_app.command("list")
@@ -76,7 +77,7 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
     if not events:
         out.print("no aliases")
     for e in events:
-        out.print(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}", markup=False, emoji=False)
+        out.print(inert(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}"))
 
 
 @alias_app.command("owners")
@@ -103,7 +104,7 @@ def owners_cmd(
         print_json(held.to_dict(team))
         return
     if not held:
-        out.print(f"{alias} has no owners or reviewers of record", markup=False, emoji=False)
+        out.print(f"{alias} has no owners or reviewers of record")
         return
     lines = [alias]
     width = max(len(e) for e in [*held.owners, *held.reviewers])
@@ -113,7 +114,7 @@ def owners_cmd(
             if state == "unknown":
                 state = "not in the roster" if team else ""
             lines.append(f"  {role:<8}  {email:<{width}}  {state}".rstrip())
-    out.print("\n".join(lines), markup=False, emoji=False, highlight=False)
+    out.print("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

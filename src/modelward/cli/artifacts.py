@@ -80,7 +80,7 @@ def list_cmd(
     for a in arts:
         where = a.hosted_id if a.payload == "vendor" else a.payload
         label = f"{a.name}@{a.version}" if a.version else a.name
-        out.print(f"{a.digest}  {a.kind:<8}  {label:<30}  {iso(a.created_at)}  {where}", markup=False, emoji=False)
+        out.print(f"{a.digest}  {a.kind:<8}  {label:<30}  {iso(a.created_at)}  {where}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ blobs_app = typer.Typer(help="The content-addressed blob store (local directory 
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False, highlight=False)
+    out.print(text)
 
 
 @blobs_app.command("migrate")

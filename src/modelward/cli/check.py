@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import sys
 from enum import StrEnum
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import typer
 
 from ..errors import ValidationError
 from ..timefmt import now_us, parse_duration
-from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings
+from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings, write
 
 
 class Format(StrEnum):
@@ -79,10 +78,9 @@ def check_cmd(
         except OSError as exc:
             raise ValidationError(f"cannot write {output}: {exc.strerror}",
                                   field="--output") from None
-        out.print(summary_line(report), markup=False)
+        out.print(summary_line(report))
     else:
-        sys.stdout.write(rendered)
-        sys.stdout.flush()
+        write(rendered, json=fmt.value in ("json", "sarif"))
     raise typer.Exit(report.exit_code(exit_zero=exit_zero))
 
 
@@ -97,7 +95,7 @@ def explain_cmd(code: str = typer.Argument(..., help="A guard code, e.g. MW105."
                 "implements the guard. Selecting it now runs nothing.")
     else:
         body = inspect.cleandoc(registry.load(row.code).__doc__)
-    sys.stdout.write(f"{header}\n\n{body}\n")
+    write(f"{header}\n\n{body}\n")
 
 
 def guards_cmd(as_json: bool = JSON_OPTION) -> None:
@@ -109,8 +107,7 @@ def guards_cmd(as_json: bool = JSON_OPTION) -> None:
         return
     width = max(len(row.name) for row in registry.CODES)
     for row in registry.CODES:
-        out.print(f"{row.code}  {row.name:<{width}}  {row.severity:<7}  {row.status}",
-                  markup=False)
+        out.print(f"{row.code}  {row.name:<{width}}  {row.severity:<7}  {row.status}")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager
 
 import typer
-from rich.markup import escape
 
 from ..errors import ConfigError, SchemaError, ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, settings
@@ -138,12 +137,11 @@ def _print(report) -> None:
             if m.doc_id:
                 where += f" ({m.doc_id})"
             head = f"{hit.item_id}  " if n == 0 else " " * (len(hit.item_id) + 2)
-            out.print(f"{head}{m.method} {m.score:.2f}  {where}", markup=False, emoji=False)
-            out.print(" " * (len(hit.item_id) + 4) + repr(m.span.replace("\n", " ")),
-                      markup=False, emoji=False)
+            out.print(f"{head}{m.method} {m.score:.2f}  {where}")
+            out.print(" " * (len(hit.item_id) + 4) + repr(m.span.replace("\n", " ")))
         if hit.documents > len(hit.matches):
             out.print(" " * (len(hit.item_id) + 4) + f"+ {hit.documents - len(hit.matches):,} "
-                      "more documents", markup=False, emoji=False)
+                      "more documents")
     sources = f"{report.documents:,} document{'s' * (report.documents != 1)} from " \
               f"{len(report.sources)} source{'s' * (len(report.sources) != 1)}"
     if report.clean:
@@ -152,15 +150,14 @@ def _print(report) -> None:
         methods = ", ".join(f"{k} {v:,}" for k, v in report.by_method().items() if v)
         line = (f"{len(report.contaminated):,} of {report.items:,} eval items contaminated "
                 f"({methods}) in {sources}")
-    out.print(line, markup=False, emoji=False)
+    out.print(line)
     if report.short_items:
         n = report.short_items
         out.print(f"{n:,} item{'s' * (n != 1)} shorter than {report.params.shingle} words "
-                  f"{'were' if n != 1 else 'was'} checked by exact match only", markup=False,
-                  emoji=False)
+                  f"{'were' if n != 1 else 'was'} checked by exact match only")
     for src in report.sources:
         for skipped in src["skipped"]:
-            err.print(f"[dim]skipped {escape(skipped)}[/]", emoji=False, highlight=False)
+            err.print(f"skipped {skipped}", style="dim")
 
 
 def register(app: typer.Typer) -> None:

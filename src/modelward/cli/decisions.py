@@ -55,7 +55,7 @@ def show_cmd(decision_id: str = typer.Argument(...), as_json: bool = JSON_OPTION
         return
     for k, v in d.to_dict().items():
         if v is not None:
-            out.print(f"{k:<20} {v}", markup=False, emoji=False)
+            out.print(f"{k:<20} {v}")
 
 
 @decisions_app.command("search")
@@ -77,7 +77,7 @@ def search_cmd(
         return
     for d in found:
         out.print(f"{d.id}  {iso(d.at)}  {d.alias or '-':<20}  {d.model_digest or '-'}  "
-                  f"{d.subject or '-'}", markup=False, emoji=False)
+                  f"{d.subject or '-'}")
 
 
 def erase_cmd(
@@ -90,7 +90,7 @@ def erase_cmd(
     if as_json:
         print_json({"subject": subject, "erased": n})
     else:
-        out.print(f"erased the text of {n} decisions of {subject}", markup=False, emoji=False)
+        out.print(f"erased the text of {n} decisions of {subject}")
 
 
 def register(app: typer.Typer) -> None:

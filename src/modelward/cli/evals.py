@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 
 import orjson
 import typer
@@ -12,7 +11,7 @@ from ..errors import ValidationError
 from ..ledger import evals as ledger_evals
 from ..ledger.evals import EvalRun, ItemResult
 from ..timefmt import iso, now_us, parse_duration
-from ._common import JSON_OPTION, err, opened, out, print_json
+from ._common import JSON_OPTION, err, opened, out, print_json, write
 
 eval_app = typer.Typer(help="Run evals that record exactly what they scored.",
                        no_args_is_help=True)
@@ -184,7 +183,7 @@ def run_cmd(evalset: str = EVALSET, prompt: str = PROMPT, model: str = MODEL,
     if as_json:
         print_json(_run_json(run, results))
     else:
-        out.print(render_run(run, results), markup=False, emoji=False, highlight=False)
+        out.print(render_run(run, results))
     if run.status != "completed":
         raise typer.Exit(1)
 
@@ -211,11 +210,9 @@ def watch_cmd(evalset: str = EVALSET, prompt: str = PROMPT, model: str = MODEL,
     def log(message: str, details: dict) -> None:
         if as_json:
             line = {"at": iso(now_us()), "message": message, **details}
-            sys.stdout.write(orjson.dumps(line).decode() + "\n")
-            sys.stdout.flush()
+            write(orjson.dumps(line).decode() + "\n", json=True)
         else:
-            out.print(f"{iso(now_us())}  {message}", markup=False, emoji=False,
-                      highlight=False)
+            out.print(f"{iso(now_us())}  {message}")
 
     def stop(_signum, _frame):  # a container's SIGTERM: mark the current run failed, exit
         raise KeyboardInterrupt
@@ -254,11 +251,9 @@ def show_cmd(run_id: str = typer.Argument(..., help="Eval run id."),
     if as_json:
         print_json(_run_json(run, results if items else None))
     else:
-        out.print(render_run(run, results, all_items=items), markup=False, emoji=False,
-                  highlight=False)
+        out.print(render_run(run, results, all_items=items))
     if email:
-        err.print(f"recorded that {email} opened eval run {run_id}", markup=False,
-                  emoji=False, highlight=False)
+        err.print(f"recorded that {email} opened eval run {run_id}")
 
 
 @eval_app.command("list")
@@ -277,8 +272,7 @@ def list_cmd(limit: int = typer.Option(100, "--limit", help="Most recent N runs.
         out.print(f"{r.id}  {r.status:<9}  {iso(r.started_at)}  "
                   f"prompt {_named(r.prompt_alias, r.prompt_digest, brief=True)}  "
                   f"model {_named(r.model_alias, r.model_digest, brief=True)}  "
-                  f"n={r.n_items}  pass {_pct(rate)}", markup=False, emoji=False,
-                  highlight=False)
+                  f"n={r.n_items}  pass {_pct(rate)}")
 
 
 def register(app: typer.Typer) -> None:

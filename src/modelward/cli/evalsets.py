@@ -150,7 +150,7 @@ def compare_cmd(
     lines += rows_table([[s or "(none)", f"{n:,}", _pct(sh),
                           "most items from one feedback source" if s in dom else ""]
                          for s, n, sh in comp.source_shares()], right=(1, 2))
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 def _default_out(name: str) -> Path:
@@ -193,7 +193,7 @@ def rebuild_cmd(
                           (f"short {c.ideal - c.items:,}: only {c.eligible:,} with stored text"
                            if c.items < c.ideal else "")]
                          for c in res.cells], right=(1, 2, 3))
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 @evalset_app.command("deprecate")
@@ -223,8 +223,7 @@ def deprecate_cmd(
     what = f"eval set {_name(art)} ({digest})"
     by = f" by {dep.actor}" if dep.actor else ""
     out.print(f"deprecated {what}: {dep.reason}" if created else
-              f"{what} was already deprecated at {iso(dep.at)}{by}: {dep.reason}",
-              markup=False, highlight=False, emoji=False)
+              f"{what} was already deprecated at {iso(dep.at)}{by}: {dep.reason}")
 
 
 def register(app: typer.Typer) -> None:

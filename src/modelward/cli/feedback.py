@@ -37,14 +37,13 @@ def import_cmd(
                 print_json({"ok": False, "error": exc.to_dict()})
                 raise SystemExit(2) from None
             for p in exc.problems[1:]:
-                err.print(f"  {p.message}", highlight=False, markup=False, emoji=False)
+                err.print(f"  {p.message}")
             raise
     if as_json:
         print_json({"ok": True, "imported": res.imported, "duplicates": res.duplicates})
     else:
         out.print(f"imported {res.imported} feedback events"
-                  + (f" ({res.duplicates} already recorded)" if res.duplicates else ""),
-                  markup=False, highlight=False)
+                  + (f" ({res.duplicates} already recorded)" if res.duplicates else ""))
 
 
 def curate_cmd(
@@ -87,7 +86,7 @@ def curate_cmd(
         lines += [f"  {n:>{width},}  {reason_label(r)}" for r, n in reasons]
     if dry_run:
         lines.append("dry run: nothing written")
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

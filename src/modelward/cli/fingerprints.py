@@ -12,7 +12,7 @@ fingerprint_app = typer.Typer(help="Embedder fingerprints: sentinel probes, nois
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False)
+    out.print(text)
 
 
 def _verdict_line(result) -> str:

@@ -17,7 +17,7 @@ AS = typer.Option(..., "--as", help="Your e-mail (as in the roster).")
 
 
 def _print(lines: list[str]) -> None:
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 def _gate_lines(failures: list[GateFailure] | list[dict], indent: str = "  ") -> list[str]:

@@ -10,11 +10,9 @@ from ..registry.retention import ArtifactRetention, GcReport
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, print_json
 
-_PLAIN = {"markup": False, "emoji": False, "highlight": False}
-
 
 def _say(line: str) -> None:
-    out.print(line, **_PLAIN)
+    out.print(line)
 
 
 def human_size(n: int | None) -> str:

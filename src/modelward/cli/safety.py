@@ -13,7 +13,7 @@ safety_app = typer.Typer(help="Safety regression of fine-tunes against their bas
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False, highlight=False)
+    out.print(text)
 
 
 def _pct(x) -> str:

@@ -23,7 +23,7 @@ AT = typer.Option(None, "--at", help="Record it at this time (ISO 8601; default 
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False)
+    out.print(text)
 
 
 def _target(p) -> str:
