@@ -37,7 +37,7 @@ def modules(under: Path = SRC) -> list[Path]:
 
 def test_imported_resolves_relative_imports():
     names = imported(SRC / "guards" / "view.py")
-    assert "modelward.ledger.aliases" in names and "modelward.guards.finding.short" in names
+    assert "modelward.ledger.aliases" in names and "modelward.display.short_digest" in names
 
 
 def test_only_the_ledger_imports_the_schema():

@@ -44,3 +44,67 @@ def inert_json(text: str) -> str:
     """JSON text with the C1 controls, bidi controls and line separators inside its strings
     written as ``\\uXXXX`` escapes: the same JSON value, inert on a terminal."""
     return text.translate(_JSON)
+
+
+# -- the vocabulary: how a digest, a count, a duration, a share and a size read ------------
+
+MISSING = "-"
+"""What every surface prints for a value that is not there (a digest never recorded)."""
+
+_SHORT = 19  # "sha256:" and 12 hex digits
+
+
+def short_digest(digest: str | None, *, missing: str = MISSING) -> str:
+    """``sha256:1a2b3c4d5e6f…`` for messages and tables (evidence and JSON always carry
+    the full digest); anything that is not a sha256 digest (a vendor id) as it is, and
+    ``missing`` for no digest at all."""
+    if not digest:
+        return missing
+    if digest.startswith("sha256:") and len(digest) > _SHORT:
+        return digest[:_SHORT] + "…"
+    return digest
+
+
+def number(n: int) -> str:
+    """``1,204``."""
+    return f"{n:,}"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 decision``, ``1,204 decisions``; ``words`` for an irregular plural
+    (``plural(n, "policy", "policies")``)."""
+    return f"{n:,} " + (word if n == 1 else (words or word + "s"))
+
+
+def percent(share: float | None, *, missing: str = MISSING) -> str:
+    """A share in [0, 1] as ``37.5%``."""
+    return missing if share is None else f"{share:.1%}"
+
+
+_UNITS = (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000),
+          ("ms", 1_000))
+
+
+def duration(us: int) -> str:
+    """A span of microseconds as ``30d``, ``5m``, ``90s``: the largest unit that divides it
+    exactly, so it reads back through ``timefmt.parse_duration`` unchanged."""
+    if us == 0:
+        return "0s"
+    for unit, size in _UNITS:
+        if us % size == 0:
+            return f"{us // size}{unit}"
+    return f"{us}us"
+
+
+def size(n: int | None) -> str:
+    """A byte count as ``512 B``, ``1.5 MiB``; ``?`` when unknown."""
+    if n is None:
+        return "?"
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"

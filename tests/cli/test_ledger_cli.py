@@ -326,7 +326,7 @@ def test_verify_names_the_broken_block(ready, tmp_path):
     cli.sql("DELETE FROM decisions WHERE id = ?", (decision(0)["id"],))
     res = cli("verify")
     assert res.code == 1 and res.err == (
-        "chain BROKEN at block 1: holds 1 decisions, sealed with 2\n"
+        "chain BROKEN at block 1: holds 1 decision, sealed with 2\n"
         f"decisions in that block: {decision(1)['id']}\n"
         "1 more broken blocks (see --json)\n")
 

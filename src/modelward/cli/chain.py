@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 import typer
 
+from ..display import plural
 from ..errors import ValidationError
 from ..ledger import chain as ledger_chain
 from ..registry import parallel_verify
@@ -27,7 +28,7 @@ def verify_cmd(
         print_json(report.to_dict())
     elif report.ok:
         rate = report.decisions / report.seconds if report.seconds else 0
-        out.print(f"chain intact: {report.blocks} blocks, {report.decisions} decisions, "
+        out.print(f"chain intact: {plural(report.blocks, 'block')}, {plural(report.decisions, 'decision')}, "
                   f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
     else:
         first = report.first_broken

@@ -7,6 +7,7 @@ import signal
 import orjson
 import typer
 
+from ..display import percent, short_digest
 from ..errors import ValidationError
 from ..ledger import evals as ledger_evals
 from ..ledger.evals import EvalRun, ItemResult
@@ -39,13 +40,9 @@ def _harness(store, evalset, prompt, model, runner, scorer, limit, concurrency, 
                                    concurrency=concurrency, timeout=timeout))
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{x:.1%}"
-
-
 def _named(alias: str | None, digest: str | None, *, brief: bool = False) -> str:
     if brief and digest:
-        digest = digest[:19] + "…"
+        digest = short_digest(digest)
     return f"{alias} -> {digest}" if alias else str(digest)
 
 
@@ -112,14 +109,14 @@ def render_run(run: EvalRun, results: list[ItemResult], *, all_items: bool = Fal
     if run.error:
         lines.append(f"error     {run.error}")
     if s:
-        lines.append(f"items     {s['n']}  passed {s['passed']} ({_pct(s['pass_rate'])})  "
+        lines.append(f"items     {s['n']}  passed {s['passed']} ({percent(s['pass_rate'])})  "
                      f"errors {s['errors']}")
         width = max([len("scorer")] + [len(k) for k in s["scorers"]])
         lines.append(f"{'scorer':<{width}}  {'mean':>7}  {'pass':>6}")
         for name in [n for n in run.scorers if n in s["scorers"]]:
             v = s["scorers"][name]
             mean = "-" if v["mean"] is None else f"{v['mean']:.3f}"
-            lines.append(f"{name:<{width}}  {mean:>7}  {_pct(v['pass_rate']):>6}")
+            lines.append(f"{name:<{width}}  {mean:>7}  {percent(v['pass_rate']):>6}")
         lines += served_lines(s.get("served"))
     if all_items:
         lines.append(f"items ({len(results)}):")
@@ -272,7 +269,7 @@ def list_cmd(limit: int = typer.Option(100, "--limit", help="Most recent N runs.
         out.print(f"{r.id}  {r.status:<9}  {iso(r.started_at)}  "
                   f"prompt {_named(r.prompt_alias, r.prompt_digest, brief=True)}  "
                   f"model {_named(r.model_alias, r.model_digest, brief=True)}  "
-                  f"n={r.n_items}  pass {_pct(rate)}")
+                  f"n={r.n_items}  pass {percent(rate)}")
 
 
 def register(app: typer.Typer) -> None:

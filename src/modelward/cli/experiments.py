@@ -274,14 +274,14 @@ def regimes_cmd(name: str = typer.Argument(...), as_json: bool = JSON_OPTION) ->
 
 
 def _labels(conn, rep) -> dict[str, str]:
-    from ..guards.finding import short
+    from ..display import short_digest
     from ..ledger import artifacts
 
     digests = {v for r in rep.regimes for v in r.key.values()
                if isinstance(v, str) and v.startswith("sha256:")}
     found = artifacts.find_many(conn, digests)
-    return {d: (f"{a.name}@{a.version}" if a.version else a.name) + f" ({short(d)})"
-            if (a := found.get(d)) else short(d) for d in digests}
+    return {d: (f"{a.name}@{a.version}" if a.version else a.name) + f" ({short_digest(d)})"
+            if (a := found.get(d)) else short_digest(d) for d in digests}
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..display import plural
 from ..ledger import promotions as ledger_promotions
 from ..registry import promotion
 from ..registry.promotion import Evaluation, GateFailure
@@ -88,7 +89,7 @@ def _approval_lines(res, what: str, override: bool) -> list[str]:
     if res.outcome == "refused":
         n = len(ev.failures)
         return [f"refused: {ev.approver} cannot approve {target}; "
-                f"{n} gate{'s' if n > 1 else ''} failed:", *_gate_lines(ev.failures),
+                f"{plural(n, 'gate')} failed:", *_gate_lines(ev.failures),
                 f"recorded as review {res.review.id}; fix the gates, or approve despite them "
                 "with --override --reason TEXT"]
     lines = [("approved with an override" if res.outcome == "overridden" else "approved")

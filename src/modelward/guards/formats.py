@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 import orjson
 
-from ..display import inert, inert_json
+from ..display import inert, inert_json, plural
 from ..timefmt import iso
 from . import registry
 from .finding import Finding
@@ -31,7 +31,7 @@ def summary_line(report: Report) -> str:
     counts = report.counts()
     n = len(report.findings)
     run = len(report.guards_run)
-    tail = f"{run} guard{'s' if run != 1 else ''} run"
+    tail = f"{plural(run, 'guard')} run"
     if report.skipped:
         tail += (f", {len(report.skipped)} skipped for lack of configuration ("
                  + ", ".join(report.skipped) + ")")
@@ -39,8 +39,8 @@ def summary_line(report: Report) -> str:
         tail += f", {len(report.suppressed)} suppressed"
     if not n:
         return f"no findings ({tail})"
-    parts = ", ".join(f"{c} {_PLURAL[s] if c != 1 else s}" for s, c in counts.items())
-    return f"{n} finding{'s' if n != 1 else ''}: {parts} ({tail})"
+    parts = ", ".join(plural(c, s, _PLURAL[s]) for s, c in counts.items())
+    return f"{plural(n, 'finding')}: {parts} ({tail})"
 
 
 def config_line(report: Report) -> str:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from ...display import inert
+from ...display import inert, plural, short_digest
 from ...errors import ModelwardError
 from ...ledger import tokens as ledger_tokens
 from ...timefmt import iso
@@ -48,9 +48,8 @@ NAV = (("/", "Findings"), ("/aliases", "Aliases"), ("/decisions", "Decisions"),
 
 
 def short(digest: str | None) -> str:
-    if not digest:
-        return "—"
-    return digest[:19] + "…" if digest.startswith("sha256:") and len(digest) > 19 else digest
+    """A page marks what is not there with an em dash."""
+    return short_digest(digest, missing="—")
 
 
 def when(value) -> str:
@@ -61,7 +60,7 @@ def when(value) -> str:
     return text.replace("T", " ").split(".")[0].rstrip("Z") + "Z"
 
 
-env.filters.update(short=short, when=when, q=lambda s: quote(str(s), safe=""))
+env.filters.update(short=short, when=when, plural=plural, q=lambda s: quote(str(s), safe=""))
 env.globals.update(NAV=NAV)
 
 
