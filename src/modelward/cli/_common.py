@@ -13,7 +13,7 @@ from rich.markup import escape
 from ..display import inert, inert_json
 from ..errors import ModelwardError, ValidationError
 from ..settings import Settings
-from ..timefmt import parse_time
+from ..timefmt import parse_when
 
 
 class InertConsole(Console):
@@ -71,11 +71,11 @@ def write(text: str, *, json: bool = False) -> None:
     sys.stdout.flush()
 
 
-def parse_at(value: str | None, option: str = "--at") -> int | None:
-    if value is None:
-        return None
+def parse_at(value: str | None, option: str = "--at", *, now: int | None = None) -> int | None:
+    """Every ``--at``, ``--since`` and ``--until``: an ISO 8601 time or a duration back
+    from now (``7d``), through :func:`modelward.timefmt.parse_when`."""
     try:
-        return parse_time(value, field=option)
+        return parse_when(value, now=now, field=option)
     except ValidationError as exc:
         raise ValidationError(exc.message, hint=exc.hint) from None
 

@@ -19,7 +19,8 @@ def set_cmd(
     digest: str = typer.Argument(..., help="sha256: digest of a registered artifact."),
     reason: str = typer.Option(None, "--reason", help="Why it moves (kept in history)."),
     actor: str = typer.Option(None, "--actor", help="Who moves it (e-mail)."),
-    at: str = typer.Option(None, "--at", help="When (ISO 8601; default now; never before the last move)."),
+    at: str = typer.Option(None, "--at", help="When (ISO 8601 or a duration back from now, e.g. 2h; "
+                    "default now; never before the last move)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Point an alias at a registered artifact; the move is appended to its history."""
@@ -37,7 +38,8 @@ def set_cmd(
 @alias_app.command("resolve")
 def resolve_cmd(
     alias: str = typer.Argument(...),
-    at: str = typer.Option(None, "--at", help="Resolve as of this time (ISO 8601)."),
+    at: str = typer.Option(None, "--at", help="Resolve as of this time (ISO 8601 or a duration back "
+                    "from now, e.g. 7d)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Print the digest an alias points to now, or pointed to at --at."""

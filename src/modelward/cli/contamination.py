@@ -6,6 +6,7 @@ from contextlib import ExitStack, contextmanager
 
 import typer
 
+from ..display import plural
 from ..errors import ConfigError, SchemaError, ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, settings
 
@@ -29,7 +30,8 @@ def contamination_cmd(
                                      "containment or ngram; repeatable (default: all)."),
     max_matches: int = typer.Option(None, "--max-matches", help="Matches shown per item "
                                     "(default 10; all are counted)."),
-    at: str = typer.Option(None, "--at", help="Resolve aliases as of this time (ISO 8601)."),
+    at: str = typer.Option(None, "--at", help="Resolve aliases as of this time (ISO 8601 or a "
+                    "duration back from now, e.g. 7d)."),
     scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Scan on the "
                                   "Dask distributed cluster whose scheduler is at ADDRESS "
                                   "(tcp://host:8786): its workers read the pool shard by "
@@ -142,8 +144,8 @@ def _print(report) -> None:
         if hit.documents > len(hit.matches):
             out.print(" " * (len(hit.item_id) + 4) + f"+ {hit.documents - len(hit.matches):,} "
                       "more documents")
-    sources = f"{report.documents:,} document{'s' * (report.documents != 1)} from " \
-              f"{len(report.sources)} source{'s' * (len(report.sources) != 1)}"
+    sources = (f"{plural(report.documents, 'document')} from "
+               f"{plural(len(report.sources), 'source')}")
     if report.clean:
         line = f"clean: none of {report.items:,} eval items found in {sources}"
     else:
@@ -153,7 +155,7 @@ def _print(report) -> None:
     out.print(line)
     if report.short_items:
         n = report.short_items
-        out.print(f"{n:,} item{'s' * (n != 1)} shorter than {report.params.shingle} words "
+        out.print(f"{plural(n, 'item')} shorter than {report.params.shingle} words "
                   f"{'were' if n != 1 else 'was'} checked by exact match only")
     for src in report.sources:
         for skipped in src["skipped"]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..display import plural
 from ..errors import ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json
 
@@ -42,7 +43,7 @@ def import_cmd(
     if as_json:
         print_json({"ok": True, "imported": res.imported, "duplicates": res.duplicates})
     else:
-        out.print(f"imported {res.imported} feedback events"
+        out.print(f"imported {plural(res.imported, 'feedback event')}"
                   + (f" ({res.duplicates} already recorded)" if res.duplicates else ""))
 
 
@@ -50,8 +51,10 @@ def curate_cmd(
     policy: str = typer.Option("sft-default", "--policy", help="Policy TOML file, or the name "
                                "of a shipped policy (sft-default)."),
     out_dir: Path = typer.Option(None, "--out", help="Directory to write dataset.jsonl to."),
-    since: str = typer.Option(None, "--since", help="Only feedback at or after this ISO 8601 time."),
-    until: str = typer.Option(None, "--until", help="Only feedback before this ISO 8601 time."),
+    since: str = typer.Option(None, "--since", help="Only feedback at or after this time (ISO 8601 or "
+                         "a duration back from now, e.g. 30d)."),
+    until: str = typer.Option(None, "--until", help="Only feedback before this time (ISO 8601 or a "
+                         "duration back from now)."),
     name: str = typer.Option(None, "--name", help="Dataset artifact name (default: the policy's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Judge and report; write nothing."),
     as_json: bool = JSON_OPTION,
