@@ -402,3 +402,52 @@ def rubber_stamp(conn, approval: Approval, *, min_review_time: int) -> list[dict
         out.append({"problem": "override", "message": "approved with an override of the "
                     f"gates {', '.join(rv.gates)}: {rv.override_reason}"})
     return out
+
+
+# --- the detail of one request: `promote show`, GET /api/v1/promotions/{id}, the page -----
+@dataclass
+class PromotionDetail:
+    """Everything the CLI, the API and the dashboard show about one request; each renders
+    this one value (text, JSON, HTML), so they cannot disagree."""
+
+    request: PromotionRequest
+    label: str                     # what is promoted: ``model chat@v4 (sha256:…)``
+    reviews: list[Review]
+    rubber_stamp: list[dict]       # what MW203 finds in its approval(s)
+    default_evidence: EvalRun | None  # the run approving now would be judged on, when the
+                                      # request names none
+    gates: Evaluation | None       # the gates ``approver`` would meet now, when asked
+
+    @property
+    def evidence_run_id(self) -> str | None:
+        """The run the request is judged on now: its own, else the default."""
+        if self.request.evidence_run_id:
+            return self.request.evidence_run_id
+        return self.default_evidence.id if self.default_evidence else None
+
+    def to_dict(self) -> dict:
+        return {**self.request.to_dict(), "reviews": [r.to_dict() for r in self.reviews],
+                "rubber_stamp": self.rubber_stamp,
+                "gates": self.gates.to_dict() if self.gates else None,
+                "default_evidence_run_id": (self.default_evidence.id
+                                            if self.default_evidence else None)}
+
+
+def detail(store: Store, request_id: str, approver: str | None = None, *,
+           at: int | None = None) -> PromotionDetail:
+    """The detail of promotion request ``request_id`` (and, with ``approver``, the gates
+    that person would meet approving at ``at``, default now); records nothing."""
+    at = now_us() if at is None else at
+    with store.read() as conn:
+        req = ledger_promotions.get_request(conn, request_id)
+        stamps = [p for a in approvals(conn, [], request_id=req.id)
+                  for p in rubber_stamp(conn, a, min_review_time=store.settings.min_review_time)]
+        found = PromotionDetail(
+            request=req, label=label(conn, req.digest),
+            reviews=ledger_promotions.reviews(conn, request_ids=[req.id]), rubber_stamp=stamps,
+            default_evidence=(select_evidence(conn, req.digest, at)
+                              if req.evidence_run_id is None else None),
+            gates=None)
+    if approver:
+        found.gates = preview(store, req.id, approver, at=at)
+    return found
