@@ -13,7 +13,7 @@ from rich.markup import escape
 from ..display import inert, inert_json
 from ..errors import ModelwardError, ValidationError
 from ..settings import Settings
-from ..timefmt import parse_when
+from ..timefmt import parse_time, parse_when
 
 
 class InertConsole(Console):
@@ -76,6 +76,17 @@ def parse_at(value: str | None, option: str = "--at", *, now: int | None = None)
     from now (``7d``), through :func:`modelward.timefmt.parse_when`."""
     try:
         return parse_when(value, now=now, field=option)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
+
+
+def parse_timestamp(value: str | None, option: str) -> int | None:
+    """An option that names a moment by its date only (``--retires``): ISO 8601, no
+    duration."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, field=option)
     except ValidationError as exc:
         raise ValidationError(exc.message, hint=exc.hint) from None
 
