@@ -12,7 +12,7 @@ from modelward.ledger import aliases, artifacts, tokens
 from modelward.timefmt import iso, now_us, parse_when
 from modelward.web.app import create_app
 
-from .cli.test_ledger_cli import Cli
+from .cli.runner import Cli
 
 DAY = 86_400_000_000
 NOW = 1_772_366_400_000_000  # 2026-03-01T12:00:00Z
