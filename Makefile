@@ -33,6 +33,7 @@ bench: $(BENCH_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench demo
+	$(BIN)/lint-imports --no-logo
 
 docs: $(STAMP)
 	$(BIN)/python -m modelward.guards.docs docs/guards

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -75,6 +76,20 @@ def ledger(backend_url, tmp_path):
 @pytest.fixture
 def store(ledger):
     return ledger.store
+
+
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def cli_ledger(request, tmp_path):
+    """The one ledger for command tests: open on a database a CLI invocation can reach too
+    (memory SQLite cannot be shared), on SQLite (file) and PostgreSQL. ``store`` and
+    ``ledger`` set things up; ``args`` (``--home``, ``--database-url``) go first on the
+    command line; ``tmp`` is the test's directory."""
+    url = database_url(request.param, tmp_path, request)
+    home = str(tmp_path / "home")
+    led = modelward.open(home, database_url=url)
+    yield SimpleNamespace(ledger=led, store=led.store, tmp=tmp_path, home=home, url=url,
+                          args=["--home", home, "--database-url", url])
+    led.close()
 
 
 @pytest.fixture

@@ -106,3 +106,25 @@ def parse_duration(value: object, *, field: str = "duration") -> int:
     raise ValidationError(
         f"not a duration: {value!r}", field=field, hint="write e.g. 50ms, 30m, 6h, 400d"
     )
+
+
+def parse_when(value: object, *, now: int | None = None, field: str = "at") -> int | None:
+    """The one parser of ``--since``, ``--until``, ``--at`` and the API's ``since``,
+    ``until`` and ``at``: an ISO 8601 time (offset required), integer microseconds, or a
+    duration counted back from ``now`` (``7d`` is seven days ago). ``None`` stays ``None``.
+    A duration reaching before year 1 is refused like any time out of range."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _DURATION.match(value):
+        at = (now_us() if now is None else now) - parse_duration(value, field=field)
+        if at < MIN_US:
+            raise ValidationError(f"{value.strip()} back from now is before year 1", field=field)
+        return at
+    try:
+        return parse_time(value, field=field)
+    except ValidationError as exc:
+        if not isinstance(value, str) or "UTC offset" in exc.detail:
+            raise
+        raise ValidationError(f"not an ISO 8601 time or a duration: {value!r}", field=field,
+                              hint="write a time such as 2026-03-01T12:00:00Z, or a "
+                                   "duration back from now such as 7d") from None

@@ -3,78 +3,18 @@ decisions, erase, verify and chain. Errors are one red line plus a hint, exit 2.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import orjson
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
-
-from modelward.cli.app import main
-from modelward.ledger.engine import Store
-from modelward.settings import Settings
 
 from ..conftest import database_url
+from .runner import Cli, sha
 
 KINDS = "model, adapter, prompt, embedder, reranker, dataset, evalset, config, policy"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Cli:
-    """Runs ``modelward ARGS`` in-process through ``main`` (the console script's entry point,
-    where ModelwardError becomes exit 2), capturing stdout and stderr apart."""
-
-    def __init__(self, home, url):
-        self.home, self.url = home, url
-        store = Store(Settings({"home": str(home), "database_url": url}, env={}))
-        self.display_url, self.head = store.display_url, store.head_revision()
-        store.dispose()
-
-    def __call__(self, *args, input=None) -> Result:
-        runner = CliRunner()
-        argv = ["--home", str(self.home), "--database-url", self.url, *map(str, args)]
-        with runner.isolation(input=input) as (stdout, stderr, _output):
-            try:
-                main(argv)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            return Result(code, stdout.getvalue().decode(), stderr.getvalue().decode())
-
-    def ok(self, *args, input=None) -> str:
-        res = self(*args, input=input)
-        assert (res.code, res.err) == (0, ""), res
-        return res.out
-
-    def fails(self, *args, input=None, code=2) -> str:
-        res = self(*args, input=input)
-        assert res.code == code, res
-        return res.err
-
-    def json(self, *args, input=None):
-        return orjson.loads(self.ok(*args, "--json", input=input))
-
-    def sql(self, statement: str, params=()):
-        store = Store(Settings({"home": str(self.home), "database_url": self.url}, env={}))
-        try:
-            with store.write() as conn:
-                conn.exec_driver_sql(statement.replace("?", store.paramstyle), params)
-        finally:
-            store.dispose()
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])
@@ -224,7 +164,8 @@ def test_aliases(ready, tmp_path):
          "error: at: 2026-02-15T00:00:00Z is before the alias's last move at 2026-03-01T06:00:00Z; "
          "history is append-only\n"),
         (("alias", "set", "chat/v1", a, "--at", "yesterday"),
-         "error: --at: not an ISO 8601 timestamp: 'yesterday'\nhint: write e.g. 2026-03-01T12:00:00Z\n"),
+         "error: --at: not an ISO 8601 time or a duration: 'yesterday'\n"
+         "hint: write a time such as 2026-03-01T12:00:00Z, or a duration back from now such as 7d\n"),
         (("alias", "resolve", "chat/v1", "--at", "2026-01-01T00:00:00"),
          "error: --at: timestamp '2026-01-01T00:00:00' has no UTC offset\n"
          "hint: append Z or an offset such as +02:00\n"),
@@ -304,7 +245,8 @@ def test_decisions_errors(ready, tmp_path):
         f"error: FILE: {tmp_path / 'none.jsonl'} does not exist\n")
     assert cli.fails("decisions", "show", "nope") == "error: no decision 'nope' in the ledger\n"
     assert cli.fails("decisions", "search", "--since", "monday") == (
-        "error: --since: not an ISO 8601 timestamp: 'monday'\nhint: write e.g. 2026-03-01T12:00:00Z\n")
+        "error: --since: not an ISO 8601 time or a duration: 'monday'\n"
+        "hint: write a time such as 2026-03-01T12:00:00Z, or a duration back from now such as 7d\n")
     assert "Invalid value for '--limit'" in cli.fails("decisions", "search", "--limit", "-1")
     assert cli.fails("erase", "--subject", "") == "error: subject: name the subject whose text to erase\n"
     assert cli.json("verify")["decisions"] == 0  # the bad file wrote nothing
@@ -326,7 +268,7 @@ def test_verify_names_the_broken_block(ready, tmp_path):
     cli.sql("DELETE FROM decisions WHERE id = ?", (decision(0)["id"],))
     res = cli("verify")
     assert res.code == 1 and res.err == (
-        "chain BROKEN at block 1: holds 1 decisions, sealed with 2\n"
+        "chain BROKEN at block 1: holds 1 decision, sealed with 2\n"
         f"decisions in that block: {decision(1)['id']}\n"
         "1 more broken blocks (see --json)\n")
 

@@ -10,13 +10,11 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.digest import of_bytes
 from modelward.errors import ConfigError, ValidationError
 from modelward.guards import registry
 
-from ..conftest import database_url
 from .builders import HOUR, MIN, T0, healthy, move, put, record
 
 GHOST = of_bytes(b"prompt v99")
@@ -26,15 +24,15 @@ GHOST = of_bytes(b"prompt v99")
 PIN = '[check]\nselect = ["MW0", "MW1"]\n'
 
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
+@pytest.fixture
+def pinned(tmp_path):
+    """modelward.toml in the working directory, written before the ledger opens."""
     (tmp_path / "modelward.toml").write_text(PIN)
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    yield SimpleNamespace(store=led.store, tmp=tmp_path,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+
+
+@pytest.fixture
+def db(pinned, cli_ledger):
+    return cli_ledger
 
 
 def small(store) -> dict:

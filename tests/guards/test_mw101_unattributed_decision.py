@@ -1,7 +1,7 @@
 """MW101 unattributed-decision."""
 
 from modelward.digest import of_bytes
-from modelward.guards.finding import short
+from modelward.display import short_digest as short
 
 from .builders import HOUR, MIN, T0, put, record
 

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import modelward
 from modelward.digest import of_bytes
 from modelward.ledger import aliases, artifacts, decisions
-from tests.conftest import database_url
 
 DAY = 86_400_000_000
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -40,12 +38,7 @@ def record(store, *ds: dict, recorded_at: int = T0 + 400 * DAY) -> list[str]:
     return [r[0] for r in rows]
 
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def cli_env(request, tmp_path):
-    """A home and database URL a CLI invocation can reach (memory SQLite cannot be shared),
-    plus an open ledger on the same database to set things up."""
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    yield led, ["--home", home, "--database-url", url]
-    led.close()
+@pytest.fixture
+def cli_env(cli_ledger):
+    """The shared command-test ledger as (ledger, the CLI's leading arguments)."""
+    return cli_ledger.ledger, cli_ledger.args

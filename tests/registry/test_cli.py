@@ -230,10 +230,3 @@ def test_retention_text(cli_env, tmp_path):
     assert [a["payload"]["how"] for a in report["artifacts"]] == ["cached"] * 3
     assert [(a["name"], a["kept_by"]) for a in report["artifacts"]] == [
         ("base", ["lineage"]), ("orphan", []), ("tuned", ["decisions", "alias"])]
-
-
-def test_human_sizes():
-    from modelward.cli.retention import human_size
-
-    assert [human_size(n) for n in (0, 1023, 1024, 1536, 5 * 1024**3, 3 * 1024**5, None)] == [
-        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 GiB", "3072.0 TiB", "?"]

@@ -239,3 +239,32 @@ rubber stamp (MW203)
     unknown = mw_process(tmp_path, args, "promote", "show", "nope")
     assert unknown.returncode == 2 and unknown.stderr.startswith(
         "error: REQUEST_ID: not a request id: 'nope'\n")
+
+
+def test_promote_show_json_is_the_api_detail(cli_env, tmp_path):
+    """`promote show --json` and GET /api/v1/promotions/{id} render one detail function:
+    the same keys and values (the CLI's JSON lacked default_evidence_run_id)."""
+    from fastapi.testclient import TestClient
+
+    from modelward.ledger import tokens
+    from modelward.web.app import create_app
+
+    led, args = cli_env
+    store = led.store
+    w = world(store)
+    rid = orjson.loads(mw(args, "promote", "request", "chat/v1", w.v4, "--as", ALICE,
+                          "--reason", "better refusals", "--json").stdout)["id"]
+    with store.write() as conn:
+        _tok, secret = tokens.create(conn, role="reader", name="reader")
+    client = TestClient(create_app(store.settings, store=store))
+    auth = {"Authorization": f"Bearer {secret}"}
+    for more, params in (((), {}), (("--as", CAROL), {"as": CAROL})):
+        shown = orjson.loads(mw(args, "promote", "show", rid, *more, "--json").stdout)
+        api = client.get(f"/api/v1/promotions/{rid}", params=params, headers=auth).json()
+        for body in (shown, api):  # judged a moment apart
+            if body["gates"]:
+                body["gates"].pop("at")
+        assert shown == api
+        assert shown["default_evidence_run_id"] == w.run
+        assert set(shown) >= {"id", "alias", "digest", "reviews", "rubber_stamp", "gates"}
+    assert [g["gate"] for g in shown["gates"]["failed_gates"]] == ["opened", "fresh"]

@@ -3,13 +3,9 @@ databases (SQLite file and PostgreSQL: the CLI opens its own connection each cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
-from click.testing import CliRunner
 
-from modelward.cli.app import main
-
+from ..cli.runner import Cli
 from ..conftest import database_url
 from .embedders import EmbeddingServer
 
@@ -19,33 +15,6 @@ def server():
     srv = EmbeddingServer()
     yield srv
     srv.close()
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-class Cli:
-    def __init__(self, home, url):
-        self.home, self.url = home, url
-
-    def __call__(self, *args) -> Result:
-        argv = ["--home", str(self.home), "--database-url", self.url, *map(str, args)]
-        with CliRunner().isolation() as (stdout, stderr, _):
-            try:
-                main(argv)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            return Result(code, stdout.getvalue().decode(), stderr.getvalue().decode())
-
-    def ok(self, *args) -> str:
-        res = self(*args)
-        assert (res.code, res.err) == (0, ""), res
-        return res.out
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])

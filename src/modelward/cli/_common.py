@@ -10,15 +10,31 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..display import inert, inert_json
 from ..errors import ModelwardError, ValidationError
 from ..settings import Settings
-from ..timefmt import parse_time
+from ..timefmt import parse_time, parse_when
 from ._state import State  # re-exported: commands read _common.State
 
 __all__ = ["State"]  # and the helpers below
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class InertConsole(Console):
+    """The CLI's console: no markup, highlighting or emoji codes, and every string printed
+    made inert (:func:`modelward.display.inert`), so nothing read from the ledger can move
+    the cursor, colour the screen, open a hyperlink or reorder a line. Renderers that put
+    one ledger value per line also pass each line through ``inert`` (newlines escaped)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(markup=False, highlight=False, emoji=False, soft_wrap=True, **kwargs)
+
+    def print(self, *objects, **kwargs) -> None:
+        super().print(*(inert(o, lines=True) if isinstance(o, str) else o for o in objects),
+                      **kwargs)
+
+
+out = InertConsole()
+err = InertConsole(stderr=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
 
@@ -44,11 +60,27 @@ def opened(*, create: bool = False):
 
 
 def print_json(value) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n", json=True)
+
+
+def write(text: str, *, json: bool = False) -> None:
+    """Write already formatted text (a report, JSON) to stdout, inert on a terminal."""
+    sys.stdout.write(inert_json(text) if json else inert(text, lines=True))
     sys.stdout.flush()
 
 
-def parse_at(value: str | None, option: str = "--at") -> int | None:
+def parse_at(value: str | None, option: str = "--at", *, now: int | None = None) -> int | None:
+    """Every ``--at``, ``--since`` and ``--until``: an ISO 8601 time or a duration back
+    from now (``7d``), through :func:`modelward.timefmt.parse_when`."""
+    try:
+        return parse_when(value, now=now, field=option)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, hint=exc.hint) from None
+
+
+def parse_timestamp(value: str | None, option: str) -> int | None:
+    """An option that names a moment by its date only (``--retires``): ISO 8601, no
+    duration."""
     if value is None:
         return None
     try:
@@ -60,9 +92,7 @@ def parse_at(value: str | None, option: str = "--at") -> int | None:
 def fail(exc: ModelwardError) -> None:
     """The one error path: a red line, a hint, exit 2."""
     # escaped: messages quote user input and TOML tables ("[foo]"), which are not markup
-    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False,
-              emoji=False)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
     if exc.hint:
-        err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True, highlight=False,
-                  emoji=False)
+        err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True)
     raise SystemExit(2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..display import inert
 from ..ledger import aliases as ledger_aliases
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, parse_at, print_json
@@ -18,7 +19,8 @@ def set_cmd(
     digest: str = typer.Argument(..., help="sha256: digest of a registered artifact."),
     reason: str = typer.Option(None, "--reason", help="Why it moves (kept in history)."),
     actor: str = typer.Option(None, "--actor", help="Who moves it (e-mail)."),
-    at: str = typer.Option(None, "--at", help="When (ISO 8601; default now; never before the last move)."),
+    at: str = typer.Option(None, "--at", help="When (ISO 8601 or a duration back from now, e.g. 2h; "
+                    "default now; never before the last move)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Point an alias at a registered artifact; the move is appended to its history."""
@@ -28,15 +30,16 @@ def set_cmd(
     if as_json:
         print_json({"moved": moved, "event": event.to_dict()})
     elif not moved:
-        out.print(f"{alias} already points at {digest}", markup=False, emoji=False)
+        out.print(f"{alias} already points at {digest}")
     else:
-        out.print(f"{alias} -> {digest} ({event.kind})", markup=False, emoji=False)
+        out.print(f"{alias} -> {digest} ({event.kind})")
 
 
 @alias_app.command("resolve")
 def resolve_cmd(
     alias: str = typer.Argument(...),
-    at: str = typer.Option(None, "--at", help="Resolve as of this time (ISO 8601)."),
+    at: str = typer.Option(None, "--at", help="Resolve as of this time (ISO 8601 or a duration back "
+                    "from now, e.g. 7d)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Print the digest an alias points to now, or pointed to at --at."""
@@ -62,7 +65,7 @@ def history_cmd(alias: str = typer.Argument(...), as_json: bool = JSON_OPTION) -
             line += f"  by {e.actor}"
         if e.reason:
             line += f"  ({e.reason})"
-        out.print(line, markup=False, emoji=False)
+        out.print(inert(line))
 
 
 @alias_app.command("list")
@@ -76,7 +79,7 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
     if not events:
         out.print("no aliases")
     for e in events:
-        out.print(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}", markup=False, emoji=False)
+        out.print(inert(f"{e.alias:<32}  {e.digest}  since {iso(e.at)}"))
 
 
 @alias_app.command("owners")
@@ -103,7 +106,7 @@ def owners_cmd(
         print_json(held.to_dict(team))
         return
     if not held:
-        out.print(f"{alias} has no owners or reviewers of record", markup=False, emoji=False)
+        out.print(f"{alias} has no owners or reviewers of record")
         return
     lines = [alias]
     width = max(len(e) for e in [*held.owners, *held.reviewers])
@@ -113,7 +116,7 @@ def owners_cmd(
             if state == "unknown":
                 state = "not in the roster" if team else ""
             lines.append(f"  {role:<8}  {email:<{width}}  {state}".rstrip())
-    out.print("\n".join(lines), markup=False, emoji=False, highlight=False)
+    out.print("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

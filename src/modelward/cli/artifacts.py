@@ -9,7 +9,7 @@ import typer
 from ..errors import ValidationError
 from ..ledger import artifacts as ledger_artifacts
 from ..timefmt import iso
-from ._common import JSON_OPTION, opened, out, parse_at, print_json
+from ._common import JSON_OPTION, opened, out, parse_timestamp, print_json
 
 
 def register_cmd(
@@ -32,7 +32,7 @@ def register_cmd(
         if hosted:
             if path is not None:
                 raise ValidationError("give either PATH or --hosted, not both", field="path")
-            retires_at = parse_at(_date(retires), "--retires") if retires else None
+            retires_at = parse_timestamp(_date(retires), "--retires") if retires else None
             reg = ledger_artifacts.register_hosted(store, hosted, name=name, kind=kind,
                                                    version=version, owner=owner,
                                                    parents=_parents(parent, base),
@@ -80,7 +80,7 @@ def list_cmd(
     for a in arts:
         where = a.hosted_id if a.payload == "vendor" else a.payload
         label = f"{a.name}@{a.version}" if a.version else a.name
-        out.print(f"{a.digest}  {a.kind:<8}  {label:<30}  {iso(a.created_at)}  {where}", markup=False, emoji=False)
+        out.print(f"{a.digest}  {a.kind:<8}  {label:<30}  {iso(a.created_at)}  {where}")
 
 
 def register(app: typer.Typer) -> None:

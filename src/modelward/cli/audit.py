@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from ..display import inert
 from ..registry.audit import AuditReport, audit_decision
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, print_json
 
-_PLAIN = {"markup": False, "emoji": False, "highlight": False}
 _ALARMS = (" DISAGREES ", " DID NOT EXIST ", "payload MISSING", "payload CORRUPT", "RETIRED at",
            "chain     BROKEN")
 
@@ -34,7 +34,7 @@ def audit_cmd(
             # on a terminal the problems stand out; piped output is plain text
             alarm = line.startswith(("PROBLEMS", "  ! ")) or any(
                 word in line for word in _ALARMS)
-            out.print(line, style="bold red" if alarm else None, **_PLAIN)
+            out.print(inert(line), style="bold red" if alarm else None)
 
 
 def render(r: AuditReport) -> list[str]:

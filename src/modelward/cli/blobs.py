@@ -14,7 +14,7 @@ blobs_app = typer.Typer(help="The content-addressed blob store (local directory 
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False, highlight=False)
+    out.print(text)
 
 
 @blobs_app.command("migrate")
@@ -57,7 +57,8 @@ def migrate_cmd(
 def fetch_cmd(
     alias: str = typer.Argument(..., help="An alias (chat/v1) or a digest (sha256:…)."),
     to: Path = typer.Option(..., "--to", help="Directory to write the payload into."),
-    at: str = typer.Option(None, "--at", help="Resolve the alias as of this time."),
+    at: str = typer.Option(None, "--at", help="Resolve the alias as of this time (ISO 8601 or a "
+                    "duration back from now, e.g. 7d)."),
     name: str = typer.Option(None, "--name", help="File or directory name to write "
                              "(default: the artifact's name)."),
     as_json: bool = JSON_OPTION,

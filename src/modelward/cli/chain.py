@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 import typer
 
+from ..display import plural
 from ..errors import ValidationError
 from ..ledger import chain as ledger_chain
 from ..registry import parallel_verify
@@ -27,16 +28,15 @@ def verify_cmd(
         print_json(report.to_dict())
     elif report.ok:
         rate = report.decisions / report.seconds if report.seconds else 0
-        out.print(f"chain intact: {report.blocks} blocks, {report.decisions} decisions, "
+        out.print(f"chain intact: {plural(report.blocks, 'block')}, {plural(report.decisions, 'decision')}, "
                   f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
     else:
         first = report.first_broken
-        err.print(f"chain BROKEN at block {first.block}: {first.reason}", highlight=False, markup=False, emoji=False)
+        err.print(f"chain BROKEN at block {first.block}: {first.reason}")
         if first.decision_ids:
             shown = first.decision_ids[:20]
             err.print("decisions in that block: " + ", ".join(shown)
-                      + (f" … (+{len(first.decision_ids) - 20})" if len(first.decision_ids) > 20 else ""),
-                      highlight=False, markup=False, emoji=False)
+                      + (f" … (+{len(first.decision_ids) - 20})" if len(first.decision_ids) > 20 else ""))
         if len(report.problems) > 1:
             err.print(f"{len(report.problems) - 1} more broken blocks (see --json)")
     if not report.ok:
@@ -62,7 +62,7 @@ def check_head_cmd(exported: Path = typer.Argument(..., help="A head exported ea
         problems = ledger_chain.check_head(conn, head, key_env=settings().signing_key_env)
     if problems:
         for p in problems:
-            err.print(p, highlight=False, markup=False, emoji=False)
+            err.print(p)
         raise typer.Exit(1)
     out.print(f"the ledger extends the exported head (block {head.get('blocks')})")
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import inspect
-import re
-import sys
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from ..errors import ValidationError
-from ..timefmt import now_us, parse_duration
-from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings
+from ..timefmt import now_us
+from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings, write
 
 
 class Format(StrEnum):
@@ -27,22 +25,6 @@ class Severity(StrEnum):
     info = "info"
     warning = "warning"
     error = "error"
-
-
-_DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|m|h|d|w)\s*$")
-
-
-def parse_since(value: str | None, now: int) -> int | None:
-    """``--since``: an ISO 8601 time, or a duration counted back from now (``7d``)."""
-    if value is None:
-        return None
-    if _DURATION.match(value):
-        return now - parse_duration(value, field="--since")
-    try:
-        return parse_at(value, "--since")
-    except ValidationError:
-        raise ValidationError(f"--since: not an ISO 8601 time or a duration: {value!r}",
-                              hint="write e.g. --since 7d or --since 2026-03-01T00:00:00Z") from None
 
 
 def check_cmd(
@@ -66,7 +48,7 @@ def check_cmd(
     from ..guards.formats import render, summary_line
 
     now = now_us()
-    start = parse_since(since, now)
+    start = parse_at(since, "--since", now=now)
     s = settings()
     with opened() as store:
         report = run(store, s, select=select, ignore=ignore,
@@ -79,10 +61,9 @@ def check_cmd(
         except OSError as exc:
             raise ValidationError(f"cannot write {output}: {exc.strerror}",
                                   field="--output") from None
-        out.print(summary_line(report), markup=False)
+        out.print(summary_line(report))
     else:
-        sys.stdout.write(rendered)
-        sys.stdout.flush()
+        write(rendered, json=fmt.value in ("json", "sarif"))
     raise typer.Exit(report.exit_code(exit_zero=exit_zero))
 
 
@@ -97,7 +78,7 @@ def explain_cmd(code: str = typer.Argument(..., help="A guard code, e.g. MW105."
                 "implements the guard. Selecting it now runs nothing.")
     else:
         body = inspect.cleandoc(registry.load(row.code).__doc__)
-    sys.stdout.write(f"{header}\n\n{body}\n")
+    write(f"{header}\n\n{body}\n")
 
 
 def guards_cmd(as_json: bool = JSON_OPTION) -> None:
@@ -109,8 +90,7 @@ def guards_cmd(as_json: bool = JSON_OPTION) -> None:
         return
     width = max(len(row.name) for row in registry.CODES)
     for row in registry.CODES:
-        out.print(f"{row.code}  {row.name:<{width}}  {row.severity:<7}  {row.status}",
-                  markup=False)
+        out.print(f"{row.code}  {row.name:<{width}}  {row.severity:<7}  {row.status}")
 
 
 def register(app: typer.Typer) -> None:

@@ -69,13 +69,12 @@ def capture_cmd(
                     "artifact_created": result.artifact_created,
                     "registered_inputs": [a.digest for a in result.registered_inputs]})
     else:
-        err.print(f"closure {row.digest} ({row.status})", markup=False, highlight=False)
+        err.print(f"closure {row.digest} ({row.status})")
         for gap in row.gaps:
-            err.print(f"  gap: {gap}", markup=False, highlight=False)
+            err.print(f"  gap: {gap}")
         if art is not None:
             how = "registered" if result.artifact_created else "already registered"
-            err.print(f"{art.kind} {art.name} {art.digest} ({how})", markup=False,
-                      highlight=False)
+            err.print(f"{art.kind} {art.name} {art.digest} ({how})")
     if row.exit_code != 0:
         raise SystemExit(_exit_code(row.exit_code))
     if art is None:
@@ -101,8 +100,7 @@ def show_cmd(digest: str = typer.Argument(..., help="A closure's digest or the t
         print_json({"closure": row.to_dict(), "closures_of_artifact": count,
                     "retained": retained, "record": record})
     else:
-        out.print(render_closure(row, record, retained, count), markup=False, emoji=False,
-                  highlight=False, end="")
+        out.print(render_closure(row, record, retained, count), end="")
 
 
 @closure_app.command("reproduce")
@@ -142,7 +140,7 @@ def reproduce_cmd(
 
     def progress(message: str) -> None:
         if not as_json:
-            err.print(message, markup=False, highlight=False)
+            err.print(message)
 
     with opened() as store:
         rep = reproduce(store, digest, workdir, env_mode=env_mode,
@@ -151,8 +149,7 @@ def reproduce_cmd(
     if as_json:
         print_json(rep.to_dict())
     else:
-        out.print(render_reproduction(rep), markup=False, emoji=False, highlight=False,
-                  end="")
+        out.print(render_reproduction(rep), end="")
     if rep.verdict == "diverged":
         raise SystemExit(1)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from contextlib import ExitStack, contextmanager
 
 import typer
-from rich.markup import escape
 
+from ..display import plural
 from ..errors import ConfigError, SchemaError, ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, settings
 
@@ -30,7 +30,8 @@ def contamination_cmd(
                                      "containment or ngram; repeatable (default: all)."),
     max_matches: int = typer.Option(None, "--max-matches", help="Matches shown per item "
                                     "(default 10; all are counted)."),
-    at: str = typer.Option(None, "--at", help="Resolve aliases as of this time (ISO 8601)."),
+    at: str = typer.Option(None, "--at", help="Resolve aliases as of this time (ISO 8601 or a "
+                    "duration back from now, e.g. 7d)."),
     scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Scan on the "
                                   "Dask distributed cluster whose scheduler is at ADDRESS "
                                   "(tcp://host:8786): its workers read the pool shard by "
@@ -138,29 +139,27 @@ def _print(report) -> None:
             if m.doc_id:
                 where += f" ({m.doc_id})"
             head = f"{hit.item_id}  " if n == 0 else " " * (len(hit.item_id) + 2)
-            out.print(f"{head}{m.method} {m.score:.2f}  {where}", markup=False, emoji=False)
-            out.print(" " * (len(hit.item_id) + 4) + repr(m.span.replace("\n", " ")),
-                      markup=False, emoji=False)
+            out.print(f"{head}{m.method} {m.score:.2f}  {where}")
+            out.print(" " * (len(hit.item_id) + 4) + repr(m.span.replace("\n", " ")))
         if hit.documents > len(hit.matches):
             out.print(" " * (len(hit.item_id) + 4) + f"+ {hit.documents - len(hit.matches):,} "
-                      "more documents", markup=False, emoji=False)
-    sources = f"{report.documents:,} document{'s' * (report.documents != 1)} from " \
-              f"{len(report.sources)} source{'s' * (len(report.sources) != 1)}"
+                      "more documents")
+    sources = (f"{plural(report.documents, 'document')} from "
+               f"{plural(len(report.sources), 'source')}")
     if report.clean:
         line = f"clean: none of {report.items:,} eval items found in {sources}"
     else:
         methods = ", ".join(f"{k} {v:,}" for k, v in report.by_method().items() if v)
         line = (f"{len(report.contaminated):,} of {report.items:,} eval items contaminated "
                 f"({methods}) in {sources}")
-    out.print(line, markup=False, emoji=False)
+    out.print(line)
     if report.short_items:
         n = report.short_items
-        out.print(f"{n:,} item{'s' * (n != 1)} shorter than {report.params.shingle} words "
-                  f"{'were' if n != 1 else 'was'} checked by exact match only", markup=False,
-                  emoji=False)
+        out.print(f"{plural(n, 'item')} shorter than {report.params.shingle} words "
+                  f"{'were' if n != 1 else 'was'} checked by exact match only")
     for src in report.sources:
         for skipped in src["skipped"]:
-            err.print(f"[dim]skipped {escape(skipped)}[/]", emoji=False, highlight=False)
+            err.print(f"skipped {skipped}", style="dim")
 
 
 def register(app: typer.Typer) -> None:

@@ -24,10 +24,10 @@ def _upgrade(as_json: bool, verb: str) -> None:
         print_json({"database": store.display_url, "blobs": s.blob_location,
                     "revision_before": before, "revision": after})
     elif before == after:
-        out.print(f"ledger at {store.display_url} is up to date (revision {after})", markup=False, emoji=False)
+        out.print(f"ledger at {store.display_url} is up to date (revision {after})")
     else:
-        out.print(f"{verb} ledger at {store.display_url} (revision {before or 'none'} -> {after})", markup=False, emoji=False)
-        out.print(f"blobs in {s.blob_location}", markup=False, emoji=False)
+        out.print(f"{verb} ledger at {store.display_url} (revision {before or 'none'} -> {after})")
+        out.print(f"blobs in {s.blob_location}")
 
 
 def init(as_json: bool = JSON_OPTION) -> None:

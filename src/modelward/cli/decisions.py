@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..display import plural
 from ..errors import ValidationError
 from ..ledger import decisions as ledger_decisions
 from ..timefmt import iso
@@ -41,7 +42,7 @@ def import_cmd(
     if as_json:
         print_json({"ok": True, "imported": res.inserted, "duplicates": res.duplicates})
     else:
-        out.print(f"imported {res.inserted} decisions"
+        out.print(f"imported {plural(res.inserted, 'decision')}"
                   + (f" ({res.duplicates} already recorded)" if res.duplicates else ""))
 
 
@@ -55,15 +56,17 @@ def show_cmd(decision_id: str = typer.Argument(...), as_json: bool = JSON_OPTION
         return
     for k, v in d.to_dict().items():
         if v is not None:
-            out.print(f"{k:<20} {v}", markup=False, emoji=False)
+            out.print(f"{k:<20} {v}")
 
 
 @decisions_app.command("search")
 def search_cmd(
     subject: str = typer.Option(None, "--subject"),
     alias: str = typer.Option(None, "--alias"),
-    since: str = typer.Option(None, "--since", help="ISO 8601"),
-    until: str = typer.Option(None, "--until", help="ISO 8601"),
+    since: str = typer.Option(None, "--since", help="ISO 8601, or a duration back from now "
+                         "(7d)."),
+    until: str = typer.Option(None, "--until", help="ISO 8601, or a duration back from now "
+                         "(1h)."),
     limit: int = typer.Option(50, "--limit", min=1, help="Most decisions to list."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -77,7 +80,7 @@ def search_cmd(
         return
     for d in found:
         out.print(f"{d.id}  {iso(d.at)}  {d.alias or '-':<20}  {d.model_digest or '-'}  "
-                  f"{d.subject or '-'}", markup=False, emoji=False)
+                  f"{d.subject or '-'}")
 
 
 def erase_cmd(
@@ -90,7 +93,7 @@ def erase_cmd(
     if as_json:
         print_json({"subject": subject, "erased": n})
     else:
-        out.print(f"erased the text of {n} decisions of {subject}", markup=False, emoji=False)
+        out.print(f"erased the text of {plural(n, 'decision')} of {subject}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import signal
-import sys
 
 import orjson
 import typer
 
+from ..display import percent, short_digest
 from ..errors import ValidationError
 from ..ledger import evals as ledger_evals
 from ..ledger.evals import EvalRun, ItemResult
 from ..timefmt import iso, now_us, parse_duration
-from ._common import JSON_OPTION, err, opened, out, print_json
+from ._common import JSON_OPTION, err, opened, out, print_json, write
 
 eval_app = typer.Typer(help="Run evals that record exactly what they scored.",
                        no_args_is_help=True)
@@ -40,13 +40,9 @@ def _harness(store, evalset, prompt, model, runner, scorer, limit, concurrency, 
                                    concurrency=concurrency, timeout=timeout))
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{x:.1%}"
-
-
 def _named(alias: str | None, digest: str | None, *, brief: bool = False) -> str:
     if brief and digest:
-        digest = digest[:19] + "…"
+        digest = short_digest(digest)
     return f"{alias} -> {digest}" if alias else str(digest)
 
 
@@ -113,14 +109,14 @@ def render_run(run: EvalRun, results: list[ItemResult], *, all_items: bool = Fal
     if run.error:
         lines.append(f"error     {run.error}")
     if s:
-        lines.append(f"items     {s['n']}  passed {s['passed']} ({_pct(s['pass_rate'])})  "
+        lines.append(f"items     {s['n']}  passed {s['passed']} ({percent(s['pass_rate'])})  "
                      f"errors {s['errors']}")
         width = max([len("scorer")] + [len(k) for k in s["scorers"]])
         lines.append(f"{'scorer':<{width}}  {'mean':>7}  {'pass':>6}")
         for name in [n for n in run.scorers if n in s["scorers"]]:
             v = s["scorers"][name]
             mean = "-" if v["mean"] is None else f"{v['mean']:.3f}"
-            lines.append(f"{name:<{width}}  {mean:>7}  {_pct(v['pass_rate']):>6}")
+            lines.append(f"{name:<{width}}  {mean:>7}  {percent(v['pass_rate']):>6}")
         lines += served_lines(s.get("served"))
     if all_items:
         lines.append(f"items ({len(results)}):")
@@ -184,7 +180,7 @@ def run_cmd(evalset: str = EVALSET, prompt: str = PROMPT, model: str = MODEL,
     if as_json:
         print_json(_run_json(run, results))
     else:
-        out.print(render_run(run, results), markup=False, emoji=False, highlight=False)
+        out.print(render_run(run, results))
     if run.status != "completed":
         raise typer.Exit(1)
 
@@ -211,11 +207,9 @@ def watch_cmd(evalset: str = EVALSET, prompt: str = PROMPT, model: str = MODEL,
     def log(message: str, details: dict) -> None:
         if as_json:
             line = {"at": iso(now_us()), "message": message, **details}
-            sys.stdout.write(orjson.dumps(line).decode() + "\n")
-            sys.stdout.flush()
+            write(orjson.dumps(line).decode() + "\n", json=True)
         else:
-            out.print(f"{iso(now_us())}  {message}", markup=False, emoji=False,
-                      highlight=False)
+            out.print(f"{iso(now_us())}  {message}")
 
     def stop(_signum, _frame):  # a container's SIGTERM: mark the current run failed, exit
         raise KeyboardInterrupt
@@ -254,11 +248,9 @@ def show_cmd(run_id: str = typer.Argument(..., help="Eval run id."),
     if as_json:
         print_json(_run_json(run, results if items else None))
     else:
-        out.print(render_run(run, results, all_items=items), markup=False, emoji=False,
-                  highlight=False)
+        out.print(render_run(run, results, all_items=items))
     if email:
-        err.print(f"recorded that {email} opened eval run {run_id}", markup=False,
-                  emoji=False, highlight=False)
+        err.print(f"recorded that {email} opened eval run {run_id}")
 
 
 @eval_app.command("list")
@@ -277,8 +269,7 @@ def list_cmd(limit: int = typer.Option(100, "--limit", help="Most recent N runs.
         out.print(f"{r.id}  {r.status:<9}  {iso(r.started_at)}  "
                   f"prompt {_named(r.prompt_alias, r.prompt_digest, brief=True)}  "
                   f"model {_named(r.model_alias, r.model_digest, brief=True)}  "
-                  f"n={r.n_items}  pass {_pct(rate)}", markup=False, emoji=False,
-                  highlight=False)
+                  f"n={r.n_items}  pass {percent(rate)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..digest import is_digest, of_file
+from ..display import percent
 from ..errors import UnknownAliasError, ValidationError
 from ..timefmt import iso, now_us, parse_duration
 from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings
@@ -18,7 +19,8 @@ evalset_app = typer.Typer(help="Eval sets against production traffic: compare, r
                           no_args_is_help=True)
 
 WINDOW = typer.Option("30d", "--window", help="How far back production traffic is read (30d).")
-UNTIL = typer.Option(None, "--until", help="End of the traffic window (ISO 8601; default now).")
+UNTIL = typer.Option(None, "--until", help="End of the traffic window (ISO 8601 or a duration back "
+                     "from now, e.g. 1d; default now).")
 
 
 def _window(window: str, until: str | None) -> tuple[int, int]:
@@ -31,8 +33,8 @@ def _window(window: str, until: str | None) -> tuple[int, int]:
 
 def load_items(store, ref: str):
     """(label, digest or None, items) of an eval set named by file, digest or alias."""
+    from ..display import short_digest
     from ..evals.harness.evalsets import load_evalset, load_evalset_file
-    from ..guards.finding import short
     from ..ledger import aliases, artifacts
 
     path = Path(ref)
@@ -42,7 +44,7 @@ def load_items(store, ref: str):
             art = artifacts.find(conn, of_file(path))
         if art is None or art.kind != "evalset":
             return str(path), None, items
-        return f"{path} = {_name(art)} ({short(art.digest)})", art.digest, items
+        return f"{path} = {_name(art)} ({short_digest(art.digest)})", art.digest, items
     with store.read() as conn:
         if is_digest(ref):
             digest = ref
@@ -55,7 +57,7 @@ def load_items(store, ref: str):
         art = artifacts.get(conn, digest)
     if art.kind != "evalset":
         raise ValidationError(f"{ref} is a {art.kind}, not an evalset", field="EVALSET")
-    return f"{_name(art)} ({short(digest)})", digest, load_evalset(store, digest)
+    return f"{_name(art)} ({short_digest(digest)})", digest, load_evalset(store, digest)
 
 
 def _name(art) -> str:
@@ -79,10 +81,6 @@ def rows_table(rows: list[list[str]], right=()) -> list[str]:
     return [("  " + "  ".join(c.rjust(w) if i in right else c.ljust(w)
                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))).rstrip()
             for r in rows]
-
-
-def _pct(x: float) -> str:
-    return f"{x:.1%}"
 
 
 def _stats_line(d) -> str:
@@ -138,7 +136,7 @@ def compare_cmd(
     for d in comp.dimensions:
         rows = [[rep.segment_label(d.dim, s.cell).partition("=")[2] if len(d.dim) == 1
                  else rep.segment_label(d.dim, s.cell),
-                 f"{s.traffic:,}", _pct(s.traffic_share), f"{s.items:,}", _pct(s.eval_share),
+                 f"{s.traffic:,}", percent(s.traffic_share), f"{s.items:,}", percent(s.eval_share),
                  "-" if s.ratio is None else f"{s.ratio:.2f}",
                  "under-represented" if (d.dim, s.cell) in flagged else ""]
                 for s in d.shares]
@@ -147,10 +145,10 @@ def compare_cmd(
         lines.append(_stats_line(d))
     lines += ["", "sources:"]
     dom = {s for s, _n, _sh in dominant}
-    lines += rows_table([[s or "(none)", f"{n:,}", _pct(sh),
+    lines += rows_table([[s or "(none)", f"{n:,}", percent(sh),
                           "most items from one feedback source" if s in dom else ""]
                          for s, n, sh in comp.source_shares()], right=(1, 2))
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 def _default_out(name: str) -> Path:
@@ -193,7 +191,7 @@ def rebuild_cmd(
                           (f"short {c.ideal - c.items:,}: only {c.eligible:,} with stored text"
                            if c.items < c.ideal else "")]
                          for c in res.cells], right=(1, 2, 3))
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 @evalset_app.command("deprecate")
@@ -223,8 +221,7 @@ def deprecate_cmd(
     what = f"eval set {_name(art)} ({digest})"
     by = f" by {dep.actor}" if dep.actor else ""
     out.print(f"deprecated {what}: {dep.reason}" if created else
-              f"{what} was already deprecated at {iso(dep.at)}{by}: {dep.reason}",
-              markup=False, highlight=False, emoji=False)
+              f"{what} was already deprecated at {iso(dep.at)}{by}: {dep.reason}")
 
 
 def register(app: typer.Typer) -> None:

@@ -132,7 +132,7 @@ def create_cmd(
         for arm, per in balance["smd"].items():
             lines.append(f"  {arm} vs control: "
                          + ", ".join(f"{c} {d:+.4f}" for c, d in per.items()))
-    out.print("\n".join(lines), markup=False)
+    out.print("\n".join(lines))
 
 
 @experiment_app.command("list")
@@ -150,8 +150,7 @@ def list_cmd(as_json: bool = JSON_OPTION) -> None:
         return
     for r in recs:
         balanced = " (balance-searched)" if r.balance else ""
-        out.print(f"{r.name}  {_arms_text(r.arms)}  created {iso(r.created_at)}{balanced}",
-                  markup=False)
+        out.print(f"{r.name}  {_arms_text(r.arms)}  created {iso(r.created_at)}{balanced}")
 
 
 @experiment_app.command("show")
@@ -171,7 +170,7 @@ def show_cmd(name: str = typer.Argument(...), as_json: bool = JSON_OPTION) -> No
         lines.append(f"  balance  {b['criterion']} {b['achieved']:.4f} over {b['candidates']} "
                      f"candidates ({b['candidate_salts']}); {pop.get('subjects', 0):,} subjects "
                      f"of {pop.get('source')} (dataset {pop.get('dataset')})")
-    out.print("\n".join(lines), markup=False)
+    out.print("\n".join(lines))
 
 
 @experiment_app.command("assign")
@@ -188,7 +187,7 @@ def assign_cmd(name: str = typer.Argument(...),
         print_json(rows)
         return
     for r in rows:
-        out.print(f"{r['subject']}  {r['uniform']!r}  {r['arm']}", markup=False)
+        out.print(f"{r['subject']}  {r['uniform']!r}  {r['arm']}")
 
 
 @experiment_app.command("check")
@@ -252,7 +251,7 @@ def _finish(result, as_json: bool) -> None:
     if as_json:
         print_json(result.to_dict())
     else:
-        out.print(render_check(result), markup=False)
+        out.print(render_check(result))
     if result.problems:
         raise typer.Exit(1)
 
@@ -271,18 +270,18 @@ def regimes_cmd(name: str = typer.Argument(...), as_json: bool = JSON_OPTION) ->
     if as_json:
         print_json(rep.to_dict())
         return
-    out.print(render_regimes(rep, labels), markup=False)
+    out.print(render_regimes(rep, labels))
 
 
 def _labels(conn, rep) -> dict[str, str]:
-    from ..guards.finding import short
+    from ..display import short_digest
     from ..ledger import artifacts
 
     digests = {v for r in rep.regimes for v in r.key.values()
                if isinstance(v, str) and v.startswith("sha256:")}
     found = artifacts.find_many(conn, digests)
-    return {d: (f"{a.name}@{a.version}" if a.version else a.name) + f" ({short(d)})"
-            if (a := found.get(d)) else short(d) for d in digests}
+    return {d: (f"{a.name}@{a.version}" if a.version else a.name) + f" ({short_digest(d)})"
+            if (a := found.get(d)) else short_digest(d) for d in digests}
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..display import plural
 from ..timefmt import iso
 from .evalsets import rows_table
 
@@ -72,7 +73,7 @@ def render_check(r) -> str:
         lines.append(f"note: {note}")
     lines.append("")
     if r.problems:
-        lines.append(f"{len(r.problems)} problem{'s' if len(r.problems) != 1 else ''}:")
+        lines.append(f"{plural(len(r.problems), 'problem')}:")
         lines += [f"  - {p}" for p in r.problems]
     else:
         lines.append("no problem found")
@@ -82,8 +83,8 @@ def render_check(r) -> str:
 def render_regimes(rep, labels: dict[str, str]) -> str:
     n = len(rep.regimes)
     changed = f" ({', '.join(rep.varying)} changed)" if rep.varying else ""
-    lines = [f"experiment {rep.experiment}: {rep.exposures:,} exposures in {n} "
-             f"regime{'s' if n != 1 else ''}{changed}"]
+    lines = [f"experiment {rep.experiment}: {rep.exposures:,} exposures in "
+             f"{plural(n, 'regime')}{changed}"]
     if rep.treatment_dims:
         lines.append(f"  differs by arm by design: {', '.join(rep.treatment_dims)}")
     for reg in rep.regimes:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..display import plural
 from ..errors import ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json
 
@@ -37,22 +38,23 @@ def import_cmd(
                 print_json({"ok": False, "error": exc.to_dict()})
                 raise SystemExit(2) from None
             for p in exc.problems[1:]:
-                err.print(f"  {p.message}", highlight=False, markup=False, emoji=False)
+                err.print(f"  {p.message}")
             raise
     if as_json:
         print_json({"ok": True, "imported": res.imported, "duplicates": res.duplicates})
     else:
-        out.print(f"imported {res.imported} feedback events"
-                  + (f" ({res.duplicates} already recorded)" if res.duplicates else ""),
-                  markup=False, highlight=False)
+        out.print(f"imported {plural(res.imported, 'feedback event')}"
+                  + (f" ({res.duplicates} already recorded)" if res.duplicates else ""))
 
 
 def curate_cmd(
     policy: str = typer.Option("sft-default", "--policy", help="Policy TOML file, or the name "
                                "of a shipped policy (sft-default)."),
     out_dir: Path = typer.Option(None, "--out", help="Directory to write dataset.jsonl to."),
-    since: str = typer.Option(None, "--since", help="Only feedback at or after this ISO 8601 time."),
-    until: str = typer.Option(None, "--until", help="Only feedback before this ISO 8601 time."),
+    since: str = typer.Option(None, "--since", help="Only feedback at or after this time (ISO 8601 or "
+                         "a duration back from now, e.g. 30d)."),
+    until: str = typer.Option(None, "--until", help="Only feedback before this time (ISO 8601 or a "
+                         "duration back from now)."),
     name: str = typer.Option(None, "--name", help="Dataset artifact name (default: the policy's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Judge and report; write nothing."),
     as_json: bool = JSON_OPTION,
@@ -87,7 +89,7 @@ def curate_cmd(
         lines += [f"  {n:>{width},}  {reason_label(r)}" for r, n in reasons]
     if dry_run:
         lines.append("dry run: nothing written")
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

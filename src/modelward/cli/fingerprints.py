@@ -12,7 +12,7 @@ fingerprint_app = typer.Typer(help="Embedder fingerprints: sentinel probes, nois
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False)
+    out.print(text)
 
 
 def _verdict_line(result) -> str:
@@ -50,7 +50,8 @@ def run_cmd(
     probes: str = typer.Option(None, "--probes", help="Probe file (default: the shipped "
                                "72 sentinel texts)."),
     repeats: int = typer.Option(3, "--repeats", help="Embed every probe this many times."),
-    at: str = typer.Option(None, "--at", help="Record the run at this time (ISO 8601)."),
+    at: str = typer.Option(None, "--at", help="Record the run at this time (ISO 8601 or a "
+                    "duration back from now)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Embed the sentinel probes, store the vectors and noise floor, compare with the baseline."""

@@ -8,7 +8,7 @@ import orjson
 import typer
 
 from ..timefmt import parse_duration
-from ._common import JSON_OPTION, err, opened, out, print_json
+from ._common import JSON_OPTION, err, opened, out, print_json, write
 
 import_app = typer.Typer(help="Import artifacts and aliases from other systems.",
                          no_args_is_help=True)
@@ -61,8 +61,8 @@ def import_mlflow_cmd(tracking_uri: str = TRACKING, registry_uri: str = REGISTRY
         print_json(report.to_dict())
         return
     for change in report.changes:
-        out.print(_line(change), markup=False, emoji=False)
-    out.print(_summary(report), markup=False, emoji=False)
+        out.print(_line(change))
+    out.print(_summary(report))
 
 
 @watch_app.command("mlflow")
@@ -93,19 +93,17 @@ def watch_mlflow_cmd(
     seconds = parse_duration(interval, field="--interval") / 1e6
 
     def say(text: str, *, error: bool = False) -> None:
-        (err if error else out).print(f"{iso(now_us())[:19]}Z {text}", markup=False,
-                                      emoji=False, highlight=False)
+        (err if error else out).print(f"{iso(now_us())[:19]}Z {text}")
         sys.stdout.flush()  # a watcher's output is read live (logs, pipes)
 
     def emit(how: str, report, error, **more) -> None:
         if as_json:
             for change in (report.changes if report is not None else []):
                 body = {"at": iso(now_us()), "via": how, **change.to_dict(), **more}
-                sys.stdout.write(orjson.dumps(body).decode() + "\n")
+                write(orjson.dumps(body).decode() + "\n", json=True)
             if error is not None:
-                sys.stdout.write(orjson.dumps({"at": iso(now_us()), "via": how,
-                                               "error": str(error), **more}).decode() + "\n")
-            sys.stdout.flush()
+                write(orjson.dumps({"at": iso(now_us()), "via": how,
+                                    "error": str(error), **more}).decode() + "\n", json=True)
             return
         if error is not None:
             say(f"{how} error: {error}", error=True)

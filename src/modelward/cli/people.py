@@ -14,7 +14,7 @@ people_app = typer.Typer(help="The roster: who is on the team, who left.", no_ar
 
 
 def _print(text: str) -> None:
-    out.print(text, markup=False, highlight=False, emoji=False)
+    out.print(text)
 
 
 @people_app.command("sync")
@@ -33,7 +33,7 @@ def sync_cmd(
         rows = ledger_people.parse_csv(file.read_bytes(), name=str(file))
     except ValidationError as exc:
         for p in exc.problems[1:]:
-            err.print(f"  {p.message}", highlight=False, markup=False, emoji=False)
+            err.print(f"  {p.message}")
         raise
     with opened() as store:
         res = ledger_people.sync(store, rows, prune=prune)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from ..display import plural, short_digest
 from ..ledger import promotions as ledger_promotions
 from ..registry import promotion
 from ..registry.promotion import Evaluation, GateFailure
-from ..timefmt import iso, now_us
+from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, print_json
 
 promote_app = typer.Typer(help="Promote a digest to an alias through gates: a reviewer of "
@@ -17,7 +18,7 @@ AS = typer.Option(..., "--as", help="Your e-mail (as in the roster).")
 
 
 def _print(lines: list[str]) -> None:
-    out.print("\n".join(lines), markup=False, highlight=False, emoji=False)
+    out.print("\n".join(lines))
 
 
 def _gate_lines(failures: list[GateFailure] | list[dict], indent: str = "  ") -> list[str]:
@@ -88,7 +89,7 @@ def _approval_lines(res, what: str, override: bool) -> list[str]:
     if res.outcome == "refused":
         n = len(ev.failures)
         return [f"refused: {ev.approver} cannot approve {target}; "
-                f"{n} gate{'s' if n > 1 else ''} failed:", *_gate_lines(ev.failures),
+                f"{plural(n, 'gate')} failed:", *_gate_lines(ev.failures),
                 f"recorded as review {res.review.id}; fix the gates, or approve despite them "
                 "with --override --reason TEXT"]
     lines = [("approved with an override" if res.outcome == "overridden" else "approved")
@@ -121,7 +122,7 @@ def list_cmd(
         _print(["no promotion requests" + (f" are {status}" if status else "")])
         return
     _print([f"{r.id}  {r.status:<10}  {iso(r.requested_at)}  {r.alias} -> "
-            f"{promotion.short(r.digest)}  by {r.requester}" for r in found])
+            f"{short_digest(r.digest)}  by {r.requester}" for r in found])
 
 
 @promote_app.command("show")
@@ -134,21 +135,13 @@ def show_cmd(
     """A request, its reviews (refusals with their failed gates, approvals, overrides) and
     what MW203 finds in its approval."""
     with opened() as store:
-        least = store.settings.min_review_time
-        with store.read() as conn:
-            req = ledger_promotions.get_request(conn, request_id)
-            what = promotion.label(conn, req.digest)
-            reviews = ledger_promotions.reviews(conn, request_ids=[req.id])
-            stamps = [(a, promotion.rubber_stamp(conn, a, min_review_time=least))
-                      for a in promotion.approvals(conn, [], request_id=req.id)]
-            default = (promotion.select_evidence(conn, req.digest, now_us())
-                       if req.evidence_run_id is None else None)
-        gates = promotion.preview(store, req.id, approver) if approver else None
+        found = promotion.detail(store, request_id, approver)
     if as_json:
-        print_json({**req.to_dict(), "reviews": [r.to_dict() for r in reviews],
-                    "rubber_stamp": [p for _a, found in stamps for p in found],
-                    "gates": gates.to_dict() if gates else None})
+        print_json(found.to_dict())
         return
+    req, reviews, default, gates = (found.request, found.reviews, found.default_evidence,
+                                    found.gates)
+    what = found.label
     lines = [f"request    {req.id}", f"promote    {req.alias} -> {what}",
              f"status     {req.status}",
              f"requested  {iso(req.requested_at)} by {req.requester}"]
@@ -174,8 +167,8 @@ def show_cmd(
         if r.alias_event_id is not None:
             line += f"  alias event {r.alias_event_id}"
         lines.append(line)
-    for _a, found in stamps:
-        lines += ["rubber stamp (MW203)", *[f"  {p['message']}" for p in found]] if found else []
+    if found.rubber_stamp:
+        lines += ["rubber stamp (MW203)", *[f"  {p['message']}" for p in found.rubber_stamp]]
     if gates is not None:
         lines += _preview_lines(gates)
     _print(lines)

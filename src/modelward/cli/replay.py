@@ -9,7 +9,7 @@ from ._common import JSON_OPTION, opened, out, print_json
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False, highlight=False)
+    out.print(text)
 
 
 def render_replay(rep) -> str:

@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import typer
 
+from ..display import plural, size
 from ..errors import ValidationError
 from ..registry import retention as registry_retention
 from ..registry.retention import ArtifactRetention, GcReport
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, print_json
 
-_PLAIN = {"markup": False, "emoji": False, "highlight": False}
-
 
 def _say(line: str) -> None:
-    out.print(line, **_PLAIN)
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+    out.print(line)
 
 
 def _days(us: int) -> str:
@@ -65,14 +47,14 @@ def retention_cmd(
         _say(f"    kept by  {_kept_by(item)}")
         _say(f"    payload  {item.payload.describe()}")
     kept = sum(1 for i in report.artifacts if i.kept)
-    _say(f"{_n(len(report.artifacts), 'artifact')}: {kept} kept, "
+    _say(f"{plural(len(report.artifacts), 'artifact')}: {kept} kept, "
          f"{len(report.artifacts) - kept} not kept")
 
 
 def _kept_by(item: ArtifactRetention) -> str:
     parts = []
     if item.decisions:
-        parts.append(f"{_n(item.decisions, 'decision')} (last {iso(item.last_referenced)})")
+        parts.append(f"{plural(item.decisions, 'decision')} (last {iso(item.last_referenced)})")
     if item.aliases:
         parts.append("alias " + ", ".join(item.aliases))
     if item.holds:
@@ -112,20 +94,20 @@ def render_gc(report: GcReport) -> list[str]:
     lines = []
     for item in report.items:
         lines.append(f"{verb} {item.artifact.digest}  {_label(item.artifact)}  "
-                     f"{human_size(item.bytes)}" + (f"  ({item.note})" if item.note else ""))
+                     f"{size(item.bytes)}" + (f"  ({item.note})" if item.note else ""))
         for b in item.blobs:
-            what = {"deleted": human_size(b.size), "absent": "already gone",
-                    "shared": f"{human_size(b.size)}, kept: a kept artifact shares it"}[b.action]
+            what = {"deleted": size(b.size), "absent": "already gone",
+                    "shared": f"{size(b.size)}, kept: a kept artifact shares it"}[b.action]
             lines.append(f"  {b.role:<14} {b.digest}  {what}")
     n = sum(1 for i in report.items if i.marked)
-    kept = f"{_n(report.kept, 'artifact')} kept"
+    kept = f"{plural(report.kept, 'artifact')} kept"
     if not report.items:
         lines.append(f"nothing to delete; {kept}")
     elif report.dry_run:
-        lines.append(f"gc --dry-run: would delete {_n(n, 'payload')} "
-                     f"({human_size(report.bytes)}); nothing was deleted; {kept}")
+        lines.append(f"gc --dry-run: would delete {plural(n, 'payload')} "
+                     f"({size(report.bytes)}); nothing was deleted; {kept}")
     else:
-        lines.append(f"gc deleted {_n(n, 'payload')} ({human_size(report.bytes)}); {kept}")
+        lines.append(f"gc deleted {plural(n, 'payload')} ({size(report.bytes)}); {kept}")
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..display import percent
 from ..ledger.evals import EvalRun
 from ..timefmt import now_us
 from ._common import JSON_OPTION, err, opened, out, print_json
@@ -13,17 +14,13 @@ safety_app = typer.Typer(help="Safety regression of fine-tunes against their bas
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False, highlight=False)
-
-
-def _pct(x) -> str:
-    return "-" if x is None else f"{x * 100:.1f}%"
+    out.print(text)
 
 
 def _interval(block: dict) -> str:
     if block.get("rate") is None:
         return "-"
-    return f"{_pct(block['rate'])} [{_pct(block['low'])}, {_pct(block['high'])}]"
+    return f"{percent(block['rate'])} [{percent(block['low'])}, {percent(block['high'])}]"
 
 
 def _change(x) -> str:
@@ -64,7 +61,7 @@ def render_comparison(run: EvalRun) -> str:
         for cat, c in order:
             mark = "  worse" if c["worse"] else ""
             lines.append(f"  {cat:<{width}}  {c['class']:<7}  {c['base']['items']:>3}  "
-                         f"{_pct(c['base']['rate']):>6} -> {_pct(c['candidate']['rate']):>6}"
+                         f"{percent(c['base']['rate']):>6} -> {percent(c['candidate']['rate']):>6}"
                          f"{mark}")
     for failure in s["failures"]:
         lines.append(f"failed: {failure}")

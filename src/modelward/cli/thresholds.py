@@ -19,11 +19,12 @@ RERANKER = typer.Option(None, "--reranker", help="Reranker the scores came from 
                         "digest, resolved now).")
 ACTOR = typer.Option(None, "--actor", help="Who calibrates (e-mail).")
 REASON = typer.Option(None, "--reason", help="Why (kept in the history).")
-AT = typer.Option(None, "--at", help="Record it at this time (ISO 8601; default now).")
+AT = typer.Option(None, "--at", help="Record it at this time (ISO 8601 or a duration back "
+                   "from now; default now).")
 
 
 def _say(text: str) -> None:
-    out.print(text, markup=False, emoji=False)
+    out.print(text)
 
 
 def _target(p) -> str:

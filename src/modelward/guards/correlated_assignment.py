@@ -66,6 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import plural
 from ..errors import ConfigError, ModelwardError
 from ..rollout import checks
 from ..rollout.population import pre_period_of
@@ -100,8 +101,8 @@ def limited(view, config) -> str | None:
                          option="check.MW403.experiments")
     bare = [e.name for e in exps if pre_period_of(e) is None]
     if bare:
-        return (f"no pre-period population for {len(bare)} experiment"
-                f"{'s' if len(bare) != 1 else ''}: the sign-up time test was not run (set "
+        return (f"no pre-period population for {plural(len(bare), 'experiment')}"
+                ": the sign-up time test was not run (set "
                 "pre_period in [check.MW403])")
     return None
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import plural
 from ..errors import ConfigError, ModelwardError
 from ..rollout import checks
 from ..rollout.population import pre_period_of
@@ -89,8 +90,8 @@ def unconfigured(view, config) -> str | None:
     exps = checks.judged(view, config["experiments"], since=view.since, until=view.now + 1,
                          option="check.MW402.experiments")
     if exps and all(pre_period_of(e) is None for e in exps):
-        return (f"no pre-period population for {len(exps)} experiment"
-                f"{'s' if len(exps) != 1 else ''}: set pre_period in [check.MW402] (or "
+        return (f"no pre-period population for {plural(len(exps), 'experiment')}"
+                ": set pre_period in [check.MW402] (or "
                 "create experiments with --balance-on, which records one)")
     return None
 

@@ -72,10 +72,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..digest import is_digest
+from ..display import plural, short_digest
 from ..errors import ConfigError, NotFoundError, ValidationError
 from ..ledger import evals as ledger_evals
 from ..settings import Setting
-from .finding import Finding, plural, short
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW302"
@@ -207,7 +208,7 @@ def _runs(view, params, min_items: int) -> Iterator[Finding]:
             embedded += f" and {more} more"
         prompt_label = view.label(prompt) if prompt else "(no prompt)"
         yield Finding(
-            CODE, SEVERITY, row.prompt_alias or (short(prompt) if prompt else row.id),
+            CODE, SEVERITY, row.prompt_alias or (short_digest(prompt) if prompt else row.id),
             f"eval run {row.id} scored {prompt_label} on {view.label(evalset)}: the rendered "
             f"prompts embed {len(report.contaminated):,} of its {plural(report.items, 'item')}: "
             f"{embedded}",

@@ -53,15 +53,3 @@ class Finding:
         return {"code": self.code, "name": self.name, "severity": self.severity,
                 "subject": self.subject, "message": self.message, "evidence": self.evidence,
                 "fix": self.fix, "fingerprint": self.fingerprint}
-
-
-def short(digest: str | None) -> str:
-    """A digest shortened for messages (evidence always carries the full one)."""
-    if not digest:
-        return "-"
-    return digest[:19] + "…" if digest.startswith("sha256:") and len(digest) > 19 else digest
-
-
-def plural(n: int, word: str) -> str:
-    """``1 decision``, ``1,204 decisions``."""
-    return f"{n:,} {word}" + ("" if n == 1 else "s")

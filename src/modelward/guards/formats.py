@@ -1,6 +1,8 @@
 """A :class:`~modelward.guards.runner.Report` as text, JSON, GitHub workflow commands,
 JUnit XML or SARIF 2.1.0. Pure functions returning a string; no terminal styling, so the
-output is the same on a terminal, in a pipe and in a file."""
+output is the same on a terminal, in a pipe and in a file. Subjects, messages and fixes
+quote ledger values (names, reasons), so every format shows them inert
+(:func:`modelward.display.inert`): a finding is one entry and its text cannot draw another."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import orjson
 
+from ..display import inert, inert_json, plural
 from ..timefmt import iso
 from . import registry
 from .finding import Finding
@@ -28,7 +31,7 @@ def summary_line(report: Report) -> str:
     counts = report.counts()
     n = len(report.findings)
     run = len(report.guards_run)
-    tail = f"{run} guard{'s' if run != 1 else ''} run"
+    tail = f"{plural(run, 'guard')} run"
     if report.skipped:
         tail += (f", {len(report.skipped)} skipped for lack of configuration ("
                  + ", ".join(report.skipped) + ")")
@@ -36,8 +39,8 @@ def summary_line(report: Report) -> str:
         tail += f", {len(report.suppressed)} suppressed"
     if not n:
         return f"no findings ({tail})"
-    parts = ", ".join(f"{c} {_PLURAL[s] if c != 1 else s}" for s, c in counts.items())
-    return f"{n} finding{'s' if n != 1 else ''}: {parts} ({tail})"
+    parts = ", ".join(plural(c, s, _PLURAL[s]) for s, c in counts.items())
+    return f"{plural(n, 'finding')}: {parts} ({tail})"
 
 
 def config_line(report: Report) -> str:
@@ -56,24 +59,24 @@ def text(report: Report) -> str:
             continue
         lines.append(f"{_PLURAL[severity]} ({len(group)})")
         for f in group:
-            lines.append(f"  {f.code} {f.name}  {f.subject}")
-            lines.append(f"    {f.message}")
+            lines.append(f"  {f.code} {f.name}  {inert(f.subject)}")
+            lines.append(f"    {inert(f.message)}")
             if f.fix:
-                lines.append(f"    fix: {f.fix}")
+                lines.append(f"    fix: {inert(f.fix)}")
         lines.append("")
     for title, group in (("skipped for lack of configuration", report.skipped),
                          ("ran in part for lack of configuration", report.limited)):
         if group:
             lines.append(f"{title} ({len(group)})")
             for code, reason in group.items():
-                lines.append(f"  {code} {registry.BY_CODE[code].name}  {reason}")
+                lines.append(f"  {code} {registry.BY_CODE[code].name}  {inert(reason)}")
             lines.append("")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
 
 
 def json_(report: Report) -> str:
-    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return inert_json(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()) + "\n"
 
 
 def _gh_escape(value: str, *, prop: bool = False) -> str:
@@ -90,7 +93,8 @@ def github(report: Report) -> str:
     """GitHub Actions workflow commands: one annotation per finding."""
     lines = []
     for f in report.findings:
-        body = f"{f.subject}: {f.message}" + (f"\nfix: {f.fix}" if f.fix else "")
+        body = f"{inert(f.subject)}: {inert(f.message)}" + (f"\nfix: {inert(f.fix)}"
+                                                             if f.fix else "")
         lines.append(f"::{_GH_LEVEL[f.severity]} title={_gh_escape(f'{f.code} {f.name}', prop=True)}"
                      f"::{_gh_escape(body)}")
     lines.append(summary_line(report))
@@ -116,11 +120,13 @@ def junit(report: Report) -> str:
                           time=f"{report.timings.get(code, 0.0):.3f}")
             cases += 1
         for f in found:
-            case = ET.SubElement(suite, "testcase", classname=code, name=f"{name}: {f.subject}")
+            case = ET.SubElement(suite, "testcase", classname=code,
+                                 name=f"{name}: {inert(f.subject)}")
             cases += 1
-            detail = f"{f.message}\nfix: {f.fix}\nfingerprint: {f.fingerprint}"
+            detail = f"{inert(f.message)}\nfix: {inert(f.fix)}\nfingerprint: {f.fingerprint}"
             if id(f) in failing:
-                failure = ET.SubElement(case, "failure", message=f.message, type=f.severity)
+                failure = ET.SubElement(case, "failure", message=inert(f.message),
+                                        type=f.severity)
                 failure.text = detail
                 failures += 1
             else:
@@ -181,7 +187,7 @@ def sarif(report: Report) -> str:
             "results": results,
         }],
     }
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+    return inert_json(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()) + "\n"
 
 
 _RENDERERS = {"text": text, "json": json_, "github": github, "junit": junit, "sarif": sarif}

@@ -50,12 +50,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import plural
 from ..errors import ValidationError
 from ..evals.curation.curate import judge_lineage
 from ..evals.curation.policy import default_policy, parse_policy, reason_label
 from ..ledger import feedback as ledger_feedback
 from ..settings import Setting
-from .finding import Finding, plural
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW304"

@@ -63,13 +63,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import short_digest
 from ..ledger import closures as ledger_closures
 from ..ledger.artifacts import Artifact
 from ..ledger.closures import ClosureRow
 from ..registry.closure import status as closure_status
 from ..registry.training import base_of, trained
 from ..settings import Setting
-from .finding import Finding, short
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW204"
@@ -112,14 +113,14 @@ def check(view, config) -> Iterator[Finding]:
             row = complete[-1]
             lost = losses[row.digest]
             evidence.update(problem="unretained", closure=row.digest, unretained=lost)
-            message = (head + f"its closure {short(row.digest)} can no longer rebuild it: "
+            message = (head + f"its closure {short_digest(row.digest)} can no longer rebuild it: "
                        + "; ".join(x["label"] for x in lost))
             fix = ("store the lost parts again (`modelward register KIND PATH --name …` with "
                    "the original content), or capture the training again")
         elif rows:
             row = rows[-1]
             evidence.update(problem="incomplete", closure=row.digest, gaps=row.gaps)
-            message = (head + f"its closure {short(row.digest)} is incomplete: "
+            message = (head + f"its closure {short_digest(row.digest)} is incomplete: "
                        + "; ".join(row.gaps))
             fix = ("capture the training again from a git working tree with every input "
                    "given: `modelward closure capture …`")

@@ -61,7 +61,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..registry.promotion import approvals, duration, label, rubber_stamp
+from ..display import duration
+from ..registry.promotion import approvals, label, rubber_stamp
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding

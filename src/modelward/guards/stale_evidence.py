@@ -54,8 +54,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import duration
 from ..ledger import evals as ledger_evals
-from ..registry.promotion import duration, evidence_failures, label, select_evidence
+from ..registry.promotion import evidence_failures, label, select_evidence
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding

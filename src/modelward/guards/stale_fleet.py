@@ -52,11 +52,12 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..display import duration, plural
 from ..ledger import usage as ledger_usage
 from ..ledger.decisions import KIND_FIELD
 from ..settings import Setting
 from ..timefmt import iso
-from .finding import Finding, plural
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW105"
@@ -122,7 +123,7 @@ def check(view, config) -> Iterator[Finding]:
     index: dict[tuple, list[Stale]] = {}
     for r in ranges:
         index.setdefault((r.alias, r.digest), []).append(r)  # in time order, disjoint
-    grace_text = _duration(grace)
+    grace_text = duration(grace)
     for (alias, digest, process), (n, first, last) in sorted(
             _count(view, ranges).items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
         spans = index[(alias, digest)]
@@ -144,11 +145,3 @@ def check(view, config) -> Iterator[Finding]:
             fix=FIX, identity=("alias", "process", "stale_digest"))
 
 
-def _duration(us: int) -> str:
-    if us == 0:
-        return "0s"
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000),
-                       ("s", 1_000_000), ("ms", 1_000)):
-        if us >= size and us % size == 0:
-            return f"{us // size}{unit}"
-    return f"{us}us"

@@ -60,11 +60,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from ..display import short_digest
 from ..ledger import thresholds as ledger_thresholds
 from ..ledger import usage as ledger_usage
 from ..settings import Setting
 from ..timefmt import iso
-from .finding import Finding, short
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW502"
@@ -144,8 +145,8 @@ def _stale_cuts(view) -> Iterator[Finding]:
             if not stale:
                 continue
             subject = row.gate or "(no alias)"
-            on = "; ".join(f"{k} {short(c)}" for k, c, _ in stale)
-            now = "; ".join(f"{k} {short(u)}" for k, _, u in stale)
+            on = "; ".join(f"{k} {short_digest(c)}" for k, c, _ in stale)
+            now = "; ".join(f"{k} {short_digest(u)}" for k, _, u in stale)
             latest = newest[v.name]
             note = (f" (the policy is at v{latest.version}, cut {latest.cut:.6g})"
                     if latest.version != v.version else "")

@@ -54,11 +54,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import plural, short_digest
 from ..ledger import usage as ledger_usage
 from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD
 from ..settings import Setting
 from ..timefmt import iso
-from .finding import Finding, plural, short
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW101"
@@ -101,7 +102,7 @@ def _unknown_digests(view, limit: int) -> Iterator[Finding]:
             n, first, last = usage[(field, digest)]
             yield Finding(
                 CODE, SEVERITY, digest,
-                f"{field} {short(digest)} is not a registered artifact but is named by "
+                f"{field} {short_digest(digest)} is not a registered artifact but is named by "
                 f"{plural(n, 'decision')} (first {iso(first)}, last {iso(last)})",
                 evidence={"kind": "unknown-digest", "field": field, "digest": digest,
                           "decisions": n, "first_seen": iso(first), "last_seen": iso(last),

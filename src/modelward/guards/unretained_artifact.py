@@ -54,9 +54,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import plural
 from ..settings import Setting
 from ..timefmt import iso
-from .finding import Finding, plural
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW102"

@@ -54,12 +54,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..display import plural, short_digest
 from ..evals.coverage import coverage
 from ..ledger import aliases as ledger_aliases
 from ..ledger import evals as ledger_evals
 from ..settings import Setting
 from ..timefmt import iso
-from .finding import Finding, plural, short
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW301"
@@ -125,7 +126,7 @@ def check(view, config) -> Iterator[Finding]:
             told.append(_scored_text(view, prompt_eval["prompt_alias"], prompt_eval))
         if model_eval and (prompt_eval is None or model_eval["run"] != prompt_eval["run"]):
             what = model_eval["model_alias"] if model_eval["model_alias"] in model_aliases \
-                else f"model {short(model)}"
+                else f"model {short_digest(model)}"
             told.append(_scored_text(view, what, model_eval))
         if told:
             message += "; " + "; ".join(told)

@@ -62,12 +62,13 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 
+from ..display import plural, short_digest
 from ..ledger import registry_events as ledger_registry_events
 from ..ledger import usage as ledger_usage
 from ..registry.hosted import served_mismatch
 from ..settings import Setting
 from ..timefmt import iso
-from .finding import Finding, short
+from .finding import Finding
 from .registry import declared
 
 CODE = "MW104"
@@ -95,8 +96,8 @@ def _served_other(view) -> Iterator[Finding]:
                 continue
             yield Finding(
                 CODE, SEVERITY, art.hosted_id,
-                f"{art.hosted_id} ({short(digest)}) is recorded, but {n} decision"
-                f"{'s' if n != 1 else ''} report the vendor served {served} "
+                f"{art.hosted_id} ({short_digest(digest)}) is recorded, but "
+                f"{plural(n, 'decision')} report the vendor served {served} "
                 f"(first {iso(first)}, last {iso(last)})",
                 evidence={"kind": "served-other", "digest": digest,
                           "hosted_id": art.hosted_id, "artifact_kind": art.kind,
@@ -140,7 +141,7 @@ def _findings(view, field: str, rows, subject: str = "model_digest") -> Iterator
         art, first = hosted[digest], changes[0]
         yield Finding(
             CODE, SEVERITY, art.hosted_id,
-            f"{art.hosted_id} ({short(digest)}) reported {field} "
+            f"{art.hosted_id} ({short_digest(digest)}) reported {field} "
             f"{old}, then {new} from {iso(first.at)} with no registry event in between"
             + (f" ({len(changes)} unacknowledged changes)" if len(changes) > 1 else ""),
             evidence={"digest": digest, "hosted_id": art.hosted_id, "field": field,

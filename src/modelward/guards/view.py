@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Result
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import CompoundSelect
 
+from ..display import short_digest
 from ..errors import ConfigError, ModelwardError
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
@@ -27,7 +28,6 @@ from ..registry.payloads import PayloadCheck, check_payload
 from ..registry.verification import VerificationCache
 from ..settings import Settings
 from ..timefmt import now_us
-from .finding import short
 
 
 class _ReadOnlyCache(VerificationCache):
@@ -108,9 +108,9 @@ class View:
             return "-"
         art = self.artifacts([digest]).get(digest)
         if art is None:
-            return short(digest)
+            return short_digest(digest)
         name = f"{art.name}@{art.version}" if art.version else art.name
-        return f"{name} ({short(digest)})"
+        return f"{name} ({short_digest(digest)})"
 
     def references(self, since: int | None) -> dict[str, References]:
         """Digest -> decisions naming it at or after ``since`` and the latest of them: the

@@ -24,6 +24,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..display import plural
 from ..errors import ValidationError
 from ..timefmt import iso, now_us
 from .schema import chain_blocks
@@ -141,7 +142,7 @@ def verify_block(conn: Connection, number: int, paramstyle: str) -> BlockProblem
     rows = conn.exec_driver_sql(sql, (number,)).fetchall()
     ids = [r[1] for r in rows]
     if len(rows) != blk.count:
-        return BlockProblem(number, f"holds {len(rows)} decisions, sealed with {blk.count}", ids)
+        return BlockProblem(number, f"holds {plural(len(rows), 'decision')}, sealed with {blk.count}", ids)
     if block_root(blk.prev_root, leaves(rows, 1)) != blk.root:
         return BlockProblem(number, "decisions do not match the sealed root", ids)
     if number > 1:
@@ -169,7 +170,7 @@ def judge_blocks(rows, sealed: dict, problems: list[BlockProblem], seen_blocks: 
             problems.append(BlockProblem(number, "decisions name a block that was never sealed",
                                          [r[1] for r in block_rows]))
         elif len(block_rows) != blk.count:
-            problems.append(BlockProblem(number, f"holds {len(block_rows)} decisions, sealed "
+            problems.append(BlockProblem(number, f"holds {plural(len(block_rows), 'decision')}, sealed "
                                          f"with {blk.count}", [r[1] for r in block_rows]))
         elif block_root(blk.prev_root, leaves(block_rows, 1)) != blk.root:
             problems.append(BlockProblem(number, "decisions do not match the sealed root",

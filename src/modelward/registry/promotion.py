@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import digest as dg
+from ..display import duration, short_digest
 from ..errors import NotFoundError, ValidationError
 from ..evals.safety.standing import standing as safety_standing
 from ..ledger import aliases as ledger_aliases
@@ -93,28 +94,13 @@ class ApprovalResult:
                 "alias_event": self.event.to_dict() if self.event else None}
 
 
-def short(digest: str | None) -> str:
-    return digest[:19] + "…" if digest and len(digest) > 19 else str(digest)
-
-
-def duration(us: int) -> str:
-    """``30d``, ``5m``, ``90s``: the largest unit that divides exactly."""
-    if us == 0:
-        return "0s"
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000),
-                       ("s", 1_000_000), ("ms", 1_000)):
-        if us % size == 0:
-            return f"{us // size}{unit}"
-    return f"{us}us"
-
-
 def label(conn, digest: str | None) -> str:
     """``model chat@v4 (sha256:abc…)``; the short digest when it is not registered."""
     art = ledger_artifacts.find(conn, digest) if digest else None
     if art is None:
-        return short(digest)
+        return short_digest(digest)
     name = f"{art.name}@{art.version}" if art.version else art.name
-    return f"{art.kind} {name} ({short(digest)})"
+    return f"{art.kind} {name} ({short_digest(digest)})"
 
 
 # --- filing a request ---------------------------------------------------------------------
@@ -242,7 +228,7 @@ def _artifact_gates(conn, digest: str, at: int) -> list[GateFailure]:
     name = label(conn, digest)
     why = training.trained(art)
     tuned = {"adapter": "an adapter",
-             "fine-tune": f"fine-tuned from {short(training.base_of(art))}"}.get(why)
+             "fine-tune": f"fine-tuned from {short_digest(training.base_of(art))}"}.get(why)
     if tuned and (failure := _safety_gate(conn, art, name, tuned, at)):
         out.append(failure)
     rows = [r for r in ledger_closures.for_outputs(conn, [digest]).get(digest, [])
@@ -250,7 +236,7 @@ def _artifact_gates(conn, digest: str, at: int) -> list[GateFailure]:
     why = tuned or ("marked trained" if why == "marked"
                     else "it has a training closure" if rows else None)
     if why and not any(r.status == "complete" for r in rows):
-        latest = f"; its latest closure {short(rows[-1].digest)} is {rows[-1].status}" if rows \
+        latest = f"; its latest closure {short_digest(rows[-1].digest)} is {rows[-1].status}" if rows \
             else ""
         out.append(GateFailure("closure", f"{name} is a trained artifact ({why}) with no "
                                           f"complete training closure{latest}"))
@@ -416,3 +402,52 @@ def rubber_stamp(conn, approval: Approval, *, min_review_time: int) -> list[dict
         out.append({"problem": "override", "message": "approved with an override of the "
                     f"gates {', '.join(rv.gates)}: {rv.override_reason}"})
     return out
+
+
+# --- the detail of one request: `promote show`, GET /api/v1/promotions/{id}, the page -----
+@dataclass
+class PromotionDetail:
+    """Everything the CLI, the API and the dashboard show about one request; each renders
+    this one value (text, JSON, HTML), so they cannot disagree."""
+
+    request: PromotionRequest
+    label: str                     # what is promoted: ``model chat@v4 (sha256:…)``
+    reviews: list[Review]
+    rubber_stamp: list[dict]       # what MW203 finds in its approval(s)
+    default_evidence: EvalRun | None  # the run approving now would be judged on, when the
+                                      # request names none
+    gates: Evaluation | None       # the gates ``approver`` would meet now, when asked
+
+    @property
+    def evidence_run_id(self) -> str | None:
+        """The run the request is judged on now: its own, else the default."""
+        if self.request.evidence_run_id:
+            return self.request.evidence_run_id
+        return self.default_evidence.id if self.default_evidence else None
+
+    def to_dict(self) -> dict:
+        return {**self.request.to_dict(), "reviews": [r.to_dict() for r in self.reviews],
+                "rubber_stamp": self.rubber_stamp,
+                "gates": self.gates.to_dict() if self.gates else None,
+                "default_evidence_run_id": (self.default_evidence.id
+                                            if self.default_evidence else None)}
+
+
+def detail(store: Store, request_id: str, approver: str | None = None, *,
+           at: int | None = None) -> PromotionDetail:
+    """The detail of promotion request ``request_id`` (and, with ``approver``, the gates
+    that person would meet approving at ``at``, default now); records nothing."""
+    at = now_us() if at is None else at
+    with store.read() as conn:
+        req = ledger_promotions.get_request(conn, request_id)
+        stamps = [p for a in approvals(conn, [], request_id=req.id)
+                  for p in rubber_stamp(conn, a, min_review_time=store.settings.min_review_time)]
+        found = PromotionDetail(
+            request=req, label=label(conn, req.digest),
+            reviews=ledger_promotions.reviews(conn, request_ids=[req.id]), rubber_stamp=stamps,
+            default_evidence=(select_evidence(conn, req.digest, at)
+                              if req.evidence_run_id is None else None),
+            gates=None)
+    if approver:
+        found.gates = preview(store, req.id, approver, at=at)
+    return found

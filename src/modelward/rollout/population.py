@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from ..digest import is_digest, of_bytes
+from ..display import short_digest
 from ..errors import ValidationError
 from ..timefmt import parse_time
 
@@ -221,7 +222,7 @@ class PrePeriod:
         table = open_table(self.ref, store=store, base=self.base,
                            subject_column=self.subject_column)
         if not self.configured:
-            table.source = f"{self.recorded_source} as stored at creation ({self.ref[:19]}…)"
+            table.source = f"{self.recorded_source} as stored at creation ({short_digest(self.ref)})"
         return table
 
 

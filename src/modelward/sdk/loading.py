@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..display import short_digest
 from ..errors import ValidationError
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger.aliases import Resolution
@@ -61,7 +62,7 @@ class Resolved(Resolution):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
-            raise ValidationError(f"{self.alias} ({self.digest[:19]}…) is not {encoding} "
+            raise ValidationError(f"{self.alias} ({short_digest(self.digest)}) is not {encoding} "
                                   "text: use .read_bytes() or .path()",
                                   field="encoding") from None
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.digest import of_bytes
 from modelward.errors import ValidationError
@@ -20,7 +18,6 @@ from modelward.evals.curation.curate import curate
 from modelward.evals.curation.policy import BUILTIN_DIR, load_policy, parse_policy
 from modelward.ledger import artifacts
 from modelward.ledger import feedback as ledger_feedback
-from tests.conftest import database_url
 from tests.evals.mix import HOUR, MIN, T0, fid, record
 from tests.evals.mix import feedback_scenario as scenario
 
@@ -135,14 +132,9 @@ def test_a_policy_that_admits_nothing_writes_nothing(ledger, tmp_path):
 
 # --- the command ---------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    yield SimpleNamespace(store=led.store, tmp=tmp_path,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+@pytest.fixture
+def db(cli_ledger):
+    return cli_ledger
 
 
 def test_curate_command_prints_the_exclusion_report(db):

@@ -6,18 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.errors import ValidationError
 from modelward.evals.curation.feedback import import_feedback, parse_feedback
 from modelward.ledger import feedback as ledger_feedback
-from tests.conftest import database_url
 from tests.evals.mix import T0, record
 
 GHOST = "01890000-0000-7000-8000-000000000000"
@@ -157,14 +154,9 @@ def test_sdk_feedback_on_a_decision_still_queued_in_the_recorder(ledger):
 
 # --- the command ---------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    yield SimpleNamespace(store=led.store, tmp=tmp_path,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+@pytest.fixture
+def db(cli_ledger):
+    return cli_ledger
 
 
 def _main(db, *args):

@@ -6,29 +6,21 @@ import json
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.ledger import evals as ledger_evals
 from modelward.timefmt import iso
-from tests.conftest import database_url
 
 from .test_harness import build
 
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    env = build(led.store, tmp_path)
-    yield SimpleNamespace(store=led.store, tmp=tmp_path, env=env,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+@pytest.fixture
+def db(cli_ledger):
+    cli_ledger.env = build(cli_ledger.store, cli_ledger.tmp)
+    return cli_ledger
 
 
 def mw(db, *args):

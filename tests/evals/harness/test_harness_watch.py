@@ -38,10 +38,10 @@ def test_watch_runs_again_only_when_an_alias_moved(ledger, env):
     assert [r.prompt_digest for r in runs] == [env.p1, env.p2]
     assert [r.status for r in runs] == ["completed", "completed"]
     assert [event for _, event in logs] == ["run", "moved", "run"]
-    assert logs[1][0] == f"prompt prompt/support moved {env.p1[7:19]} -> {env.p2[7:19]}"
+    assert logs[1][0] == f"prompt prompt/support moved {env.p1[:19]}… -> {env.p2[:19]}…"
     assert logs[2][0] == (
-        f"run {runs[1].id} completed: prompt prompt/support={env.p2[7:19]}, model "
-        f"chat/v1={env.hosted[7:19]}, evalset {env.evalset_digest[7:19]}; exact mean 0.667 "
+        f"run {runs[1].id} completed: prompt prompt/support={env.p2[:19]}…, model "
+        f"chat/v1={env.hosted[:19]}…, evalset {env.evalset_digest[:19]}…; exact mean 0.667 "
         "pass 66.7%; n=3, errors=0")
     with ledger.store.read() as conn:
         assert [r.id for r in ledger_evals.list_runs(conn)] == [runs[1].id, runs[0].id]
@@ -97,7 +97,7 @@ def test_eval_watch_command_scores_the_new_prompt_after_a_move(ledger, backend_u
             proc.kill()
     assert proc.returncode == 0, stderr
     moved, second = [json.loads(line) for line in rest.splitlines()]
-    assert moved["message"] == f"prompt prompt/support moved {env.p1[7:19]} -> {env.p2[7:19]}"
+    assert moved["message"] == f"prompt prompt/support moved {env.p1[:19]}… -> {env.p2[:19]}…"
     run = second["run"]
     assert (run["prompt_alias"], run["prompt_digest"], run["status"]) == (
         "prompt/support", env.p2, "completed")

@@ -4,19 +4,16 @@ decisions in a window, on every backend."""
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.errors import UnknownArtifactError, ValidationError
 from modelward.evals.harness.evalsets import EvalItem, parse_evalset
 from modelward.evals.representativeness import compare as rep
 from modelward.ledger import aliases, artifacts
-from tests.conftest import database_url
 from tests.evals.mix import MIN, NOW, T0, jsonl, record, register_evalset, thumbs_up_items, traffic
 
 
@@ -123,14 +120,9 @@ def test_parse_by():
 
 # --- the command ---------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    yield SimpleNamespace(store=led.store, tmp=tmp_path,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+@pytest.fixture
+def db(cli_ledger):
+    return cli_ledger
 
 
 def _mw(db, *args):

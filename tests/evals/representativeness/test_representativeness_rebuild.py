@@ -4,13 +4,11 @@ as eval sets with lineage, on every backend."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.digest import of_bytes
 from modelward.errors import ValidationError
@@ -19,7 +17,6 @@ from modelward.evals.representativeness import compare as rep
 from modelward.evals.representativeness.sampling import allocate, rebuild
 from modelward.ledger import artifacts
 from modelward.ledger import decisions as ledger_decisions
-from tests.conftest import database_url
 from tests.evals.mix import CELLS, NOW, T0, traffic
 
 
@@ -122,14 +119,9 @@ def test_rebuild_refuses_what_cannot_be_drawn(ledger, tmp_path):
 
 # --- the command ---------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    yield SimpleNamespace(store=led.store, tmp=tmp_path,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+@pytest.fixture
+def db(cli_ledger):
+    return cli_ledger
 
 
 def test_rebuild_command_prints_the_strata_and_writes_NAME_jsonl(db):

@@ -8,17 +8,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
-import modelward
 from modelward.cli.app import app
 from modelward.digest import of_bytes
 from modelward.ledger import aliases, artifacts
 from modelward.ledger import evals as ledger_evals
-from tests.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = "tests.evals.safety.test_safety_compare:local_model"
@@ -42,12 +39,9 @@ SUITE = "".join(json.dumps(x) + "\n" for x in [
 ])
 
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def db(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-    store = led.store
+@pytest.fixture
+def db(cli_ledger):
+    store = cli_ledger.store
     base = artifacts.register_hosted(store, "local:base", name="base-7b").artifact.digest
     tuned = {n: artifacts.register_hosted(store, f"local:tuned-{n}", name=f"support-ft-{n}",
                                           parents=[(base, "base")]).artifact.digest
@@ -56,10 +50,9 @@ def db(request, tmp_path):
         aliases.set_alias(conn, "chat/base", base)
         for n, d in tuned.items():
             aliases.set_alias(conn, f"chat/{n}", d)
-    (tmp_path / "mini.jsonl").write_text(SUITE)
-    yield SimpleNamespace(store=store, tmp=tmp_path, base=base, tuned=tuned,
-                          args=["--home", home, "--database-url", url])
-    led.close()
+    (cli_ledger.tmp / "mini.jsonl").write_text(SUITE)
+    cli_ledger.base, cli_ledger.tuned = base, tuned
+    return cli_ledger
 
 
 def mw(db, *args):

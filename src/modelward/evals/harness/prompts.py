@@ -19,6 +19,7 @@ import orjson
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ...display import short_digest
 from ...errors import ValidationError
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
@@ -40,7 +41,7 @@ class Prompt:
         try:
             return _ENV.from_string(self.template).render(context)
         except TemplateError as exc:
-            raise ValidationError(f"prompt {self.digest[:19]}… failed to render: {exc}",
+            raise ValidationError(f"prompt {short_digest(self.digest)} failed to render: {exc}",
                                   field="template") from None
 
     def renderer(self) -> Callable[[dict], str]:
@@ -50,7 +51,7 @@ class Prompt:
         try:
             template = _ENV.from_string(self.template)
         except TemplateError as exc:
-            raise ValidationError(f"prompt {self.digest[:19]}… failed to render: {exc}",
+            raise ValidationError(f"prompt {short_digest(self.digest)} failed to render: {exc}",
                                   field="template") from None
 
         def render(variables: dict) -> str:
@@ -60,7 +61,7 @@ class Prompt:
             try:
                 return template.render(context)
             except TemplateError as exc:
-                raise ValidationError(f"prompt {self.digest[:19]}… failed to render: {exc}",
+                raise ValidationError(f"prompt {short_digest(self.digest)} failed to render: {exc}",
                                       field="template") from None
         return render
 

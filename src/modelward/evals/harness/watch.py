@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ...display import short_digest
 from ...errors import ModelwardError
 from ...ledger.evals import EvalRun
 from .run import Harness, Target
@@ -18,18 +19,14 @@ from .run import Harness, Target
 Log = Callable[[str, dict], None]  # (message, structured details)
 
 
-def _short(digest: str | None) -> str:
-    return digest[7:19] if digest and digest.startswith("sha256:") else str(digest)
-
-
 def describe_run(run: EvalRun) -> str:
     """One line: what a run scored and how it did."""
     def name(alias, digest):
-        return f"{alias}={_short(digest)}" if alias else _short(digest)
+        return f"{alias}={short_digest(digest)}" if alias else short_digest(digest)
 
     parts = [f"prompt {name(run.prompt_alias, run.prompt_digest)}",
              f"model {name(run.model_alias, run.model_digest)}",
-             f"evalset {_short(run.evalset_digest)}"]
+             f"evalset {short_digest(run.evalset_digest)}"]
     s = run.summary or {}
     scores = ", ".join(f"{k} mean {v['mean']:.3f} pass {v['pass_rate']:.1%}"
                        for k, v in (s.get("scorers") or {}).items() if v.get("mean") is not None)
@@ -51,7 +48,7 @@ def _moves(before: Target | None, now: Target) -> list[str]:
             ("prompt", now.prompt_alias, before.prompt_digest, now.prompt_digest),
             ("model", now.model_alias, before.model_digest, now.model_digest)):
         if old != new:
-            out.append(f"{label} {ref or ''} moved {_short(old)} -> {_short(new)}".replace(
+            out.append(f"{label} {ref or ''} moved {short_digest(old)} -> {short_digest(new)}".replace(
                 "  ", " "))
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ...display import short_digest
 from ...ledger import artifacts as ledger_artifacts
 from ...ledger.artifacts import Artifact
 from ...ledger.closures import ClosureRow
@@ -23,10 +24,6 @@ def part_blob(digest: str) -> Artifact:
                     payload_deleted_at=None)
 
 
-def _short(digest: str) -> str:
-    return digest[:19] + "…"
-
-
 def parts(row: ClosureRow, arts: dict[str, Artifact],
           check: Callable[[Artifact], PayloadCheck]) -> list[dict]:
     """Every part a rebuild needs, with ``status`` and ``ok``; ``arts`` holds the registered
@@ -37,19 +34,19 @@ def parts(row: ClosureRow, arts: dict[str, Artifact],
         art = arts.get(digest)
         if art is None:
             out.append({"digest": digest, "what": what, "status": "not-registered",
-                        "ok": False, "label": f"{what} {_short(digest)} is not registered"})
+                        "ok": False, "label": f"{what} {short_digest(digest)} is not registered"})
             continue
         c = check(art)
         ok = c.status == "present" or (c.status == "vendor" and not c.retired)
         status = "retired" if c.status == "vendor" and c.retired else c.status
         out.append({"digest": digest, "what": what, "status": status, "ok": ok,
-                    "label": f"{what} {art.kind} {art.name} ({_short(digest)}) is {status}"})
+                    "label": f"{what} {art.kind} {art.name} ({short_digest(digest)}) is {status}"})
     for digest in [row.digest, *row.blobs]:
         what = "record" if digest == row.digest else "part"
         c = check(part_blob(digest))
         out.append({"digest": digest, "what": what, "status": c.status,
                     "ok": c.status == "present",
-                    "label": f"the closure's {what} blob {_short(digest)} is {c.status}"})
+                    "label": f"the closure's {what} blob {short_digest(digest)} is {c.status}"})
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import orjson
@@ -12,12 +11,11 @@ from pydantic import AfterValidator
 
 from ...errors import ValidationError
 from ...ledger.tokens import Token
-from ...timefmt import parse_duration, parse_time
+from ...timefmt import parse_when
 from ..errors import AuthError
 from ..store import store_of  # noqa: F401  (every router imports it from here)
 
 MAX_BATCH = 10_000  # items per POST: bounds one request's memory and one transaction's time
-_DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|m|h|d|w)\s*$")
 
 
 def _no_nul(value: str) -> str:
@@ -55,22 +53,10 @@ def token_of(request: Request) -> Token:
     return request.state.token
 
 
-def query_time(value: str | None, field: str) -> int | None:
-    """An ISO 8601 query parameter as int microseconds (None when absent)."""
-    return None if value is None else parse_time(value, field=field)
-
-
-def query_since(value: str | None, now: int, field: str = "since") -> int | None:
-    """``since``: an ISO 8601 time, or a duration counted back from now (``7d``)."""
-    if value is None:
-        return None
-    if _DURATION.match(value):
-        return now - parse_duration(value, field=field)
-    try:
-        return parse_time(value, field=field)
-    except ValidationError:
-        raise ValidationError(f"not an ISO 8601 time or a duration: {value!r}", field=field,
-                              hint="e.g. since=7d or since=2026-03-01T00:00:00Z") from None
+def query_time(value: str | None, field: str, now: int | None = None) -> int | None:
+    """A ``since``, ``until`` or ``at`` query parameter: an ISO 8601 time or a duration back
+    from now (``7d``), through :func:`modelward.timefmt.parse_when`; None when absent."""
+    return parse_when(value, now=now, field=field)
 
 
 class BatchError(ValidationError):

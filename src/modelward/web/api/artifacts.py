@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
+from ...timefmt import parse_time
 from ..auth import READ, WRITE, require
-from ._common import check_no_nul, query_time, store_of
+from ._common import check_no_nul, store_of
 
 router = APIRouter(tags=["artifacts"])
 
@@ -50,7 +51,8 @@ def register_artifact(
             raise ValidationError("give either file or hosted, not both", field="file")
         reg = ledger_artifacts.register_hosted(
             store, hosted, name=name, kind=kind, version=version, owner=owner,
-            parents=parents, retires_at=query_time(retires, "retires"))
+            parents=parents, retires_at=(parse_time(retires, field="retires") if retires is not None
+                                   else None))
     else:
         if file is None:
             raise ValidationError("upload the file to register, or name a hosted model",

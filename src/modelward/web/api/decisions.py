@@ -103,8 +103,8 @@ def search_decisions(
     request: Request,
     subject: str | None = None,
     alias: str | None = None,
-    since: str | None = Query(None, description="ISO 8601; decisions at or after."),
-    until: str | None = Query(None, description="ISO 8601; decisions before."),
+    since: str | None = Query(None, description="ISO 8601, or a duration back from now (7d); decisions at or after."),
+    until: str | None = Query(None, description="ISO 8601, or a duration back from now (1h); decisions before."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict]:
     """Decisions by subject, alias and time, newest first."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from ...guards import run
 from ...timefmt import now_us
 from ..auth import READ, require
-from ._common import query_since, store_of
+from ._common import query_time, store_of
 
 router = APIRouter(tags=["findings"])
 
@@ -31,5 +31,5 @@ def findings(
     store = store_of(request)
     now = now_us()
     report = run(store, store.settings, select=select, ignore=ignore, fail_on=fail_on,
-                 since=query_since(since, now), now=now)
+                 since=query_time(since, "since", now), now=now)
     return {**report.to_dict(), "exit_code": report.exit_code()}

@@ -20,7 +20,7 @@ def list_fingerprints(
     request: Request,
     alias: str | None = Query(None, description="Only this embedder alias (its history, "
                               "oldest first)."),
-    since: str | None = Query(None, description="ISO 8601; runs at or after (all aliases)."),
+    since: str | None = Query(None, description="ISO 8601, or a duration back from now (7d); runs at or after (all aliases)."),
 ) -> list[dict]:
     """Fingerprint runs: verdict, epoch, magnitude, noise floor, digest."""
     start = query_time(since, "since")

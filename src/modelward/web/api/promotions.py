@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 
 from ...ledger import promotions as ledger_promotions
 from ...registry import promotion
-from ...timefmt import now_us
 from ..auth import APPROVE, READ, WRITE, require
 from ._common import JSON, Text, acting_as, store_of
 
@@ -64,19 +63,7 @@ def show_promotion(
 ) -> dict:
     """A request, its reviews, what MW203 finds in its approval, and (with ``as``) the gates
     that approver would meet now."""
-    store = store_of(request)
-    with store.read() as conn:
-        req = ledger_promotions.get_request(conn, request_id)
-        reviews = ledger_promotions.reviews(conn, request_ids=[req.id])
-        stamps = [p for a in promotion.approvals(conn, [], request_id=req.id)
-                  for p in promotion.rubber_stamp(conn, a,
-                                                  min_review_time=store.settings.min_review_time)]
-        default = (promotion.select_evidence(conn, req.digest, now_us())
-                   if req.evidence_run_id is None else None)
-    gates = promotion.preview(store, req.id, as_) if as_ else None
-    return JSON({**req.to_dict(), "reviews": [r.to_dict() for r in reviews],
-                 "rubber_stamp": stamps, "gates": gates.to_dict() if gates else None,
-                 "default_evidence_run_id": default.id if default else None})
+    return JSON(promotion.detail(store_of(request), request_id, as_).to_dict())
 
 
 @router.post("/promotions/{request_id}/approve", dependencies=[Depends(require(*APPROVE))])

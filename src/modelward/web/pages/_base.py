@@ -16,7 +16,9 @@ from urllib.parse import quote
 import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
+from ...display import inert, plural, short_digest
 from ...errors import ModelwardError
 from ...ledger import tokens as ledger_tokens
 from ...timefmt import iso
@@ -26,8 +28,19 @@ from ..store import store_of  # noqa: F401  (every page imports it from here)
 
 WEB = Path(__file__).resolve().parent.parent
 router = APIRouter(include_in_schema=False)
+
+
+def _inert(value):
+    """Every ``{{ value }}`` a template prints: ledger text shows its control characters and
+    bidi overrides as visible escapes (HTML escaping alone lets U+202E reorder a cell);
+    markup a page built itself (``Markup``) is left as it is."""
+    return inert(value, lines=True) if isinstance(value, str) and not isinstance(
+        value, Markup) else value
+
+
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB / "templates"),
-                         autoescape=True, trim_blocks=True, lstrip_blocks=True)
+                         autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                         finalize=_inert)
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NAV = (("/", "Findings"), ("/aliases", "Aliases"), ("/decisions", "Decisions"),
        ("/experiments", "Experiments"), ("/coverage", "Eval coverage"),
@@ -35,9 +48,8 @@ NAV = (("/", "Findings"), ("/aliases", "Aliases"), ("/decisions", "Decisions"),
 
 
 def short(digest: str | None) -> str:
-    if not digest:
-        return "—"
-    return digest[:19] + "…" if digest.startswith("sha256:") and len(digest) > 19 else digest
+    """A page marks what is not there with an em dash."""
+    return short_digest(digest, missing="—")
 
 
 def when(value) -> str:
@@ -48,7 +60,7 @@ def when(value) -> str:
     return text.replace("T", " ").split(".")[0].rstrip("Z") + "Z"
 
 
-env.filters.update(short=short, when=when, q=lambda s: quote(str(s), safe=""))
+env.filters.update(short=short, when=when, plural=plural, q=lambda s: quote(str(s), safe=""))
 env.globals.update(NAV=NAV)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from ...ledger import aliases as ledger_aliases
-from ...timefmt import now_us, parse_time
+from ...timefmt import now_us, parse_when
 from . import charts
 from ._base import labels, page, store_of, when
 
@@ -64,7 +64,7 @@ def digest_lanes(alias: str, evs: list, names: dict[str, str], t1: int) -> list[
 
 @page("/aliases")
 def aliases_page(request: Request, alias: str | None = None, at: str | None = None):
-    mark = parse_time(at, field="at") if at else None
+    mark = parse_when(at, field="at") if at else None
     with store_of(request).read() as conn:
         if alias:
             events = ledger_aliases.history(conn, ledger_aliases.check_alias(alias))

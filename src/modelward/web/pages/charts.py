@@ -7,12 +7,22 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+from markupsafe import escape as _html_escape
+
+from ...display import inert
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
            "#ff9da7", "#bab0ac", "#e15759")
 SEVERITY = {"error": "#d62728", "warning": "#e8910c", "info": "#3b7dd8"}
 GOOD, BAD, NEUTRAL = "#2e9e5b", "#d62728", "#9aa0a6"
+
+
+def escape(value) -> Markup:
+    """HTML-escaped and inert: labels and titles quote ledger names."""
+    if isinstance(value, Markup):
+        return value
+    return _html_escape(inert(value, lines=True))
 
 
 def color_of(key: str | None) -> str:

@@ -10,7 +10,7 @@ from ...errors import ValidationError
 from ...ledger import aliases as ledger_aliases
 from ...ledger import decisions as ledger_decisions
 from ...registry.audit import audit_decision
-from ...timefmt import parse_time
+from ...timefmt import parse_when
 from . import charts
 from ._base import UUID, labels, page, store_of
 from .aliases import digest_lanes
@@ -25,7 +25,7 @@ def _time(value: str | None, field: str) -> int | None:
     text = value.strip()
     if len(text) == 16 and text[10] == "T":  # 2026-03-01T12:00 from <input datetime-local>
         text += ":00Z"
-    return parse_time(text, field=field)
+    return parse_when(text, field=field)
 
 
 @page("/decisions")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 import threading
 import time
+from urllib.parse import quote
 
 from fastapi import Request
 from markupsafe import Markup, escape
 
+from ...display import inert
 from ...guards import docs as guard_docs
 from ...guards import registry, run
 from ...timefmt import now_us
@@ -39,13 +41,15 @@ def link_value(key: str, value) -> Markup:
         return Markup(f'<a class="decision-link" href="/decisions/{escape(value)}">'
                       f"{escape(value)}</a>")
     if isinstance(value, str) and key in ("alias",):
-        return Markup(f'<a href="/aliases?alias={escape(value)}">{escape(value)}</a>')
+        # a valid alias name is its own URL; anything else is percent-encoded
+        href = quote(value, safe="/@:+")
+        return Markup(f'<a href="/aliases?alias={escape(href)}">{escape(inert(value))}</a>')
     if isinstance(value, list):
         return Markup(", ").join(link_value(key, v) for v in value)
     if isinstance(value, dict):
         return Markup("; ").join(Markup(f"{escape(k)}: ") + link_value(k, v)
                                  for k, v in value.items())
-    return escape("—" if value is None else str(value))
+    return escape("—" if value is None else inert(value))
 
 
 @page("/")

@@ -25,29 +25,19 @@ def promotions_page(request: Request, status: str | None = None):
     return "promotions.html", {"requests": found, "names": names, "status": status or ""}
 
 
-def evidence_of(conn, req) -> tuple[str | None, str]:
-    """The eval run a request is judged on, and why that one."""
-    if req.evidence_run_id:
-        return req.evidence_run_id, "named by the request"
-    run = promotion.select_evidence(conn, req.digest, now_us())
-    return (run.id, "the latest completed task run on the digest") if run else (None, "")
-
-
 @page("/promotions/{request_id}")
 def promotion_page(request: Request, request_id: str):
     store, token = store_of(request), request.state.token
+    found = promotion.detail(store, request_id, token.email)
+    req, reviews, stamps, gates = found.request, found.reviews, found.rubber_stamp, found.gates
+    run_id = found.evidence_run_id
+    why = ("named by the request" if req.evidence_run_id else
+           "the latest completed task run on the digest" if run_id else "")
     with store.read() as conn:
-        req = ledger_promotions.get_request(conn, request_id)
-        reviews = ledger_promotions.reviews(conn, request_ids=[req.id])
-        run_id, why = evidence_of(conn, req)
         run = ledger_evals.get_run(conn, run_id) if run_id else None
         opens = ledger_promotions.opens(conn, run_id) if run_id else []
         names = labels(conn, {req.digest, run.model_digest if run else None,
                               run.prompt_digest if run else None})
-        stamps = [p for a in promotion.approvals(conn, [], request_id=req.id)
-                  for p in promotion.rubber_stamp(
-                      conn, a, min_review_time=store.settings.min_review_time)]
-    gates = promotion.preview(store, req.id, token.email) if token.email else None
     marks = [{"at": at, "cls": "open", "title": f"{email} opened the evidence ({via}) at "
                                                  f"{when(at)}"} for email, at, via in opens]
     marks += [{"at": r.at, "cls": "review", "title": f"{r.approver}: {r.outcome} at "
@@ -78,7 +68,9 @@ def open_evidence(request: Request, request_id: str):
     store = store_of(request)
     with store.write() as conn:
         req = ledger_promotions.get_request(conn, request_id)
-        run_id, _why = evidence_of(conn, req)
+        default = (promotion.select_evidence(conn, req.digest, now_us())
+                   if req.evidence_run_id is None else None)
+        run_id = req.evidence_run_id or (default.id if default else None)
         if run_id is None:
             raise ValidationError(f"request {req.id} has no evidence to open",
                                   field="evidence_run_id")

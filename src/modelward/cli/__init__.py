@@ -1,0 +1,1 @@
+"""The command line: a Typer app (``app.py``) and one module per command group."""
