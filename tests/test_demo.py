@@ -9,6 +9,7 @@ root is put on sys.path here. The ledger is built once per module (about 3 s) in
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from modelward.ledger import aliases, artifacts, chain  # noqa: E402
 from modelward.ledger.engine import Store  # noqa: E402
 from modelward.settings import Settings  # noqa: E402
 from modelward.timefmt import parse_time  # noqa: E402
+
+from . import demo_install  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -324,12 +327,23 @@ def test_rebuild_replaces_a_demo_ledger_and_refuses_anything_else(tmp_path):
 
 
 def test_make_demo_script_end_to_end(tmp_path):
-    """demo/build.py as `make demo` runs it: the story, the check, the audit, exit 0."""
+    """demo/build.py as `make demo` runs it: the story, the check, the audit, exit 0 —
+    importing only what `make demo` installs (the extras on its install line), and ending
+    with the command that puts the CLI on the reader's PATH."""
+    [install] = demo_install.pip_install_lines(demo_install.dry_run("demo", tmp_path))
+    env = demo_install.env_with_only(demo_install.extras_of(install), tmp_path)
+    venv_bin = str(Path(sys.prefix) / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p and p != venv_bin)  # as make runs it: not activated
     proc = subprocess.run([sys.executable, str(ROOT / "demo" / "build.py"),
-                           str(tmp_path / "demo-ledger")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                           str(tmp_path / "demo-ledger")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
+    explore = out[out.index("=== Explore it yourself"):]
+    assert explore.splitlines()[1] == (f"  . {sys.prefix}/bin/activate   # puts modelward on "
+                                       "PATH in this shell (or: make shell)")
+    assert "No module named" not in proc.stderr
     for heading in ("Building the Acme support ledger", "What the alias history says happened",
                     "What nobody noticed at the time", "Clean stretches", "$ modelward check",
                     "Did every planted incident fire", "An auditor asks"):
@@ -389,3 +403,4 @@ def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings
         sorted((f["code"], f["subject"], f["fingerprint"]) for f in findings)
     sarif = json.loads((cwd / "demo.sarif").read_text())
     assert len(sarif["runs"][0]["results"]) == len(findings)
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from contextlib import contextmanager
 
@@ -43,6 +45,21 @@ def opened(*, create: bool = False):
         yield store
     finally:
         store.dispose()
+
+
+def configure_logging(verbose: bool) -> None:
+    """Library log messages on stderr with ``--verbose``; otherwise only their warnings.
+
+    Without it, Alembic's INFO lines about each migration and MLflow's about its tracking
+    store would read as the command's own output. The ledger quiets Alembic itself unless
+    the ``alembic`` logger has a level of its own, which ``--verbose`` gives it."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.INFO)
+    # MLflow configures its own logger when imported, from this variable (default INFO);
+    # an explicit setting of the user's wins.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
 
 
 def print_json(value) -> None:
