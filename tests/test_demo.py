@@ -404,3 +404,79 @@ def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings
     sarif = json.loads((cwd / "demo.sarif").read_text())
     assert len(sarif["runs"][0]["results"]) == len(findings)
 
+
+def _yaml_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```yaml\n(.*?)^```", markdown, re.M | re.S)
+
+
+def test_the_github_workflow_in_the_docs_runs_on_the_demo_ledger(built, findings):
+    """docs/check.md's workflow, its `modelward` steps run as the job would (the ledger
+    from the job's env, the checkout as working directory): the SARIF step exits 0 and
+    writes a file GitHub accepts, whose results open on the checkout's modelward.toml; the
+    annotation step fails the job with one annotation per finding."""
+    import yaml
+
+    from .sarif_checks import github_upload_problems, schema_errors
+
+    [text] = [b for b in _yaml_blocks((ROOT / "docs" / "check.md").read_text())
+              if "upload-sarif" in b]
+    workflow = yaml.safe_load(text)
+    job = workflow["jobs"]["check"]
+    assert workflow["permissions"] == {"contents": "read", "security-events": "write"}
+    steps = job["steps"]
+    commands = [step["run"] for step in steps if str(step.get("run", "")).startswith("modelward ")]
+    assert len(commands) == 2
+    [upload] = [s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif@")]
+    # the job's ledger is the demo ledger: its secrets stand for these
+    assert set(job["env"]) == {"MODELWARD_DATABASE_URL", "MODELWARD_BLOB_URL"}
+    env = {k: v for k, v in report.cli_env(built.path).items()}
+    env.update(MODELWARD_DATABASE_URL=f"sqlite:///{built.path / 'ledger.db'}",
+               MODELWARD_BLOB_URL=str(built.path / "blobs"))
+    checkout = built.path.parent  # holds demo-ledger/modelward.toml, found through the home
+    runs = [subprocess.run([*report.modelward_command(), *command.split()[1:]], cwd=checkout,
+                           env=env, capture_output=True, text=True, timeout=300)
+            for command in commands]
+    sarif_step, annotate_step = runs
+    assert sarif_step.returncode == 0, sarif_step.stderr
+    assert sarif_step.stdout.startswith(f"{len(findings)} findings: ")
+    doc = json.loads((checkout / upload["with"]["sarif_file"]).read_text())
+    assert schema_errors(doc) == [] and github_upload_problems(doc) == []
+    results = doc["runs"][0]["results"]
+    assert len(results) == len(findings)
+    config_lines = (built.path / "modelward.toml").read_text().splitlines()
+    for r in results:
+        physical = r["locations"][0]["physicalLocation"]
+        assert physical["artifactLocation"]["uri"] == "demo-ledger/modelward.toml"
+        line = config_lines[physical["region"]["startLine"] - 1]
+        assert line == ("[check.MW402]" if r["ruleId"] == "MW402" else config_lines[0])
+    assert annotate_step.returncode == 1, annotate_step.stderr
+    annotations = [line for line in annotate_step.stdout.splitlines() if line.startswith("::")]
+    assert len(annotations) == len(findings)
+    assert annotations[0].startswith("::error title=MW102 unretained-artifact::")
+
+
+def test_the_pre_commit_hook_runs_on_the_demo_ledger(built, findings):
+    """.pre-commit-hooks.yaml's hook: its entry run as pre-commit runs it (no file names)
+    on the demo ledger fails on the demo's findings; it triggers on modelward.toml only;
+    the local hook of docs/check.md runs the same command."""
+    import yaml
+
+    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert (hook["id"], hook["language"], hook["pass_filenames"]) == (
+        "modelward-check", "python", False)
+    files = re.compile(hook["files"])
+    assert [bool(files.search(p)) for p in ("modelward.toml", "ml/modelward.toml",
+                                            "notmodelward.toml", "modelward.toml.bak")] == [
+        True, True, False, False]
+    argv = hook["entry"].split() + hook.get("args", [])
+    assert argv[0] == "modelward"
+    proc = subprocess.run([*report.modelward_command(), *argv[1:]], cwd=built.path.parent,
+                          env=report.cli_env(built.path), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert re.search(rf"^{len(findings)} findings: 4 errors, 18 warnings", proc.stdout, re.M)
+    [local] = [yaml.safe_load(b) for b in _yaml_blocks((ROOT / "docs" / "check.md").read_text())
+               if "repo: local" in b]
+    [documented] = local["repos"][0]["hooks"]
+    assert (documented["id"], documented["entry"], documented["files"],
+            documented["pass_filenames"]) == (hook["id"], hook["entry"], hook["files"], False)
