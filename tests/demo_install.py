@@ -27,9 +27,17 @@ def dry_run(target: str, tmp_path: Path) -> list[str]:
     work.mkdir(exist_ok=True)
     for name in ("Makefile", "pyproject.toml", "constraints.txt"):
         shutil.copy(ROOT / name, work / name)
-    proc = subprocess.run(["make", "-n", target], cwd=work, capture_output=True, text=True,
-                          timeout=60, check=True)
+    proc = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=work,
+                          env=make_env(), capture_output=True, text=True, timeout=60,
+                          check=True)
     return proc.stdout.splitlines()
+
+
+def make_env() -> dict[str, str]:
+    """The environment without the outer make's variables (under `make test` these would
+    make ours a sub-make, with its own messages and flags)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHON")}
 
 
 def pip_install_lines(lines: list[str]) -> list[str]:

@@ -5,7 +5,6 @@ importable beyond the demo's install.)"""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -55,7 +54,7 @@ def test_make_shell_puts_modelward_on_path(tmp_path):
     (work / ".venv" / "bin" / "modelward").symlink_to(script)
     (work / ".venv" / "bin" / "python").symlink_to(sys.executable)  # `test -x` only
     (work / ".venv" / ".installed-demo").touch()  # newer than pyproject.toml: installed
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}
+    env = demo_install.make_env()
     env["SHELL"] = "/bin/sh"
     env["PATH"] = "/usr/bin:/bin"
     proc = subprocess.run(["make", "--no-print-directory", "shell"], cwd=work, env=env,
