@@ -80,3 +80,20 @@ def test_mlflow_store_messages_only_with_verbose(tmp_path):
     loud = _run([args[0], *args[1:3], "--verbose", *args[3:]], tmp_path)
     assert loud.returncode == 0, loud.stderr
     assert "INFO mlflow.store.db.utils: Creating initial MLflow database tables" in loud.stderr
+
+
+def test_an_in_process_run_leaves_logging_and_the_environment_as_they_were(tmp_path,
+                                                                           monkeypatch):
+    import logging
+
+    from typer.testing import CliRunner
+
+    from modelward.cli.app import app
+
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, logging.getLogger("alembic").level)
+    result = CliRunner().invoke(app, ["--verbose", "--home", str(tmp_path / "h"), "init"])
+    assert result.exit_code == 0, result.output
+    assert "MLFLOW_LOGGING_LEVEL" not in os.environ
+    assert (list(root.handlers), root.level, logging.getLogger("alembic").level) == before

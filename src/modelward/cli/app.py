@@ -31,6 +31,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
@@ -45,7 +46,7 @@ def _root(
                                "else in the working directory)."),
 ) -> None:
     State.debug = debug
-    _common.configure_logging(verbose)
+    ctx.call_on_close(_common.configure_logging(verbose))
     State.home = home
     State.database_url = database_url
     State.config = config
