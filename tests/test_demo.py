@@ -213,7 +213,16 @@ def test_vendor_swap_names_both_model_ids(built, findings):
 def test_deleted_checkpoint_only(built, findings, demo_store):
     """v1.1's own blobs are gone; the tokenizer it shared and every other payload remain."""
     f = _one(findings, "MW102")
-    assert f["evidence"]["payload"] == "missing" and f["evidence"]["decisions"] > 1000
+    ev = f["evidence"]
+    assert ev["payload"] == "missing" and ev["decisions"] > 1000
+    # dated by the decisions that name v1.1 (its first month of service to the stale pod's
+    # last answer), not by the start of the retention window
+    assert f"the first at {ev['first_seen']} and the last at {ev['last_seen']}" in f["message"]
+    assert ev["window_start"] < ev["first_seen"] and ev["window_start"] not in f["message"]
+    with demo_store.read() as conn:
+        [to_v11] = [e for e in aliases.history(conn, "chat/v1")
+                    if e.digest == built.digests["chat-v1.1"]]
+    assert to_v11.at <= parse_time(ev["first_seen"]) < to_v11.at + DAY
     with demo_store.read() as conn:
         status = {a.digest: artifacts.payload_status(demo_store, a)
                   for a in artifacts.list_artifacts(conn)}
