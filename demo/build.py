@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                        capture=False)
 
     report.heading("Explore it yourself")
+    activate = report.activate_hint()
+    if activate:
+        print(f"  {activate}   # puts modelward on PATH in this shell (or: make shell)")
     for command, comment in explore_commands(result, shown):
         print(f"  {command}" + (f"   # {comment}" if comment else ""))
     if not rec.ok:

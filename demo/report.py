@@ -35,6 +35,22 @@ def modelward_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "modelward.cli.app"]
 
 
+def activate_hint() -> str | None:
+    """The command that puts ``modelward`` on the reader's PATH: the demo runs in a virtual
+    environment (``make demo``: ./.venv) that the reader's shell has not activated. None
+    when the console script is already on PATH, or there is no virtual environment."""
+    script = Path(sys.prefix) / "bin" / "modelward"
+    if sys.prefix == sys.base_prefix or not script.is_file():
+        return None
+    found = shutil.which("modelward")
+    if found and Path(found).resolve() == script.resolve():
+        return None
+    activate = Path(sys.prefix) / "bin" / "activate"
+    if activate.is_relative_to(Path.cwd()):
+        activate = activate.relative_to(Path.cwd())
+    return f". {activate}"
+
+
 def cli_env(path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWARD_")}
     env["MODELWARD_HOME"] = str(path)

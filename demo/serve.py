@@ -43,9 +43,13 @@ def serve(path: Path) -> int:
         store.dispose()
     print("\n=== The dashboard  (Ctrl-C to stop; MODELWARD_DEMO_NO_SERVE=1 skips this)")
     print(f"  open {link}")
-    print("  (a one-time link, valid for an hour; `modelward login-url` makes another)",
-          flush=True)
-    from demo.report import cli_env
+    print("  (a one-time link, valid for an hour; `modelward login-url` makes another)")
+    from demo.report import activate_hint, cli_env
+
+    activate = activate_hint()
+    if activate:
+        print(f"  the CLI, in another terminal: `{activate}`, then `modelward --help`")
+    sys.stdout.flush()
 
     # Become the server (exec, not a child): Ctrl-C or a SIGTERM reaches uvicorn itself and
     # nothing is left running. In the ledger's directory, so its modelward.toml applies as

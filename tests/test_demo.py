@@ -9,6 +9,7 @@ root is put on sys.path here. The ledger is built once per module (about 3 s) in
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from modelward.ledger import aliases, artifacts, chain  # noqa: E402
 from modelward.ledger.engine import Store  # noqa: E402
 from modelward.settings import Settings  # noqa: E402
 from modelward.timefmt import parse_time  # noqa: E402
+
+from . import demo_install  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +213,16 @@ def test_vendor_swap_names_both_model_ids(built, findings):
 def test_deleted_checkpoint_only(built, findings, demo_store):
     """v1.1's own blobs are gone; the tokenizer it shared and every other payload remain."""
     f = _one(findings, "MW102")
-    assert f["evidence"]["payload"] == "missing" and f["evidence"]["decisions"] > 1000
+    ev = f["evidence"]
+    assert ev["payload"] == "missing" and ev["decisions"] > 1000
+    # dated by the decisions that name v1.1 (its first month of service to the stale pod's
+    # last answer), not by the start of the retention window
+    assert f"the first at {ev['first_seen']} and the last at {ev['last_seen']}" in f["message"]
+    assert ev["window_start"] < ev["first_seen"] and ev["window_start"] not in f["message"]
+    with demo_store.read() as conn:
+        [to_v11] = [e for e in aliases.history(conn, "chat/v1")
+                    if e.digest == built.digests["chat-v1.1"]]
+    assert to_v11.at <= parse_time(ev["first_seen"]) < to_v11.at + DAY
     with demo_store.read() as conn:
         status = {a.digest: artifacts.payload_status(demo_store, a)
                   for a in artifacts.list_artifacts(conn)}
@@ -324,12 +336,23 @@ def test_rebuild_replaces_a_demo_ledger_and_refuses_anything_else(tmp_path):
 
 
 def test_make_demo_script_end_to_end(tmp_path):
-    """demo/build.py as `make demo` runs it: the story, the check, the audit, exit 0."""
+    """demo/build.py as `make demo` runs it: the story, the check, the audit, exit 0 —
+    importing only what `make demo` installs (the extras on its install line), and ending
+    with the command that puts the CLI on the reader's PATH."""
+    [install] = demo_install.pip_install_lines(demo_install.dry_run("demo", tmp_path))
+    env = demo_install.env_with_only(demo_install.extras_of(install), tmp_path)
+    venv_bin = str(Path(sys.prefix) / "bin")
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p and p != venv_bin)  # as make runs it: not activated
     proc = subprocess.run([sys.executable, str(ROOT / "demo" / "build.py"),
-                           str(tmp_path / "demo-ledger")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                           str(tmp_path / "demo-ledger")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
+    explore = out[out.index("=== Explore it yourself"):]
+    assert explore.splitlines()[1] == (f"  . {sys.prefix}/bin/activate   # puts modelward on "
+                                       "PATH in this shell (or: make shell)")
+    assert "No module named" not in proc.stderr
     for heading in ("Building the Acme support ledger", "What the alias history says happened",
                     "What nobody noticed at the time", "Clean stretches", "$ modelward check",
                     "Did every planted incident fire", "An auditor asks"):
@@ -389,3 +412,80 @@ def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings
         sorted((f["code"], f["subject"], f["fingerprint"]) for f in findings)
     sarif = json.loads((cwd / "demo.sarif").read_text())
     assert len(sarif["runs"][0]["results"]) == len(findings)
+
+
+def _yaml_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```yaml\n(.*?)^```", markdown, re.M | re.S)
+
+
+def test_the_github_workflow_in_the_docs_runs_on_the_demo_ledger(built, findings):
+    """docs/check.md's workflow, its `modelward` steps run as the job would (the ledger
+    from the job's env, the checkout as working directory): the SARIF step exits 0 and
+    writes a file GitHub accepts, whose results open on the checkout's modelward.toml; the
+    annotation step fails the job with one annotation per finding."""
+    import yaml
+
+    from .sarif_checks import github_upload_problems, schema_errors
+
+    [text] = [b for b in _yaml_blocks((ROOT / "docs" / "check.md").read_text())
+              if "upload-sarif" in b]
+    workflow = yaml.safe_load(text)
+    job = workflow["jobs"]["check"]
+    assert workflow["permissions"] == {"contents": "read", "security-events": "write"}
+    steps = job["steps"]
+    commands = [step["run"] for step in steps if str(step.get("run", "")).startswith("modelward ")]
+    assert len(commands) == 2
+    [upload] = [s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif@")]
+    # the job's ledger is the demo ledger: its secrets stand for these
+    assert set(job["env"]) == {"MODELWARD_DATABASE_URL", "MODELWARD_BLOB_URL"}
+    env = {k: v for k, v in report.cli_env(built.path).items()}
+    env.update(MODELWARD_DATABASE_URL=f"sqlite:///{built.path / 'ledger.db'}",
+               MODELWARD_BLOB_URL=str(built.path / "blobs"))
+    checkout = built.path.parent  # holds demo-ledger/modelward.toml, found through the home
+    runs = [subprocess.run([*report.modelward_command(), *command.split()[1:]], cwd=checkout,
+                           env=env, capture_output=True, text=True, timeout=300)
+            for command in commands]
+    sarif_step, annotate_step = runs
+    assert sarif_step.returncode == 0, sarif_step.stderr
+    assert sarif_step.stdout.startswith(f"{len(findings)} findings: ")
+    doc = json.loads((checkout / upload["with"]["sarif_file"]).read_text())
+    assert schema_errors(doc) == [] and github_upload_problems(doc) == []
+    results = doc["runs"][0]["results"]
+    assert len(results) == len(findings)
+    config_lines = (built.path / "modelward.toml").read_text().splitlines()
+    for r in results:
+        physical = r["locations"][0]["physicalLocation"]
+        assert physical["artifactLocation"]["uri"] == "demo-ledger/modelward.toml"
+        line = config_lines[physical["region"]["startLine"] - 1]
+        assert line == ("[check.MW402]" if r["ruleId"] == "MW402" else config_lines[0])
+    assert annotate_step.returncode == 1, annotate_step.stderr
+    annotations = [line for line in annotate_step.stdout.splitlines() if line.startswith("::")]
+    assert len(annotations) == len(findings)
+    assert annotations[0].startswith("::error title=MW102 unretained-artifact::")
+
+
+def test_the_pre_commit_hook_runs_on_the_demo_ledger(built, findings):
+    """.pre-commit-hooks.yaml's hook: its entry run as pre-commit runs it (no file names)
+    on the demo ledger fails on the demo's findings; it triggers on modelward.toml only;
+    the local hook of docs/check.md runs the same command."""
+    import yaml
+
+    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert (hook["id"], hook["language"], hook["pass_filenames"]) == (
+        "modelward-check", "python", False)
+    files = re.compile(hook["files"])
+    assert [bool(files.search(p)) for p in ("modelward.toml", "ml/modelward.toml",
+                                            "notmodelward.toml", "modelward.toml.bak")] == [
+        True, True, False, False]
+    argv = hook["entry"].split() + hook.get("args", [])
+    assert argv[0] == "modelward"
+    proc = subprocess.run([*report.modelward_command(), *argv[1:]], cwd=built.path.parent,
+                          env=report.cli_env(built.path), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert re.search(rf"^{len(findings)} findings: 4 errors, 18 warnings", proc.stdout, re.M)
+    [local] = [yaml.safe_load(b) for b in _yaml_blocks((ROOT / "docs" / "check.md").read_text())
+               if "repo: local" in b]
+    [documented] = local["repos"][0]["hooks"]
+    assert (documented["id"], documented["entry"], documented["files"],
+            documented["pass_filenames"]) == (hook["id"], hook["entry"], hook["files"], False)

@@ -75,6 +75,10 @@ SETTINGS: tuple[Setting, ...] = (
             "request, when nothing was opened) is implausibly fast (MW203).", minimum=0),
     Setting("signing_key_env", "str", "MODELWARD_SIGNING_KEY",
             "Environment variable holding the HMAC key that signs `modelward chain head`."),
+    Setting("docs_url", "str", None,
+            "Base URL of the guard pages (docs/guards/MWxxx.md) that SARIF rules link as "
+            "helpUri, e.g. https://github.com/ORG/REPO/blob/main/docs/guards/; unset, each "
+            "rule carries its guard's documentation inline (help.text, help.markdown)."),
     Setting("process_name", "str", None, "Name this serving process reports on its decisions; default host:pid."),
 )
 

@@ -66,3 +66,24 @@ def test_MW102_ignores_decisions_outside_the_retention_window(ledger, fleet, fin
 def test_MW102_clean_on_a_realistic_ledger(fleet, findings):
     # the old model's payload was collected, but its decisions are past retention
     assert findings("MW102") == []
+
+
+def test_MW102_names_the_first_and_last_decision_not_the_window_start(ledger, fleet, findings):
+    """The window opens 400 days back; the message dates the decisions themselves."""
+    lost = put(ledger.store, "model", b"weights-lost", "chat", "lost")
+    record(ledger.store, [dict(at=T0 + h * HOUR, model_digest=lost) for h in (3, 1, 7)])
+    ledger.store.blobs.delete(lost)
+    [f] = [f for f in findings("MW102") if f.subject == lost]
+    assert f.message == (
+        f"model chat@lost ({lost[:19]}…) is named by 3 decisions, the first at "
+        "2026-03-01T13:00:00Z and the last at 2026-03-01T19:00:00Z, but its payload is "
+        "missing (the blob is not in the store)")
+    assert (f.evidence["first_seen"], f.evidence["last_seen"], f.evidence["window_start"]) == (
+        "2026-03-01T13:00:00Z", "2026-03-01T19:00:00Z", "2025-01-27T12:00:00Z")
+    # a window that starts after the first decision counts and dates only what is inside it
+    [f] = [f for f in findings("MW102", since=T0 + 2 * HOUR) if f.subject == lost]
+    assert "is named by 2 decisions, the first at 2026-03-01T15:00:00Z and the last at " \
+        "2026-03-01T19:00:00Z, but" in f.message
+    # one decision: one time
+    [f] = [f for f in findings("MW102", since=T0 + 5 * HOUR) if f.subject == lost]
+    assert "is named by 1 decision, at 2026-03-01T19:00:00Z, but" in f.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from contextlib import contextmanager
 
@@ -57,6 +59,37 @@ def opened(*, create: bool = False):
         yield store
     finally:
         store.dispose()
+
+
+def configure_logging(verbose: bool):
+    """Library log messages on stderr with ``--verbose``; otherwise only their warnings.
+    Returns the function that undoes it when the command ends, so an in-process caller
+    (a test, a notebook) keeps its own logging and environment.
+
+    Without it, Alembic's INFO lines about each migration and MLflow's about its tracking
+    store would read as the command's own output. The ledger quiets Alembic itself unless
+    the ``alembic`` logger has a level of its own, which ``--verbose`` gives it."""
+    undo = []
+    if verbose:
+        root, alembic = logging.getLogger(), logging.getLogger("alembic")
+        before = (list(root.handlers), root.level, alembic.level)
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(levelname)s %(name)s: %(message)s")
+        alembic.setLevel(logging.INFO)
+
+        def restore_logging() -> None:
+            for handler in [h for h in root.handlers if h not in before[0]]:
+                root.removeHandler(handler)
+            root.setLevel(before[1])
+            alembic.setLevel(before[2])
+
+        undo.append(restore_logging)
+    # MLflow configures its own logger when imported, from this variable (default INFO);
+    # an explicit setting of the user's wins.
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "INFO" if verbose else "WARNING"
+        undo.append(lambda: os.environ.pop("MLFLOW_LOGGING_LEVEL", None))
+    return lambda: [f() for f in undo]
 
 
 def print_json(value) -> None:

@@ -129,9 +129,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"modelward {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the log messages of "
+                                 "modelward and the libraries it drives (Alembic's schema "
+                                 "migrations, MLflow) on stderr."),
     home: str = typer.Option(None, "--home", help="Ledger home (default ./.modelward; env MODELWARD_HOME)."),
     database_url: str = typer.Option(None, "--database-url",
                                      help="SQLAlchemy URL (env MODELWARD_DATABASE_URL)."),
@@ -140,6 +154,7 @@ def _root(
                                "else in the working directory)."),
 ) -> None:
     State.debug = debug
+    ctx.call_on_close(_common.configure_logging(verbose))
     State.home = home
     State.database_url = database_url
     State.config = config

@@ -53,7 +53,7 @@ def check_cmd(
     with opened() as store:
         report = run(store, s, select=select, ignore=ignore,
                      fail_on=fail_on.value if fail_on else None, since=start, now=now)
-    rendered = render(report, fmt.value)
+    rendered = render(report, fmt.value, docs_url=s.docs_url)
     if output is not None:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """A :class:`~modelward.guards.runner.Report` as text, JSON, GitHub workflow commands,
-JUnit XML or SARIF 2.1.0. Pure functions returning a string; no terminal styling, so the
-output is the same on a terminal, in a pipe and in a file. Subjects, messages and fixes
-quote ledger values (names, reasons), so every format shows them inert
+JUnit XML or SARIF 2.1.0 (:mod:`.sarif`). Pure functions returning a string; no terminal
+styling, so the output is the same on a terminal, in a pipe and in a file. Subjects, messages
+and fixes quote ledger values (names, reasons), so every format shows them inert
 (:func:`modelward.display.inert`): a finding is one entry and its text cannot draw another."""
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ FORMATS = ("text", "json", "github", "junit", "sarif")
 _PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
 
 
-def render(report: Report, fmt: str) -> str:
-    try:
-        return _RENDERERS[fmt](report)
-    except KeyError:
-        raise ValueError(f"unknown format {fmt!r}") from None
+def render(report: Report, fmt: str, *, docs_url: str | None = None, root=None) -> str:
+    """``docs_url`` (the setting) and ``root`` (what locations are relative to, default the
+    working directory) shape SARIF only."""
+    if fmt not in _RENDERERS:
+        raise ValueError(f"unknown format {fmt!r}")
+    if fmt == "sarif":
+        return sarif(report, docs_url=docs_url, root=root)
+    return _RENDERERS[fmt](report)
 
 
 def summary_line(report: Report) -> str:
@@ -139,55 +142,11 @@ def junit(report: Report) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+def sarif(report: Report, *, docs_url: str | None = None, root=None) -> str:
+    """SARIF 2.1.0 as GitHub code scanning accepts it (:mod:`.sarif`)."""
+    from . import sarif as sarif_format
 
-
-def sarif(report: Report) -> str:
-    """SARIF 2.1.0; suppressed findings are included with their suppression."""
-    from .._version import __version__
-
-    codes = list(report.guards_run)
-    index = {c: i for i, c in enumerate(codes)}
-    rules = []
-    for code in codes:
-        row = registry.BY_CODE[code]
-        rules.append({
-            "id": code, "name": row.name,
-            "shortDescription": {"text": f"{code} {row.name}"},
-            "fullDescription": {"text": f"Fires when {row.summary}."},
-            "helpUri": row.help_uri,
-            "help": {"text": f"See {row.help_uri} or run `modelward explain {code}`."},
-            "defaultConfiguration": {"level": _SARIF_LEVEL[row.severity]},
-        })
-
-    def result(f: Finding, suppression=None) -> dict:
-        out = {
-            "ruleId": f.code, "ruleIndex": index[f.code], "level": _SARIF_LEVEL[f.severity],
-            "message": {"text": f.message + (f" Fix: {f.fix}." if f.fix else "")},
-            "locations": [{"logicalLocations": [{"name": f.subject, "kind": "resource"}]}],
-            "partialFingerprints": {"modelwardFingerprint/v1": f.fingerprint},
-            "properties": {"subject": f.subject, "evidence": f.evidence},
-        }
-        if suppression is not None:
-            out["suppressions"] = [{"kind": "external", "status": "accepted",
-                                    "justification": suppression.reason}]
-        return out
-
-    results = [result(f) for f in report.findings]
-    results += [result(f, s) for f, s in report.suppressed]
-    doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "modelward", "version": __version__,
-                                "informationUri": registry.PROJECT_URL,
-                                "rules": rules}},
-            "invocations": [{"executionSuccessful": True,
-                             "endTimeUtc": iso(report.now)}],
-            "results": results,
-        }],
-    }
-    return inert_json(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()) + "\n"
+    return inert_json(sarif_format.render(report, docs_url=docs_url, root=root))
 
 
 _RENDERERS = {"text": text, "json": json_, "github": github, "junit": junit, "sarif": sarif}

@@ -13,7 +13,7 @@ further) must be reproducible:
   (``--retires`` at registration): after it the vendor no longer serves it.
 
 One finding per artifact, naming the problem, how many decisions in the window name it and
-when the last one was. The referenced digests and the payload checks are the ones
+when the first and the last of them were. The referenced digests and the payload checks are the ones
 ``modelward retention`` and ``gc`` use, so the guard and retention cannot disagree.
 Digests that are not registered at all are MW101's business.
 
@@ -28,9 +28,9 @@ Example
 ``rm -rf .modelward/blobs/sha256/9f`` (or a garbage collector with the wrong roots)::
 
     MW102 unretained-artifact  sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-      model support-chat@v3 (sha256:9f86d081884c…) is named by 1,204 decisions since
-      2025-02-01T00:00:00Z (last 2026-03-01T12:00:00Z) but its payload is missing (the
-      blob is not in the store)
+      model support-chat@v3 (sha256:9f86d081884c…) is named by 1,204 decisions, the first
+      at 2025-11-03T09:12:44Z and the last at 2026-03-01T12:00:00Z, but its payload is
+      missing (the blob is not in the store)
 
 How to fix
 ----------
@@ -81,7 +81,7 @@ def check(view, config) -> Iterator[Finding]:
         evidence = {"digest": digest, "kind": art.kind, "name": art.name,
                     "version": art.version, "payload": payload.status,
                     "decisions": ref.count, "window_start": iso(start),
-                    "last_seen": iso(ref.last_at)}
+                    "first_seen": iso(ref.first_at), "last_seen": iso(ref.last_at)}
         if payload.status == "vendor":
             if not payload.retired:
                 continue
@@ -101,6 +101,8 @@ def check(view, config) -> Iterator[Finding]:
             continue
         yield Finding(
             CODE, SEVERITY, digest,
-            f"{art.kind} {view.label(digest)} is named by {plural(ref.count, 'decision')} "
-            f"since {iso(start)} (last {iso(ref.last_at)}) but {problem}",
+            f"{art.kind} {view.label(digest)} is named by {plural(ref.count, 'decision')}, "
+            + (f"at {iso(ref.last_at)}, " if ref.count == 1 else
+               f"the first at {iso(ref.first_at)} and the last at {iso(ref.last_at)}, ")
+            + f"but {problem}",
             evidence=evidence, fix=fix, identity=("digest",))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,32 @@ from .blobs import open_blob_store
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_CHAIN_LOCK = 0x6D77_6368  # advisory lock key ("mwch") serialising chain appends
 _PG_SCHEMA_LOCK = 0x6D77_7363  # ("mwsc") serialising migrations of processes starting together
+
+
+_alembic_quiet_lock = threading.Lock()
+_alembic_quiet_depth = 0
+
+
+@contextlib.contextmanager
+def _alembic_quiet() -> Iterator[None]:
+    """Alembic logs every migration step at INFO; in a host application that logs INFO
+    they would read as its own output. Quiet (warnings only) while we migrate, unless the
+    ``alembic`` logger has a level of its own (``modelward --verbose`` sets INFO)."""
+    global _alembic_quiet_depth
+    logger = logging.getLogger("alembic")
+    with _alembic_quiet_lock:
+        quiet = _alembic_quiet_depth > 0 or logger.level == logging.NOTSET
+        if quiet:
+            _alembic_quiet_depth += 1
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        if quiet:
+            with _alembic_quiet_lock:
+                _alembic_quiet_depth -= 1
+                if _alembic_quiet_depth == 0:
+                    logger.setLevel(logging.NOTSET)
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -138,7 +165,8 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str]:
         """Run every pending migration; returns (revision before, revision after)."""
-        from alembic import command
+        with _alembic_quiet():  # importing alembic logs its plugins at INFO
+            from alembic import command
 
         before = self.revision()
         with storage_errors(), self.engine.connect() as conn:
@@ -148,7 +176,8 @@ class Store:
                 # TABLE and all but one fail; the waiters then find the schema at head.
                 # (SQLite's BEGIN IMMEDIATE already serialises them.)
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
-            command.upgrade(self._alembic_config(conn), "head")
+            with _alembic_quiet():
+                command.upgrade(self._alembic_config(conn), "head")
             conn.commit()
         return before, self.revision() or "none"
 
@@ -202,8 +231,9 @@ def head_revision() -> str:
         parents.update([down] if isinstance(down, str) else (down or ()))
     heads = revisions - parents
     if len(heads) != 1:  # a branched history: Alembic says what is wrong
-        from alembic.script import ScriptDirectory
+        with _alembic_quiet():
+            from alembic.script import ScriptDirectory
 
-        return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+            return ScriptDirectory(str(MIGRATIONS)).get_current_head()
     return heads.pop()
 

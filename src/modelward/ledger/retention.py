@@ -82,13 +82,15 @@ def get_hold(conn: Connection, hold_id: int) -> Hold | None:
 
 @dataclass
 class References:
-    """How many decisions name a digest, and the latest of them."""
+    """How many decisions name a digest, and the earliest and latest of them."""
 
     count: int
     last_at: int
+    first_at: int
 
     def merge(self, other: References) -> References:
-        return References(self.count + other.count, max(self.last_at, other.last_at))
+        return References(self.count + other.count, max(self.last_at, other.last_at),
+                          min(self.first_at, other.first_at))
 
 
 def decision_references(conn: Connection, *, since: int | None = None,
@@ -96,7 +98,8 @@ def decision_references(conn: Connection, *, since: int | None = None,
     """Every artifact digest named by decisions at or after ``since`` (and, when given, in
     blocks after ``after_block``): one pass over those decisions."""
     cols = [decisions.c[f] for f in DIGEST_FIELDS]
-    q = sa.select(*cols, sa.func.count(), sa.func.max(decisions.c.at)).group_by(*cols)
+    q = sa.select(*cols, sa.func.count(), sa.func.max(decisions.c.at),
+                  sa.func.min(decisions.c.at)).group_by(*cols)
     if since is not None:
         q = q.where(decisions.c.at >= since)
     if after_block is not None:
@@ -104,7 +107,7 @@ def decision_references(conn: Connection, *, since: int | None = None,
     out: dict[str, References] = {}
     n_fields = len(DIGEST_FIELDS)
     for row in conn.execute(q):
-        refs = References(int(row[n_fields]), int(row[n_fields + 1]))
+        refs = References(int(row[n_fields]), int(row[n_fields + 1]), int(row[n_fields + 2]))
         for digest in set(row[:n_fields]):
             if digest is not None:
                 out[digest] = out[digest].merge(refs) if digest in out else refs
