@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
 from ..auth import READ, WRITE, require
+from ..limits import body_limit
 from ._common import check_no_nul, query_time, store_of
 
 router = APIRouter(tags=["artifacts"])
@@ -24,6 +25,7 @@ def _upload_name(filename: str | None) -> str:
 
 
 @router.post("/artifacts", dependencies=[Depends(require(*WRITE))])
+@body_limit("max_upload")
 def register_artifact(
     request: Request,
     kind: str = Form(..., description="model, adapter, prompt, embedder, reranker, dataset, "
