@@ -243,6 +243,10 @@ class Settings:
                 value, source = s.default, "default"
             self._values[s.name] = coerce(s, value, source)
             self._sources[s.name] = source
+        try:
+            self.umask_bits  # noqa: B018 - validated now, not at the first file created
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from {self._sources['umask']})") from None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -252,6 +256,13 @@ class Settings:
 
     def source(self, name: str) -> str:
         return self._sources[name]
+
+    @property
+    def umask_bits(self) -> int:
+        """``umask`` as an int (validated when the settings are read)."""
+        from .filemodes import parse_umask
+
+        return parse_umask(self.umask)
 
     @property
     def home_path(self) -> Path:
