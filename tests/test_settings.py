@@ -134,7 +134,7 @@ def test_every_setting_is_documented_and_has_a_valid_default():
     assert len(names) == len(set(names))
     for s in SETTINGS:
         assert s.help.strip() and s.env == "MODELWARD_" + s.name.upper()
-        assert s.type in ("str", "int", "float", "bool", "duration", "choice")
+        assert s.type in ("str", "int", "float", "bool", "duration", "choice", "list")
         if s.type == "choice":
             assert s.default in s.choices
     Settings({}, env={})  # every default coerces

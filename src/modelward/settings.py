@@ -80,6 +80,34 @@ SETTINGS: tuple[Setting, ...] = (
             "helpUri, e.g. https://github.com/ORG/REPO/blob/main/docs/guards/; unset, each "
             "rule carries its guard's documentation inline (help.text, help.markdown)."),
     Setting("process_name", "str", None, "Name this serving process reports on its decisions; default host:pid."),
+    Setting("max_body", "int", 1 << 20,
+            "`modelward serve`: largest request body (bytes) of a route that declares no other "
+            "limit (JSON writes such as alias moves, tokens, promotions, the log-in form); "
+            "larger bodies get 413 before they are read.", minimum=1024),
+    Setting("max_batch_body", "int", 64 << 20,
+            "`modelward serve`: largest body (bytes) of a batch write (POST /api/v1/decisions, "
+            "POST /api/v1/feedback).", minimum=1024),
+    Setting("max_otlp_body", "int", 32 << 20,
+            "`modelward serve`: largest body (bytes, as sent, compressed or not) of POST "
+            "/v1/traces.", minimum=1024),
+    Setting("max_otlp_decompressed", "int", 128 << 20,
+            "`modelward serve`: largest a gzip OTLP body may grow to when decompressed "
+            "(bytes); beyond it, or beyond max_decompression_ratio, 413.", minimum=1024),
+    Setting("max_decompression_ratio", "int", 100,
+            "`modelward serve`: most bytes a gzip body may decompress to per byte received "
+            "(checked once the output passes 1 MiB): refuses decompression bombs early.",
+            minimum=1),
+    Setting("max_upload", "int", 2 << 30,
+            "`modelward serve`: largest multipart upload (bytes) to POST /api/v1/artifacts; "
+            "register larger payloads with `modelward register` on a host that sees the file.",
+            minimum=1024),
+    Setting("allowed_origins", "list", None,
+            "`modelward serve`: origins besides the server's own (the Host it is reached by) "
+            "allowed to send dashboard form posts, e.g. the public https://… origin of a "
+            "reverse proxy that rewrites Host."),
+    Setting("umask", "str", "077",
+            "Octal umask for the files modelward creates (ledger.db with its WAL/SHM, spool "
+            "segments, blobs): the default keeps raw decision text readable by the owner only."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -219,6 +247,10 @@ class Settings:
                 value, source = s.default, "default"
             self._values[s.name] = coerce(s, value, source)
             self._sources[s.name] = source
+        try:
+            self.umask_bits  # noqa: B018 - validated now, not at the first file created
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from {self._sources['umask']})") from None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -228,6 +260,13 @@ class Settings:
 
     def source(self, name: str) -> str:
         return self._sources[name]
+
+    @property
+    def umask_bits(self) -> int:
+        """``umask`` as an int (validated when the settings are read)."""
+        from .filemodes import parse_umask
+
+        return parse_umask(self.umask)
 
     @property
     def home_path(self) -> Path:

@@ -14,7 +14,7 @@ from modelward.ledger import tokens as ledger_tokens
 from modelward.web.app import create_app
 
 ROLES = ("reader", "writer", "approver", "admin")
-PUBLIC = {"/healthz", "/api/v1/openapi.json", "/api/v1/docs", "/docs/oauth2-redirect"}
+PUBLIC = {"/healthz"}
 
 
 def digest(text: str) -> str:

@@ -34,7 +34,7 @@ def test_every_api_route_is_documented_and_nothing_else(api):
 
 @pytest.mark.parametrize("backend_url", ["sqlite://"])
 def test_every_api_operation_has_a_summary_in_the_openapi_document(api):
-    doc = api.client.get("/api/v1/openapi.json").json()
+    doc = api.get("/api/v1/openapi.json").json()
     missing = [f"{m.upper()} {p}" for p, ops in doc["paths"].items() if p.startswith("/api/")
                for m, op in ops.items() if not op.get("description")]
     assert missing == []

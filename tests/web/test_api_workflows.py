@@ -60,8 +60,12 @@ def test_a_promotion_is_requested_refused_then_approved_by_the_token_holder(api,
     assert "opened" in {g["gate"] for g in refused.json()["evaluation"]["failed_gates"]}
     with api.store.read() as conn:
         assert aliases.resolve_at(conn, team.alias).digest == team.v3
-    # bob opens the run through the API (his reader token carries his e-mail), then approves
-    shown = api.get(f"/api/v1/evals/{team.fresh}", role="bob-reads").json()
+    # bob opens the run through the API (his reader token carries his e-mail), then approves;
+    # reading it is not opening it (a GET changes nothing)
+    assert api.get(f"/api/v1/evals/{team.fresh}", role="bob-reads").json()["opened_by"] is None
+    with api.store.read() as conn:
+        assert promotions.opens(conn, team.fresh) == []
+    shown = api.post(f"/api/v1/evals/{team.fresh}/opens", role="bob-reads").json()
     assert (shown["id"], shown["opened_by"]) == (team.fresh, BOB)
     with api.store.read() as conn:
         assert [(e, via) for e, _at, via in promotions.opens(conn, team.fresh)] == [(BOB, "api")]
@@ -83,14 +87,19 @@ def test_eval_runs_are_listed_and_shown_and_only_named_viewers_are_recorded(api,
     runs = api.get("/api/v1/evals").json()
     assert [r["id"] for r in runs] == [team.fresh, team.run]
     shown = api.get(f"/api/v1/evals/{team.run}", params={"items": True}).json()
-    assert (shown["opened_by"], shown["items"]) == (None, [])  # no e-mail, no `as`
-    assert api.get(f"/api/v1/evals/{team.run}", params={"as": CAROL}).json()[
-        "opened_by"] == CAROL
+    assert (shown["opened_by"], shown["items"]) == (None, [])
+    # a token without an e-mail must name who opened it
+    assert error(api.post(f"/api/v1/evals/{team.run}/opens", role="reader"), 422)[
+        "field"] == "as"
+    assert api.post(f"/api/v1/evals/{team.run}/opens", role="reader",
+                    json={"as": CAROL}).json()["opened_by"] == CAROL
     with api.store.read() as conn:
         assert [e for e, _at, _via in promotions.opens(conn, team.run)] == [CAROL]
-    assert error(api.get(f"/api/v1/evals/{team.run}", params={"as": "carol"}), 422)[
-        "field"] == "as"
+    assert error(api.post(f"/api/v1/evals/{team.run}/opens", role="reader",
+                          json={"as": "carol"}), 422)["field"] == "as"
     assert error(api.get("/api/v1/evals/nope"), 404)["code"] == "not_found"
+    assert error(api.post("/api/v1/evals/nope/opens", role="reader", json={"as": CAROL}),
+                 404)["code"] == "not_found"
     assert error(api.get("/api/v1/evals", params={"kind": "vibes"}), 422)["field"] == "kind"
 
 

@@ -22,7 +22,7 @@ from .apiclient import PUBLIC, ROLES, api_routes, digest
 api = apiclient.api  # the fixture
 
 # Routes that need no token beyond apiclient.PUBLIC; each must be added here on purpose.
-PUBLIC_PAGES = {"/login", "/logout", "/static/{name}"}  # logging in needs no log-in
+PUBLIC_PAGES = {"/login", "/login/code", "/logout", "/static/{name}"}  # logging in needs no log-in
 # The role set each API route must demand (a route not listed fails the test).
 EXPECTED = {
     ("GET", "/api/v1/aliases"): READ,
@@ -42,6 +42,8 @@ EXPECTED = {
     ("POST", "/api/v1/decisions"): WRITE,
     ("GET", "/api/v1/evals"): READ,
     ("GET", "/api/v1/evals/{run_id}"): READ,
+    ("POST", "/api/v1/evals/{run_id}/opens"): READ,
+    ("GET", "/api/v1/openapi.json"): READ,
     ("GET", "/api/v1/experiments"): READ,
     ("GET", "/api/v1/experiments/{name}"): READ,
     ("GET", "/api/v1/experiments/{name}/check"): READ,
@@ -74,7 +76,8 @@ def call(api, method: str, path: str, headers: dict):
 
 
 def cookie(secret: str) -> dict:
-    return {"Cookie": f"{COOKIE}={secret}"}
+    """A logged-in browser's request from one of the server's own pages."""
+    return {"Cookie": f"{COOKIE}={secret}", "Origin": "http://testserver"}
 
 
 def refused_without_token(resp, path: str) -> bool:
@@ -101,7 +104,7 @@ def test_every_route_refuses_no_token_a_revoked_token_and_wrong_roles(api):
             if path.startswith("/api/") or method == "MOUNT":
                 unguarded.append(where)
                 continue
-            for creds in ({}, cookie(revoked)):
+            for creds in ({"Origin": "http://testserver"}, cookie(revoked)):
                 if not refused_without_token(call(api, method, path, creds), path):
                     unguarded.append(where)
             for role in ROLES:
@@ -134,4 +137,19 @@ def test_every_route_refuses_no_token_a_revoked_token_and_wrong_roles(api):
 @pytest.mark.parametrize("backend_url", ["sqlite://"])
 def test_the_public_routes_answer_without_a_token(api):
     assert api.client.get("/healthz").status_code == 200
-    assert api.client.get("/api/v1/openapi.json").json()["info"]["title"] == "modelward"
+    assert api.client.get("/api/v1/openapi.json").status_code == 401
+    assert api.get("/api/v1/openapi.json").json()["info"]["title"] == "modelward"
+    for gone in ("/api/v1/docs", "/docs", "/redoc", "/openapi.json"):  # no CDN-fed page
+        assert api.get(gone).status_code == 404, gone
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite://"])
+def test_the_dashboard_cookie_opens_no_api_route(api):
+    """The API takes Bearer tokens only: a logged-in browser led to an API URL (a link, a
+    form on another site) acts as nobody."""
+    for method, path in (("GET", "/api/v1/aliases"), ("POST", "/api/v1/decisions"),
+                         ("GET", f"/api/v1/evals/{uuid7()}"), ("POST", "/v1/traces")):
+        resp = api.client.request(method, path, headers=cookie(api.secrets["admin"]),
+                                  content=b"[]")
+        assert resp.status_code == 401, (method, path, resp.text)
+        assert resp.json()["error"]["code"] == "unauthorized"

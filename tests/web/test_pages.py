@@ -15,6 +15,7 @@ from modelward.ledger import promotions
 from modelward.ledger import tokens as ledger_tokens
 from modelward.ledger.engine import Store
 from modelward.settings import Settings
+from modelward.web.auth import COOKIE
 
 from . import page_world
 from .browser import ARGS, CHROMIUM, ROOT, Server, require_chromium, shot
@@ -65,9 +66,17 @@ def page(browser, server):
     pg = ctx.new_page()
     pg.set_default_timeout(20_000)
     pg.goto(server.login_url(role="approver", email=BOB))
-    assert pg.url == server.url + "/"
+    assert pg.locator("#login-as").inner_text() == f"{BOB} · approver"
+    confirm_login(pg, server.url + "/")  # opening the link alone logs nobody in
     yield pg
     ctx.close()
+
+
+def confirm_login(pg, url: str) -> None:
+    """Press Continue on a log-in link's page; the landing page may be the findings page,
+    which computes every guard on its first visit (slow on a loaded machine)."""
+    with pg.expect_navigation(url=url, timeout=90_000):
+        pg.click("#continue")
 
 
 def _no_errors(pg):
@@ -88,15 +97,23 @@ def test_every_page_needs_a_log_in_and_a_link_works_once(browser, server, world)
     pg.fill("#token", secret)
     pg.click("button[type=submit]")
     assert pg.url == server.url + "/aliases?alias=chat/v1"  # back where the visitor wanted
-    assert pg.locator("header .who span").inner_text() == "pasted · reader"
+    # the cookie holds a session token of its own, which logging out revokes
+    assert pg.locator("header .who span").inner_text() == "dashboard session: pasted · reader"
+    session = next(c["value"] for c in ctx.cookies() if c["name"] == COOKIE)
+    assert session != secret
     pg.click("header .who button")  # log out
     assert pg.url == server.url + "/login"
+    with world[2].read() as conn:
+        assert ledger_tokens.authenticate(conn, session) is None
+        assert ledger_tokens.authenticate(conn, secret) is not None  # the pasted one lives
     pg.goto(server.url + "/coverage")
     assert pg.url.startswith(server.url + "/login?next=")
     link = server.login_url(email=BOB)
     other = ctx.new_page()
     other.goto(link)
-    assert other.url == server.url + "/"
+    assert other.url == link  # a page asking to continue, not a session
+    assert ctx.cookies() == []
+    confirm_login(other, server.url + "/")
     assert other.locator("header .who span").inner_text() == f"{BOB} · reader"
     other.context.clear_cookies()
     other.goto(link)  # the same link a second time
@@ -314,7 +331,8 @@ def test_make_demo_ends_by_serving_the_ledger_with_a_one_time_link(browser, worl
         [sys.executable, "-c", "import sys; from pathlib import Path; from demo.serve import "
          f"serve, wanted; assert wanted(); sys.exit(serve(Path({str(world[0].path)!r})))"],
         stdout=follower, stderr=follower, cwd=ROOT,
-        env={**env, "MODELWARD_DEMO_PORT": str(port), "PYTHONPATH": str(ROOT)})
+        env={**env, "MODELWARD_DEMO_PORT": str(port),
+             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)})
     os.close(follower)
     out = b""
     try:
@@ -335,7 +353,7 @@ def test_make_demo_ends_by_serving_the_ledger_with_a_one_time_link(browser, worl
             except Exception:  # noqa: BLE001 - connection refused until uvicorn listens
                 import time
                 time.sleep(0.1)
-        assert pg.url == f"http://127.0.0.1:{port}/"
+        confirm_login(pg, f"http://127.0.0.1:{port}/")
         assert pg.locator("header .who span").inner_text() == "demo@acme.example · admin"
         shot(pg, "14-demo-dashboard")
         ctx.close()

@@ -44,8 +44,8 @@ def fuzzed(request, tmp_path_factory):
         _tok, secret = ledger_tokens.create(conn, role="admin", name="schemathesis",
                                             email="fuzz@example.com")
     app = create_app(led.settings, store=led.store)
-    yield (schemathesis.openapi.from_asgi("/api/v1/openapi.json", app),
-           {"Authorization": f"Bearer {secret}"})
+    headers = {"Authorization": f"Bearer {secret}"}  # the document needs a token too
+    yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", app, headers=headers), headers
     led.close()
     if schema_name:
         engine = sa.create_engine(PG_URL)

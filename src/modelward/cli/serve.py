@@ -13,16 +13,33 @@ token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_h
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8765, "--port"),
-    workers: int = typer.Option(1, "--workers", help="Worker processes."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Worker processes (each builds its own app; use "
+                                "PostgreSQL for more than one)."),
 ) -> None:
     """Serve the JSON API (/api/v1), OTLP ingest (/v1/traces) and the dashboard."""
+    import os
+
     import uvicorn
 
     from ..web.app import create_app
 
-    app = create_app(settings())
-    out.print(f"modelward serving on http://{host}:{port} (ledger {app.state.store.display_url})")
-    uvicorn.run(app, host=host, port=port, log_level="warning", workers=workers)
+    resolved = settings()
+    app = create_app(resolved)  # checks the ledger (and its schema) before listening
+    out.print(f"modelward serving on http://{host}:{port} (ledger {app.state.store.display_url})"
+              + (f", {workers} workers" if workers > 1 else ""))
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    app.state.store.dispose()
+    # Worker processes import the app by name and build it from the environment: hand them
+    # what this command resolved from its own options.
+    os.environ["MODELWARD_HOME"] = str(resolved.home_path.resolve())
+    os.environ["MODELWARD_DATABASE_URL"] = resolved.resolved_database_url
+    if resolved.config_path is not None:
+        os.environ["MODELWARD_CONFIG"] = str(resolved.config_path.resolve())
+    uvicorn.run("modelward.web.app:app_from_environment", factory=True, host=host, port=port,
+                log_level="warning", workers=workers)
 
 
 @token_app.command("create")

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import UnknownAliasError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
+from .fits import check_fits
 from .schema import alias_events, artifacts
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@:+-]{0,199}$")
@@ -99,6 +100,7 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
     values = dict(alias=alias, digest=last.digest, previous_digest=last.digest, at=at,
                   actor=actor, reason=reason, kind=DELETE,
                   evidence=dg.canonical_json(evidence).decode() if evidence else None)
+    check_fits(alias_events, values)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True
@@ -145,6 +147,7 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
     values = dict(alias=alias, digest=digest, previous_digest=last.digest if last else None,
                   at=at, actor=actor, reason=reason, kind=kind,
                   evidence=dg.canonical_json(evidence).decode() if evidence else None)
+    check_fits(alias_events, values)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True

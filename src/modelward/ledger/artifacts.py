@@ -13,6 +13,7 @@ from .. import digest as dg
 from ..errors import UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
 from .engine import Store
+from .fits import check_fits
 from .schema import artifact_parents, artifacts
 
 KINDS = ("model", "adapter", "prompt", "embedder", "reranker", "dataset", "evalset",
@@ -123,6 +124,7 @@ def _insert(conn: Connection, art: Artifact) -> None:
     values = asdict(art)
     values.pop("parents")
     values["meta"] = dg.canonical_json(art.meta).decode() if art.meta else None
+    check_fits(artifacts, values, names={"hosted_id": "hosted"})
     conn.execute(artifacts.insert().values(**values))
     for parent, relation in art.parents:
         conn.execute(artifact_parents.insert().values(child=art.digest, parent=parent,

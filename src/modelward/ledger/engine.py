@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConflictError, SchemaError, StorageError
+from ..filemodes import create_file, make_dirs
 from ..settings import Settings
 from .blobs import open_blob_store
 
@@ -114,7 +115,10 @@ class Store:
         if self.dialect == "sqlite":
             db = url.database
             if db and db != ":memory:":
-                Path(db).parent.mkdir(parents=True, exist_ok=True)
+                # created here with the mode `umask` gives (SQLite gives the WAL and SHM
+                # files the database file's mode): it holds raw decision text
+                make_dirs(Path(db).parent, settings.umask_bits)
+                create_file(Path(db), settings.umask_bits)
             else:
                 # one shared in-memory database for every connection of this engine
                 kwargs["poolclass"] = sa.pool.StaticPool

@@ -14,6 +14,7 @@ from ..digest import canonical_json
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
+from .fits import check_fits
 from .schema import dataset_feedback, decision_payloads, decisions, feedback
 
 INTENTS = ("incorrect", "unsafe", "unhelpful", "style", "test", "other", "unknown")
@@ -134,6 +135,7 @@ def add(conn: Connection, rows: list[dict], lines: list[int | None] | None = Non
         seen.add(r["id"])
         fresh.append(r)
     if fresh:
+        check_fits(feedback, fresh)
         conn.execute(feedback.insert(), fresh)
     return len(fresh)
 

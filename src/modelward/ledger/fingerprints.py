@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ..digest import canonical_json
 from ..errors import NotFoundError
 from ..timefmt import iso
+from .fits import check_fits
 from .schema import fingerprints
 
 VERDICTS = ("baseline", "same", "changed")
@@ -55,6 +56,7 @@ def _row(r) -> Fingerprint:
 def insert(conn: Connection, fp: Fingerprint) -> None:
     values = dict(fp.__dict__)
     values["summary"] = canonical_json(fp.summary).decode()
+    check_fits(fingerprints, values)
     conn.execute(fingerprints.insert().values(**values))
 
 

@@ -19,6 +19,7 @@ from .schema import login_codes
 PREFIX = "mwl_"
 MAX_TTL = 24 * 3600 * 1_000_000  # a log-in link is for now, not for a bookmark
 SESSION = 12 * 3600 * 1_000_000  # the session token the code is exchanged for
+SESSION_NAME = "dashboard session"  # what logging out revokes
 
 
 def _hash(code: str) -> str:
@@ -42,6 +43,34 @@ def create(conn: Connection, *, role: str = "reader", email: str | None = None,
     return code, now + ttl
 
 
+def peek(conn: Connection, code: str, *, now: int | None = None) -> tuple[str, str | None] | None:
+    """(role, email) a live, unused code would log in as, without using it; None otherwise.
+    The log-in page shows it, so nobody is logged in as somebody else unawares."""
+    if not isinstance(code, str) or not code.startswith(PREFIX):
+        return None
+    now = now_us() if now is None else now
+    c = login_codes.c
+    row = conn.execute(sa.select(c.role, c.email).where(
+        c.code_hash == _hash(code), c.used_at.is_(None), c.expires_at > now)).first()
+    return None if row is None else (row.role, row.email)
+
+
+def session_for(conn: Connection, token: ledger_tokens.Token, *, now: int | None = None,
+                session: int = SESSION) -> tuple[ledger_tokens.Token, str]:
+    """A dashboard session token (role and e-mail of ``token``, living at most ``session``
+    and never past ``token``): the cookie holds it rather than a pasted long-lived token, so
+    logging out can revoke it without revoking the token the visitor pasted."""
+    now = now_us() if now is None else now
+    ends = now + session if token.expires_at is None else min(token.expires_at, now + session)
+    return ledger_tokens.create(conn, role=token.role, name=f"{SESSION_NAME}: {token.name}"[:200],
+                                email=token.email, expires_at=ends)
+
+
+def is_session(token: ledger_tokens.Token) -> bool:
+    """Was ``token`` made for a dashboard session (by a code or a pasted token)?"""
+    return token.name == SESSION_NAME or token.name.startswith(SESSION_NAME + ": ")
+
+
 def redeem(conn: Connection, code: str, *, now: int | None = None,
            session: int = SESSION) -> tuple[ledger_tokens.Token, str] | None:
     """Exchange a live, unused code for a new session token (token, secret); None when the
@@ -58,5 +87,5 @@ def redeem(conn: Connection, code: str, *, now: int | None = None,
     if claimed.rowcount != 1:
         return None
     row = conn.execute(sa.select(c.role, c.email).where(c.code_hash == _hash(code))).one()
-    return ledger_tokens.create(conn, role=row.role, name="dashboard session",
+    return ledger_tokens.create(conn, role=row.role, name=SESSION_NAME,
                                 email=row.email, expires_at=now + session)

@@ -15,6 +15,7 @@ from ..errors import ValidationError
 from ..timefmt import iso, now_us
 from .aliases import check_alias
 from .engine import Store
+from .fits import check_fits
 from .schema import alias_roles, people
 
 STATUSES = ("active", "left")
@@ -178,6 +179,7 @@ def sync(store: Store, rows: list[dict], *, prune: bool = False,
         for row in rows:
             old = current.get(row["email"])
             if old is None:
+                check_fits(people, row)
                 conn.execute(people.insert().values(**row, updated_at=at))
                 result.added.append(row["email"])
                 continue

@@ -15,6 +15,7 @@ from .. import digest as dg
 from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us
+from .fits import check_fits
 from .schema import eval_opens, evalset_deprecations, promotion_requests, promotion_reviews
 
 REQUEST_STATUSES = ("pending", "approved", "overridden", "withdrawn")
@@ -81,6 +82,7 @@ def insert_request(conn: Connection, *, alias: str, digest: str, requester: str,
     req = PromotionRequest(id=uuid7(), alias=alias, digest=digest, requester=requester,
                            requested_at=now_us() if at is None else at,
                            evidence_run_id=evidence_run_id, status="pending", reason=reason)
+    check_fits(promotion_requests, req.__dict__)
     conn.execute(promotion_requests.insert().values(**req.__dict__))
     return req
 
@@ -145,6 +147,7 @@ def add_review(conn: Connection, *, request_id: str, approver: str, at: int, out
                   failed_gates=dg.canonical_json(failed_gates).decode() if failed_gates
                   else None, override_reason=override_reason,
                   alias_event_id=alias_event_id, evidence_run_id=evidence_run_id)
+    check_fits(promotion_reviews, values)
     new_id = conn.execute(promotion_reviews.insert().values(**values)).inserted_primary_key[0]
     return Review(id=new_id, **{**values, "failed_gates": failed_gates})
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ..digest import canonical_json
 from ..errors import NotFoundError, ValidationError
 from ..timefmt import iso
+from .fits import check_fits
 from .schema import threshold_policies
 
 MODES = ("pass_rate", "quantile")
@@ -59,6 +60,7 @@ def _row(r) -> PolicyVersion:
 def insert(conn: Connection, policy: PolicyVersion) -> None:
     values = dict(policy.__dict__)
     values["substrate"] = canonical_json(policy.substrate).decode()
+    check_fits(threshold_policies, values)
     conn.execute(threshold_policies.insert().values(**values))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from ..errors import NotFoundError, ValidationError
 from ..ids import uuid7
 from ..timefmt import iso, now_us
+from .fits import check_fits
 from .schema import api_tokens
 
 ROLES = ("reader", "writer", "approver", "admin")
@@ -46,6 +47,7 @@ def create(conn: Connection, *, role: str, name: str, email: str | None = None,
                               field="role")
     secret = PREFIX + secrets.token_urlsafe(32)
     tok = Token(uuid7(), name, role, now_us(), expires_at, None, email)
+    check_fits(api_tokens, {"name": name, "email": email})
     conn.execute(api_tokens.insert().values(
         id=tok.id, name=name, role=role, secret_hash=_hash(secret), created_at=tok.created_at,
         expires_at=expires_at, revoked_at=None, email=email))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from ..filemodes import make_dirs, open_append
 from ..ids import uuid7
 from ..ledger import decisions as ledger_decisions
 from ..ledger import experiments as ledger_experiments
@@ -57,9 +58,9 @@ def _commit(store: Store, part: list) -> None:
 class _Spool:
     """Append-only, fsynced segment files, one process holding an exclusive lock on its own."""
 
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path, umask: int = 0o077) -> None:
+        self.dir, self.umask = directory, umask
+        make_dirs(self.dir, umask)
         self.prefix = f"spool-{os.getpid()}-{uuid7()}"
         self.segment = 0
         self.discarded = 0  # segments 1..discarded are gone
@@ -75,7 +76,7 @@ class _Spool:
         # must never see the segment unlocked, take it for an orphan and delete it.
         path = self._path(self.segment)
         opening = path.with_suffix(".opening")
-        fh = open(opening, "ab", buffering=0)
+        fh = open_append(opening, self.umask)  # raw text: owner-only by default
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         os.replace(opening, path)
         dir_fd = os.open(self.dir, os.O_RDONLY)
@@ -169,7 +170,8 @@ class Recorder:
         self._wake = threading.Event()
         self._drained = threading.Condition()
         self._spool_lock = threading.Lock()
-        self._spool = _Spool(spool_dir) if mode == "durable" else None
+        self._spool = _Spool(spool_dir, store.settings.umask_bits) if mode == "durable" \
+            else None
         self._closed = False
         self.committed = 0
         self.failures = 0

@@ -2,11 +2,13 @@
 
 Roles: ``reader`` (read everything), ``writer`` (record and register), ``approver``
 (approve promotions), ``admin`` (everything). The dashboard keeps the token in an HttpOnly
-cookie set by its log-in page."""
+cookie set by its log-in page; the cookie is accepted on the dashboard's paths only (the
+API and OTLP ingest take a Bearer token)."""
 
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.requests import cookie_parser
 
 from ..ledger import tokens as ledger_tokens
 from .errors import AuthError
@@ -18,14 +20,30 @@ ADMIN = ("admin",)
 COOKIE = "modelward_token"
 
 
-def token_secret(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+# Paths that take a Bearer token only: the dashboard's cookie is not accepted there, so a
+# link or form elsewhere cannot use a logged-in browser against the API.
+BEARER_ONLY = ("/api/", "/v1/")
+
+
+def token_secret_of(headers, path: str) -> str | None:
+    """The secret a request presents: its Bearer token, else (on a dashboard path) its
+    cookie. ValueError for a malformed Authorization header."""
+    header = headers.get("authorization", "")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise AuthError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'")
+            raise ValueError("the Authorization header must be 'Bearer <token>'")
         return value.strip()
-    return request.cookies.get(COOKIE)
+    if path.startswith(BEARER_ONLY):
+        return None
+    return cookie_parser(headers.get("cookie", "")).get(COOKIE) or None
+
+
+def token_secret(request: Request) -> str | None:
+    try:
+        return token_secret_of(request.headers, request.url.path)
+    except ValueError as exc:
+        raise AuthError(401, "unauthorized", str(exc)) from None
 
 
 def require(*roles: str):
@@ -33,11 +51,14 @@ def require(*roles: str):
     allowed = set(roles) | {"admin"}
 
     def dependency(request: Request) -> ledger_tokens.Token:
-        secret = token_secret(request)
-        if not secret:
-            raise AuthError(401, "unauthorized", "a Bearer token is required")
-        with request.app.state.store.read() as conn:
-            token = ledger_tokens.authenticate(conn, secret)
+        # the limits middleware authenticated a request with a body already
+        token = request.scope.get("state", {}).get("authenticated")
+        if token is None:
+            secret = token_secret(request)
+            if not secret:
+                raise AuthError(401, "unauthorized", "a Bearer token is required")
+            with request.app.state.store.read() as conn:
+                token = ledger_tokens.authenticate(conn, secret)
         if token is None:
             raise AuthError(401, "unauthorized", "the token is unknown, revoked or expired")
         if token.role not in allowed:

@@ -2,8 +2,9 @@
 
 Every page needs a live token in the HttpOnly cookie :data:`auth.COOKIE`; without one it
 redirects to ``/login``, where a token can be pasted or a one-time code from
-``modelward login-url`` exchanged (``/login?code=…``) for a 12-hour session token. The
-pages call the same domain functions as the CLI and the API (see docs/dashboard.md)."""
+``modelward login-url`` exchanged (``/login?code=…`` shows a button that posts it) for a
+12-hour session token, which logging out revokes. The pages call the same domain functions
+as the CLI and the API (see docs/dashboard.md)."""
 
 from __future__ import annotations
 
@@ -45,36 +46,68 @@ def _logged_in(request: Request, secret: str, token: ledger_tokens.Token,
 
 @router.get("/login", include_in_schema=False)
 def login_page(request: Request, code: str | None = None, next: str | None = None):
-    """The log-in form; with ``code``, exchange a one-time code for a session cookie."""
+    """The log-in form; with ``code``, a button that exchanges the one-time code (by a
+    same-origin POST: opening a link never logs anybody in, so another site cannot log a
+    visitor in as its own account)."""
     if code is not None:
-        with store_of(request).write() as conn:
-            got = login_codes.redeem(conn, code)
-        if got is None:
-            return render(request, "login.html", 400, next=safe_next(next),
-                          error="This log-in link is unknown, already used or expired. "
-                                "Ask for a new one with `modelward login-url`, or paste a "
-                                "token.")
-        token, secret = got
-        return _logged_in(request, secret, token, next or "/")
-    return render(request, "login.html", next=safe_next(next), error=None)
+        with store_of(request).read() as conn:
+            who = login_codes.peek(conn, code)
+        if who is None:
+            return render(request, "login.html", 400, next=safe_next(next), code=None,
+                          error=_UNUSABLE)
+        return render(request, "login.html", next=safe_next(next), code=code, who=who,
+                      error=None)
+    return render(request, "login.html", next=safe_next(next), code=None, error=None)
+
+
+_UNUSABLE = ("This log-in link is unknown, already used or expired. Ask for a new one with "
+             "`modelward login-url`, or paste a token.")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    return {k: v[0] for k, v in form.items()}
+
+
+@router.post("/login/code", include_in_schema=False)
+async def login_with_code(request: Request):
+    """Exchange a one-time code (form field ``code``) for a 12-hour session cookie."""
+    form = await _form(request)
+    target = safe_next(form.get("next", "/"))
+    with store_of(request).write() as conn:
+        got = login_codes.redeem(conn, form.get("code", ""))
+    if got is None:
+        return render(request, "login.html", 400, next=target, code=None, error=_UNUSABLE)
+    token, secret = got
+    return _logged_in(request, secret, token, target)
 
 
 @router.post("/login", include_in_schema=False)
 async def login_submit(request: Request):
-    """A pasted token (form field ``token``) becomes the session cookie when it is live."""
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    secret = (form.get("token") or [""])[0].strip()
-    target = safe_next((form.get("next") or ["/"])[0])
-    with store_of(request).read() as conn:
+    """A pasted token (form field ``token``), when live, opens a session: the cookie holds a
+    new session token with its role and e-mail, never the pasted secret."""
+    form = await _form(request)
+    secret = form.get("token", "").strip()
+    target = safe_next(form.get("next", "/"))
+    with store_of(request).write() as conn:
         token = ledger_tokens.authenticate(conn, secret)
-    if token is None:
-        return render(request, "login.html", 401, next=target,
+        session = login_codes.session_for(conn, token) if token is not None else None
+    if session is None:
+        return render(request, "login.html", 401, next=target, code=None,
                       error="That token is unknown, revoked or expired.")
-    return _logged_in(request, secret, token, target)
+    return _logged_in(request, session[1], session[0], target)
 
 
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request):
+    """Revoke the session the cookie holds (server-side: a copied cookie stops working),
+    then forget the cookie."""
+    secret = request.cookies.get(COOKIE)
+    if secret:
+        with store_of(request).write() as conn:
+            token = ledger_tokens.authenticate(conn, secret)
+            if token is not None and login_codes.is_session(token):
+                ledger_tokens.revoke(conn, token.id)
     resp = RedirectResponse("/login", 303)
     resp.delete_cookie(COOKIE, path="/")
     return resp

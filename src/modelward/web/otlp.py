@@ -13,6 +13,7 @@ from ..integrations import otlp as otlp_ingest
 from ..integrations._attribution import Attributor
 from .auth import WRITE, require
 from .errors import envelope
+from .limits import body_limit
 
 router = APIRouter(tags=["otlp"])
 log = logging.getLogger("modelward.otlp")
@@ -35,7 +36,6 @@ def _count(request: Request, result: otlp_ingest.IngestResult) -> None:
     if result.rejected:  # the sender sees partialSuccess; the operator sees this line
         log.warning("OTLP ingest rejected %d of %d spans (%d rejected since start): %s",
                     result.rejected, result.spans, c["rejected"], "; ".join(result.errors))
-MAX_BODY = 32 * 1024 * 1024  # larger exports are refused (413): the exporter splits batches
 
 
 def _attributor(request: Request) -> Attributor:
@@ -68,23 +68,23 @@ def _response(media: str, result: otlp_ingest.IngestResult) -> Response:
 
 
 @router.post("/v1/traces", dependencies=[Depends(require(*WRITE))])
+@body_limit("max_otlp_body", gzip=True)
 async def export_traces(request: Request) -> Response:
     """OTLP/HTTP ExportTraceServiceRequest: GenAI spans become decisions, others are ignored;
-    spans that do not validate are reported as ``partial_success.rejected_spans``."""
+    spans that do not validate are reported as ``partial_success.rejected_spans``.
+
+    The limits middleware has authenticated the request, bounded its size (``max_otlp_body``)
+    and decompressed a gzip body within ``max_otlp_decompressed`` and
+    ``max_decompression_ratio`` before this reads it; parsing runs on a worker thread."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
     if media not in (otlp_ingest.PROTOBUF, otlp_ingest.JSON):
         return envelope(415, "unsupported_media_type",
                         f"unsupported content type {content_type!r}",
                         hint=f"send {otlp_ingest.PROTOBUF} or {otlp_ingest.JSON}")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        return envelope(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     body = await request.body()
-    if len(body) > MAX_BODY:
-        return envelope(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes")
     try:
-        spans = otlp_ingest.parse(body, content_type, request.headers.get("content-encoding"))
+        spans = await run_in_threadpool(otlp_ingest.parse, body, content_type, None)
     except ValidationError as exc:  # OTLP wants 400 for a malformed body (never retried)
         return envelope(400, **exc.to_dict())
     result = await run_in_threadpool(otlp_ingest.ingest, request.app.state.store, spans,

@@ -12,6 +12,7 @@ from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
 from ...timefmt import parse_time
 from ..auth import READ, WRITE, require
+from ..limits import body_limit
 from ._common import check_no_nul, store_of
 
 router = APIRouter(tags=["artifacts"])
@@ -25,6 +26,7 @@ def _upload_name(filename: str | None) -> str:
 
 
 @router.post("/artifacts", dependencies=[Depends(require(*WRITE))])
+@body_limit("max_upload")
 def register_artifact(
     request: Request,
     kind: str = Form(..., description="model, adapter, prompt, embedder, reranker, dataset, "

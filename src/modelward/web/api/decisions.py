@@ -14,6 +14,7 @@ from ...ledger import decisions as ledger_decisions
 from ...ledger.engine import Store
 from ...timefmt import now_us
 from ..auth import READ, WRITE, require
+from ..limits import body_limit
 from ._common import BatchError, ItemError, batch_schema, query_time, read_batch, store_of
 
 router = APIRouter(tags=["decisions"])
@@ -90,6 +91,7 @@ def ingest(store: Store, raw: bytes, process: str) -> dict:
 
 @router.post("/decisions", dependencies=[Depends(require(*WRITE))],
              openapi_extra=batch_schema(DECISION_SCHEMA, "decisions"))
+@body_limit("max_batch_body")
 async def post_decisions(request: Request) -> dict:
     """Record a batch of decisions (a JSON array, or ``{"decisions": [...]}``): all or
     nothing, every bad item named by index; ids already recorded count as duplicates."""

@@ -1,16 +1,17 @@
-"""/api/v1/evals: eval runs, listed and shown; showing one with ``as`` (or a token with an
-e-mail) records the open, which a promotion's approver must have made."""
+"""/api/v1/evals: eval runs, listed and shown; ``POST …/opens`` records that somebody opened
+one, which a promotion's approver must have done (a GET changes nothing)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from ...ledger import evals as ledger_evals
 from ...ledger import people, promotions
 from ..auth import READ, require
-from ._common import JSON, acting_as, store_of
+from ._common import JSON, Text, acting_as, store_of
 
 router = APIRouter(tags=["evals"])
 
@@ -32,23 +33,38 @@ def list_eval_runs(
 def show_eval_run(
     run_id: str, request: Request,
     items: bool = Query(False, description="Include every item's result."),
-    as_: str | None = Query(None, alias="as", description="Your e-mail: records that you "
-                            "opened this run (default: the token's e-mail, if any)."),
 ) -> dict:
     """A run: what it scored (digests and aliases), its summary and, with ``items``, every
-    item. The open is recorded (via ``api``) for ``as`` or the token's e-mail."""
-    token = request.state.token
-    email = acting_as(request, as_, "as") if (as_ or token.email) else None
-    if email:
-        email = people.check_email(email, "as")
-    store = store_of(request)
-    with (store.write() if email else store.read()) as conn:
+    item. Reading it records nothing: ``POST /api/v1/evals/{run_id}/opens`` records an open."""
+    with store_of(request).read() as conn:
         run = ledger_evals.get_run(conn, run_id)
         results = ledger_evals.results(conn, run_id) if items else None
-        if email:
-            promotions.record_open(conn, run_id, email, via="api")
+    return JSON(_shown(run, results, None))
+
+
+class OpenAsk(BaseModel):
+    as_: Text | None = Field(None, alias="as", description="Your e-mail (default: the "
+                             "token's; a token with an e-mail cannot name another).")
+
+
+@router.post("/evals/{run_id}/opens", dependencies=[Depends(require(*READ))])
+def open_eval_run(
+    run_id: str, request: Request, body: OpenAsk | None = None,
+    items: bool = Query(False, description="Include every item's result."),
+) -> dict:
+    """Record that you opened this run (via ``api``), which a promotion's approver must have
+    done, and return the run as ``GET`` does, with ``opened_by``."""
+    email = people.check_email(acting_as(request, body.as_ if body else None, "as"), "as")
+    with store_of(request).write() as conn:
+        run = ledger_evals.get_run(conn, run_id)
+        results = ledger_evals.results(conn, run_id) if items else None
+        promotions.record_open(conn, run_id, email, via="api")
+    return JSON(_shown(run, results, email))
+
+
+def _shown(run, results, email: str | None) -> dict:
     data = run.to_dict()
     if results is not None:
         data["items"] = [r.to_dict() for r in results]
     data["opened_by"] = email
-    return JSON(data)
+    return data

@@ -9,6 +9,7 @@ from ...errors import ValidationError
 from ...ledger import feedback as ledger_feedback
 from ...ledger.engine import Store
 from ..auth import WRITE, require
+from ..limits import body_limit
 from ._common import BatchError, ItemError, batch_schema, read_batch, store_of
 
 router = APIRouter(tags=["feedback"])
@@ -60,6 +61,7 @@ def add_batch(store: Store, raw: bytes) -> dict:
 
 @router.post("/feedback", dependencies=[Depends(require(*WRITE))],
              openapi_extra=batch_schema(FEEDBACK_SCHEMA, "feedback"))
+@body_limit("max_batch_body")
 async def post_feedback(request: Request) -> dict:
     """Record feedback events (a JSON array, or ``{"feedback": [...]}``): all or nothing;
     every decision named must be in the ledger; ids already recorded are skipped."""
