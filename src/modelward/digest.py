@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -55,8 +56,34 @@ def canonical_text(text: str) -> bytes:
 
 
 def canonical_json(value: object) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the same value always gives the same bytes."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    """Sorted keys, no whitespace, UTF-8: the same value always gives the same bytes.
+
+    NaN and infinities are refused (ValidationError whose ``field`` is the path to the
+    value): JSON cannot hold them, and orjson would write them as ``null``."""
+    out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    if b"null" in out:  # where a NaN or an infinity would have gone: look closer
+        where = non_finite_path(value)
+        if where is not None:
+            raise ValidationError("NaN and infinity are not numbers JSON can hold",
+                                  field=where or "value")
+    return out
+
+
+def non_finite_path(value: object, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite float inside ``value``, else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = non_finite_path(v, f"{path}.{k}" if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = non_finite_path(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def of_json(value: object) -> str:
