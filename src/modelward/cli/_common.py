@@ -59,12 +59,13 @@ def parse_at(value: str | None, option: str = "--at") -> int | None:
         raise ValidationError(exc.message, hint=exc.hint) from None
 
 
-def fail(exc: ModelwardError) -> None:
-    """The one error path: a red line, a hint, exit 2."""
+def fail(exc: ModelwardError, code: int = 2) -> None:
+    """The one error path: a red line, a hint, exit 2 (``code``: 1 where the input was
+    well-formed but disagrees with the ledger)."""
     # escaped: messages quote user input and TOML tables ("[foo]"), which are not markup
     err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False,
               emoji=False)
     if exc.hint:
         err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True, highlight=False,
                   emoji=False)
-    raise SystemExit(2)
+    raise SystemExit(code)

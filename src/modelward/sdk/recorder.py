@@ -39,6 +39,13 @@ log = logging.getLogger("modelward.recorder")
 EXPOSURE = "exposure"
 
 
+def _report(res: ledger_decisions.AppendResult) -> None:
+    """The recorder has no caller to raise to: a recorded id sent again with other content
+    is kept out of the ledger (the first content stands) and logged as an error."""
+    if res.conflicts:
+        log.error("modelward recorder: %s", ledger_decisions.conflict_error(res.conflicts).message)
+
+
 def _commit(store: Store, part: list) -> None:
     """Write a batch holding decisions and exposures (each kind in its own transaction;
     client-made ids make a retry after a partial commit harmless)."""
@@ -52,7 +59,7 @@ def _commit(store: Store, part: list) -> None:
             rows.append(row)
             payloads.append(payload)
     if rows:
-        ledger_decisions.append(store, rows, payloads)
+        _report(ledger_decisions.append(store, rows, payloads, on_conflict="report"))
     if exposures:
         ledger_experiments.append_exposures(store, exposures)
 
@@ -247,7 +254,9 @@ def replay_orphaned_spools(store: Store, directory: Path) -> int:
             for i in range(0, len(rows), 5000):
                 chunk = rows[i:i + 5000]
                 ids = {r[0] for r in chunk}
-                res = ledger_decisions.append(store, chunk, [p for p in payloads if p[0] in ids])
+                res = ledger_decisions.append(store, chunk, [p for p in payloads if p[0] in ids],
+                                              on_conflict="report")
+                _report(res)
                 replayed += res.inserted
             for i in range(0, len(exposures), 5000):
                 replayed += ledger_experiments.append_exposures(store, exposures[i:i + 5000])
@@ -391,8 +400,9 @@ class Recorder:
                 if self._mixed:
                     _commit(self.store, part)
                 else:
-                    ledger_decisions.append(self.store, [r for r, _ in part],
-                                            [p for _, p in part if p is not None])
+                    _report(ledger_decisions.append(self.store, [r for r, _ in part],
+                                                    [p for _, p in part if p is not None],
+                                                    on_conflict="report"))
                 self.committed += len(part)
                 self._pending -= len(part)
         except BaseException:
