@@ -138,3 +138,17 @@ def test_feedback_import_of_broken_csv_exits_2_and_writes_nothing(cli, tmp_path)
         assert proc.stderr.startswith(f"error: {message}"), proc.stderr
     with led.store.read() as conn:
         assert ledger_feedback.list_feedback(conn) == []
+
+
+def test_unreadable_input_files_are_one_clear_error(cli, tmp_path):
+    _led, run = cli
+    (tmp_path / "adir").mkdir()
+    for command in (("people", "sync"), ("feedback", "import"), ("decisions", "import")):
+        for path, message in (("adir", "adir is a directory, not a file"),
+                              ("missing.csv", "missing.csv does not exist"),
+                              # a regular file whose read fails with EIO
+                              ("/proc/self/mem", "cannot read /proc/self/mem: Input/output "
+                                                 "error")):
+            proc = run(*command, path)
+            assert (proc.returncode, proc.stdout) == (2, ""), (command, proc.stderr)
+            assert proc.stderr == f"error: FILE: {message}\n", (command, proc.stderr)

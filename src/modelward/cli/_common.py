@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 import typer
@@ -69,3 +70,17 @@ def fail(exc: ModelwardError, code: int = 2) -> None:
         err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True, highlight=False,
                   emoji=False)
     raise SystemExit(code)
+
+
+def read_input(file: Path, option: str = "FILE") -> bytes:
+    """The bytes of an input file; a missing, unreadable or non-regular file is one clear
+    error (exit 2), never a traceback."""
+    if file.is_dir():
+        raise ValidationError(f"{file} is a directory, not a file", field=option)
+    if not file.exists():
+        raise ValidationError(f"{file} does not exist", field=option)
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {file}: {exc.strerror or exc}", field=option) \
+            from None
