@@ -95,11 +95,14 @@ def _json_object(value, field: str, line):
             raise ValidationError(f"segment {k!r} must be a string, number or boolean",
                                   field=f"segments.{k}", line=line)
     try:
-        return canonical_json(value).decode()
+        text = canonical_json(value).decode()
     except TypeError as exc:
         raise ValidationError(f"not JSON-serialisable: {exc}", field=field, line=line) from None
-    except ValidationError as exc:  # a NaN or an infinity
-        raise ValidationError(exc.detail, field=f"{field}.{exc.field}", line=line) from None
+    # orjson writes NaN and infinities as null: only then is a closer look needed
+    if "null" in text and (where := non_finite_path(value)) is not None:
+        raise ValidationError("NaN and infinity are not numbers JSON can hold",
+                              field=f"{field}.{where}", line=line)
+    return text
 
 
 def _int(value, field: str, line):
