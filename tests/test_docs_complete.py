@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typer import _click as click
 from typer.main import get_command
 
 from modelward.cli.app import app
@@ -13,10 +14,10 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def _command_paths(cmd, prefix=()):
-    subs = getattr(cmd, "commands", None)
-    if subs:
-        for name, sub in subs.items():
-            yield from _command_paths(sub, prefix + (name,))
+    if hasattr(cmd, "list_commands"):  # a group (the root loads its commands on demand)
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            yield from _command_paths(cmd.get_command(ctx, name), prefix + (name,))
     elif prefix:
         yield " ".join(prefix)
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelward import digest as dg
-from modelward.errors import UnknownDecisionError, ValidationError
+from modelward.errors import ModelwardError, UnknownDecisionError, ValidationError
 from modelward.ids import uuid7
 from modelward.ledger import chain, decisions
 from modelward.ledger.schema import chain_blocks, decision_payloads
@@ -119,6 +119,49 @@ def test_resent_ids_never_duplicate(store):
     assert report.ok and report.blocks == 2 and report.decisions == 10
     with store.read() as conn:  # a skipped duplicate leaves its block with the rows it kept
         assert conn.execute(sa.select(chain_blocks.c.count).order_by(chain_blocks.c.number)).scalars().all() == [4, 6]
+
+
+@pytest.mark.parametrize("n", [10, 300], ids=["executemany", "bulk"])
+def test_bulk_path_keeps_ids_idempotent_and_the_chain_whole(store, n):
+    """PostgreSQL writes a batch of 64 rows or more by COPY into a staging table and
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; smaller ones by executemany. Both keep
+    re-sent ids out, both seal exactly the rows they kept, and two appends in one
+    transaction do not see each other's staged rows (the same checks run on SQLite)."""
+    rows = [decisions.normalize(full_decision(subject=f"u{i}", process=f"p{i % 7}"))[0]
+            for i in range(n + 5)]
+    first = decisions.append(store, rows[:n])
+    again = decisions.append(store, rows)
+    assert (first.inserted, again.inserted, again.duplicates) == (n, 5, n)
+    more = [decisions.normalize(full_decision(subject=f"v{i}"))[0] for i in range(2 * n)]
+    with store.write(chain=True) as conn:
+        a = decisions.append_in(conn, store, more[:n])
+        b = decisions.append_in(conn, store, more[n:])
+    assert (a.inserted, b.inserted, b.block) == (n, n, a.block + 1)
+    assert count(store) == 3 * n + 5
+    report = verify(store)
+    assert report.ok and report.decisions == 3 * n + 5
+    with store.read() as conn:
+        back = decisions.get(conn, rows[-1][0])
+    assert (back.subject, back.process, back.segments["seats"]) == (f"u{n + 4}", f"p{(n + 4) % 7}", 12)
+
+
+def test_bulk_path_fails_whole_with_the_same_error(store):
+    """A row the database refuses (here: a process name past the column's 300 characters,
+    slipped past validation) fails the whole batch with the same modelward error whether the
+    batch went by executemany (10 rows) or by COPY (300), and nothing of it is kept."""
+    if store.dialect == "sqlite":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    errors = []
+    for n in (10, 300):
+        rows = [decisions.normalize(full_decision(subject=f"u{i}"))[0] for i in range(n)]
+        bad = list(rows[-1])
+        bad[decisions.COLUMNS.index("process")] = "x" * 400
+        rows[-1] = tuple(bad)
+        with pytest.raises(ModelwardError) as caught:
+            decisions.append(store, rows)
+        errors.append((type(caught.value), caught.value.message))
+        assert count(store) == 0 and verify(store).ok
+    assert errors[0] == errors[1] and "character varying(300)" in errors[0][1]
 
 
 def test_resent_ids_across_processes(backend_url, tmp_path):

@@ -111,7 +111,7 @@ def test_every_replay_option_is_documented():
     import typer
 
     text = (ROOT / "docs" / "replay.md").read_text()
-    command = typer.main.get_command(app).commands["replay"]
+    command = typer.main.get_command(app).get_command(None, "replay")
     for param in command.params:
         for opt in param.opts:
             if opt.startswith("--") and opt != "--help":

@@ -14,6 +14,9 @@ from rich.markup import escape
 from ..errors import ModelwardError, ValidationError
 from ..settings import Settings
 from ..timefmt import parse_time
+from ._state import State  # re-exported: commands read _common.State
+
+__all__ = ["State"]  # and the helpers below
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,11 +24,6 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
-class State:
-    debug = False
-    home: str | None = None
-    database_url: str | None = None
-    config: str | None = None
 
 
 def settings() -> Settings:

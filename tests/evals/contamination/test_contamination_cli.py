@@ -199,7 +199,7 @@ def test_every_option_is_documented():
     from modelward.cli.app import app
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "contamination.md").read_text()
-    command = typer.main.get_command(app).commands["contamination"]
+    command = typer.main.get_command(app).get_command(None, "contamination")
     assert "modelward contamination --evalset" in text
     for param in command.params:
         for opt in param.opts:

@@ -187,7 +187,7 @@ def test_every_eval_command_and_option_is_documented():
     import typer
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "evals.md").read_text()
-    group = typer.main.get_command(app).commands["eval"]
+    group = typer.main.get_command(app).get_command(None, "eval")
     assert sorted(group.commands) == ["list", "run", "show", "watch"]
     for name, command in group.commands.items():
         assert f"modelward eval {name}" in text, name

@@ -1,0 +1,251 @@
+"""Recording decisions into PostgreSQL: the recorder against raw executemany and raw COPY.
+
+Figures (medians of ``--repeats`` runs, interleaved so noise hits each side alike), all on
+the PostgreSQL at ``--database-url`` (default: the local test database), each run in a fresh
+schema:
+
+* ``decisions_per_s`` — N realistic ``ledger.record()`` calls plus the final ``flush()``:
+  validation, chain hashing, blocks of ``flush_records`` written by COPY into a staging
+  table and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (client-made ids stay
+  idempotent);
+* ``executemany_path_decisions_per_s`` — the same recorder with the bulk path switched off
+  (every block by psycopg ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING``): what
+  it wrote before;
+* ``raw_executemany_rows_per_s`` / ``raw_copy_rows_per_s`` — the limits: the identical rows
+  into an identical table (``LIKE decisions INCLUDING ALL``: same types, keys, indexes), in
+  transactions of ``flush_records`` rows, by psycopg ``executemany`` and by binary ``COPY``;
+  no validation, no hashing, no thread, no deduplication;
+* ``ratio_vs_raw_copy`` — ``decisions_per_s`` / ``raw_copy_rows_per_s`` (target >= 0.6);
+* ``writers_<k>_decisions_per_s`` for k in ``--writers`` (default 1 and 8) — k processes,
+  each with its own ledger handle on one PostgreSQL ledger, record N/k decisions each at
+  once (started together, timed from the start signal to the last flush); the chain's
+  block order is kept by one advisory lock per block, so this shows how far the writers
+  scale past one committer. The chain must verify afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+
+import _common as c
+from record import SEGMENTS, Workload
+
+BENCH = "record_postgres"
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+class Schema:
+    """A fresh schema on the server, dropped afterwards; ``url`` points into it."""
+
+    def __init__(self, base: str) -> None:
+        import sqlalchemy as sa
+
+        self.base = base
+        self.name = "mw_bench_" + uuid.uuid4().hex[:10]
+        self.admin = sa.create_engine(base)
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {self.name}")
+        self.url = sa.make_url(base).update_query_dict(
+            {"options": f"-csearch_path={self.name}"}).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {self.name} CASCADE")
+        self.admin.dispose()
+
+
+def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tuple[float, list]:
+    import modelward
+    from modelward.ledger import aliases, artifacts
+    from modelward.ledger import decisions as ledger_decisions
+
+    schema = Schema(base)
+    saved = ledger_decisions._PG_COPY_MIN
+    ledger_decisions._PG_COPY_MIN = saved if bulk else 1 << 62
+    try:
+        ledger = modelward.open(str(tmp / schema.name), database_url=schema.url)
+        store = ledger.store
+        model = artifacts.register_bytes(store, "model", b"weights-of-chat-v1", name="chat").artifact
+        prompt = artifacts.register_bytes(store, "prompt", b"You are a support agent. {{q}}",
+                                          name="support").artifact
+        with store.write() as conn:
+            aliases.set_alias(conn, "chat/v1", model.digest)
+            aliases.set_alias(conn, "prompt/support@production", prompt.digest)
+        uses = [ledger.resolve("chat/v1"), ledger.resolve("prompt/support@production")]
+        record = ledger.record
+        ledger.recorder  # start the thread outside the timed region  # noqa: B018
+        t0 = time.perf_counter()
+        for i in range(n):
+            record(uses=uses, subject=work.subjects[i % 5000], input_digest=work.inputs[i & 1023],
+                   output_digest=work.outputs[(i * 7) & 1023], segments=SEGMENTS[i % 3],
+                   gate={"threshold": 0.4, "candidates": 20, "passed": 7 + i % 5})
+        ledger.flush()
+        seconds = time.perf_counter() - t0
+        cols = ", ".join(ledger_decisions.COLUMNS)
+        with store.read() as conn:
+            rows = [tuple(r) for r in conn.exec_driver_sql(
+                f"SELECT {cols} FROM decisions ORDER BY block, pos")]
+        ledger.close()
+    finally:
+        ledger_decisions._PG_COPY_MIN = saved
+        schema.drop()
+    if len(rows) != n:
+        raise SystemExit(f"record_postgres: {len(rows)} decisions in the ledger, expected {n}")
+    return seconds, rows
+
+
+def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
+    import psycopg
+    import sqlalchemy as sa
+
+    from modelward.ledger import decisions as ledger_decisions
+
+    cols = ", ".join(ledger_decisions.COLUMNS)
+    schema = Schema(base)
+    try:
+        # a real ledger's decisions table, then an identical empty one beside it
+        import modelward
+
+        modelward.open(f"/tmp/{schema.name}", database_url=schema.url).close()
+        dsn = sa.make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, options=f"-csearch_path={schema.name}") as db:
+            db.execute("CREATE TABLE raw_decisions (LIKE decisions INCLUDING ALL)")
+            db.commit()
+            types = [ledger_decisions._PG_TYPES.get(col, "varchar")
+                     for col in ledger_decisions.COLUMNS]
+            marks = ", ".join(["%s"] * len(ledger_decisions.COLUMNS))
+            t0 = time.perf_counter()
+            for i in range(0, len(rows), batch):
+                chunk = rows[i:i + batch]
+                with db.cursor() as cur:
+                    if copy:
+                        with cur.copy(f"COPY raw_decisions ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
+                            cp.set_types(types)
+                            for row in chunk:
+                                cp.write_row(row)
+                    else:
+                        cur.executemany(f"INSERT INTO raw_decisions ({cols}) VALUES ({marks})",
+                                        chunk)
+                db.commit()
+            seconds = time.perf_counter() - t0
+            got = db.execute("SELECT count(*) FROM raw_decisions").fetchone()[0]
+    finally:
+        schema.drop()
+    if got != len(rows):
+        raise SystemExit(f"record_postgres raw: {got} rows, expected {len(rows)}")
+    return seconds
+
+
+def _writer(url: str, home: str, n: int, offset: int, ready, start, done) -> None:
+    import modelward
+
+    work = Workload()
+    ledger = modelward.open(home, database_url=url)
+    record = ledger.record
+    ledger.recorder  # noqa: B018
+    with ledger.store.read() as conn:  # connected before the clock starts
+        conn.exec_driver_sql("SELECT 1")
+    ready.put(offset)
+    start.wait()
+    for i in range(offset, offset + n):
+        record(alias="chat/v1", model_digest="sha256:" + "1" * 64, subject=work.subjects[i % 5000],
+               input_digest=work.inputs[i & 1023], output_digest=work.outputs[(i * 7) & 1023],
+               segments=SEGMENTS[i % 3], process=f"writer-{offset}")
+    ledger.flush()
+    ledger.close()
+    done.put(time.perf_counter())
+
+
+def run_writers(base: str, n: int, k: int, tmp) -> float:
+    """Decisions per second of ``k`` processes recording ``n`` in all into one ledger."""
+    import multiprocessing as mp
+
+    import modelward
+    from modelward.ledger import chain
+
+    schema = Schema(base)
+    try:
+        modelward.open(str(tmp / schema.name), database_url=schema.url).close()
+        ctx = mp.get_context("spawn")
+        ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+        per = n // k
+        procs = [ctx.Process(target=_writer, args=(schema.url, str(tmp / f"{schema.name}-{j}"),
+                                                   per, j * per, ready, start, done))
+                 for j in range(k)]
+        for p in procs:
+            p.start()
+        for _ in procs:  # every writer connected and its recorder thread started
+            ready.get(timeout=600)
+        t0 = time.perf_counter()
+        start.set()
+        ends = [done.get(timeout=600) for _ in procs]
+        for p in procs:
+            p.join()
+        seconds = max(ends) - t0
+        check = modelward.open(str(tmp / schema.name), database_url=schema.url)
+        with check.store.read() as conn:
+            got = conn.exec_driver_sql("SELECT count(*) FROM decisions").scalar()
+            report = chain.verify(conn)
+        check.close()
+    finally:
+        schema.drop()
+    if got != per * k or not report.ok:
+        raise SystemExit(f"record_postgres writers: {got} decisions (expected {per * k}), "
+                         f"chain ok={report.ok}")
+    return per * k / seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=200_000, help="decisions per run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=2000, help="rows per raw transaction "
+                    "(the recorder's flush_records default)")
+    ap.add_argument("--database-url", default=DEFAULT_URL)
+    ap.add_argument("--writers", type=int, nargs="+", default=[1, 8],
+                    help="numbers of concurrent writer processes to compare")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    args = ap.parse_args(argv)
+    n, repeats = (20_000, 1) if args.quick else (args.n, args.repeats)
+    c.CONTEXT.update(n=n, batch=args.batch)
+    work = Workload()
+    runs: dict[str, list[float]] = {"modelward": [], "executemany_path": [], "raw_executemany": [],
+                                    "raw_copy": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            c.note(f"repeat {r + 1}/{repeats}")
+            seconds, rows = run_modelward(args.database_url, work, n, bulk=True, tmp=Path(tmp))
+            runs["modelward"].append(n / seconds)
+            runs["executemany_path"].append(
+                n / run_modelward(args.database_url, work, n, bulk=False, tmp=Path(tmp))[0])
+            runs["raw_executemany"].append(n / run_raw(args.database_url, rows, args.batch,
+                                                       copy=False))
+            runs["raw_copy"].append(n / run_raw(args.database_url, rows, args.batch, copy=True))
+    c.emit(BENCH, "decisions_per_s", c.median(runs["modelward"]), "1/s", **c.spread(runs["modelward"]))
+    c.emit(BENCH, "executemany_path_decisions_per_s", c.median(runs["executemany_path"]), "1/s",
+           **c.spread(runs["executemany_path"]))
+    c.emit(BENCH, "raw_executemany_rows_per_s", c.median(runs["raw_executemany"]), "1/s",
+           **c.spread(runs["raw_executemany"]))
+    c.emit(BENCH, "raw_copy_rows_per_s", c.median(runs["raw_copy"]), "1/s", **c.spread(runs["raw_copy"]))
+    ratios = [a / b for a, b in zip(runs["modelward"], runs["raw_copy"], strict=True)]
+    c.emit(BENCH, "ratio_vs_raw_copy", c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    with tempfile.TemporaryDirectory() as tmp:
+        writers: dict[int, list[float]] = {k: [] for k in args.writers}
+        for r in range(repeats):
+            for k in args.writers:
+                c.note(f"{k} writers, repeat {r + 1}/{repeats}")
+                writers[k].append(run_writers(args.database_url, n, k, Path(tmp)))
+    for k, rates in writers.items():
+        c.emit(BENCH, f"writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
+               **c.spread(rates))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
