@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -55,8 +56,27 @@ def canonical_text(text: str) -> bytes:
 
 
 def canonical_json(value: object) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the same value always gives the same bytes."""
+    """Sorted keys, no whitespace, UTF-8: the same value always gives the same bytes.
+    (orjson writes NaN and infinities as ``null``: inputs are checked with
+    :func:`non_finite_path` where they enter.)"""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def non_finite_path(value: object, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite float inside ``value``, else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = non_finite_path(v, f"{path}.{k}" if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = non_finite_path(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def of_json(value: object) -> str:

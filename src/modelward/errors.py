@@ -14,7 +14,9 @@ Every error modelward raises on purpose derives from :class:`ModelwardError`; su
     │   ├── UnknownAliasError       no such alias, or it did not exist at that time
     │   └── UnknownDecisionError    no decision with that id
     ├── IntegrityError           stored content fails verification
-    │   └── BlobCorruptError        a blob's bytes no longer match its digest
+    │   ├── BlobCorruptError        a blob's bytes no longer match its digest
+    │   └── IdConflictError         an id already recorded arrives with other content
+    │                               (.ids names them)
     └── StorageError             the database or blob store failed underneath us
         ├── SchemaError             the database is not initialised or not migrated
         └── ConflictError           a concurrent writer won; retry
@@ -101,6 +103,22 @@ class IntegrityError(ModelwardError):
 
 class BlobCorruptError(IntegrityError):
     code = "blob_corrupt"
+
+
+class IdConflictError(IntegrityError):
+    """Ids already recorded, sent again with different content (``.ids``, and
+    ``.fields``: id -> the fields that differ). Nothing of the batch was written."""
+
+    code = "id_conflict"
+
+    def __init__(self, message: str, *, ids: list[str], fields: dict[str, list[str]],
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.ids = ids
+        self.fields = fields
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "ids": self.ids, "fields": self.fields}
 
 
 class StorageError(ModelwardError):

@@ -3,6 +3,7 @@ indexes stay append-mostly."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -31,6 +32,15 @@ def uuid7() -> str:
         seq = _seq
     rand = int.from_bytes(os.urandom(8)) & 0x3FFFFFFFFFFFFFFF
     value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def content_id(data: bytes) -> str:
+    """A UUIDv8 (RFC 9562's custom version) made from the SHA-256 of ``data``: the id of a
+    decision imported without one, so importing the same line again names the same id."""
+    value = int.from_bytes(hashlib.sha256(b"modelward decision\n" + data).digest()[:16])
+    value = (value & ~(0xF << 76) & ~(0b11 << 62)) | (0x8 << 76) | (0b10 << 62)
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

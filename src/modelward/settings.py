@@ -10,6 +10,7 @@ command runs in.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -152,7 +153,10 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
                 raise ValueError
             return int(value)
         if setting.type == "float":
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # "nan" and "inf" parse as floats
+                raise ValueError
+            return number
         if setting.type == "bool":
             if isinstance(value, bool):
                 return value

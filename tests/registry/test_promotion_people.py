@@ -30,27 +30,39 @@ def test_every_bad_line_is_named_and_nothing_is_returned():
     data = (b"email,name,status,team\n"
             b"alice@example.com,Alice,active,ml\n"
             b"not-an-email,X,active,ml\n"
-            b'bob@example.com,"Bob\nthe second",gone,ml\n'  # a quoted cell spans two lines
-            b"carol@example.com,Carol,active,ml,extra\n"
+            b'bob@example.com,"Bob, Jr.",gone,ml\n'
             b"ALICE@example.com,Alice again,left,ml\n")
     with pytest.raises(ValidationError) as exc:
         people.parse_csv(data, name="team.csv")
     assert exc.value.message == ("team.csv: line 3: email: not an e-mail address: "
-                                 "'not-an-email' (and 3 more bad lines); nothing was written")
+                                 "'not-an-email' (and 2 more bad lines); nothing was written")
     assert [p.message for p in exc.value.problems] == [
         "line 3: email: not an e-mail address: 'not-an-email'",
         "line 4: status: status must be active or left, got 'gone'",
-        "line 6: more cells than header columns",
-        "line 7: email: repeats alice@example.com of line 2"]
+        "line 5: email: repeats alice@example.com of line 2"]
+
+
+def test_lines_the_csv_cannot_split_safely_are_named_before_anything_else():
+    data = (b"email,name,status,team\n"
+            b"alice@example.com,Alice,active,ml\n"
+            b'bob@example.com,"Bob\nthe second",active,ml\n'  # a quoted name spans two lines
+            b"carol@example.com,Carol,active,ml,extra\n")
+    with pytest.raises(ValidationError) as exc:
+        people.parse_csv(data, name="team.csv")
+    assert exc.value.message == ("team.csv, line 3: the quoted name cell runs on to line 4: "
+                                 "a stray quote? (and 1 more bad lines)")
+    assert [p.message for p in exc.value.problems] == [
+        "team.csv, line 3: the quoted name cell runs on to line 4: a stray quote?",
+        "team.csv, line 5: 5 cells where the header has 4"]
 
 
 @pytest.mark.parametrize("data, message", [
     (b"", "team.csv is empty; expected the header email,name,status,team"),
     (b"email,name,role\nalice@example.com,A,x\n", "team.csv: unknown column(s) role"),
     (b"email,name\nalice@example.com,A\n", "team.csv: missing column(s) status"),
-    (b"email,status,email\n", "team.csv: a repeated column"),
+    (b"email,status,email\n", "team.csv, line 1: header repeats email"),
     (b"email,status\n\n", "team.csv lists nobody"),
-    (b"email,status\n\xff\n", "team.csv is not UTF-8 text (invalid start byte at byte 13)"),
+    (b"email,status\n\xff\n", "team.csv, line 2: not UTF-8 text (invalid start byte at byte 13)"),
 ])
 def test_a_file_that_is_not_a_roster_is_refused(data, message):
     with pytest.raises(ValidationError) as exc:

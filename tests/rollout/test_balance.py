@@ -160,5 +160,5 @@ def test_tables_read_csv_and_jsonl_and_name_bad_lines(tmp_path):
         parse_table(b"user,x\nu1,1\n", "pre.csv")
     with pytest.raises(ValidationError, match="covariates: 'country' holds non-numeric values"):
         parse_table(csv, "pre.csv").covariates(["country"])
-    with pytest.raises(ValidationError, match="line 3: pre.csv: 1 cells, the header has 2"):
+    with pytest.raises(ValidationError, match="pre.csv, line 3: 1 cells where the header has 2"):
         parse_table(b"subject,x\nu1,1\nu2\n", "pre.csv")

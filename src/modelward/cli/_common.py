@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 import typer
@@ -122,10 +123,25 @@ def parse_timestamp(value: str | None, option: str) -> int | None:
         raise ValidationError(exc.message, hint=exc.hint) from None
 
 
-def fail(exc: ModelwardError) -> None:
-    """The one error path: a red line, a hint, exit 2."""
+def fail(exc: ModelwardError, code: int = 2) -> None:
+    """The one error path: a red line, a hint, exit 2 (``code``: 1 where the input was
+    well-formed but disagrees with the ledger)."""
     # escaped: messages quote user input and TOML tables ("[foo]"), which are not markup
     err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
     if exc.hint:
         err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True)
-    raise SystemExit(2)
+    raise SystemExit(code)
+
+
+def read_input(file: Path, option: str = "FILE") -> bytes:
+    """The bytes of an input file; a missing, unreadable or non-regular file is one clear
+    error (exit 2), never a traceback."""
+    if file.is_dir():
+        raise ValidationError(f"{file} is a directory, not a file", field=option)
+    if not file.exists():
+        raise ValidationError(f"{file} does not exist", field=option)
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {file}: {exc.strerror or exc}", field=option) \
+            from None

@@ -153,6 +153,8 @@ def _root(
                                "MODELWARD_CONFIG; default: the one in the ledger's home, "
                                "else in the working directory)."),
 ) -> None:
+    from . import _common  # every command imports it anyway; --help and --version do not
+
     State.debug = debug
     ctx.call_on_close(_common.configure_logging(verbose))
     State.home = home

@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from ..display import plural
-from ..errors import ValidationError
+from ..errors import IdConflictError, ValidationError
 from ..ledger import decisions as ledger_decisions
 from ..timefmt import iso
-from ._common import JSON_OPTION, opened, out, parse_at, print_json
+from ._common import JSON_OPTION, fail, opened, out, parse_at, print_json, read_input
 
 decisions_app = typer.Typer(help="Production decisions and their record.", no_args_is_help=True)
 
@@ -26,12 +26,15 @@ def import_cmd(
     if str(file) == "-":
         lines = sys.stdin.buffer.read().split(b"\n")
     else:
-        if not file.is_file():
-            raise ValidationError(f"{file} does not exist", field="FILE")
-        lines = file.read_bytes().split(b"\n")
+        lines = read_input(file).split(b"\n")
     with opened() as store:
         try:
             res = ledger_decisions.import_jsonl(store, lines)
+        except IdConflictError as exc:  # the file is well-formed but disagrees with the ledger
+            if as_json:
+                print_json({"ok": False, "error": exc.to_dict()})
+                raise SystemExit(1) from None
+            fail(exc, code=1)
         except ValidationError as exc:
             if as_json:
                 print_json({"ok": False, "error": exc.to_dict()})

@@ -9,7 +9,7 @@ import typer
 
 from ..display import plural
 from ..errors import ValidationError
-from ._common import JSON_OPTION, err, opened, out, parse_at, print_json
+from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, read_input
 
 feedback_app = typer.Typer(help="Feedback on decisions: rating, intent, surface, author kind.",
                            no_args_is_help=True)
@@ -27,9 +27,7 @@ def import_cmd(
     if str(file) == "-":
         data, name = sys.stdin.buffer.read(), "stdin"
     else:
-        if not file.is_file():
-            raise ValidationError(f"{file} does not exist", field="FILE")
-        data, name = file.read_bytes(), str(file)
+        data, name = read_input(file), str(file)
     with opened() as store:
         try:
             res = import_feedback(store, data, name=name)

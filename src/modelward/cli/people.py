@@ -8,7 +8,7 @@ import typer
 
 from ..errors import ValidationError
 from ..ledger import people as ledger_people
-from ._common import JSON_OPTION, err, opened, out, print_json
+from ._common import JSON_OPTION, err, opened, out, print_json, read_input
 
 people_app = typer.Typer(help="The roster: who is on the team, who left.", no_args_is_help=True)
 
@@ -27,10 +27,8 @@ def sync_cmd(
 ) -> None:
     """Bring the roster in line with a CSV, all or nothing: any bad line (each is named
     with its line number) rejects the whole file."""
-    if not file.is_file():
-        raise ValidationError(f"{file} does not exist", field="FILE")
     try:
-        rows = ledger_people.parse_csv(file.read_bytes(), name=str(file))
+        rows = ledger_people.parse_csv(read_input(file), name=str(file))
     except ValidationError as exc:
         for p in exc.problems[1:]:
             err.print(f"  {p.message}")

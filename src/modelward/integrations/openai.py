@@ -47,7 +47,7 @@ from types import SimpleNamespace
 import orjson
 
 from .. import digest as dg
-from ..ledger.aliases import Resolution
+from ..errors import NotFoundError, ValidationError
 from ..timefmt import now_us
 from ._attribution import KIND_FIELD, Attributor
 
@@ -135,7 +135,7 @@ def _output(endpoint: str, response) -> tuple[str | None, str | None]:
 
 class _Instrumentation:
     def __init__(self, ledger, *, alias, uses, subject, segments, keep_text, vendor,
-                 extra) -> None:
+                 extra, strict=True) -> None:
         self.ledger = ledger
         self.alias = alias
         self.uses = dict(uses) if isinstance(uses, dict) else tuple(uses)
@@ -145,8 +145,14 @@ class _Instrumentation:
         self.vendor = vendor
         self.extra = extra
         self.attributor = Attributor(ledger.store)
+        if strict:  # a typo raises here, at instrument(), not on every call later
+            if alias is not None:
+                ledger.resolve(alias)
+            for use in (self.uses.values() if isinstance(self.uses, dict) else [self.uses]):
+                for one in use:
+                    ledger.resolve_use(one)
 
-    def _resolutions(self, uses, endpoint: str) -> dict:
+    def _resolutions(self, uses, endpoint: str, problems: list) -> dict:
         """Digest fields from ``uses`` for one call kind (see the module docstring)."""
         if isinstance(uses, dict):
             picked = list(uses.get(endpoint, ()))
@@ -157,8 +163,11 @@ class _Instrumentation:
             picked, kinds = list(uses), EMBEDDINGS_KINDS if endpoint == "embeddings" else None
         fields: dict = {}
         for use in picked:
-            use = getattr(use, "resolution", use)  # a RenderedPrompt names its prompt
-            res = use if isinstance(use, Resolution) else self.ledger.resolve(use)
+            try:
+                res = self.ledger.resolve_use(use)
+            except (NotFoundError, ValidationError) as exc:
+                problems.append(f"{use}: {exc.message}")  # recorded, marked: never dropped
+                continue
             if kinds is not None and res.artifact_kind not in kinds:
                 continue
             name = KIND_FIELD.get(res.artifact_kind)
@@ -177,14 +186,20 @@ class _Instrumentation:
         ctx = _CONTEXT.get()
         model = kwargs.get("model")
         kind = "embedder" if endpoint == "embeddings" else "model"
+        problems: list[str] = []
         if self.alias is not None:
-            res = self.ledger.resolve(self.alias)
-            fields = {"alias": self.alias, KIND_FIELD.get(res.artifact_kind, "model_digest"):
-                      res.digest}
+            try:
+                res = self.ledger.resolve(self.alias)
+            except (NotFoundError, ValidationError) as exc:
+                fields = {"alias": self.alias}
+                problems.append(f"{self.alias}: {exc.message}")
+            else:
+                fields = {"alias": self.alias,
+                          KIND_FIELD.get(res.artifact_kind, "model_digest"): res.digest}
         else:
             fields = self.attributor.attribute(model, vendor=self.vendor, kind=kind)
         for uses in (self.uses, ctx.uses if ctx else ()):
-            for name, value in self._resolutions(uses, endpoint).items():
+            for name, value in self._resolutions(uses, endpoint, problems).items():
                 fields.setdefault(name, value)
         fields["at"] = at
         fields["vendor_model_id"] = getattr(response, "model", None)
@@ -208,6 +223,8 @@ class _Instrumentation:
             extra["request_model"] = model
         extra.update(self.extra or {})
         extra.update((ctx.extra or {}) if ctx else {})
+        if problems:
+            extra["uses_problems"] = problems
         fields["extra"] = extra
         input_text = _input_text(endpoint, kwargs)
         output_text, output_digest = _output(endpoint, response)
@@ -393,16 +410,21 @@ def _resource(client, path: str):
 
 def instrument(client, ledger, *, alias: str | None = None, uses: Iterable = (),
                subject: str | None = None, segments: dict | None = None,
-               keep_text: bool = False, vendor: str = "openai", extra: dict | None = None):
+               keep_text: bool = False, vendor: str = "openai", extra: dict | None = None,
+               strict: bool = True):
     """Wrap ``client`` (``openai.OpenAI`` or ``AsyncOpenAI``) in place; returns it.
 
     ``alias``: record every call under this modelward alias (resolved per call) instead of
     attributing the ``model`` argument; ``uses``: aliases (resolved per call) or
     :class:`Resolution` objects filling the prompt, embedder, … digests; ``vendor``: the
     hosted-id prefix for models that are not aliases (``openai:<model>``). Instrumenting
-    again replaces the earlier settings."""
+    again replaces the earlier settings.
+
+    An unknown alias or digest in ``alias``/``uses`` raises here (UnknownAliasError,
+    UnknownArtifactError naming it). With ``strict=False``, or when an alias stops resolving
+    later, each call is still recorded, its problems listed in ``extra["uses_problems"]``."""
     inst = _Instrumentation(ledger, alias=alias, uses=uses, subject=subject, segments=segments,
-                            keep_text=keep_text, vendor=vendor, extra=extra)
+                            keep_text=keep_text, vendor=vendor, extra=extra, strict=strict)
     for path, endpoint in ENDPOINTS:
         resource = _resource(client, path)
         if resource is None or not hasattr(resource, "create"):

@@ -311,6 +311,12 @@ def ingest(store: Store, spans: list[Span], attributor: Attributor | None = None
         rows.append(row)
         if payload is not None:
             payloads.append(payload)
-    appended = ledger_decisions.append(store, rows, payloads)
+    # a span re-sent with other content is rejected (the first content stands), the rest kept
+    appended = ledger_decisions.append(store, rows, payloads, on_conflict="report")
     result.accepted, result.duplicates = appended.inserted, appended.duplicates
+    for decision_id, fields in sorted(appended.conflicts.items()):
+        result.rejected += 1
+        if len(result.errors) < 10:
+            result.errors.append(f"decision {decision_id}: already recorded with a different "
+                                 f"{', '.join(fields)}")
     return result

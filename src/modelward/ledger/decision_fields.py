@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from ..digest import DIGEST_RE, canonical_json, of_text
+from ..digest import DIGEST_RE, canonical_json, non_finite_path, of_text
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import MAX_US, MIN_US, now_us, parse_time
@@ -95,9 +95,14 @@ def _json_object(value, field: str, line):
             raise ValidationError(f"segment {k!r} must be a string, number or boolean",
                                   field=f"segments.{k}", line=line)
     try:
-        return canonical_json(value).decode()
+        text = canonical_json(value).decode()
     except TypeError as exc:
         raise ValidationError(f"not JSON-serialisable: {exc}", field=field, line=line) from None
+    # orjson writes NaN and infinities as null: only then is a closer look needed
+    if "null" in text and (where := non_finite_path(value)) is not None:
+        raise ValidationError("NaN and infinity are not numbers JSON can hold",
+                              field=f"{field}.{where}", line=line)
+    return text
 
 
 def _int(value, field: str, line):
@@ -203,7 +208,8 @@ def _normalize_common(d, now, process):
         if type(segments) is not dict:
             return None
         for value in segments.values():
-            if type(value) not in _SCALAR_TYPES:
+            kind = type(value)
+            if kind not in _SCALAR_TYPES or (kind is float and not _isfinite(value)):
                 return None
         try:  # orjson refuses non-str keys: the checked path then names the problem
             segments = _dumps(segments, option=_SORT_KEYS).decode()
@@ -216,6 +222,9 @@ def _normalize_common(d, now, process):
         try:
             extra = _dumps(extra, option=_SORT_KEYS).decode()
         except TypeError:
+            return None
+        # orjson writes NaN and infinities as null: only then is a closer look needed
+        if "null" in extra and non_finite_path(get("extra")) is not None:
             return None
     gate = get("gate")
     threshold = candidates = passed = None

@@ -12,14 +12,16 @@ import functools
 import itertools
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from ..errors import UnknownDecisionError, ValidationError
+from ..digest import canonical_json
+from ..errors import IdConflictError, UnknownDecisionError, ValidationError
+from ..ids import content_id
 from ..timefmt import iso, now_us
 from . import chain
 from .decision_fields import (  # noqa: F401  (the public names live on here too)
@@ -131,45 +133,87 @@ def _payload_sql(store: Store) -> str:
 class AppendResult:
     block: int | None
     inserted: int
-    duplicates: int
+    duplicates: int  # ids already recorded with the same content
+    conflicts: dict[str, list[str]] = field(default_factory=dict)  # id -> fields that differ
+
+
+# What a decision says, compared when its id arrives again. ``at`` and ``process`` say when
+# and where it was recorded: a retry that lets the ledger stamp the time anew (an API body
+# without ``at``) is the same decision.
+_CONTENT = tuple(i for i, c in enumerate(chain.CHAINED)
+                 if c not in ("id", "at", "process", "recorded_at"))
+
+
+def _differing(a: tuple, b: tuple) -> list[str]:
+    return [chain.CHAINED[i] for i in _CONTENT if a[i] != b[i]]
+
+
+def conflict_error(conflicts: dict[str, list[str]]) -> IdConflictError:
+    ids = sorted(conflicts)
+    shown = ", ".join(f"{i} ({', '.join(conflicts[i])})" for i in ids[:10])
+    more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+    return IdConflictError(
+        f"{len(ids)} decision id(s) already recorded with different content: {shown}{more}; "
+        "nothing was written", ids=ids, fields={i: conflicts[i] for i in ids},
+        hint="a recorded decision never changes: give a different decision a new id")
 
 
 def append(store: Store, rows: list[tuple], payloads: Iterable[tuple] = (),
-           *, recorded_at: int | None = None) -> AppendResult:
+           *, recorded_at: int | None = None, on_conflict: str = "raise") -> AppendResult:
     """Write normalized decisions as one sealed chain block in one transaction.
 
-    Ids already in the ledger (or repeated in ``rows``) are skipped, so a retry never
-    duplicates. Returns the block number (None when every id was a duplicate)."""
+    An id already in the ledger (or repeated in ``rows``) with the same content is a
+    duplicate, skipped, so a retry never duplicates. With different content it is a
+    conflict: ``on_conflict="raise"`` raises :class:`IdConflictError` naming the ids and
+    writes nothing; ``"report"`` (the recorder, which has no caller to raise to) writes the
+    rest and returns them in ``conflicts``. Returns the block number (None when nothing
+    was new)."""
     if not rows:
         return AppendResult(None, 0, 0)
-    seen: set[str] = set()
+    seen: dict[str, tuple] = {}
     unique = []
+    repeats: dict[str, list[str]] = {}
     for r in rows:
-        if r[0] not in seen:
-            seen.add(r[0])
+        first = seen.get(r[0])
+        if first is None:
+            seen[r[0]] = r
             unique.append(r)
+        elif first != r and (differ := _differing(first, r)):
+            repeats[r[0]] = differ
+    if repeats and on_conflict == "raise":
+        raise conflict_error(repeats)
     with store.write(chain=True) as conn:
-        return append_in(conn, store, unique, payloads, recorded_at=recorded_at,
-                         offered=len(rows))
+        res = append_in(conn, store, unique, payloads, recorded_at=recorded_at,
+                        offered=len(rows) - len(repeats), on_conflict=on_conflict)
+    res.conflicts.update(repeats)
+    return res
 
 
 def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Iterable[tuple] = (),
-              *, recorded_at: int | None = None, offered: int | None = None) -> AppendResult:
+              *, recorded_at: int | None = None, offered: int | None = None,
+              on_conflict: str = "raise") -> AppendResult:
     """:func:`append` inside a write transaction the caller holds (``store.write(chain=True)``);
     ``unique`` must not repeat an id."""
+    if on_conflict not in ("raise", "report"):
+        raise ValueError(on_conflict)
     offered = len(unique) if offered is None else offered
     recorded_at = now_us() if recorded_at is None else recorded_at
     number, prev_root = chain.last_block(conn)
     number += 1
     full = [r + (recorded_at, number, i) for i, r in enumerate(unique)]
     inserted = _insert_rows(conn, store, full)
+    conflicts: dict[str, list[str]] = {}
     if inserted != len(full):
         present = set(conn.exec_driver_sql(
             f"SELECT id FROM decisions WHERE block = {store.paramstyle}", (number,)
         ).scalars())
+        conflicts = _conflicts(conn, [r for r in full if r[0] not in present])
+        if conflicts and on_conflict == "raise":
+            raise conflict_error(conflicts)  # the caller's transaction rolls back
         full = [r for r in full if r[0] in present]
+        offered -= len(conflicts)
     if not full:
-        return AppendResult(None, 0, offered)
+        return AppendResult(None, 0, offered, conflicts)
     leaves = chain.leaves(full)
     chain.seal(conn, number, prev_root, leaves, min(r[1] for r in full),
                max(r[1] for r in full))
@@ -177,7 +221,21 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
     payload_rows = [p for p in payloads if p[0] in kept]
     if payload_rows:
         conn.exec_driver_sql(_payload_sql(store), payload_rows)
-    return AppendResult(number, len(full), offered - len(full))
+    return AppendResult(number, len(full), offered - len(full), conflicts)
+
+
+def _conflicts(conn: Connection, rows: list[tuple]) -> dict[str, list[str]]:
+    """Of rows whose ids are already recorded: id -> the content fields that differ."""
+    out: dict[str, list[str]] = {}
+    by_id = {r[0]: r for r in rows}
+    ids = list(by_id)
+    cols = [decisions.c[c] for c in chain.CHAINED]
+    for i in range(0, len(ids), 500):
+        for stored in conn.execute(sa.select(*cols).where(decisions.c.id.in_(ids[i:i + 500]))):
+            differ = _differing(tuple(stored), by_id[stored[0]])
+            if differ:
+                out[stored[0]] = differ
+    return out
 
 
 @dataclass
@@ -277,7 +335,12 @@ def import_jsonl(store: Store, lines: Iterable[bytes | str], *, block_size: int 
 
     Every line is checked first; any bad line rejects the whole file (the ValidationError
     lists each problem with its line number) and nothing is written. Good files are written
-    in one transaction, ``block_size`` decisions per chain block."""
+    in one transaction, ``block_size`` decisions per chain block.
+
+    A line without an id gets one derived from its content (:func:`~modelward.ids.content_id`
+    of its canonical JSON), so importing a file again counts its lines as duplicates. An id
+    already recorded with different content raises :class:`IdConflictError` naming the ids,
+    and nothing is written."""
     rows: list[tuple] = []
     payloads: list[tuple] = []
     problems: list[ValidationError] = []
@@ -290,10 +353,16 @@ def import_jsonl(store: Store, lines: Iterable[bytes | str], *, block_size: int 
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raise ValidationError(f"not valid JSON ({exc})", line=number) from None
+            derived = isinstance(obj, dict) and obj.get("id") is None
+            if derived:
+                obj["id"] = content_id(canonical_json(obj))
             row, payload = normalize(obj, line=number)
             if row[0] in seen:
-                raise ValidationError(f"repeats the id of line {seen[row[0]]}", field="id",
-                                      line=number)
+                what = (f"repeats line {seen[row[0]]} exactly (a line without an id is "
+                        "identified by its content)") if derived else \
+                    f"repeats the id of line {seen[row[0]]}"
+                raise ValidationError(what, field="id", line=number,
+                                      hint="give each decision its own id" if derived else None)
             seen[row[0]] = number
         except ValidationError as exc:
             problems.append(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -9,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..digest import canonical_json
+from ..digest import canonical_json, non_finite_path
 from ..errors import NotFoundError, ValidationError
 from ..ids import uuid7
 from ..timefmt import iso, now_us
@@ -95,6 +96,12 @@ def start_run(conn: Connection, *, evalset_digest: str, prompt_alias: str | None
 def add_results(conn: Connection, run_id: str, results: list[ItemResult]) -> None:
     if not results:
         return
+    for r in results:
+        where = non_finite_path(r.scores)
+        if where is not None or (r.latency_ms is not None and not math.isfinite(r.latency_ms)):
+            field = f"scores.{where}" if where is not None else "latency_ms"
+            raise ValidationError(f"item {r.item_id!r}: NaN and infinity are not scores",
+                                  field=field)
     conn.execute(eval_results.insert(), [
         dict(run_id=run_id, item_index=r.item_index, item_id=r.item_id,
              rendered_digest=r.rendered_digest, rendered_text=r.rendered_text,

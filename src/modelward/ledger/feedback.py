@@ -3,6 +3,7 @@ policy instead of a guess about why somebody clicked."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..digest import canonical_json
+from ..digest import canonical_json, non_finite_path
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
@@ -87,6 +88,9 @@ def normalize(d: Mapping, *, line: int | None = None) -> dict:
     if rating is not None:
         if type(rating) not in (int, float):
             raise ValidationError(f"expected a number, got {rating!r}", field="rating", line=line)
+        if not math.isfinite(rating):
+            raise ValidationError(f"expected a finite number, got {rating!r}", field="rating",
+                                  line=line)
         rating = float(rating)
     at = d.get("at")
     try:
@@ -96,6 +100,9 @@ def normalize(d: Mapping, *, line: int | None = None) -> dict:
     meta = d.get("meta")
     if meta is not None and not isinstance(meta, Mapping):
         raise ValidationError("expected an object", field="meta", line=line)
+    if meta is not None and (where := non_finite_path(meta)) is not None:
+        raise ValidationError("NaN and infinity are not numbers JSON can hold",
+                              field=f"meta.{where}", line=line)
     return dict(
         id=fid, decision_id=did, at=at, rating=rating,
         intent=_choice(d.get("intent"), INTENTS, "intent", line, default="unknown"),

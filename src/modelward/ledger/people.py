@@ -3,14 +3,13 @@ of each alias. E-mail addresses are the identity of a person, stored lower-case.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..csvfile import read_csv
 from ..errors import ValidationError
 from ..timefmt import iso, now_us
 from .aliases import check_alias
@@ -101,35 +100,25 @@ def normalize(obj: dict, line: int | None = None) -> dict:
 def parse_csv(data: bytes, *, name: str = "roster") -> list[dict]:
     """Rows of a roster CSV (header ``email,name,status,team``; name and team optional).
     Every bad line is named in one ValidationError; nothing is returned half-read."""
-    try:
-        text = data.decode("utf-8-sig")  # a spreadsheet's BOM
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                              field="FILE") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in reader.fieldnames or []]
-    if not header:
+    if not data.strip():
         raise ValidationError(f"{name} is empty; expected the header email,name,status,team",
                               field="FILE", line=1)
+    table = read_csv(data, name=name, lower_header=True)
+    header = table.header
     unknown = [h for h in header if h not in COLUMNS]
     missing = [h for h in ("email", "status") if h not in header]
-    if unknown or missing or len(set(header)) != len(header):
+    if unknown or missing:
         what = (f"unknown column(s) {', '.join(unknown)}" if unknown else
-                f"missing column(s) {', '.join(missing)}" if missing else "a repeated column")
+                f"missing column(s) {', '.join(missing)}")
         raise ValidationError(f"{name}: {what}", field="header", line=1,
                               hint="the header is email,name,status,team")
-    reader.fieldnames = header
     rows: list[dict] = []
     problems: list[ValidationError] = []
     seen: dict[str, int] = {}
-    start = reader.line_num + 1
-    for raw in reader:
-        number, start = start, reader.line_num + 1  # a quoted cell may span lines
-        if not any((v or "").strip() for k, v in raw.items() if k is not None):
+    for number, raw in table.rows:
+        if not any(v.strip() for v in raw.values()):
             continue
         try:
-            if None in raw:
-                raise ValidationError("more cells than header columns", line=number)
             row = normalize(raw, number)
             if row["email"] in seen:
                 raise ValidationError(f"repeats {row['email']} of line {seen[row['email']]}",

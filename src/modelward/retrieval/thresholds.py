@@ -11,8 +11,6 @@ Light on purpose: the SDK imports :class:`ThresholdPolicy` (no numpy).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from ..csvfile import read_csv
 from ..errors import ValidationError
 
 SCORE_KEYS = ("score", "similarity", "relevance")
@@ -52,7 +51,7 @@ def _from_record(rec: dict, line: int, queries: set) -> float:
     return _number(rec[key], line)
 
 
-def parse_scores(text: str, *, suffix: str = "") -> ReferenceScores:
+def parse_scores(text: str, *, suffix: str = "", name: str = "--scores") -> ReferenceScores:
     """Scores from JSONL (``{"query": …, "score": …}`` or a number per line), a JSON list
     (of numbers or records), CSV with a ``score`` column, or one number per line."""
     scores: list[float] = []
@@ -66,13 +65,11 @@ def parse_scores(text: str, *, suffix: str = "") -> ReferenceScores:
         for i, v in enumerate(values, start=1):
             scores.append(_from_record(v, i, queries) if isinstance(v, dict) else _number(v, i))
     elif suffix == ".csv" or (not stripped.startswith("{") and "," in stripped.split("\n")[0]):
-        reader = csv.DictReader(io.StringIO(text))
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
-        if not any(k in fields for k in SCORE_KEYS):
+        table = read_csv(text, name=name, lower_header=True)
+        if not any(k in table.header for k in SCORE_KEYS):
             raise ValidationError("the CSV needs a \"score\" column", field="--scores", line=1)
-        for i, row in enumerate(reader, start=2):
-            scores.append(_from_record({k.strip().lower(): v for k, v in row.items() if k},
-                                       i, queries))
+        for i, row in table.rows:
+            scores.append(_from_record(row, i, queries))
     else:
         for i, raw in enumerate(text.splitlines(), start=1):
             if not raw.strip():
@@ -100,7 +97,7 @@ def read_scores(path: str | Path) -> ReferenceScores:
         raise ValidationError(f"{file} does not exist", field="--scores") from None
     except UnicodeDecodeError:
         raise ValidationError(f"{file} is not UTF-8 text", field="--scores") from None
-    return parse_scores(text, suffix=file.suffix.lower())
+    return parse_scores(text, suffix=file.suffix.lower(), name=str(file))
 
 
 def check_target(mode: str, target: float) -> float:

@@ -8,8 +8,6 @@ Columns holding anything else are kept as text and are not covariates.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from ..csvfile import decode, read_csv
 from ..digest import is_digest, of_bytes
 from ..display import short_digest
 from ..errors import ValidationError
@@ -54,7 +53,7 @@ class Table:
 
 def _cells(data: bytes, source: str) -> tuple[list[str], list[dict], int]:
     """(column names, rows as dicts, first data line number) of CSV or JSONL bytes."""
-    text = data.decode("utf-8-sig")
+    text = decode(data, str(source))
     stripped = text.lstrip()
     if stripped.startswith("{"):
         rows, columns = [], {}
@@ -72,23 +71,14 @@ def _cells(data: bytes, source: str) -> tuple[list[str], list[dict], int]:
             rows.append(obj)
         columns.pop("\x00line", None)
         return list(columns), rows, 1
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ValidationError(f"{source} is empty", field="file") from None
-    header = [h.strip() for h in header]
+    if not text.strip():
+        raise ValidationError(f"{source} is empty", field="file")
+    table = read_csv(text, name=str(source))
     rows = []
-    for number, cells in enumerate(reader, start=2):
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise ValidationError(f"{source}: {len(cells)} cells, the header has {len(header)}",
-                                  line=number)
-        row = dict(zip(header, cells, strict=True))
+    for number, row in table.rows:
         row["\x00line"] = number
         rows.append(row)
-    return header, rows, 2
+    return table.header, rows, 2
 
 
 def _number(value) -> float | None:

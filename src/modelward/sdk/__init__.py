@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from ..errors import ValidationError
+from ..errors import NotFoundError, ValidationError
 from ..ledger import aliases as ledger_aliases
+from ..ledger import artifacts as ledger_artifacts
 from ..ledger import experiments as ledger_experiments
 from ..ledger import feedback as ledger_feedback
 from ..ledger import thresholds as ledger_thresholds
@@ -76,25 +77,61 @@ class Ledger:
                 recorder = self._recorder
         return recorder
 
-    def record(self, *, uses: Iterable[Resolution] = (), **fields) -> str:
+    def record(self, *, uses: Iterable = (), strict: bool = True, **fields) -> str:
         """Record one decision; returns its id (client-made UUIDv7 unless ``id=`` is given).
 
-        ``uses`` takes the :class:`Resolution` objects the output was produced with: each
-        fills the digest field of its artifact kind, and the first names the alias asked
-        for. Any field of a decision may be passed by name (see docs/decisions.md)."""
-        for res in uses:
-            res = getattr(res, "resolution", res)  # a RenderedPrompt names its prompt
+        ``uses`` takes what the output was produced with: :class:`Resolution` objects (or
+        rendered prompts), alias names or ``sha256:`` digests of registered artifacts. Each
+        fills the digest field of its artifact kind, and the first alias names the alias
+        asked for. An unknown alias or digest raises (UnknownAliasError,
+        UnknownArtifactError naming it); with ``strict=False`` the decision is recorded
+        anyway, the problems listed in ``extra["uses_problems"]``. Any field of a decision
+        may be passed by name (see docs/decisions.md)."""
+        problems = []
+        for use in uses:
+            try:
+                res = self.resolve_use(use)
+            except (NotFoundError, ValidationError) as exc:
+                if strict:
+                    raise
+                problems.append(f"{use}: {exc.message}")
+                continue
             field = KIND_FIELD.get(res.artifact_kind)
             if field is None:
-                raise ValidationError(f"{res.alias} points at a {res.artifact_kind}, "
-                                      "which a decision does not name", field="uses")
+                message = f"{res.alias or res.digest} is a {res.artifact_kind}, which a " \
+                          "decision does not name"
+                if strict:
+                    raise ValidationError(message, field="uses")
+                problems.append(message)
+                continue
             fields.setdefault(field, res.digest)
-            fields.setdefault("alias", res.alias)
+            if res.alias:
+                fields.setdefault("alias", res.alias)
+        if problems:
+            extra = fields.get("extra")
+            fields["extra"] = {**(extra if isinstance(extra, dict) else {}),
+                               "uses_problems": problems}
         for name in ("input_text", "output_text"):
             value = fields.get(name)
             if isinstance(value, str) and type(value) is not str:  # e.g. a RenderedPrompt
                 fields[name] = str.__str__(value)
         return self.recorder.record(fields)
+
+    def resolve_use(self, use) -> Resolution:
+        """One item of ``uses=`` as a Resolution: a Resolution (or anything carrying one, a
+        rendered prompt), an alias name (resolved now) or the ``sha256:`` digest of a
+        registered artifact (``alias`` empty). Unknown names and digests raise, naming them."""
+        use = getattr(use, "resolution", use)  # a RenderedPrompt names its prompt
+        if isinstance(use, Resolution):
+            return use
+        if not isinstance(use, str):
+            raise ValidationError(f"expected a Resolution, an alias or a digest, got "
+                                  f"{type(use).__name__}", field="uses")
+        if not use.startswith("sha256:"):
+            return self.resolve(use)
+        with self.store.read() as conn:
+            art = ledger_artifacts.get(conn, use)
+        return Resolution("", art.digest, 0, 0, 0, "digest", art.kind)
 
     # --- experiments ------------------------------------------------------------------
     def experiment(self, name: str) -> Experiment:

@@ -15,6 +15,8 @@ make the replay idempotent.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -26,7 +28,8 @@ from pathlib import Path
 
 import orjson
 
-from ..filemodes import make_dirs, open_append
+from ..errors import StorageError
+from ..filemodes import file_mode, make_dirs
 from ..ids import uuid7
 from ..ledger import decisions as ledger_decisions
 from ..ledger import experiments as ledger_experiments
@@ -35,6 +38,13 @@ from ..ledger.engine import Store
 log = logging.getLogger("modelward.recorder")
 # In the payload slot of a queued (row, payload): the row is an experiment exposure.
 EXPOSURE = "exposure"
+
+
+def _report(res: ledger_decisions.AppendResult) -> None:
+    """The recorder has no caller to raise to: a recorded id sent again with other content
+    is kept out of the ledger (the first content stands) and logged as an error."""
+    if res.conflicts:
+        log.error("modelward recorder: %s", ledger_decisions.conflict_error(res.conflicts).message)
 
 
 def _commit(store: Store, part: list) -> None:
@@ -50,22 +60,66 @@ def _commit(store: Store, part: list) -> None:
             rows.append(row)
             payloads.append(payload)
     if rows:
-        ledger_decisions.append(store, rows, payloads)
+        _report(ledger_decisions.append(store, rows, payloads, on_conflict="report"))
     if exposures:
         ledger_experiments.append_exposures(store, exposures)
 
 
-class _Spool:
-    """Append-only, fsynced segment files, one process holding an exclusive lock on its own."""
+class SegmentFile:
+    """One spool segment opened for appending (0600): the few calls the spool makes, so each
+    one's result is checked in one place."""
 
-    def __init__(self, directory: Path, umask: int = 0o077) -> None:
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, data) -> int:
+        return os.write(self.fd, data)
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+def _storage_error(what: str, path: Path, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc)
+    return StorageError(f"durable spool: {what} {path} failed: {reason} "
+                        f"(errno {errno.errorcode.get(exc.errno, exc.errno)}); "
+                        "the decision was not recorded",
+                        hint="free space on or fix permissions of the spool directory "
+                             "(MODELWARD_SPOOL_DIR); record() may be retried with the same id")
+
+
+class _Spool:
+    """Append-only, fsynced segment files, one process holding an exclusive lock on its own.
+
+    An append is acknowledged only once all its bytes are written and fsynced. A write error,
+    a short write that makes no progress or an fsync error raises :class:`StorageError`; the
+    segment is cut back to its last acknowledged byte and set aside (its records are still
+    queued and replayable), and the next append starts a new segment."""
+
+    def __init__(self, directory: Path, umask: int = 0o077, *,
+                 file_factory=SegmentFile) -> None:
         self.dir, self.umask = directory, umask
-        make_dirs(self.dir, umask)
+        try:
+            make_dirs(self.dir, umask)
+        except OSError as exc:
+            raise _storage_error("creating", directory, exc) from exc
+        self.file_factory = file_factory
         self.prefix = f"spool-{os.getpid()}-{uuid7()}"
         self.segment = 0
         self.discarded = 0  # segments 1..discarded are gone
-        self.fh = None
-        self._open_segment()
+        self.fh = None  # opened on the first append after start, a rotation or a failure
+        self.size = 0  # bytes of the open segment that are acknowledged
 
     def _path(self, n: int) -> Path:
         return self.dir / f"{self.prefix}-{n:08d}.jsonl"
@@ -73,29 +127,82 @@ class _Spool:
     def _open_segment(self) -> None:
         self.segment += 1
         # Created under another name and renamed once locked: a replayer in another process
-        # must never see the segment unlocked, take it for an orphan and delete it.
+        # must never see the segment unlocked, take it for an orphan and delete it. A replayer
+        # that found the ``.opening`` file in the instant before it was locked removes it; the
+        # rename then fails and the segment is created again.
         path = self._path(self.segment)
         opening = path.with_suffix(".opening")
-        fh = open_append(opening, self.umask)  # raw text: owner-only by default
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        os.replace(opening, path)
-        dir_fd = os.open(self.dir, os.O_RDONLY)
+        for _ in range(3):
+            fh = None
+            try:
+                fh = self.file_factory(opening)
+                os.fchmod(fh.fileno(), file_mode(self.umask))  # raw text: owner-only by default
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                os.replace(opening, path)
+            except FileNotFoundError:
+                if fh is not None:
+                    fh.close()
+                continue
+            except OSError as exc:
+                if fh is not None:
+                    fh.close()
+                    with contextlib.suppress(OSError):
+                        os.unlink(opening)
+                raise _storage_error("creating", path, exc) from exc
+            break
+        else:
+            raise StorageError(f"durable spool: {path} kept disappearing while being created")
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        self.fh = fh
+            dir_fd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            fh.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise _storage_error("syncing the directory of", path, exc) from exc
+        self.fh, self.size = fh, 0
 
     def append(self, row: tuple, payload) -> None:
-        self.fh.write(orjson.dumps([row, payload]) + b"\n")
-        os.fsync(self.fh.fileno())
+        data = orjson.dumps([row, payload]) + b"\n"
+        if self.fh is None:
+            self._open_segment()
+        fh, start = self.fh, self.size
+        view, done = memoryview(data), 0
+        try:
+            while done < len(data):
+                n = fh.write(view[done:])
+                if not n:  # no progress and no error: the device is full
+                    raise OSError(errno.ENOSPC, f"short write ({done} of {len(data)} bytes)")
+                done += n
+            fh.sync()
+        except OSError as exc:
+            self._set_aside(start)
+            raise _storage_error("appending to", self._path(self.segment), exc) from exc
+        self.size = start + len(data)
+
+    def _set_aside(self, good: int) -> None:
+        """Cut the segment back to its acknowledged bytes (a torn line must not glue itself
+        to the next record) and stop writing to it: its records are queued, and it stays on
+        disk until they are committed."""
+        fh, self.fh = self.fh, None
+        try:
+            fh.truncate(good)
+            fh.sync()
+        except OSError:
+            pass  # replay skips a torn line; nothing is ever appended after it
+        finally:
+            fh.close()
 
     def rotate(self) -> int:
-        """Start a new segment; returns the number of the one just closed."""
-        old_fh, old = self.fh, self.segment
-        self._open_segment()
-        old_fh.close()
-        return old
+        """Close the current segment; returns its number. The next append opens a new one,
+        so a full disk never holds up the commits that free it."""
+        if self.fh is not None:
+            fh, self.fh = self.fh, None
+            fh.close()
+        return self.segment
 
     def discard_through(self, segment: int) -> None:
         # from the last one discarded: starting at 1 made every drain cost O(uptime) unlinks
@@ -104,18 +211,39 @@ class _Spool:
         self.discarded = max(self.discarded, segment)
 
     def close(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            self.fh = None
-            self._path(self.segment).unlink(missing_ok=True)
+        """Remove every segment: called once everything queued is committed."""
+        self.rotate()
+        self.discard_through(self.segment)
+
+
+def _read_segment(data: bytes) -> tuple[list, list, list]:
+    rows, payloads, exposures = [], [], []
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        try:
+            row, payload = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a torn line: record() never returned for it
+        if payload == EXPOSURE:
+            exposures.append(tuple(row))
+            continue
+        rows.append(tuple(row))
+        if payload:
+            payloads.append(tuple(payload))
+    return rows, payloads, exposures
 
 
 def replay_orphaned_spools(store: Store, directory: Path) -> int:
-    """Commit the decisions in spool files no live process holds; returns how many."""
+    """Commit the decisions in spool files no live process holds; returns how many.
+
+    Segments still named ``.opening`` (a process killed while creating one) are replayed
+    the same way and removed, whether empty or not."""
     if not directory.is_dir():
         return 0
     replayed = 0
-    for path in sorted(directory.glob("spool-*.jsonl")):
+    paths = sorted([*directory.glob("spool-*.jsonl"), *directory.glob("spool-*.opening")])
+    for path in paths:
         try:
             fh = open(path, "rb")
         except FileNotFoundError:
@@ -125,24 +253,13 @@ def replay_orphaned_spools(store: Store, directory: Path) -> int:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # its writer is alive
-            rows, payloads, exposures = [], [], []
-            for line in fh.read().split(b"\n"):
-                if not line:
-                    continue
-                try:
-                    row, payload = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue  # a torn last line: record() never returned for it
-                if payload == EXPOSURE:
-                    exposures.append(tuple(row))
-                    continue
-                rows.append(tuple(row))
-                if payload:
-                    payloads.append(tuple(payload))
+            rows, payloads, exposures = _read_segment(fh.read())
             for i in range(0, len(rows), 5000):
                 chunk = rows[i:i + 5000]
                 ids = {r[0] for r in chunk}
-                res = ledger_decisions.append(store, chunk, [p for p in payloads if p[0] in ids])
+                res = ledger_decisions.append(store, chunk, [p for p in payloads if p[0] in ids],
+                                              on_conflict="report")
+                _report(res)
                 replayed += res.inserted
             for i in range(0, len(exposures), 5000):
                 replayed += ledger_experiments.append_exposures(store, exposures[i:i + 5000])
@@ -287,8 +404,9 @@ class Recorder:
                 if self._mixed:
                     _commit(self.store, part)
                 else:
-                    ledger_decisions.append(self.store, [r for r, _ in part],
-                                            [p for _, p in part if p is not None])
+                    _report(ledger_decisions.append(self.store, [r for r, _ in part],
+                                                    [p for _, p in part if p is not None],
+                                                    on_conflict="report"))
                 self.committed += len(part)
                 self._pending -= len(part)
         except BaseException:

@@ -120,11 +120,15 @@ def read_stream(fh, fmt: str, label: str, src, tell, first_line: int = 1
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
         # a cell is a whole document, often longer than csv's default 128 KiB limit
         csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
-        reader = csv.DictReader(text, delimiter="\t" if fmt == "tsv" else ",")
+        # strict: a stray quote is an error, never a cell that swallows the lines after it
+        reader = csv.DictReader(text, delimiter="\t" if fmt == "tsv" else ",", strict=True)
         line = 2
         try:
             for row in reader:
                 src.consumed = base + tell()
+                if None in row or None in row.values():
+                    raise ValidationError(f"{label}: not as many cells as the header has "
+                                          f"({len(reader.fieldnames)})", line=line)
                 cells = row.get("text")
                 if cells is None:
                     cells = "\n".join(v for k, v in row.items()

@@ -9,12 +9,11 @@ the whole file. Feedback ids already recorded are skipped, so importing twice is
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 import orjson
 
+from ...csvfile import decode, read_csv
 from ...errors import ValidationError
 from ...ledger import feedback as ledger_feedback
 from ...ledger.engine import Store
@@ -30,11 +29,7 @@ class ImportResult:
 
 def _records(data: bytes, name: str):
     """(line number, object) pairs; JSON lines when the first character is ``{``, else CSV."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                              field="FILE") from None
+    text = decode(data, name)
     head = text.lstrip()[:1]
     if not head:
         raise ValidationError(f"{name} holds no feedback events", field="FILE")
@@ -50,8 +45,8 @@ def _records(data: bytes, name: str):
     if head == "[":
         raise ValidationError(f"{name} is a JSON array; write one JSON object per line",
                               field="FILE")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    fields = reader.fieldnames or []
+    table = read_csv(text, name=name, multiline=("comment", "correction", "meta"))
+    fields = table.header
     if "decision_id" not in fields:
         raise ValidationError(f"{name}: expected JSON lines, or CSV with a decision_id column",
                               field="decision_id", line=1)
@@ -59,16 +54,12 @@ def _records(data: bytes, name: str):
     if unknown:
         raise ValidationError(f"unknown column(s): {', '.join(unknown)}", field=unknown[0],
                               line=1, hint="columns: " + ", ".join(sorted(ledger_feedback.FIELDS)))
-    start = reader.line_num + 1
-    for row in reader:
-        number, start = start, reader.line_num + 1  # a quoted field may span lines
+    for number, row in table.rows:
         yield number, _from_csv(row, number)
 
 
 def _from_csv(row: dict, number: int):
-    obj = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-    if None in row:
-        return ValidationError("more cells than header columns", line=number)
+    obj = {k: v for k, v in row.items() if v != ""}
     if "rating" in obj:
         try:
             obj["rating"] = float(obj["rating"])

@@ -18,6 +18,7 @@ verdict whenever MW304 re-checks a dataset.
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 import unicodedata
 from collections.abc import Mapping
@@ -145,7 +146,7 @@ def parse_policy(data: bytes, *, source: str, default_name: str | None = None) -
             kw[key] = _count(doc, key, source)
     for key in ("rating_min", "rating_max"):
         if key in doc:
-            if type(doc[key]) not in (int, float):
+            if type(doc[key]) not in (int, float) or not math.isfinite(doc[key]):
                 raise _bad(key, f"must be a number, got {doc[key]!r}", source)
             kw[key] = float(doc[key])
     if kw.get("rating_min") is not None and kw.get("rating_max") is not None \

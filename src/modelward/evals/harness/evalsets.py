@@ -13,13 +13,12 @@ CSV columns: id, input, expected, source, decision_id, and ``segment.<name>`` pe
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from ...csvfile import decode, read_csv
 from ...errors import ValidationError
 
 ITEM_FIELDS = {"id", "input", "expected", "segments", "source", "decision_id", "meta"}
@@ -73,7 +72,7 @@ def _item(obj, line: int) -> EvalItem:
 
 
 def parse_evalset(data: bytes, *, name: str = "eval set") -> list[EvalItem]:
-    text = data.decode("utf-8-sig")
+    text = decode(data, name)
     stripped = text.lstrip()
     items: list[EvalItem] = []
     if stripped.startswith("["):
@@ -92,10 +91,10 @@ def parse_evalset(data: bytes, *, name: str = "eval set") -> list[EvalItem]:
                 raise ValidationError(f"not valid JSON ({exc})", line=number) from None
             items.append(_item(obj, number))
     else:
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "input" not in reader.fieldnames:
+        table = read_csv(text, name=name, multiline="*")
+        if "input" not in table.header:
             raise ValidationError(f"{name}: CSV needs an 'input' column", field="input")
-        for number, row in enumerate(reader, start=2):
+        for number, row in table.rows:
             segs = {k[len("segment."):]: v for k, v in row.items()
                     if k and k.startswith("segment.") and v not in (None, "")}
             obj = {k: v for k, v in row.items() if k in ITEM_FIELDS and v not in (None, "")}

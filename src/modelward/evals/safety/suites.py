@@ -24,13 +24,12 @@ names the exact digest it asked.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from ...csvfile import read_csv
 from ...digest import is_digest, of_bytes
 from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
@@ -102,13 +101,9 @@ def parse_jsonl(data: bytes, name: str) -> list[Probe]:
 
 
 def _rows(text: str, name: str) -> tuple[list[str], list[tuple[int, dict]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [(c or "").strip().lower() for c in reader.fieldnames or []]
-    rows = []
-    for row in reader:
-        clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
-                 if k is not None}
-        rows.append((reader.line_num, clean))
+    table = read_csv(text, name=name, multiline="*", lower_header=True)
+    columns = table.header
+    rows = [(line, {k: v.strip() for k, v in row.items()}) for line, row in table.rows]
     if not rows:
         raise ValidationError(f"{name} holds no rows")
     return columns, rows
@@ -162,8 +157,8 @@ def parse_csv(data: bytes, name: str) -> tuple[str, list[Probe]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError(f"{name} is not UTF-8 text", field="--suite") from None
-    header = next(csv.reader(io.StringIO(text)), [])
-    columns = {c.strip().lower() for c in header}
+    columns = set(read_csv(text, name=name, multiline="*", lower_header=True).header) \
+        if text.strip() else set()
     if "goal" in columns:
         return "advbench", parse_advbench(text, name)
     if "prompt" in columns:

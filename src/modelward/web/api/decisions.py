@@ -94,7 +94,8 @@ def ingest(store: Store, raw: bytes, process: str) -> dict:
 @body_limit("max_batch_body")
 async def post_decisions(request: Request) -> dict:
     """Record a batch of decisions (a JSON array, or ``{"decisions": [...]}``): all or
-    nothing, every bad item named by index; ids already recorded count as duplicates."""
+    nothing, every bad item named by index; ids already recorded with the same content count
+    as duplicates, with different content they are a conflict (409 naming the ids)."""
     raw = await request.body()
     process = f"api:{request.state.token.name}"  # default when an item names no process
     return await run_in_threadpool(ingest, store_of(request), raw, process)
