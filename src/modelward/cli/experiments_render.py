@@ -50,7 +50,7 @@ def render_check(r) -> str:
         pp = r.pre_period
         lines += ["", f"covariate balance ({pp['source']}: {pp['matched']:,} of "
                       f"{pp['subjects']:,} subjects in the experiment):"]
-        rows = [["covariate", "arm", "mean arm", "mean control", "SMD", "p", "p Bonferroni", ""]]
+        rows = [["covariate", "arm", "mean arm", "mean control", "SMD", "p", "p family-wise", ""]]
         rows += [[d.covariate, d.arm, _f(d.mean_arm, ".4g"), _f(d.mean_control, ".4g"),
                   _f(d.smd, "+.3f"), _p(d.p_value), _p(d.p_adjusted),
                   "IMBALANCED" if d.flagged else ""] for d in r.balance]

@@ -1,5 +1,6 @@
 """The statistics of experiment checks: sample ratio mismatch, standardized mean differences
-with Welch t-tests, independence of two assignments, and arm against ID order.
+judged by randomisation inference, independence of two assignments, and arm against ID
+order.
 
 Every function takes arms as an integer index per subject (``-1``: not in the experiment)
 plus the arm names and the control's index, and returns plain dataclasses that the CLI,
@@ -70,6 +71,9 @@ def sample_ratio(counts: dict[str, int], shares: dict[str, float], *, alpha: flo
 
 # --- covariate balance --------------------------------------------------------------------
 
+DRAWS = 1000  # re-randomisations behind a balance p-value (resolution 1/1001)
+
+
 @dataclass
 class Difference:
     """One covariate, one treatment arm against control."""
@@ -82,10 +86,9 @@ class Difference:
     mean_arm: float | None
     mean_control: float | None
     smd: float | None
-    t: float | None
-    df: float | None
-    p_value: float | None
-    p_adjusted: float | None = None  # Bonferroni over every test of the family
+    z: float | None = None  # the SMD scaled by sqrt(n_arm n_control / (n_arm + n_control))
+    p_value: float | None = None  # randomisation p of this test alone
+    p_adjusted: float | None = None  # family-wise: max-T over every covariate x arm test
     flagged: bool = False
 
     def to_dict(self) -> dict:
@@ -115,39 +118,115 @@ def welch(mean_a, var_a, n_a, mean_c, var_c, n_c) -> tuple[float | None, float |
     return t, df, float(2 * stats.t.sf(abs(t), df))
 
 
+def _moment_matrix(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Per subject: each covariate (centred, 0 where missing), its square, and 1 where
+    present; one matrix product with an arm's indicator gives the arm's moments."""
+    c = len(columns)
+    matrix = np.zeros((len(next(iter(columns.values()))), 3 * c), dtype=np.float64)
+    for i, values in enumerate(columns.values()):
+        ok = ~np.isnan(values)
+        x = np.where(ok, values - (values[ok].mean() if ok.any() else 0.0), 0.0)
+        matrix[:, i], matrix[:, c + i], matrix[:, 2 * c + i] = x, x * x, ok
+    return matrix
+
+
+def _standardised(sums_a: np.ndarray, sums_c: np.ndarray, c: int):
+    """(mean_a, mean_c, smd, z, n_a, n_c) per covariate from an arm's and control's moment
+    sums (the last axis: 3c); z is 0 where an arm has fewer than two values."""
+    def moments(s):
+        s1, s2, n = s[..., :c], s[..., c:2 * c], s[..., 2 * c:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s1 / n
+            var = np.maximum((s2 - s1 * mean) / (n - 1), 0.0)
+        return mean, var, n
+
+    ma, va, na = moments(sums_a)
+    mc, vc, nc = moments(sums_c)
+    d = smd(ma, va, mc, vc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = d * np.sqrt(na * nc / (na + nc))
+    z = np.where((na < 2) | (nc < 2) | np.isnan(z), 0.0, z)
+    return ma, mc, d, z, na, nc
+
+
 def covariate_balance(arm_index: np.ndarray, names: list[str], control: int,
                       columns: dict[str, np.ndarray], *, max_smd: float = 0.1,
-                      alpha: float = 0.05) -> list[Difference]:
-    """SMD and Welch test of every covariate for every treatment arm against control.
+                      alpha: float = 0.05, draws: int = DRAWS, seed: int = 0
+                      ) -> list[Difference]:
+    """SMD of every covariate for every treatment arm against control, judged by
+    randomisation inference under the assignment mechanism.
 
-    A difference is flagged when |SMD| >= ``max_smd`` and its Bonferroni-adjusted p-value
-    (over every covariate x treatment arm test made) is below ``alpha``: large enough to
-    matter, and not the chance imbalance of a small sample."""
+    A salted assignment draws each subject's arm independently of everything about the
+    subject, so given the arms' sizes every relabelling of the subjects is equally likely.
+    The arm labels are re-drawn ``draws`` times (permuted, a seeded generator: the same
+    data always give the same answer); each draw's statistic is the largest |z| over every
+    covariate x treatment arm, z = SMD x sqrt(n_arm n_control / (n_arm + n_control)) (the
+    SMD on the scale of its sampling error, so a small arm does not drown a large one).
+    A test's family-wise p-value is the share of draws whose largest |z| reaches its |z|
+    (max-T, counting the observed labelling as one draw): the chance, if the salt alone
+    chose the arms, that any covariate of any arm would look this unbalanced. It needs no
+    normal approximation, so a rare 0/1 covariate, a heavy tail or a small arm is judged by
+    its own null distribution. A difference is flagged when |SMD| >= ``max_smd`` and the
+    family-wise p-value is below ``alpha``. ``draws=0``: SMDs only, no p-values."""
+    keep = arm_index >= 0
+    labels = arm_index[keep].astype(np.int64)
+    columns = {k: np.asarray(v, dtype=np.float64)[keep] for k, v in columns.items()}
+    treated = [j for j in range(len(names)) if j != control]
+    if not columns or not treated:
+        return []
+    c = len(columns)
+    matrix = _moment_matrix(columns)
+
+    def stats_of(lab: np.ndarray):
+        """Per treatment arm: _standardised over draws (lab: draws x subjects)."""
+        sums_c = (lab == control).astype(np.float64) @ matrix
+        return [_standardised((lab == j).astype(np.float64) @ matrix, sums_c, c)
+                for j in treated]
+
+    observed = stats_of(labels[None, :])
     out: list[Difference] = []
-    for cov, values in columns.items():
-        ok = ~np.isnan(values)
-        for j, arm in enumerate(names):
-            if j == control:
+    obs_z = np.zeros((len(treated), c))
+    for t, j in enumerate(treated):
+        ma, mc, d, z, na, nc = (x[0] for x in observed[t])
+        obs_z[t] = np.abs(z)
+        for i, cov in enumerate(columns):
+            judged = na[i] >= 2 and nc[i] >= 2
+            out.append(Difference(
+                cov, names[j], names[control], int(na[i]), int(nc[i]),
+                float(ma[i]) + _centre(columns[cov]) if na[i] else None,
+                float(mc[i]) + _centre(columns[cov]) if nc[i] else None,
+                float(d[i]) if judged else None, float(z[i]) if judged else None))
+    if draws <= 0:
+        return out
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    chunk = max(1, min(draws, 2_000_000 // max(n, 1)))
+    reach = np.zeros(obs_z.shape, dtype=np.int64)  # draws whose max |z| >= this |z|
+    alone = np.zeros(obs_z.shape, dtype=np.int64)  # draws whose own |z| >= this |z|
+    tol = 1e-9 * np.maximum(obs_z, 1.0)  # a relabelling equal to the observed one ties
+    done = 0
+    while done < draws:
+        k = min(chunk, draws - done)
+        lab = rng.permuted(np.broadcast_to(labels, (k, n)), axis=1)
+        zs = np.stack([np.abs(s[3]) for s in stats_of(lab)], axis=1)  # k x arms x c
+        top = zs.reshape(k, -1).max(axis=1)
+        reach += (top[:, None, None] >= obs_z[None] - tol).sum(axis=0)
+        alone += (zs >= obs_z[None] - tol).sum(axis=0)
+        done += k
+    p_adj, p_one = (reach + 1) / (draws + 1), (alone + 1) / (draws + 1)
+    for t in range(len(treated)):
+        for i in range(c):
+            diff = out[t * c + i]
+            if diff.smd is None:
                 continue
-            a = values[(arm_index == j) & ok]
-            c = values[(arm_index == control) & ok]
-            if len(a) < 2 or len(c) < 2:
-                out.append(Difference(cov, arm, names[control], len(a), len(c),
-                                      float(a.mean()) if len(a) else None,
-                                      float(c.mean()) if len(c) else None,
-                                      None, None, None, None))
-                continue
-            ma, mc = float(a.mean()), float(c.mean())
-            va, vc = float(a.var(ddof=1)), float(c.var(ddof=1))
-            t, df, p = welch(ma, va, len(a), mc, vc, len(c))
-            out.append(Difference(cov, arm, names[control], len(a), len(c), ma, mc,
-                                  float(smd(ma, va, mc, vc)), t, df, p))
-    m = sum(1 for d in out if d.p_value is not None)
-    for d in out:
-        if d.p_value is not None:
-            d.p_adjusted = min(1.0, d.p_value * m)
-            d.flagged = abs(d.smd) >= max_smd and d.p_adjusted < alpha
+            diff.p_value, diff.p_adjusted = float(p_one[t, i]), float(p_adj[t, i])
+            diff.flagged = bool(abs(diff.smd) >= max_smd and diff.p_adjusted < alpha)
     return out
+
+
+def _centre(values: np.ndarray) -> float:
+    ok = ~np.isnan(values)
+    return float(values[ok].mean()) if ok.any() else 0.0
 
 
 # --- two assignments over shared subjects ------------------------------------------------------

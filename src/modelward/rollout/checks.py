@@ -2,7 +2,8 @@
 guards MW401-MW403 and the API, so they cannot disagree.
 
 * sample ratio mismatch — distinct subjects per arm against the allocation (MW401);
-* covariate balance — SMD and Welch test per covariate of a pre-period population (MW402);
+* covariate balance — SMD per covariate of a pre-period population, judged by
+  randomisation inference with family-wise (max-T) control (MW402);
 * correlated assignment — independence from other experiments' arms over shared subjects,
   and the arm against ID order, the id's last digits or a sign-up time (MW403).
 """
@@ -16,6 +17,7 @@ import numpy as np
 from ..ledger import experiments as ledger_experiments
 from .assignment import Experiment
 from .balance import (
+    DRAWS,
     Difference,
     Independence,
     OrderTest,
@@ -91,8 +93,11 @@ def srm(assign: Assignments, shares: dict[str, float], *, alpha: float = 0.001,
 
 
 def balance(assign: Assignments, table: Table, covariates: list[str] | None, *,
-            max_smd: float = 0.1, alpha: float = 0.05) -> tuple[list[Difference], int]:
-    """(differences, subjects of the table found in the assignments)."""
+            max_smd: float = 0.1, alpha: float = 0.05,
+            draws: int = DRAWS) -> tuple[list[Difference], int]:
+    """(differences, subjects of the table found in the assignments): every covariate of
+    every treatment arm against control, judged by randomisation inference
+    (:func:`~.balance.covariate_balance`)."""
     arms = assign.mapping()
     pos = {n: i for i, n in enumerate(assign.names)}
     index = np.array([pos[arms[s]] if s in arms else -1 for s in table.subjects],
@@ -100,7 +105,7 @@ def balance(assign: Assignments, table: Table, covariates: list[str] | None, *,
     cols = {c: table.numeric[c] for c in table.covariates(covariates)}
     found = int((index >= 0).sum())
     return covariate_balance(index, assign.names, pos[assign.control], cols, max_smd=max_smd,
-                             alpha=alpha), found
+                             alpha=alpha, draws=draws), found
 
 
 def planned(exp: Experiment, table: Table) -> Assignments:

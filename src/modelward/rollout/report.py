@@ -15,6 +15,7 @@ from .balance import Difference, Independence, OrderTest, SampleRatio
 from .population import Table, pre_period_of, read_table
 
 DEFAULTS = {"srm_alpha": 0.001, "min_count": 100, "max_smd": 0.1, "smd_alpha": 0.05,
+            "smd_draws": 1000,
             "corr_alpha": 0.001, "min_shared": 100}
 
 
@@ -71,7 +72,7 @@ def _balance(result: CheckResult, assign: checks.Assignments, table: Table | Non
         result.notes.append("no pre-period population: covariate balance not checked")
         return
     diffs, matched = checks.balance(assign, table, covariates, max_smd=opts["max_smd"],
-                                    alpha=opts["smd_alpha"])
+                                    alpha=opts["smd_alpha"], draws=opts["smd_draws"])
     result.balance = diffs
     result.pre_period = {"source": table.source, "digest": table.digest,
                          "subjects": len(table), "matched": matched}
