@@ -43,9 +43,10 @@ In ``[check.MW404]``::
 
     [check.MW404]
     min_exposures = 1      # a regime counts from this many exposures
+    alpha = 0.05           # say the effect differs by regime below this p-value
     experiments = ["rag-rerank"]   # default: every experiment exposed in the window
 
-``min_exposures`` and ``experiments`` as above; ``severity`` overrides the default severity
+``min_exposures``, ``alpha`` and ``experiments`` as above; ``severity`` overrides the default severity
 (warning), as for every guard.
 """
 
@@ -54,7 +55,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..rollout import checks
-from ..rollout.regimes import regime_report
+from ..rollout.regimes import differing, regime_report
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
@@ -64,6 +65,8 @@ CODE = "MW404"
 NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("min_exposures", "int", 1, "A regime counts from this many exposures.", minimum=1),
+    Setting("alpha", "float", 0.05,
+            "Say a treatment's effect differs by regime below this interaction p-value."),
     Setting("experiments", "list", None,
             "Experiments to judge; default: every one exposed in the window."),
 )
@@ -82,9 +85,10 @@ def check(view, config) -> Iterator[Finding]:
         spans = ", ".join(f"{r.label} {r.exposures:,} exposures from {iso(r.first_at)}"
                           for r in counted)
         tests = [i for i in report.interactions if i.p_value is not None]
+        differs = {i.arm for i in differing(report, config["alpha"])}
         interaction = "".join(
             f"; {i.arm} effect differs by regime (Cochran's Q {i.q:.3g}, p = {i.p_value:.2g})"
-            if i.p_value < 0.05 else
+            if i.arm in differs else
             f"; {i.arm} effect consistent across regimes (Cochran's Q {i.q:.3g}, "
             f"p = {i.p_value:.2g})" for i in tests)
         yield Finding(

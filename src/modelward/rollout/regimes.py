@@ -175,6 +175,15 @@ def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
                        max(0.0, (q - dof) / q) if q > 0 else 0.0)
 
 
+ALPHA = 0.05  # MW404 says an arm's effect differs by regime below this p-value
+
+
+def differing(report: RegimeReport, alpha: float = ALPHA) -> list[Interaction]:
+    """The arms whose effect differs by regime: an interaction test below ``alpha`` (the
+    claim MW404 makes, and the one its calibration measures)."""
+    return [i for i in report.interactions if i.p_value is not None and i.p_value < alpha]
+
+
 def regime_report(conn, exp, *, since=None, until=None) -> RegimeReport:
     """The regimes of experiment ``exp`` over its exposures in ``[since, until)``: the one
     report behind MW404, ``modelward experiment regimes``, the API and the dashboard."""
