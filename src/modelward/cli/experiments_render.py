@@ -93,7 +93,9 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
                       f"{reg.exposures:,} exposures", f"  {sub}"]
         lines += rows_table([[a, f"{m.exposures:,} exposures", f"{m.subjects:,} subjects",
                               f"metric n={m.n:,}", f"mean {_f(m.mean, '.4g')}",
-                              f"sd {_f(m.sd, '.4g')}"] for a, m in reg.arms.items()])
+                              f"sd {_f(m.sd, '.4g')}",
+                              f"per subject {_f(m.subject_mean, '.4g')} "
+                              f"(sd {_f(m.subject_sd, '.4g')})"] for a, m in reg.arms.items()])
     for i in rep.interactions:
         lines += ["", f"treatment-by-regime interaction ({i.arm} vs {i.control}):"]
         if i.p_value is None:
@@ -102,7 +104,8 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
             lines.append(f"  Cochran's Q {i.q:.3g}, {i.dof} df, p = {_p(i.p_value)}, "
                          f"I² {i.i2:.2f}")
         for label, e in i.effects.items():
-            lines.append(f"  {label}: effect {e['effect']:+.4g} (se {e['se']:.3g})")
+            lines.append(f"  {label}: effect {e['effect']:+.4g} (se {e['se']:.3g}, "
+                         f"{e['subjects_arm']:,} and {e['subjects_control']:,} subjects)")
     return "\n".join(lines)
 
 
