@@ -180,3 +180,17 @@ def test_a_rare_flag_absent_from_a_small_arm_is_judged_by_its_own_null():
     assert abs(d.smd) >= 0.1 and d.p_adjusted > 0.1 and not d.flagged
     t, _, p = balance.welch(0.0, 0.0, 47, flag[:953].mean(), flag[:953].var(ddof=1), 953)
     assert p < 1e-8  # what the t-test said
+
+
+def test_eighteen_digit_ids_are_read_exactly():
+    ids = [str(10**17 + 7 * i) for i in range(1, 20_001)]  # beyond float64's 2**53
+    exact, ok = balance.numeric_ids(ids)
+    assert ok.all() and exact.dtype == np.int64 and exact[5] == 10**17 + 42
+    bucket = np.array([1 if int(s) % 100 < 5 else 0 for s in ids])
+    mod = {t.test: t for t in balance.order_tests(ids, bucket, ["control", "treatment"], 0)}
+    assert mod["id-mod-100"].effect == pytest.approx(1.0) and mod["id-mod-100"].flagged
+
+
+def test_holm_is_step_down_and_monotone():
+    assert balance.holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert balance.holm([]) == []

@@ -136,7 +136,7 @@ def test_audit_of_the_hash_free_canary_exits_1_naming_each_problem(home, pre, tm
         "4 problems:",
         "  - treatment differs from control on sessions_30d (SMD +4.49)",
         "  - treatment differs from control on spend_90d (SMD +1.22)",
-        "  - the arm follows id-mod-10 (p = 3.1e-220)",
+        "  - the arm follows id-mod-10 (p = 2.3e-220)",
         "  - the arm follows id-mod-100 (p = 0)"]
     data = orjson.loads(run("experiment", "audit", "--assignments", canary, "--json").out)
     assert data["sample_ratio"] is None and data["balance"] == []

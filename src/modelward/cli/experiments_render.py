@@ -62,12 +62,13 @@ def render_check(r) -> str:
             over = "; ".join(f"{o.arm}∩{o.other_arm} {o.observed:,} ({_f(o.ratio, '.2f')}x "
                              f"expected)" for o in c.overlaps)
             lines.append(f"  {c.other}: {c.shared:,} shared, chi-square {_f(c.chi2, '.3g')}, "
-                         f"p = {_p(c.p_value)}: {verdict}" + (f"; {over}" if over else ""))
+                         f"p = {_p(c.p_value)}, Holm {_p(c.p_adjusted)}: {verdict}"
+                         + (f"; {over}" if over else ""))
     if r.order:
         lines += ["", "arm against ID order and sign-up time:"]
         rows = [[t.test, t.arm or "all arms", _p(t.p_value), _p(t.p_adjusted),
                  "FOLLOWS" if t.flagged else (t.note or "")] for t in r.order]
-        lines += rows_table([["test", "arm", "p", "p Bonferroni", ""], *rows], right=(2, 3))
+        lines += rows_table([["test", "arm", "p", "p Holm", ""], *rows], right=(2, 3))
     for note in r.notes:
         lines.append(f"note: {note}")
     lines.append("")

@@ -251,10 +251,12 @@ class Independence:
     judged: bool  # every expected cell holds at least 5
     alarm: bool
     overlaps: list[Overlap]
+    p_adjusted: float | None = None  # Holm, over the family of tests it was judged in
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["chi2"], out["p_value"] = _clean(self.chi2), _clean(self.p_value)
+        out["p_adjusted"] = _clean(self.p_adjusted)
         for o in out["overlaps"]:
             o["ratio"] = _clean(o["ratio"])
         return out
@@ -270,6 +272,16 @@ def independence(other: str, arms_a: list[str], arms_b: list[str], pairs: list[t
     for a, b in pairs:
         if a in rows and b in cols:
             table[rows[a], cols[b]] += 1
+    return independence_table(other, arms_a, arms_b, table, control_a=control_a,
+                              control_b=control_b, alpha=alpha)
+
+
+def independence_table(other: str, arms_a: list[str], arms_b: list[str], table: np.ndarray,
+                       *, control_a: str, control_b: str, alpha: float = 0.001
+                       ) -> Independence:
+    """:func:`independence` from the arms' contingency table (rows: ``arms_a``)."""
+    rows = {a: i for i, a in enumerate(arms_a)}
+    cols = {b: i for i, b in enumerate(arms_b)}
     n = int(table.sum())
     r, c = table.sum(1), table.sum(0)
     expected = np.outer(r, c) / n if n else np.zeros(table.shape)
@@ -296,13 +308,29 @@ def independence(other: str, arms_a: list[str], arms_b: list[str], pairs: list[t
 _NUMERIC_ID = re.compile(r"^\D*?(\d{1,18})$")
 
 
-def numeric_ids(subjects: list[str]) -> np.ndarray:
-    """The trailing number of each subject id (``u-1042`` -> 1042) as float; NaN where none."""
-    out = np.full(len(subjects), np.nan)
+def numeric_ids(subjects: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(the trailing number of each subject id as an exact int64 — ``u-1042`` -> 1042, up to
+    18 digits —, a mask of the ids that end in one). Never through float64: an 18-digit id
+    has more digits than a double holds, and its last digits are what bucketing reads."""
+    out = np.zeros(len(subjects), dtype=np.int64)
+    ok = np.zeros(len(subjects), dtype=bool)
     for i, s in enumerate(subjects):
         m = _NUMERIC_ID.match(s)
         if m:
-            out[i] = int(m.group(1))
+            out[i], ok[i] = int(m.group(1)), True
+    return out, ok
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment: family-wise error control under any dependence between
+    the tests, uniformly more powerful than Bonferroni."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
     return out
 
 
@@ -325,13 +353,14 @@ class OrderTest:
 
 
 def _rank_tests(label: str, values: np.ndarray, arm_index: np.ndarray, names: list[str],
-                control: int) -> list[OrderTest]:
+                control: int, ok: np.ndarray | None = None) -> list[OrderTest]:
+    ok = ~np.isnan(values) if ok is None else ok
     out = []
     for j, arm in enumerate(names):
         if j == control:
             continue
-        a = values[(arm_index == j) & ~np.isnan(values)]
-        c = values[(arm_index == control) & ~np.isnan(values)]
+        a = values[(arm_index == j) & ok]
+        c = values[(arm_index == control) & ok]
         if len(a) < 20 or len(c) < 20:
             out.append(OrderTest(label, arm, None, None, None, len(a) + len(c),
                                  note="fewer than 20 subjects in an arm"))
@@ -343,10 +372,10 @@ def _rank_tests(label: str, values: np.ndarray, arm_index: np.ndarray, names: li
     return out
 
 
-def _residue_test(modulus: int, ids: np.ndarray, arm_index: np.ndarray,
+def _residue_test(modulus: int, ids: np.ndarray, ok: np.ndarray, arm_index: np.ndarray,
                   n_arms: int) -> OrderTest:
-    keep = ~np.isnan(ids) & (arm_index >= 0)
-    residue = (ids[keep] % modulus).astype(np.int64)
+    keep = ok & (arm_index >= 0)
+    residue = ids[keep] % modulus  # exact: int64 ids
     table = np.zeros((n_arms, modulus), dtype=np.int64)
     np.add.at(table, (arm_index[keep].astype(np.int64), residue), 1)
     table = table[table.sum(1) > 0][:, table.sum(0) > 0]
@@ -372,19 +401,18 @@ def order_tests(subjects: list[str], arm_index: np.ndarray, names: list[str], co
       (``id % 100 < 5`` style bucketing), judged when every cell expects 5 subjects;
     * ``<column>-rank``: Mann-Whitney U of each time column (e.g. ``signup_at``).
 
-    Ids are judged when at least ``min_numeric_share`` of subjects end in a number.
-    p-values are Bonferroni-adjusted over the tests made; flagged below ``alpha``."""
+    Ids are judged when at least ``min_numeric_share`` of subjects end in a number; they are
+    read as exact integers. p-values are Holm-adjusted over the tests made; flagged below
+    ``alpha``."""
     tests: list[OrderTest] = []
-    ids = numeric_ids(subjects)
-    numeric = int((~np.isnan(ids)).sum())
-    if subjects and numeric >= min_numeric_share * len(subjects):
-        tests += _rank_tests("id-rank", ids, arm_index, names, control)
-        tests += [_residue_test(m, ids, arm_index, len(names)) for m in (10, 100)]
+    ids, ok = numeric_ids(subjects)
+    if subjects and int(ok.sum()) >= min_numeric_share * len(subjects):
+        tests += _rank_tests("id-rank", ids, arm_index, names, control, ok)
+        tests += [_residue_test(m, ids, ok, arm_index, len(names)) for m in (10, 100)]
     for column, values in (times or {}).items():
         tests += _rank_tests(f"{column}-rank", values, arm_index, names, control)
-    m = sum(1 for t in tests if t.p_value is not None)
-    for t in tests:
-        if t.p_value is not None:
-            t.p_adjusted = min(1.0, t.p_value * m)
-            t.flagged = t.p_adjusted < alpha
+    made = [t for t in tests if t.p_value is not None]
+    for t, p in zip(made, holm([t.p_value for t in made]), strict=True):
+        t.p_adjusted = p
+        t.flagged = p < alpha
     return tests

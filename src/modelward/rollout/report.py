@@ -58,7 +58,7 @@ def _judge(result: CheckResult) -> None:
                                    f"(SMD {d.smd:+.2f})")
     for c in result.correlations:
         if c.alarm:
-            result.problems.append(f"arms correlate with {c.other}'s (p = {c.p_value:.2g})")
+            result.problems.append(f"arms correlate with {c.other}'s (p = {c.p_adjusted:.2g})")
     for t in result.order:
         if t.flagged:
             result.problems.append(f"the arm follows {t.test}"
@@ -121,6 +121,7 @@ def check_recorded(conn, store, name: str, *, pre_period: Path | None = None,
                                                   alpha=opts["corr_alpha"],
                                                   min_shared=opts["min_shared"])
     result.order = checks.order(assign, table, alpha=opts["corr_alpha"])
+    checks.adjust(result.correlations, result.order, opts["corr_alpha"])
     _judge(result)
     return result
 
@@ -174,5 +175,6 @@ def audit(store, assignments: Path, *, pre_period: Path | None = None, arms: str
     else:
         result.notes.append("no ledger: correlation with other experiments not checked")
     result.order = checks.order(assign, table, alpha=opts["corr_alpha"])
+    checks.adjust(result.correlations, result.order, opts["corr_alpha"])
     _judge(result)
     return result
