@@ -223,6 +223,9 @@ def audit_cmd(
     control: str = typer.Option(None, "--control", help="The control arm (default: control, or "
                                 "the first arm)."),
     arm_column: str = typer.Option("arm", "--arm-column", help="The assignments' arm column."),
+    against: list[Path] = typer.Option(None, "--against", help="Another experiment's "
+                                       "assignments (subject,arm), for the correlation test "
+                                       "(repeatable)."),
     covariates: str = COVARIATES,
     subject_column: str = SUBJECT_COLUMN,
     as_json: bool = JSON_OPTION,
@@ -242,7 +245,7 @@ def audit_cmd(
         result = report.audit(store, assignments, pre_period=pre_period, arms=arms,
                               control=control, arm_column=arm_column,
                               covariates=_split(covariates), subject_column=subject_column,
-                              opts=_opts())
+                              opts=_opts(), against=list(against or []))
     finally:
         if store is not None:
             store.dispose()
