@@ -28,7 +28,8 @@ def test_MW402_fires_for_the_hash_free_canary(ledger, findings, pre):
     assert f.evidence["smd"] > 2 and f.evidence["matched_subjects"] == 20_000
     assert f.message.startswith("canary: treatment differs from control on sessions_30d before "
                                 "the experiment: mean ")
-    assert "Bonferroni over 2 tests" in f.message
+    assert "family-wise p = 0.001 over 2 tests, 1,000 re-randomisations)" in f.message
+    assert f.evidence["p_adjusted"] == pytest.approx(1 / 1001)
     only = findings("MW402", pre_period=str(pre), covariates=["spend_90d"])
     assert [x.evidence["covariate"] for x in only] == ["spend_90d"]
     assert findings("MW402", pre_period=str(pre), max_smd=5.0) == []

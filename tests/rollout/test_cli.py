@@ -136,7 +136,7 @@ def test_audit_of_the_hash_free_canary_exits_1_naming_each_problem(home, pre, tm
         "4 problems:",
         "  - treatment differs from control on sessions_30d (SMD +4.49)",
         "  - treatment differs from control on spend_90d (SMD +1.22)",
-        "  - the arm follows id-mod-10 (p = 3.1e-220)",
+        "  - the arm follows id-mod-10 (p = 2.3e-220)",
         "  - the arm follows id-mod-100 (p = 0)"]
     data = orjson.loads(run("experiment", "audit", "--assignments", canary, "--json").out)
     assert data["sample_ratio"] is None and data["balance"] == []
@@ -182,3 +182,32 @@ def test_regimes_prints_the_metric_per_arm_per_regime(home):
     data = orjson.loads(run("experiment", "regimes", "rag", "--json").out)
     assert [r["exposures"] for r in data["regimes"]] == [100, 100]
     assert data["interactions"][0]["effects"]["R1"]["effect"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_audit_against_other_assignment_files(home, tmp_path):
+    ids = [str(i) for i in range(1, 10_001)]
+    canary = tmp_path / "canary.csv"
+    canary.write_text("subject,arm\n" + "".join(f"{s},{canary_arm(s)}\n" for s in ids))
+    reused = tmp_path / "search.csv"  # the same buckets, other arm names
+    reused.write_text("subject,arm\n" + "".join(
+        f"{s},{'on' if canary_arm(s) == 'treatment' else 'control'}\n" for s in ids))
+    salted = tmp_path / "salted.csv"
+    exp = Experiment("s", "s:1", "control=1,treatment=1")
+    salted.write_text("subject,arm\n" + "".join(f"{s},{exp.assign(s)}\n" for s in ids))
+    res = run("experiment", "audit", "--assignments", canary, "--against", reused,
+              "--against", salted)
+    assert res.code == 1 and res.err == ""
+    assert f"  {reused}: 10,000 shared, chi-square " in res.out
+    assert f"{reused}'s (p = 0)" in res.out  # a problem, named by its file
+    line = next(x for x in res.out.splitlines() if x.startswith(f"  {salted}: 10,000 shared"))
+    assert line.split(": ")[-1].startswith("ok")
+    data = orjson.loads(run("experiment", "audit", "--assignments", canary, "--against",
+                            salted, "--json").out)
+    (corr,) = data["correlations"]
+    assert (corr["other"], corr["shared"], corr["alarm"]) == (str(salted), 10_000, False)
+    one = tmp_path / "one.csv"
+    one.write_text("subject,arm\n1,control\n2,control\n")
+    res = run("experiment", "audit", "--assignments", canary, "--against", one)
+    assert res.code == 2 and "one.csv holds 1 arm(s); a correlation needs two" in res.err
+    res = run("experiment", "audit", "--assignments", canary, "--against", tmp_path / "no.csv")
+    assert res.code == 2 and "cannot read" in res.err

@@ -43,6 +43,7 @@ def _opts() -> dict:
     o = {c: cfg.guard_options(c, registry.load(c).OPTIONS, s) for c in ("MW401", "MW402", "MW403")}
     return {"srm_alpha": o["MW401"]["alpha"], "min_count": o["MW401"]["min_count"],
             "max_smd": o["MW402"]["max_smd"], "smd_alpha": o["MW402"]["alpha"],
+            "smd_draws": o["MW402"]["draws"],
             "corr_alpha": o["MW403"]["alpha"], "min_shared": o["MW403"]["min_shared"],
             # the pre-period population MW402 judges balance on (rollout.population)
             **{k: o["MW402"][k] for k in ("pre_period", "subject_column", "covariates")}}
@@ -221,6 +222,9 @@ def audit_cmd(
     control: str = typer.Option(None, "--control", help="The control arm (default: control, or "
                                 "the first arm)."),
     arm_column: str = typer.Option("arm", "--arm-column", help="The assignments' arm column."),
+    against: list[Path] = typer.Option(None, "--against", help="Another experiment's "
+                                       "assignments (subject,arm), for the correlation test "
+                                       "(repeatable)."),
     covariates: str = COVARIATES,
     subject_column: str = SUBJECT_COLUMN,
     as_json: bool = JSON_OPTION,
@@ -240,7 +244,7 @@ def audit_cmd(
         result = report.audit(store, assignments, pre_period=pre_period, arms=arms,
                               control=control, arm_column=arm_column,
                               covariates=_split(covariates), subject_column=subject_column,
-                              opts=_opts())
+                              opts=_opts(), against=list(against or []))
     finally:
         if store is not None:
             store.dispose()

@@ -51,7 +51,7 @@ def render_check(r) -> str:
         pp = r.pre_period
         lines += ["", f"covariate balance ({pp['source']}: {pp['matched']:,} of "
                       f"{pp['subjects']:,} subjects in the experiment):"]
-        rows = [["covariate", "arm", "mean arm", "mean control", "SMD", "p", "p Bonferroni", ""]]
+        rows = [["covariate", "arm", "mean arm", "mean control", "SMD", "p", "p family-wise", ""]]
         rows += [[d.covariate, d.arm, _f(d.mean_arm, ".4g"), _f(d.mean_control, ".4g"),
                   _f(d.smd, "+.3f"), _p(d.p_value), _p(d.p_adjusted),
                   "IMBALANCED" if d.flagged else ""] for d in r.balance]
@@ -63,12 +63,13 @@ def render_check(r) -> str:
             over = "; ".join(f"{o.arm}∩{o.other_arm} {o.observed:,} ({_f(o.ratio, '.2f')}x "
                              f"expected)" for o in c.overlaps)
             lines.append(f"  {c.other}: {c.shared:,} shared, chi-square {_f(c.chi2, '.3g')}, "
-                         f"p = {_p(c.p_value)}: {verdict}" + (f"; {over}" if over else ""))
+                         f"p = {_p(c.p_value)}, Holm {_p(c.p_adjusted)}: {verdict}"
+                         + (f"; {over}" if over else ""))
     if r.order:
         lines += ["", "arm against ID order and sign-up time:"]
         rows = [[t.test, t.arm or "all arms", _p(t.p_value), _p(t.p_adjusted),
                  "FOLLOWS" if t.flagged else (t.note or "")] for t in r.order]
-        lines += rows_table([["test", "arm", "p", "p Bonferroni", ""], *rows], right=(2, 3))
+        lines += rows_table([["test", "arm", "p", "p Holm", ""], *rows], right=(2, 3))
     for note in r.notes:
         lines.append(f"note: {note}")
     lines.append("")
@@ -94,7 +95,9 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
                       f"{reg.exposures:,} exposures", f"  {sub}"]
         lines += rows_table([[a, f"{m.exposures:,} exposures", f"{m.subjects:,} subjects",
                               f"metric n={m.n:,}", f"mean {_f(m.mean, '.4g')}",
-                              f"sd {_f(m.sd, '.4g')}"] for a, m in reg.arms.items()])
+                              f"sd {_f(m.sd, '.4g')}",
+                              f"per subject {_f(m.subject_mean, '.4g')} "
+                              f"(sd {_f(m.subject_sd, '.4g')})"] for a, m in reg.arms.items()])
     for i in rep.interactions:
         lines += ["", f"treatment-by-regime interaction ({i.arm} vs {i.control}):"]
         if i.p_value is None:
@@ -103,7 +106,8 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
             lines.append(f"  Cochran's Q {i.q:.3g}, {i.dof} df, p = {_p(i.p_value)}, "
                          f"I² {i.i2:.2f}")
         for label, e in i.effects.items():
-            lines.append(f"  {label}: effect {e['effect']:+.4g} (se {e['se']:.3g})")
+            lines.append(f"  {label}: effect {e['effect']:+.4g} (se {e['se']:.3g}, "
+                         f"{e['subjects_arm']:,} and {e['subjects_control']:,} subjects)")
     return "\n".join(lines)
 
 

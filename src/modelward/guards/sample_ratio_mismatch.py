@@ -10,6 +10,18 @@ the experiment does not have fires whatever the count. Subjects recorded in more
 arm are set aside (``modelward experiment check`` lists them). The test is
 ``modelward experiment check``'s, so the two cannot disagree.
 
+How it decides: Pearson's chi-square of the distinct subjects per arm against the counts
+the allocation expects, k - 1 degrees of freedom. Nominal level: when the salt alone
+decided who was counted, an experiment fires with probability ``alpha``. Measured by
+``bench/calibration.py`` over arms drawn by the real salted hash (50/50 at 2,000 subjects,
+95/5 and 90/5/5 with 18-digit ids at 4,000, three arms of ~100): 0 to 0.0015 of 4,000
+null experiments each, as nominal.
+
+Known limits: judged only once every arm expects ``min_count`` subjects, so a small
+experiment is not judged at all; the chi-square approximation needs those counts. Power
+is modest for small losses: losing 10% of a 5% arm's exposures is found in about 40% of
+experiments of 20,000 subjects.
+
 Why it matters
 --------------
 A sample ratio mismatch means something other than the salt decided who was counted: a

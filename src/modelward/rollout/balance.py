@@ -1,5 +1,6 @@
 """The statistics of experiment checks: sample ratio mismatch, standardized mean differences
-with Welch t-tests, independence of two assignments, and arm against ID order.
+judged by randomisation inference, independence of two assignments, and arm against ID
+order.
 
 Every function takes arms as an integer index per subject (``-1``: not in the experiment)
 plus the arm names and the control's index, and returns plain dataclasses that the CLI,
@@ -70,6 +71,9 @@ def sample_ratio(counts: dict[str, int], shares: dict[str, float], *, alpha: flo
 
 # --- covariate balance --------------------------------------------------------------------
 
+DRAWS = 1000  # re-randomisations behind a balance p-value (resolution 1/1001)
+
+
 @dataclass
 class Difference:
     """One covariate, one treatment arm against control."""
@@ -82,10 +86,9 @@ class Difference:
     mean_arm: float | None
     mean_control: float | None
     smd: float | None
-    t: float | None
-    df: float | None
-    p_value: float | None
-    p_adjusted: float | None = None  # Bonferroni over every test of the family
+    z: float | None = None  # the SMD scaled by sqrt(n_arm n_control / (n_arm + n_control))
+    p_value: float | None = None  # randomisation p of this test alone
+    p_adjusted: float | None = None  # family-wise: max-T over every covariate x arm test
     flagged: bool = False
 
     def to_dict(self) -> dict:
@@ -115,39 +118,115 @@ def welch(mean_a, var_a, n_a, mean_c, var_c, n_c) -> tuple[float | None, float |
     return t, df, float(2 * stats.t.sf(abs(t), df))
 
 
+def _moment_matrix(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Per subject: each covariate (centred, 0 where missing), its square, and 1 where
+    present; one matrix product with an arm's indicator gives the arm's moments."""
+    c = len(columns)
+    matrix = np.zeros((len(next(iter(columns.values()))), 3 * c), dtype=np.float64)
+    for i, values in enumerate(columns.values()):
+        ok = ~np.isnan(values)
+        x = np.where(ok, values - (values[ok].mean() if ok.any() else 0.0), 0.0)
+        matrix[:, i], matrix[:, c + i], matrix[:, 2 * c + i] = x, x * x, ok
+    return matrix
+
+
+def _standardised(sums_a: np.ndarray, sums_c: np.ndarray, c: int):
+    """(mean_a, mean_c, smd, z, n_a, n_c) per covariate from an arm's and control's moment
+    sums (the last axis: 3c); z is 0 where an arm has fewer than two values."""
+    def moments(s):
+        s1, s2, n = s[..., :c], s[..., c:2 * c], s[..., 2 * c:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s1 / n
+            var = np.maximum((s2 - s1 * mean) / (n - 1), 0.0)
+        return mean, var, n
+
+    ma, va, na = moments(sums_a)
+    mc, vc, nc = moments(sums_c)
+    d = smd(ma, va, mc, vc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = d * np.sqrt(na * nc / (na + nc))
+    z = np.where((na < 2) | (nc < 2) | np.isnan(z), 0.0, z)
+    return ma, mc, d, z, na, nc
+
+
 def covariate_balance(arm_index: np.ndarray, names: list[str], control: int,
                       columns: dict[str, np.ndarray], *, max_smd: float = 0.1,
-                      alpha: float = 0.05) -> list[Difference]:
-    """SMD and Welch test of every covariate for every treatment arm against control.
+                      alpha: float = 0.05, draws: int = DRAWS, seed: int = 0
+                      ) -> list[Difference]:
+    """SMD of every covariate for every treatment arm against control, judged by
+    randomisation inference under the assignment mechanism.
 
-    A difference is flagged when |SMD| >= ``max_smd`` and its Bonferroni-adjusted p-value
-    (over every covariate x treatment arm test made) is below ``alpha``: large enough to
-    matter, and not the chance imbalance of a small sample."""
+    A salted assignment draws each subject's arm independently of everything about the
+    subject, so given the arms' sizes every relabelling of the subjects is equally likely.
+    The arm labels are re-drawn ``draws`` times (permuted, a seeded generator: the same
+    data always give the same answer); each draw's statistic is the largest |z| over every
+    covariate x treatment arm, z = SMD x sqrt(n_arm n_control / (n_arm + n_control)) (the
+    SMD on the scale of its sampling error, so a small arm does not drown a large one).
+    A test's family-wise p-value is the share of draws whose largest |z| reaches its |z|
+    (max-T, counting the observed labelling as one draw): the chance, if the salt alone
+    chose the arms, that any covariate of any arm would look this unbalanced. It needs no
+    normal approximation, so a rare 0/1 covariate, a heavy tail or a small arm is judged by
+    its own null distribution. A difference is flagged when |SMD| >= ``max_smd`` and the
+    family-wise p-value is below ``alpha``. ``draws=0``: SMDs only, no p-values."""
+    keep = arm_index >= 0
+    labels = arm_index[keep].astype(np.int64)
+    columns = {k: np.asarray(v, dtype=np.float64)[keep] for k, v in columns.items()}
+    treated = [j for j in range(len(names)) if j != control]
+    if not columns or not treated:
+        return []
+    c = len(columns)
+    matrix = _moment_matrix(columns)
+
+    def stats_of(lab: np.ndarray):
+        """Per treatment arm: _standardised over draws (lab: draws x subjects)."""
+        sums_c = (lab == control).astype(np.float64) @ matrix
+        return [_standardised((lab == j).astype(np.float64) @ matrix, sums_c, c)
+                for j in treated]
+
+    observed = stats_of(labels[None, :])
     out: list[Difference] = []
-    for cov, values in columns.items():
-        ok = ~np.isnan(values)
-        for j, arm in enumerate(names):
-            if j == control:
+    obs_z = np.zeros((len(treated), c))
+    for t, j in enumerate(treated):
+        ma, mc, d, z, na, nc = (x[0] for x in observed[t])
+        obs_z[t] = np.abs(z)
+        for i, cov in enumerate(columns):
+            judged = na[i] >= 2 and nc[i] >= 2
+            out.append(Difference(
+                cov, names[j], names[control], int(na[i]), int(nc[i]),
+                float(ma[i]) + _centre(columns[cov]) if na[i] else None,
+                float(mc[i]) + _centre(columns[cov]) if nc[i] else None,
+                float(d[i]) if judged else None, float(z[i]) if judged else None))
+    if draws <= 0:
+        return out
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    chunk = max(1, min(draws, 2_000_000 // max(n, 1)))
+    reach = np.zeros(obs_z.shape, dtype=np.int64)  # draws whose max |z| >= this |z|
+    alone = np.zeros(obs_z.shape, dtype=np.int64)  # draws whose own |z| >= this |z|
+    tol = 1e-9 * np.maximum(obs_z, 1.0)  # a relabelling equal to the observed one ties
+    done = 0
+    while done < draws:
+        k = min(chunk, draws - done)
+        lab = rng.permuted(np.broadcast_to(labels, (k, n)), axis=1)
+        zs = np.stack([np.abs(s[3]) for s in stats_of(lab)], axis=1)  # k x arms x c
+        top = zs.reshape(k, -1).max(axis=1)
+        reach += (top[:, None, None] >= obs_z[None] - tol).sum(axis=0)
+        alone += (zs >= obs_z[None] - tol).sum(axis=0)
+        done += k
+    p_adj, p_one = (reach + 1) / (draws + 1), (alone + 1) / (draws + 1)
+    for t in range(len(treated)):
+        for i in range(c):
+            diff = out[t * c + i]
+            if diff.smd is None:
                 continue
-            a = values[(arm_index == j) & ok]
-            c = values[(arm_index == control) & ok]
-            if len(a) < 2 or len(c) < 2:
-                out.append(Difference(cov, arm, names[control], len(a), len(c),
-                                      float(a.mean()) if len(a) else None,
-                                      float(c.mean()) if len(c) else None,
-                                      None, None, None, None))
-                continue
-            ma, mc = float(a.mean()), float(c.mean())
-            va, vc = float(a.var(ddof=1)), float(c.var(ddof=1))
-            t, df, p = welch(ma, va, len(a), mc, vc, len(c))
-            out.append(Difference(cov, arm, names[control], len(a), len(c), ma, mc,
-                                  float(smd(ma, va, mc, vc)), t, df, p))
-    m = sum(1 for d in out if d.p_value is not None)
-    for d in out:
-        if d.p_value is not None:
-            d.p_adjusted = min(1.0, d.p_value * m)
-            d.flagged = abs(d.smd) >= max_smd and d.p_adjusted < alpha
+            diff.p_value, diff.p_adjusted = float(p_one[t, i]), float(p_adj[t, i])
+            diff.flagged = bool(abs(diff.smd) >= max_smd and diff.p_adjusted < alpha)
     return out
+
+
+def _centre(values: np.ndarray) -> float:
+    ok = ~np.isnan(values)
+    return float(values[ok].mean()) if ok.any() else 0.0
 
 
 # --- two assignments over shared subjects ------------------------------------------------------
@@ -172,10 +251,12 @@ class Independence:
     judged: bool  # every expected cell holds at least 5
     alarm: bool
     overlaps: list[Overlap]
+    p_adjusted: float | None = None  # Holm, over the family of tests it was judged in
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["chi2"], out["p_value"] = _clean(self.chi2), _clean(self.p_value)
+        out["p_adjusted"] = _clean(self.p_adjusted)
         for o in out["overlaps"]:
             o["ratio"] = _clean(o["ratio"])
         return out
@@ -191,6 +272,16 @@ def independence(other: str, arms_a: list[str], arms_b: list[str], pairs: list[t
     for a, b in pairs:
         if a in rows and b in cols:
             table[rows[a], cols[b]] += 1
+    return independence_table(other, arms_a, arms_b, table, control_a=control_a,
+                              control_b=control_b, alpha=alpha)
+
+
+def independence_table(other: str, arms_a: list[str], arms_b: list[str], table: np.ndarray,
+                       *, control_a: str, control_b: str, alpha: float = 0.001
+                       ) -> Independence:
+    """:func:`independence` from the arms' contingency table (rows: ``arms_a``)."""
+    rows = {a: i for i, a in enumerate(arms_a)}
+    cols = {b: i for i, b in enumerate(arms_b)}
     n = int(table.sum())
     r, c = table.sum(1), table.sum(0)
     expected = np.outer(r, c) / n if n else np.zeros(table.shape)
@@ -217,13 +308,29 @@ def independence(other: str, arms_a: list[str], arms_b: list[str], pairs: list[t
 _NUMERIC_ID = re.compile(r"^\D*?(\d{1,18})$")
 
 
-def numeric_ids(subjects: list[str]) -> np.ndarray:
-    """The trailing number of each subject id (``u-1042`` -> 1042) as float; NaN where none."""
-    out = np.full(len(subjects), np.nan)
+def numeric_ids(subjects: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(the trailing number of each subject id as an exact int64 — ``u-1042`` -> 1042, up to
+    18 digits —, a mask of the ids that end in one). Never through float64: an 18-digit id
+    has more digits than a double holds, and its last digits are what bucketing reads."""
+    out = np.zeros(len(subjects), dtype=np.int64)
+    ok = np.zeros(len(subjects), dtype=bool)
     for i, s in enumerate(subjects):
         m = _NUMERIC_ID.match(s)
         if m:
-            out[i] = int(m.group(1))
+            out[i], ok[i] = int(m.group(1)), True
+    return out, ok
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment: family-wise error control under any dependence between
+    the tests, uniformly more powerful than Bonferroni."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
     return out
 
 
@@ -246,13 +353,14 @@ class OrderTest:
 
 
 def _rank_tests(label: str, values: np.ndarray, arm_index: np.ndarray, names: list[str],
-                control: int) -> list[OrderTest]:
+                control: int, ok: np.ndarray | None = None) -> list[OrderTest]:
+    ok = ~np.isnan(values) if ok is None else ok
     out = []
     for j, arm in enumerate(names):
         if j == control:
             continue
-        a = values[(arm_index == j) & ~np.isnan(values)]
-        c = values[(arm_index == control) & ~np.isnan(values)]
+        a = values[(arm_index == j) & ok]
+        c = values[(arm_index == control) & ok]
         if len(a) < 20 or len(c) < 20:
             out.append(OrderTest(label, arm, None, None, None, len(a) + len(c),
                                  note="fewer than 20 subjects in an arm"))
@@ -264,10 +372,10 @@ def _rank_tests(label: str, values: np.ndarray, arm_index: np.ndarray, names: li
     return out
 
 
-def _residue_test(modulus: int, ids: np.ndarray, arm_index: np.ndarray,
+def _residue_test(modulus: int, ids: np.ndarray, ok: np.ndarray, arm_index: np.ndarray,
                   n_arms: int) -> OrderTest:
-    keep = ~np.isnan(ids) & (arm_index >= 0)
-    residue = (ids[keep] % modulus).astype(np.int64)
+    keep = ok & (arm_index >= 0)
+    residue = ids[keep] % modulus  # exact: int64 ids
     table = np.zeros((n_arms, modulus), dtype=np.int64)
     np.add.at(table, (arm_index[keep].astype(np.int64), residue), 1)
     table = table[table.sum(1) > 0][:, table.sum(0) > 0]
@@ -293,19 +401,18 @@ def order_tests(subjects: list[str], arm_index: np.ndarray, names: list[str], co
       (``id % 100 < 5`` style bucketing), judged when every cell expects 5 subjects;
     * ``<column>-rank``: Mann-Whitney U of each time column (e.g. ``signup_at``).
 
-    Ids are judged when at least ``min_numeric_share`` of subjects end in a number.
-    p-values are Bonferroni-adjusted over the tests made; flagged below ``alpha``."""
+    Ids are judged when at least ``min_numeric_share`` of subjects end in a number; they are
+    read as exact integers. p-values are Holm-adjusted over the tests made; flagged below
+    ``alpha``."""
     tests: list[OrderTest] = []
-    ids = numeric_ids(subjects)
-    numeric = int((~np.isnan(ids)).sum())
-    if subjects and numeric >= min_numeric_share * len(subjects):
-        tests += _rank_tests("id-rank", ids, arm_index, names, control)
-        tests += [_residue_test(m, ids, arm_index, len(names)) for m in (10, 100)]
+    ids, ok = numeric_ids(subjects)
+    if subjects and int(ok.sum()) >= min_numeric_share * len(subjects):
+        tests += _rank_tests("id-rank", ids, arm_index, names, control, ok)
+        tests += [_residue_test(m, ids, ok, arm_index, len(names)) for m in (10, 100)]
     for column, values in (times or {}).items():
         tests += _rank_tests(f"{column}-rank", values, arm_index, names, control)
-    m = sum(1 for t in tests if t.p_value is not None)
-    for t in tests:
-        if t.p_value is not None:
-            t.p_adjusted = min(1.0, t.p_value * m)
-            t.flagged = t.p_adjusted < alpha
+    made = [t for t in tests if t.p_value is not None]
+    for t, p in zip(made, holm([t.p_value for t in made]), strict=True):
+        t.p_adjusted = p
+        t.flagged = p < alpha
     return tests

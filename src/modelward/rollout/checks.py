@@ -2,9 +2,11 @@
 guards MW401-MW403 and the API, so they cannot disagree.
 
 * sample ratio mismatch — distinct subjects per arm against the allocation (MW401);
-* covariate balance — SMD and Welch test per covariate of a pre-period population (MW402);
+* covariate balance — SMD per covariate of a pre-period population, judged by
+  randomisation inference with family-wise (max-T) control (MW402);
 * correlated assignment — independence from other experiments' arms over shared subjects,
-  and the arm against ID order, the id's last digits or a sign-up time (MW403).
+  and the arm against ID order, the id's last digits or a sign-up time, Holm-adjusted as
+  one family (MW403: every test of a run; a command: every test of its experiment).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import numpy as np
 from ..ledger import experiments as ledger_experiments
 from .assignment import Experiment
 from .balance import (
+    DRAWS,
     Difference,
     Independence,
     OrderTest,
     SampleRatio,
     covariate_balance,
-    independence,
+    holm,
+    independence_table,
     order_tests,
     sample_ratio,
 )
@@ -91,8 +95,11 @@ def srm(assign: Assignments, shares: dict[str, float], *, alpha: float = 0.001,
 
 
 def balance(assign: Assignments, table: Table, covariates: list[str] | None, *,
-            max_smd: float = 0.1, alpha: float = 0.05) -> tuple[list[Difference], int]:
-    """(differences, subjects of the table found in the assignments)."""
+            max_smd: float = 0.1, alpha: float = 0.05,
+            draws: int = DRAWS) -> tuple[list[Difference], int]:
+    """(differences, subjects of the table found in the assignments): every covariate of
+    every treatment arm against control, judged by randomisation inference
+    (:func:`~.balance.covariate_balance`)."""
     arms = assign.mapping()
     pos = {n: i for i, n in enumerate(assign.names)}
     index = np.array([pos[arms[s]] if s in arms else -1 for s in table.subjects],
@@ -100,7 +107,7 @@ def balance(assign: Assignments, table: Table, covariates: list[str] | None, *,
     cols = {c: table.numeric[c] for c in table.covariates(covariates)}
     found = int((index >= 0).sum())
     return covariate_balance(index, assign.names, pos[assign.control], cols, max_smd=max_smd,
-                             alpha=alpha), found
+                             alpha=alpha, draws=draws), found
 
 
 def planned(exp: Experiment, table: Table) -> Assignments:
@@ -127,26 +134,99 @@ def order(assign: Assignments, table: Table | None = None, *, alpha: float = 0.0
                        alpha=alpha)
 
 
+def _codes(assign: Assignments) -> dict[str, int]:
+    return dict(zip(assign.subjects, assign.index().tolist(), strict=True))
+
+
+def pair_test(mine: Assignments, other: str, theirs: Assignments, *, alpha: float = 0.001,
+              min_shared: int = 100, codes=None) -> Independence | None:
+    """Independence of two assignments over their shared subjects (None: none shared;
+    fewer than ``min_shared``: not judged). ``codes``: the two subject -> arm index maps,
+    when the caller already has them."""
+    a, b = codes or (_codes(mine), _codes(theirs))
+    if len(b) < len(a):
+        shared = [(a[s], j) for s, j in b.items() if s in a]
+    else:
+        shared = [(i, b[s]) for s, i in a.items() if s in b]
+    if not shared:
+        return None
+    ij = np.asarray(shared, dtype=np.int64)
+    table = np.zeros((len(mine.names), len(theirs.names)), dtype=np.int64)
+    np.add.at(table, (ij[:, 0], ij[:, 1]), 1)
+    res = independence_table(other, mine.names, theirs.names, table, control_a=mine.control,
+                             control_b=theirs.control, alpha=alpha)
+    if res.shared < min_shared:
+        res.judged = res.alarm = False
+    return res
+
+
 def correlations(conn, assign: Assignments, name: str | None, *, since=None, until=None,
                  alpha: float = 0.001, min_shared: int = 100) -> list[Independence]:
     """Independence from every other recorded experiment sharing at least ``min_shared``
     subjects (fewer: not judged, still listed when any are shared)."""
-    mine = assign.mapping()
     out = []
     for other in ledger_experiments.exposed_experiments(conn, since=since, until=until):
         if other == name:
             continue
         exp = experiment_of(conn, other)
-        theirs = recorded(conn, exp, since=since, until=until).mapping()
-        pairs = [(mine[s], theirs[s]) for s in mine.keys() & theirs.keys()]
-        if not pairs:
-            continue
-        res = independence(other, assign.names, list(exp.arm_names), pairs,
-                           control_a=assign.control, control_b=exp.control, alpha=alpha)
-        if res.shared < min_shared:
-            res.judged = res.alarm = False
-        out.append(res)
+        res = pair_test(assign, other, recorded(conn, exp, since=since, until=until),
+                        alpha=alpha, min_shared=min_shared)
+        if res is not None:
+            out.append(res)
     return out
+
+
+def adjust(pairs: list[Independence], order: list[OrderTest], alpha: float) -> int:
+    """Holm over every test made — the judged pairs of experiments and the ID-order tests —
+    as one family: sets each test's ``p_adjusted`` and ``alarm``/``flagged``. Returns the
+    number of tests."""
+    judged = [r for r in pairs if r.judged and r.p_value is not None]
+    made = [t for t in order if t.p_value is not None]
+    adjusted = holm([r.p_value for r in judged] + [t.p_value for t in made])
+    for r in pairs:
+        r.p_adjusted, r.alarm = None, False
+    for r, p in zip(judged, adjusted, strict=False):
+        r.p_adjusted, r.alarm = p, p < alpha
+    for t, p in zip(made, adjusted[len(judged):], strict=True):
+        t.p_adjusted, t.flagged = p, p < alpha
+    return len(adjusted)
+
+
+@dataclass
+class Family:
+    """Every test MW403 makes in one run: each pair of experiments once (``pairs``: the
+    judged experiment that raised it, and the result), each judged experiment's ID-order
+    tests; Holm-adjusted together over ``tests``."""
+
+    pairs: list[tuple[str, Independence]]
+    order: dict[str, list[OrderTest]]
+    tests: int
+
+
+def correlated_assignment(assigns: dict[str, Assignments], judged: list[str],
+                          tables: dict[str, Table | None] | None = None, *,
+                          alpha: float = 0.001, min_shared: int = 100) -> Family:
+    """MW403's decision over one run: every judged experiment against every other in
+    ``assigns`` (each pair once) and against ID order and its table's time columns, all
+    tests Holm-adjusted as one family, so the chance that a run with no correlated
+    assignment reports any is at most ``alpha``."""
+    codes = {name: _codes(a) for name, a in assigns.items()}
+    pairs: list[tuple[str, Independence]] = []
+    done: set[frozenset] = set()
+    for name in judged:
+        for other in sorted(assigns):
+            key = frozenset((name, other))
+            if other == name or key in done:
+                continue
+            done.add(key)
+            res = pair_test(assigns[name], other, assigns[other], alpha=alpha,
+                            min_shared=min_shared, codes=(codes[name], codes[other]))
+            if res is not None:
+                pairs.append((name, res))
+    tables = tables or {}
+    order_of = {name: order(assigns[name], tables.get(name), alpha=alpha) for name in judged}
+    tests = adjust([r for _, r in pairs], [t for ts in order_of.values() for t in ts], alpha)
+    return Family(pairs, order_of, tests)
 
 
 def mismatched(exp: Experiment, assign: Assignments) -> int:

@@ -15,6 +15,7 @@ from .balance import Difference, Independence, OrderTest, SampleRatio
 from .population import Table, pre_period_of, read_table
 
 DEFAULTS = {"srm_alpha": 0.001, "min_count": 100, "max_smd": 0.1, "smd_alpha": 0.05,
+            "smd_draws": 1000,
             "corr_alpha": 0.001, "min_shared": 100}
 
 
@@ -57,7 +58,7 @@ def _judge(result: CheckResult) -> None:
                                    f"(SMD {d.smd:+.2f})")
     for c in result.correlations:
         if c.alarm:
-            result.problems.append(f"arms correlate with {c.other}'s (p = {c.p_value:.2g})")
+            result.problems.append(f"arms correlate with {c.other}'s (p = {c.p_adjusted:.2g})")
     for t in result.order:
         if t.flagged:
             result.problems.append(f"the arm follows {t.test}"
@@ -71,7 +72,7 @@ def _balance(result: CheckResult, assign: checks.Assignments, table: Table | Non
         result.notes.append("no pre-period population: covariate balance not checked")
         return
     diffs, matched = checks.balance(assign, table, covariates, max_smd=opts["max_smd"],
-                                    alpha=opts["smd_alpha"])
+                                    alpha=opts["smd_alpha"], draws=opts["smd_draws"])
     result.balance = diffs
     result.pre_period = {"source": table.source, "digest": table.digest,
                          "subjects": len(table), "matched": matched}
@@ -120,6 +121,7 @@ def check_recorded(conn, store, name: str, *, pre_period: Path | None = None,
                                                   alpha=opts["corr_alpha"],
                                                   min_shared=opts["min_shared"])
     result.order = checks.order(assign, table, alpha=opts["corr_alpha"])
+    checks.adjust(result.correlations, result.order, opts["corr_alpha"])
     _judge(result)
     return result
 
@@ -127,9 +129,10 @@ def check_recorded(conn, store, name: str, *, pre_period: Path | None = None,
 def audit(store, assignments: Path, *, pre_period: Path | None = None, arms: str | None = None,
           control: str | None = None, arm_column: str = "arm",
           covariates: list[str] | None = None, subject_column: str = "subject",
-          opts: dict | None = None) -> CheckResult:
+          opts: dict | None = None, against: list[Path] | None = None) -> CheckResult:
     """Every check of an assignment made elsewhere (a file of subject and arm); correlation
-    with the experiments recorded in ``store`` when there is a ledger."""
+    with the experiments recorded in ``store`` when there is a ledger, and with the other
+    assignment files ``against`` (each subject,arm, read like ``assignments``)."""
     opts = {**DEFAULTS, **(opts or {})}
     atable = read_table(assignments, subject_column=subject_column, text_columns=(arm_column,))
     if arm_column not in atable.text:
@@ -170,8 +173,32 @@ def audit(store, assignments: Path, *, pre_period: Path | None = None, arms: str
             result.correlations = checks.correlations(conn, assign, None,
                                                       alpha=opts["corr_alpha"],
                                                       min_shared=opts["min_shared"])
-    else:
+    elif not against:
         result.notes.append("no ledger: correlation with other experiments not checked")
+    for path in against or []:
+        other = _assignments_file(path, arm_column, subject_column)
+        res = checks.pair_test(assign, str(path), other, alpha=opts["corr_alpha"],
+                               min_shared=opts["min_shared"])
+        if res is None:
+            result.notes.append(f"{path} shares no subject with {assignments}")
+        else:
+            result.correlations.append(res)
     result.order = checks.order(assign, table, alpha=opts["corr_alpha"])
+    checks.adjust(result.correlations, result.order, opts["corr_alpha"])
     _judge(result)
     return result
+
+
+def _assignments_file(path: Path, arm_column: str, subject_column: str) -> checks.Assignments:
+    """Another experiment's assignments from a file of subject and arm (control: ``control``
+    when present, else the first arm in name order)."""
+    table = read_table(path, subject_column=subject_column, text_columns=(arm_column,))
+    if arm_column not in table.text:
+        raise ValidationError(f"{path} has no {arm_column!r} column", field="--against",
+                              hint="columns: " + ", ".join([*table.text, *table.numeric]))
+    pairs = [(s, a) for s, a in zip(table.subjects, table.text[arm_column], strict=True) if a]
+    names = sorted({a for _, a in pairs})
+    if len(names) < 2:
+        raise ValidationError(f"{path} holds {len(names)} arm(s); a correlation needs two",
+                              field="--against")
+    return checks.from_pairs(pairs, names, "control" if "control" in names else names[0])

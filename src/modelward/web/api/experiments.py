@@ -25,6 +25,7 @@ def _thresholds(settings) -> dict:
          for c in ("MW401", "MW402", "MW403")}
     return {"srm_alpha": o["MW401"]["alpha"], "min_count": o["MW401"]["min_count"],
             "max_smd": o["MW402"]["max_smd"], "smd_alpha": o["MW402"]["alpha"],
+            "smd_draws": o["MW402"]["draws"],
             "corr_alpha": o["MW403"]["alpha"], "min_shared": o["MW403"]["min_shared"],
             # the pre-period population MW402 judges balance on (rollout.population)
             **{k: o["MW402"][k] for k in ("pre_period", "subject_column", "covariates")}}

@@ -37,7 +37,7 @@ def smd_chart(balance: list, max_smd: float) -> object:
     rows = [{"label": f"{d.covariate} ({d.arm})", "value": d.smd or 0.0,
              "key": d.covariate, "color": charts.BAD if d.flagged else charts.GOOD,
              "title": f"{d.covariate}: {d.arm} mean {d.mean_arm:.3g} vs {d.control} "
-                      f"{d.mean_control:.3g}; SMD {d.smd:+.3f}, p adj "
+                      f"{d.mean_control:.3g}; SMD {d.smd:+.3f}, p family-wise "
                       f"{d.p_adjusted if d.p_adjusted is not None else float('nan'):.2g}"
                       + (" — FLAGGED" if d.flagged else "")}
             for d in balance if d.smd is not None]
