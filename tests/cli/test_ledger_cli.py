@@ -279,10 +279,12 @@ def test_decisions_import_show_search_erase_verify(ready, tmp_path):
     assert cli.ok("erase", "--subject", "u0") == "erased the text of 3 decisions of u0\n"
     assert cli.json("erase", "--subject", "u0") == {"subject": "u0", "erased": 0}
     verify = cli.ok("verify")
-    assert re.fullmatch(r"chain intact: 2 blocks, 5 decisions, head [0-9a-f]{16}… \([\d,]+ decisions/s\)\n",
-                        verify), verify
+    # the erasure is chained: one block sealing the three erasures
+    assert re.fullmatch(r"chain intact: 3 blocks, 5 decisions, 3 records, head [0-9a-f]{16}… "
+                        r"\([\d,]+ decisions/s\)\n", verify), verify
     report = cli.json("verify")
-    assert (report["ok"], report["blocks"], report["decisions"], report["first_broken_block"]) == (True, 2, 5, None)
+    assert (report["ok"], report["blocks"], report["decisions"], report["records"],
+            report["first_broken_block"]) == (True, 3, 5, 3, None)
 
 
 def test_decisions_errors(ready, tmp_path):

@@ -28,10 +28,16 @@ def verify_cmd(
     elif report.ok:
         rate = report.decisions / report.seconds if report.seconds else 0
         out.print(f"chain intact: {report.blocks} blocks, {report.decisions} decisions, "
-                  f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
+                  f"{report.records} records, head {report.head_root[:16]}… "
+                  f"({rate:,.0f} decisions/s)")
     else:
         first = report.first_broken
-        err.print(f"chain BROKEN at block {first.block}: {first.reason}", highlight=False, markup=False, emoji=False)
+        where = (f"at block {first.block}" if first.block is not None
+                 else "outside every block")
+        err.print(f"chain BROKEN {where}: {first.reason}", highlight=False, markup=False, emoji=False)
+        if first.records:
+            err.print("records: " + first.describe_records(), highlight=False, markup=False,
+                      emoji=False)
         if first.decision_ids:
             shown = first.decision_ids[:20]
             err.print("decisions in that block: " + ", ".join(shown)

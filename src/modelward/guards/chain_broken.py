@@ -61,13 +61,25 @@ def check(view, config) -> Iterator[Finding]:
     first = report.first_broken.block
     limit = max(0, config["examples"])
     for p in report.problems:
-        where = "the first broken block" if p.block == first else f"first broken block {first}"
+        if p.block is None:
+            subject, at = "unsealed records", "outside every block"
+        else:
+            subject, at = f"block {p.block}", f"at block {p.block}"
+        if first is None:
+            where = "no block is broken"
+        else:
+            where = ("the first broken block" if p.block == first
+                     else f"first broken block {first}")
+        log = "the decision log" if p.decision_ids or not p.records else "the chained record"
+        message = f"{log} fails verification {at} ({where}): {p.reason}"
+        if p.records:
+            message += ": " + p.describe_records(limit)
         yield Finding(
-            CODE, SEVERITY, f"block {p.block}",
-            f"the decision log fails verification at block {p.block} ({where}): {p.reason}",
+            CODE, SEVERITY, subject, message,
             evidence={"block": p.block, "reason": p.reason, "first_broken_block": first,
                       "broken_blocks": len(report.problems),
                       "decision_count": len(p.decision_ids),
                       "decision_ids": p.decision_ids[:limit],
+                      "record_count": len(p.records), "records": p.records[:limit],
                       "blocks": report.blocks, "decisions": report.decisions},
             fix=FIX, identity=("block", "reason"))

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import UnknownAliasError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
+from . import chain
 from .schema import alias_events, artifacts
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@:+-]{0,199}$")
@@ -100,6 +101,7 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
                   actor=actor, reason=reason, kind=DELETE,
                   evidence=dg.canonical_json(evidence).decode() if evidence else None)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
+    chain.record(conn, "alias_events", [new_id])
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True
 
@@ -146,6 +148,7 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
                   at=at, actor=actor, reason=reason, kind=kind,
                   evidence=dg.canonical_json(evidence).decode() if evidence else None)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
+    chain.record(conn, "alias_events", [new_id])
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True
 

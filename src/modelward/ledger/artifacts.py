@@ -13,6 +13,7 @@ from .. import digest as dg
 from ..errors import UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
 from .engine import Store
+from . import chain
 from .schema import artifact_parents, artifacts
 
 KINDS = ("model", "adapter", "prompt", "embedder", "reranker", "dataset", "evalset",
@@ -127,6 +128,8 @@ def _insert(conn: Connection, art: Artifact) -> None:
     for parent, relation in art.parents:
         conn.execute(artifact_parents.insert().values(child=art.digest, parent=parent,
                                                       relation=relation))
+    chain.record_many(conn, [("artifacts", [art.digest]),
+                             ("artifact_parents", [(art.digest, p) for p, _r in art.parents])])
 
 
 def _take_turn(conn: Connection, digest: str) -> None:
@@ -201,6 +204,7 @@ def register_path(store: Store, kind: str, path: Path, *, name: str, version: st
         with store.write() as conn:
             conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                          .values(payload="blob", payload_deleted_at=None))
+            chain.record(conn, "artifacts", [digest])
             return Registration(get(conn, digest), created=False, restored_payload=True)
     if store_payload:
         store_blobs()
@@ -238,6 +242,7 @@ def register_hosted(store: Store, hosted_id: str, *, name: str, kind: str = "mod
             if retires_at is not None and existing.retires_at != retires_at:
                 conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                              .values(retires_at=retires_at))
+                chain.record(conn, "artifacts", [digest])
                 existing.retires_at = retires_at
             return Registration(existing, created=False)
         art = Artifact(
@@ -291,6 +296,7 @@ def blob_digests(store: Store, art: Artifact) -> list[str]:
 def mark_payload_deleted(conn: Connection, digest: str, at: int) -> None:
     conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                  .values(payload_deleted_at=at))
+    chain.record(conn, "artifacts", [digest])
 
 
 def children(conn: Connection, digest: str) -> list[str]:

@@ -222,10 +222,15 @@ def erase_subject(store: Store, subject: str) -> int:
     if not subject:
         raise ValidationError("name the subject whose text to erase", field="subject")
     with store.write() as conn:
+        ids = list(conn.execute(
+            sa.select(decision_payloads.c.decision_id)
+            .where(decision_payloads.c.subject == subject,
+                   decision_payloads.c.erased_at.is_(None))).scalars())
         result = conn.execute(
             decision_payloads.update()
             .where(decision_payloads.c.subject == subject, decision_payloads.c.erased_at.is_(None))
             .values(input_text=None, output_text=None, erased_at=now_us()))
+        chain.record(conn, "erasures", ids)
         return result.rowcount
 
 

@@ -21,6 +21,7 @@ from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
 from .engine import Store
+from . import chain
 from .schema import experiments as experiments_table
 from .schema import exposures, fingerprints
 
@@ -89,6 +90,7 @@ def create(conn: Connection, name: str, salt: str, arms: list[tuple[str, float]]
         arms=canonical_json([{"name": n, "weight": w} for n, w in record.arms]).decode(),
         balance=canonical_json(balance).decode() if balance is not None else None,
         meta=canonical_json(meta).decode() if meta is not None else None))
+    chain.record(conn, "experiments", [name])
     return record
 
 
@@ -174,7 +176,10 @@ def append_exposures_in(conn: Connection, store: Store, rows: list[tuple]) -> in
     were new."""
     if not rows:
         return 0
-    return conn.exec_driver_sql(_insert_sql(store), rows).rowcount
+    inserted = conn.exec_driver_sql(_insert_sql(store), rows).rowcount
+    if inserted:  # ids already present were sealed when first written
+        chain.record(conn, "exposures", [r[0] for r in rows])
+    return inserted
 
 
 def append_exposures(store: Store, rows: list[tuple]) -> int:

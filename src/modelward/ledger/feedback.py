@@ -14,6 +14,7 @@ from ..digest import canonical_json
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
+from . import chain
 from .schema import dataset_feedback, decision_payloads, decisions, feedback
 
 INTENTS = ("incorrect", "unsafe", "unhelpful", "style", "test", "other", "unknown")
@@ -135,6 +136,7 @@ def add(conn: Connection, rows: list[dict], lines: list[int | None] | None = Non
         fresh.append(r)
     if fresh:
         conn.execute(feedback.insert(), fresh)
+        chain.record(conn, "feedback", [r["id"] for r in fresh])
     return len(fresh)
 
 
@@ -160,6 +162,8 @@ def link_dataset(conn: Connection, dataset_digest: str, feedback_ids: Iterable[s
             for f in sorted(set(feedback_ids) - existing)]
     if rows:
         conn.execute(dataset_feedback.insert(), rows)
+        chain.record(conn, "dataset_feedback",
+                     [(r["dataset_digest"], r["feedback_id"]) for r in rows])
 
 
 def dataset_feedback_ids(conn: Connection, dataset_digest: str) -> list[str]:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ..digest import canonical_json
 from ..errors import NotFoundError
 from ..timefmt import iso
+from . import chain
 from .schema import fingerprints
 
 VERDICTS = ("baseline", "same", "changed")
@@ -56,6 +57,7 @@ def insert(conn: Connection, fp: Fingerprint) -> None:
     values = dict(fp.__dict__)
     values["summary"] = canonical_json(fp.summary).decode()
     conn.execute(fingerprints.insert().values(**values))
+    chain.record(conn, "fingerprints", [fp.id])
 
 
 def get(conn: Connection, run_id: str) -> Fingerprint:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from ..digest import canonical_json
 from ..errors import NotFoundError, ValidationError
 from ..timefmt import iso
+from . import chain
 from .schema import threshold_policies
 
 MODES = ("pass_rate", "quantile")
@@ -60,6 +61,7 @@ def insert(conn: Connection, policy: PolicyVersion) -> None:
     values = dict(policy.__dict__)
     values["substrate"] = canonical_json(policy.substrate).decode()
     conn.execute(threshold_policies.insert().values(**values))
+    chain.record(conn, "threshold_policies", [(policy.name, policy.version)])
 
 
 def history(conn: Connection, name: str) -> list[PolicyVersion]:
