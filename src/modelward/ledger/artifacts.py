@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
-from .engine import Store
 from . import chain
+from .engine import Store
 from .schema import artifact_parents, artifacts
 
 KINDS = ("model", "adapter", "prompt", "embedder", "reranker", "dataset", "evalset",

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import IntegrityError, NotFoundError
 from ..timefmt import iso
-from .engine import Store
 from . import chain
+from .engine import Store
 from .schema import closures
 
 

@@ -20,8 +20,8 @@ from ..digest import DIGEST_RE, canonical_json
 from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
-from .engine import Store
 from . import chain
+from .engine import Store
 from .schema import experiments as experiments_table
 from .schema import exposures, fingerprints
 

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ValidationError
 from ..timefmt import iso, now_us
+from . import chain
 from .aliases import check_alias
 from .engine import Store
-from . import chain
 from .schema import alias_roles, people
 
 STATUSES = ("active", "left")

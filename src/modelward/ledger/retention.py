@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..timefmt import iso
-from .decisions import DIGEST_FIELDS
 from . import chain
+from .decisions import DIGEST_FIELDS
 from .schema import decisions, holds
 
 
