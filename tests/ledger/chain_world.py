@@ -3,9 +3,20 @@ ledger's own write paths (so each is sealed as it would be in production)."""
 
 from __future__ import annotations
 
-from modelward.ledger import aliases, artifacts, closures, decisions, evals, experiments
+from modelward.ledger import (
+    aliases,
+    artifacts,
+    closures,
+    decisions,
+    evals,
+    experiments,
+    fingerprints,
+    people,
+    promotions,
+    retention,
+    thresholds,
+)
 from modelward.ledger import feedback as ledger_feedback
-from modelward.ledger import fingerprints, people, promotions, retention, thresholds
 from modelward.ledger.closures import ClosureRow
 from modelward.ledger.evals import ItemResult
 from modelward.ledger.fingerprints import Fingerprint
