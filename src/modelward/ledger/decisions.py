@@ -28,6 +28,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     KIND_FIELD,
     STRING_FIELDS,
     default_process,
+    nfc,
     normalize,
 )
 from .engine import Store
@@ -207,7 +208,7 @@ def search(conn: Connection, *, subject: str | None = None, since: int | None = 
     # id breaks ties so equal times list in a stable order
     q = sa.select(decisions).order_by(decisions.c.at.desc(), decisions.c.id.desc()).limit(limit)
     if subject is not None:
-        q = q.where(decisions.c.subject == subject)
+        q = q.where(decisions.c.subject == nfc(subject))
     if alias is not None:
         q = q.where(decisions.c.alias == alias)
     if since is not None:
@@ -221,6 +222,7 @@ def erase_subject(store: Store, subject: str) -> int:
     """Remove the raw text kept for a subject's decisions; the chained record stays."""
     if not subject:
         raise ValidationError("name the subject whose text to erase", field="subject")
+    subject = nfc(subject)  # as it was recorded
     with store.write() as conn:
         ids = list(conn.execute(
             sa.select(decision_payloads.c.decision_id)

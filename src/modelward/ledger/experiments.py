@@ -145,7 +145,7 @@ def normalize_exposure(d: Mapping, *, line: int | None = None,
         if type(metric) not in (int, float) or not math.isfinite(metric):
             raise ValidationError(f"expected a finite number, got {metric!r}", field="metric",
                                   line=line)
-        metric = float(metric)
+        metric = float(metric) + 0.0  # -0.0 + 0.0 == 0.0, as SQLite stores it
     extra = d.get("extra")
     if extra is not None:
         if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):

@@ -3,6 +3,7 @@ policy instead of a guess about why somebody clicked."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -85,9 +86,10 @@ def normalize(d: Mapping, *, line: int | None = None) -> dict:
                               line=line)
     rating = d.get("rating")
     if rating is not None:
-        if type(rating) not in (int, float):
-            raise ValidationError(f"expected a number, got {rating!r}", field="rating", line=line)
-        rating = float(rating)
+        if type(rating) not in (int, float) or not math.isfinite(rating):
+            raise ValidationError(f"expected a finite number, got {rating!r}", field="rating",
+                                  line=line)
+        rating = float(rating) + 0.0  # -0.0 + 0.0 == 0.0, as SQLite stores it
     at = d.get("at")
     try:
         at = now_us() if at is None else parse_time(at, field="at")
