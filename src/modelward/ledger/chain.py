@@ -553,3 +553,33 @@ def verify_records(conn: Connection, blocks, problems: list[BlockProblem],
             problems.append(BlockProblem(block, "records differ from what the block sealed",
                                          records=records))
     return total
+
+
+def links_forward(conn: Connection, number: int) -> tuple[int, str | None]:
+    """Whether every block after ``number`` links to the one before it, up to the newest:
+    (newest block number, the first problem or None). A block re-sealed after an edit gets
+    a new root, which the next block's ``prev_root`` does not name."""
+    rows = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root,
+                                  chain_blocks.c.prev_root)
+                        .where(chain_blocks.c.number >= number)
+                        .order_by(chain_blocks.c.number)).all()
+    if not rows or rows[0].number != number:
+        return (rows[-1].number if rows else 0), f"block {number} is missing"
+    for before, after in itertools.pairwise(rows):
+        if after.number != before.number + 1:
+            return rows[-1].number, f"block {before.number + 1} is missing"
+        if after.prev_root != before.root:
+            return rows[-1].number, (f"block {after.number} does not link to block "
+                                     f"{before.number}'s root: a block up to it was rewritten")
+    return rows[-1].number, None
+
+
+def head_covers(conn: Connection, exported: dict, number: int) -> list[str]:
+    """Problems with an exported head as proof of block ``number``: the head must be this
+    ledger's (:func:`check_head`) and name block ``number`` or a later one."""
+    problems = check_head(conn, exported)
+    blocks = exported.get("blocks")
+    if not problems and blocks < number:
+        problems.append(f"the exported head (block {blocks}) was exported before block "
+                        f"{number}: it cannot vouch for this decision")
+    return problems
