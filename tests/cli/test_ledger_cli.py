@@ -354,10 +354,21 @@ def test_chain_head_and_check(ready, tmp_path, monkeypatch):
         "the exported head's signature does not match\n")
     monkeypatch.delenv("MODELWARD_SIGNING_KEY")
 
+    # an edited record that is not a decision: the head still matches, the record does not
+    (tmp_path / "roster.csv").write_text("email,status\nana@example.com,active\n")
+    cli.ok("people", "sync", tmp_path / "roster.csv")
+    cli.sql("UPDATE people SET status = 'left' WHERE email = 'ana@example.com'")
+    err = cli.fails("chain", "check", tmp_path / "head.json", code=1)
+    assert re.fullmatch(r"the ledger fails verification at block \d+: records differ from what "
+                        r"the block sealed \(people ana@example.com \(edited\)\) \(`modelward "
+                        r"verify --json` lists every broken block\)\n", err), err
+    cli.sql("UPDATE people SET status = 'active' WHERE email = 'ana@example.com'")
+
     # a rewrite: the whole first block replaced by a re-sealed forgery
     cli.sql("UPDATE chain_blocks SET root = ? WHERE number = 1", ("f" * 64,))
-    assert cli.fails("chain", "check", tmp_path / "head.json", code=1) == (
-        f"block 1 has root {'f' * 64}, the exported head says {head['root']}: the log was rewritten\n")
+    assert cli.fails("chain", "check", tmp_path / "head.json", code=1).startswith(
+        f"block 1 has root {'f' * 64}, the exported head says {head['root']}: the log was rewritten\n"
+        "the ledger fails verification at block 1: decisions do not match the sealed root")
 
     (tmp_path / "junk.json").write_text('{"blocks": "many"}')
     assert cli.fails("chain", "check", tmp_path / "junk.json") == (
