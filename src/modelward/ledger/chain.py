@@ -1,14 +1,48 @@
-"""The tamper-evident log.
+"""The tamper-evident log: every fact the guards and the audit rely on.
 
-Decisions are sealed in blocks as they are written. A decision's leaf is
-``sha256(0x00 || canonical)``, where *canonical* is the JSON array of its chained columns
-(:data:`CHAINED` order, as stored); interior nodes are ``sha256(0x01 || left || right)``
-with an odd node carried up unchanged (RFC 6962 style domain separation). A block's root
-commits to the previous block's root, so the newest root commits to the whole log::
+One chain of numbered blocks. A block holds either decisions or *records* (the rows of
+every other chained table), never both; each commits to the previous block's root, so the
+newest root commits to the whole log::
 
-    root(n) = sha256(0x02 || prev_root(n) || merkle(n) || count(n) as 8 bytes big-endian)
+    root(n) = sha256(0x02 || prev_root(n) || merkle(n) || leaves(n) as 8 bytes big-endian)
 
-Payload text is not chained: erasing it never breaks verification.
+Leaves (RFC 6962 style: ``0x00`` before a leaf, ``0x01`` before an interior node, an odd
+node carried up unchanged):
+
+* a decision: ``sha256(0x00 || canonical)``, *canonical* the JSON array of its chained
+  columns (:data:`CHAINED` order, as stored). Its block and position are the tree's.
+* a record: ``sha256(0x00 || "mw-record/1" || 0x00 || kind || 0x00 || [key, values])``,
+  *kind* the table (:data:`RECORD_KINDS`), *key* its primary key, *values* its columns in
+  table order, or ``null`` for a deleted row. A decision's canonical text starts with
+  ``[``, a record's prefix with ``m``: neither can pass for the other (domain separation),
+  nor a record of one table for another's.
+
+Chained records: alias events, artifacts and their parents, holds, eval runs (every state,
+so the final summary), eval results, evidence opens, eval set deprecations, feedback and
+the datasets built from it, people (the roster) and alias roles (owners and reviewers),
+promotion requests and reviews, closures, experiments (salt, arms) and exposures,
+fingerprints, threshold policies, and erasures (when a decision's text was erased; never
+the text). Not chained: the kept text itself (erasable), API tokens and log-in codes.
+
+Every write of a chained table calls :func:`record` in its own transaction: the rows as
+they now are (read back, so what is hashed is what any backend returns) are sealed in a
+new block, with one ``chain_leaves`` row per record (block, pos, kind, key, leaf hash).
+A write that changes a row seals its new state; the newest leaf of a key is its state now.
+Writers take turns (``Store.write``), so blocks are numbered without gaps.
+
+:func:`verify` recomputes each decision block from its decisions and each record block
+from its leaves, checks every link, then compares every chained row with the newest leaf
+of its key: a row edited, deleted (its newest leaf is not a deletion) or inserted (no leaf)
+is named with its kind and id and the block that sealed it. Re-hashing an edited row into
+its leaf breaks the record block's root instead.
+
+Canonical values: times are integer microseconds; floats are finite (NaN and ±inf are
+refused at every write) and −0.0 is stored as 0.0 (SQLite does so anyway); decision strings
+are NFC; booleans hash as ``true``/``false`` whichever the driver returns.
+
+Existing ledgers: migration ``0009_chain_all`` seals the rows stored before it in one
+record block after the newest block. Payload text is not chained: erasing it never
+breaks verification, and the erasure itself is a record.
 """
 
 from __future__ import annotations
