@@ -220,10 +220,12 @@ def test_decisions_import_show_search_erase_verify(ready, tmp_path):
     assert cli.ok("erase", "--subject", "u0") == "erased the text of 3 decisions of u0\n"
     assert cli.json("erase", "--subject", "u0") == {"subject": "u0", "erased": 0}
     verify = cli.ok("verify")
-    assert re.fullmatch(r"chain intact: 2 blocks, 5 decisions, head [0-9a-f]{16}… \([\d,]+ decisions/s\)\n",
-                        verify), verify
+    # the erasure is chained: one block sealing the three erasures
+    assert re.fullmatch(r"chain intact: 3 blocks, 5 decisions, 3 records, head [0-9a-f]{16}… "
+                        r"\([\d,]+ decisions/s\)\n", verify), verify
     report = cli.json("verify")
-    assert (report["ok"], report["blocks"], report["decisions"], report["first_broken_block"]) == (True, 2, 5, None)
+    assert (report["ok"], report["blocks"], report["decisions"], report["records"],
+            report["first_broken_block"]) == (True, 3, 5, 3, None)
 
 
 def test_decisions_errors(ready, tmp_path):
@@ -294,10 +296,21 @@ def test_chain_head_and_check(ready, tmp_path, monkeypatch):
         "the exported head's signature does not match\n")
     monkeypatch.delenv("MODELWARD_SIGNING_KEY")
 
+    # an edited record that is not a decision: the head still matches, the record does not
+    (tmp_path / "roster.csv").write_text("email,status\nana@example.com,active\n")
+    cli.ok("people", "sync", tmp_path / "roster.csv")
+    cli.sql("UPDATE people SET status = 'left' WHERE email = 'ana@example.com'")
+    err = cli.fails("chain", "check", tmp_path / "head.json", code=1)
+    assert re.fullmatch(r"the ledger fails verification at block \d+: records differ from what "
+                        r"the block sealed \(people ana@example.com \(edited\)\) \(`modelward "
+                        r"verify --json` lists every broken block\)\n", err), err
+    cli.sql("UPDATE people SET status = 'active' WHERE email = 'ana@example.com'")
+
     # a rewrite: the whole first block replaced by a re-sealed forgery
     cli.sql("UPDATE chain_blocks SET root = ? WHERE number = 1", ("f" * 64,))
-    assert cli.fails("chain", "check", tmp_path / "head.json", code=1) == (
-        f"block 1 has root {'f' * 64}, the exported head says {head['root']}: the log was rewritten\n")
+    assert cli.fails("chain", "check", tmp_path / "head.json", code=1).startswith(
+        f"block 1 has root {'f' * 64}, the exported head says {head['root']}: the log was rewritten\n"
+        "the ledger fails verification at block 1: decisions do not match the sealed root")
 
     (tmp_path / "junk.json").write_text('{"blocks": "many"}')
     assert cli.fails("chain", "check", tmp_path / "junk.json") == (

@@ -38,6 +38,7 @@ def test_audit_text_report(cli_env, tmp_path):
                 "vendor_model_id": "chat-v2", "vendor_fingerprint": "fp_9"},
         {"at": T0 + 12 * DAY, "alias": "chat/v1", "model_digest": m1, "process": "web-2"},
         recorded_at=T0 + 12 * DAY + 5)
+    b = _block(store, good)  # registrations and alias moves are chained in blocks before it
     assert run(args, "audit", good) == f"""\
 decision  {good}
 at        2026-01-12T00:00:00Z (recorded 2026-01-13T00:00:00.000005Z)
@@ -53,7 +54,8 @@ prompt    {p1}
           payload present, verified (rehashed now)
 vendor    model id chat-v2, fingerprint fp_9
 text      kept (input and output)
-chain     block 1 verifies and links to the genesis root (whole block recomputed now)
+chain     block {b} verifies and links to block {b - 1} (whole block recomputed now)
+links on  this is the newest block
 """
     full = orjson.loads(run(args, "audit", stale, "--json"))  # rehashes chat@v1 (new)
     payload_at = full["digests"][0]["payload"]["verified_at"]
@@ -71,7 +73,8 @@ model     {m1}  DISAGREES with the alias ({m2})
           model chat@v1, registered 2026-01-01T00:00:00Z
           payload present, verified at {payload_at} (cached: files unchanged since)
 text      none kept
-chain     block 1 verifies and links to the genesis root (decision proven against the sealed root; whole block recomputed at {chain_at})
+chain     block {b} verifies and links to block {b - 1} (decision proven against the sealed root; whole block recomputed at {chain_at})
+links on  this is the newest block
 """
     assert full["ok"] is False and full["alias"]["verdict"] == "disagrees"
     assert full["problems"][0]["code"] == "alias-disagrees"
@@ -87,6 +90,7 @@ def test_audit_of_a_missing_hosted_and_broken_record(cli_env, tmp_path):
                   recorded_at=T0 + 2 * DAY)
     (h,) = record(store, {"at": T0 + 2 * DAY, "model_digest": hosted.digest},
                   recorded_at=T0 + 2 * DAY)
+    b = _block(store, d)
     store.blobs.delete(m1)
     with store.write() as conn:
         conn.exec_driver_sql(f"UPDATE decisions SET subject = 'u-2' WHERE id = {store.paramstyle}",
@@ -96,19 +100,25 @@ decision  {d}
 at        2026-01-03T00:00:00Z (recorded 2026-01-03T00:00:00Z)
 by        process {_process(store, d)}, subject u-2
 PROBLEMS  2
-  ! chain block 1 fails verification: decisions do not match the sealed root; this record may have been altered
+  ! chain block {b} fails verification: decisions do not match the sealed root; this record may have been altered
   ! model {m1}: payload MISSING: the blob is not in the store
 alias     none recorded
 model     {m1}
           model chat, registered 2026-01-01T00:00:00Z
           payload MISSING: the blob is not in the store
 text      none kept
-chain     BROKEN: block 1: decisions do not match the sealed root
+chain     BROKEN: block {b}: decisions do not match the sealed root
 """
     out = run(args, "audit", h)
     assert "  ! model " + hosted.digest + ": payload held by the vendor as openai:gpt-4-0314; " \
         "RETIRED at 2026-01-02T00:00:00Z (past)\n" in out
-    assert "chain     block 2 verifies and links to block 1 (whole block recomputed now)\n" in out
+    assert (f"chain     block {b + 1} verifies and links to block {b} (whole block recomputed "
+            "now)\nlinks on  this is the newest block\n") in out
+
+
+def _block(store, decision_id):
+    with store.read() as conn:
+        return decisions.get(conn, decision_id).block
 
 
 def _process(store, decision_id):

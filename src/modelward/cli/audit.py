@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import typer
 
 from ..display import inert
+from ..errors import ValidationError
 from ..registry.audit import AuditReport, audit_decision
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, print_json
 
 _ALARMS = (" DISAGREES ", " DID NOT EXIST ", "payload MISSING", "payload CORRUPT", "RETIRED at",
-           "chain     BROKEN")
+           "chain     BROKEN", "links on  BROKEN", "head      DOES NOT", "ALTERED")
 
 
 def audit_cmd(
@@ -19,14 +23,23 @@ def audit_cmd(
                                "only instead of rehashing them."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rehash every payload and the whole "
                                   "chain block even if a recent verification is cached."),
+    head: Path | None = typer.Option(None, "--head", help="A chain head exported earlier "
+                                     "(`modelward chain head`): prove it covers this record."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Which artifacts produced a decision, whether that matches the alias at that moment,
     whether their payloads are still retained, and whether the record verifies. Exit 0 for
     any report (problems included); 2 for an unknown id."""
+    exported = None
+    if head is not None:
+        try:
+            exported = orjson.loads(head.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ValidationError(f"cannot read an exported head from {head}: {exc}",
+                                  field="--head") from None
     with opened() as store:
         report = audit_decision(store, decision_id, verify_payloads=not quick,
-                                use_cache=not no_cache)
+                                use_cache=not no_cache, head=exported)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -74,6 +87,15 @@ def render(r: AuditReport) -> list[str]:
                      f"{d.vendor_fingerprint or '-'}")
     lines.append(f"text      {_text(r.text)}")
     lines.append(f"chain     {_chain(r)}")
+    c = r.chain
+    if c.verifies and c.links:
+        lines.append(f"links on  BROKEN: {c.forward}" if c.forward else
+                     f"links on  to the newest block ({c.newest})" if c.newest != c.block else
+                     "links on  this is the newest block")
+    if c.head is not None:
+        lines.append(f"head      DOES NOT cover this record: {'; '.join(c.head['problems'])}"
+                     if c.head["problems"] else
+                     f"head      the exported head (block {c.head['blocks']}) covers this record")
     return lines
 
 
@@ -104,7 +126,10 @@ def _text(t: dict) -> str:
     if t["status"] == "none":
         return "none kept"
     kept = [k for k in ("input", "output") if t[k]]
-    return "kept (" + " and ".join(kept) + ")" if kept else "kept (empty)"
+    text = "kept (" + " and ".join(kept) + ")" if kept else "kept (empty)"
+    if t.get("altered"):
+        text += ", " + " and ".join(t["altered"]) + " ALTERED since recorded"
+    return text
 
 
 def _chain(r: AuditReport) -> str:

@@ -28,11 +28,16 @@ def verify_cmd(
         print_json(report.to_dict())
     elif report.ok:
         rate = report.decisions / report.seconds if report.seconds else 0
-        out.print(f"chain intact: {plural(report.blocks, 'block')}, {plural(report.decisions, 'decision')}, "
+        out.print(f"chain intact: {plural(report.blocks, 'block')}, "
+                  f"{plural(report.decisions, 'decision')}, {plural(report.records, 'record')}, "
                   f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
     else:
         first = report.first_broken
-        err.print(f"chain BROKEN at block {first.block}: {first.reason}")
+        where = (f"at block {first.block}" if first.block is not None
+                 else "outside every block")
+        err.print(f"chain BROKEN {where}: {first.reason}")
+        if first.records:
+            err.print("records: " + first.describe_records())
         if first.decision_ids:
             shown = first.decision_ids[:20]
             err.print("decisions in that block: " + ", ".join(shown)
@@ -53,18 +58,31 @@ def head_cmd() -> None:
 
 @chain_app.command("check")
 def check_head_cmd(exported: Path = typer.Argument(..., help="A head exported earlier.")) -> None:
-    """Check that the ledger still extends an exported head (exit 1 if it was rewritten)."""
+    """Check that the ledger still extends an exported head and that it verifies (exit 1
+    naming what was rewritten)."""
     try:
         head = orjson.loads(exported.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise ValidationError(f"cannot read an exported head from {exported}: {exc}") from None
     with opened() as store, store.read() as conn:
         problems = ledger_chain.check_head(conn, head, key_env=settings().signing_key_env)
+        # extending the head proves nothing if the record itself was edited since
+        report = parallel_verify.verify(conn)
+    if not report.ok:
+        problems.append(_broken_line(report.first_broken))
     if problems:
         for p in problems:
             err.print(p)
         raise typer.Exit(1)
     out.print(f"the ledger extends the exported head (block {head.get('blocks')})")
+
+
+def _broken_line(first: ledger_chain.BlockProblem) -> str:
+    where = f"at block {first.block}" if first.block is not None else "outside every block"
+    line = f"the ledger fails verification {where}: {first.reason}"
+    if first.records:
+        line += f" ({first.describe_records()})"
+    return line + " (`modelward verify --json` lists every broken block)"
 
 
 def register(app: typer.Typer) -> None:

@@ -63,7 +63,7 @@ CODES: tuple[Code, ...] = (
     _c("MW102", "unretained-artifact", "error",
        "an artifact referenced by decisions inside the retention window has no verifiable "
        "payload (or a hosted model is past its vendor retirement date)", "unretained_artifact"),
-    _c("MW103", "chain-broken", "error", "the decision log fails verification", "chain_broken"),
+    _c("MW103", "chain-broken", "error", "the ledger (decisions or any chained record) fails verification", "chain_broken"),
     _c("MW104", "vendor-substitution", "warning",
        "a hosted model's vendor-reported model id or fingerprint changed with no registry event",
        "vendor_substitution"),

@@ -1,14 +1,48 @@
-"""The tamper-evident log.
+"""The tamper-evident log: every fact the guards and the audit rely on.
 
-Decisions are sealed in blocks as they are written. A decision's leaf is
-``sha256(0x00 || canonical)``, where *canonical* is the JSON array of its chained columns
-(:data:`CHAINED` order, as stored); interior nodes are ``sha256(0x01 || left || right)``
-with an odd node carried up unchanged (RFC 6962 style domain separation). A block's root
-commits to the previous block's root, so the newest root commits to the whole log::
+One chain of numbered blocks. A block holds either decisions or *records* (the rows of
+every other chained table), never both; each commits to the previous block's root, so the
+newest root commits to the whole log::
 
-    root(n) = sha256(0x02 || prev_root(n) || merkle(n) || count(n) as 8 bytes big-endian)
+    root(n) = sha256(0x02 || prev_root(n) || merkle(n) || leaves(n) as 8 bytes big-endian)
 
-Payload text is not chained: erasing it never breaks verification.
+Leaves (RFC 6962 style: ``0x00`` before a leaf, ``0x01`` before an interior node, an odd
+node carried up unchanged):
+
+* a decision: ``sha256(0x00 || canonical)``, *canonical* the JSON array of its chained
+  columns (:data:`CHAINED` order, as stored). Its block and position are the tree's.
+* a record: ``sha256(0x00 || "mw-record/1" || 0x00 || kind || 0x00 || [key, values])``,
+  *kind* the table (:data:`RECORD_KINDS`), *key* its primary key, *values* its columns in
+  table order, or ``null`` for a deleted row. A decision's canonical text starts with
+  ``[``, a record's prefix with ``m``: neither can pass for the other (domain separation),
+  nor a record of one table for another's.
+
+Chained records: alias events, artifacts and their parents, holds, eval runs (every state,
+so the final summary), eval results, evidence opens, eval set deprecations, feedback and
+the datasets built from it, people (the roster) and alias roles (owners and reviewers),
+promotion requests and reviews, closures, experiments (salt, arms) and exposures,
+fingerprints, threshold policies, and erasures (when a decision's text was erased; never
+the text). Not chained: the kept text itself (erasable), API tokens and log-in codes.
+
+Every write of a chained table calls :func:`record` in its own transaction: the rows as
+they now are (read back, so what is hashed is what any backend returns) are sealed in a
+new block, with one ``chain_leaves`` row per record (block, pos, kind, key, leaf hash).
+A write that changes a row seals its new state; the newest leaf of a key is its state now.
+Writers take turns (``Store.write``), so blocks are numbered without gaps.
+
+:func:`verify` recomputes each decision block from its decisions and each record block
+from its leaves, checks every link, then compares every chained row with the newest leaf
+of its key: a row edited, deleted (its newest leaf is not a deletion) or inserted (no leaf)
+is named with its kind and id and the block that sealed it. Re-hashing an edited row into
+its leaf breaks the record block's root instead.
+
+Canonical values: times are integer microseconds; floats are finite (NaN and ±inf are
+refused at every write) and −0.0 is stored as 0.0 (SQLite does so anyway); decision strings
+are NFC; booleans hash as ``true``/``false`` whichever the driver returns.
+
+Existing ledgers: migration ``0009_chain_all`` seals the rows stored before it in one
+record block after the newest block. Payload text is not chained: erasing it never
+breaks verification, and the erasure itself is a record.
 """
 
 from __future__ import annotations
@@ -27,7 +61,8 @@ from sqlalchemy.engine import Connection
 from ..display import plural
 from ..errors import ValidationError
 from ..timefmt import iso, now_us
-from .schema import chain_blocks
+from . import schema as _schema
+from .schema import chain_blocks, chain_leaves
 
 GENESIS = "0" * 64
 # The chained columns, in leaf order. Block and position are covered by the tree itself.
@@ -90,22 +125,39 @@ def last_block(conn: Connection) -> tuple[int, str]:
 
 
 def seal(conn: Connection, number: int, prev_root: str, leaves: list[bytes], first_at: int,
-         last_at: int) -> str:
+         last_at: int, *, records: int = 0) -> str:
     root = block_root(prev_root, leaves)
-    conn.execute(chain_blocks.insert().values(
-        number=number, root=root, prev_root=prev_root, count=len(leaves),
-        first_at=first_at, last_at=last_at, sealed_at=now_us()))
+    values = dict(number=number, root=root, prev_root=prev_root, count=len(leaves) - records,
+                  first_at=first_at, last_at=last_at, sealed_at=now_us())
+    if records:  # a decision block leaves it to the column's default (0)
+        values["records"] = records
+    conn.execute(chain_blocks.insert().values(**values))
     return root
 
 
 @dataclass
 class BlockProblem:
-    block: int
+    """One broken block (``block`` None: records that no block ever sealed) with the ids of
+    its decisions and the kind, id and problem ("edited", "deleted", "inserted", "in a
+    broken block") of each broken record."""
+
+    block: int | None
     reason: str
     decision_ids: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"block": self.block, "reason": self.reason, "decision_ids": self.decision_ids}
+        return {"block": self.block, "reason": self.reason, "decision_ids": self.decision_ids,
+                "records": self.records}
+
+    def describe_records(self, limit: int = 20) -> str:
+        shown = [f"{r['kind']} {r['id']} ({r['problem']})" for r in self.records[:limit]]
+        more = len(self.records) - limit
+        return ", ".join(shown) + (f" … (+{more})" if more > 0 else "")
+
+
+def _block_order(p: BlockProblem):
+    return (p.block is None, p.block or 0)
 
 
 @dataclass
@@ -116,6 +168,7 @@ class VerifyReport:
     head_root: str
     problems: list[BlockProblem]
     seconds: float = 0.0
+    records: int = 0
 
     @property
     def first_broken(self) -> BlockProblem | None:
@@ -123,6 +176,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "blocks": self.blocks, "decisions": self.decisions,
+                "records": self.records,
                 "head_root": self.head_root, "seconds": round(self.seconds, 3),
                 "first_broken_block": self.first_broken.block if self.first_broken else None,
                 "problems": [p.to_dict() for p in self.problems]}
@@ -200,7 +254,8 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
 
     t0 = time.perf_counter()
     blocks = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root,
-                                    chain_blocks.c.prev_root, chain_blocks.c.count)
+                                    chain_blocks.c.prev_root, chain_blocks.c.count,
+                                    chain_blocks.c.records)
                           .order_by(chain_blocks.c.number)).all()
     by_number = {b.number: b for b in blocks}
     problems: list[BlockProblem] = []
@@ -223,10 +278,11 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     for b in blocks:
         if b.number not in seen_blocks and b.count:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))
-    problems.sort(key=lambda p: p.block)
+    records = verify_records(conn, blocks, problems, seen_blocks)
+    problems.sort(key=_block_order)
     head = blocks[-1].root if blocks else GENESIS
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
-                        problems=problems, seconds=time.perf_counter() - t0)
+                        problems=problems, seconds=time.perf_counter() - t0, records=records)
 
 
 def head(conn: Connection, *, key_env: str = "MODELWARD_SIGNING_KEY") -> dict:
@@ -274,4 +330,291 @@ def check_head(conn: Connection, exported: dict, *, key_env: str = "MODELWARD_SI
     elif row.root != exported.get("root"):
         problems.append(f"block {exported['blocks']} has root {row.root}, the exported head says "
                         f"{exported.get('root')}: the log was rewritten")
+    return problems
+
+
+# --- chained records --------------------------------------------------------------------
+# Every other fact the guards and the audit rely on is chained as a *record*: a leaf
+#
+#     sha256(0x00 || "mw-record/1" || 0x00 || kind || 0x00 || canonical([key, values]))
+#
+# where *kind* names the table, *key* is the row's primary key and *values* its chained
+# columns in table order (``null`` when the row was deleted: a tombstone). A decision's
+# leaf hashes a JSON array (its first byte after 0x00 is "["), a record's starts with "m":
+# no record leaf can pass for a decision's, nor one kind's for another's.
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """A chained table (or the part of one that ``where`` selects)."""
+
+    kind: str
+    table: sa.Table
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    where: object = None  # table -> SQL condition, for a kind that is part of a table
+
+
+def _record_kind(table: sa.Table, columns=None, *, kind: str | None = None,
+                 where=None) -> RecordKind:
+    return RecordKind(kind or table.name, table, tuple(c.name for c in table.primary_key.columns),
+                      tuple(columns or (c.name for c in table.columns)), where)
+
+
+S = _schema
+RECORD_KINDS: dict[str, RecordKind] = {k.kind: k for k in (
+    _record_kind(S.alias_events),
+    _record_kind(S.artifacts),
+    _record_kind(S.artifact_parents),
+    _record_kind(S.holds),
+    _record_kind(S.eval_runs),
+    _record_kind(S.eval_results),
+    _record_kind(S.eval_opens),
+    _record_kind(S.evalset_deprecations),
+    _record_kind(S.feedback),
+    _record_kind(S.dataset_feedback),
+    _record_kind(S.people),
+    _record_kind(S.alias_roles),
+    _record_kind(S.promotion_requests),
+    _record_kind(S.promotion_reviews),
+    _record_kind(S.closures),
+    _record_kind(S.experiments),
+    _record_kind(S.exposures),
+    _record_kind(S.fingerprints),
+    _record_kind(S.threshold_policies),
+    # an erasure: when a decision's kept text was erased (the text itself is never chained)
+    _record_kind(S.decision_payloads, ("decision_id", "erased_at"), kind="erasures",
+                 where=lambda t: t.c.erased_at.isnot(None)),
+)}
+del S
+_RECORD_PREFIX = b"\x00mw-record/1\x00"
+
+
+def _bool(v):
+    return None if v is None else bool(v)
+
+
+def _float(v):
+    return None if v is None else float(v) + 0.0  # -0.0 + 0.0 == 0.0
+
+
+def _int(v):
+    return None if v is None else int(v)
+
+
+def _same(v):
+    return v
+
+
+def _coercer(column: sa.Column):
+    """Stored value -> canonical value, whatever the driver returns (SQLite gives 0/1 for a
+    boolean, PostgreSQL True/False; both give floats for a double)."""
+    t = column.type
+    if isinstance(t, sa.Boolean):
+        return _bool
+    if isinstance(t, (_schema.Float, sa.Float)):
+        return _float
+    if isinstance(t, sa.Integer):
+        return _int
+    return _same
+
+
+def record_leaf(kind: str, key: list, values: list | None) -> bytes:
+    """The leaf of one record: ``values`` in its kind's column order, None for a deletion."""
+    return _sha(_RECORD_PREFIX + kind.encode() + b"\x00" + _dumps([key, values])).digest()
+
+
+def _canonical_rows(conn: Connection, k: RecordKind, keys: list[tuple] | None = None):
+    """``(key_json, values)`` of the stored rows of ``k`` (those with ``keys`` if given)."""
+    t = k.table
+    cols = [t.c[c] for c in k.columns]
+    coerce = [_coercer(c) for c in cols]
+    key_at = [k.columns.index(c) for c in k.key]
+    q = sa.select(*cols)
+    if k.where is not None:
+        q = q.where(k.where(t))
+    if keys is None:
+        batches = [q]
+    elif len(k.key) == 1:
+        col = t.c[k.key[0]]
+        batches = [q.where(col.in_([key[0] for key in keys[i:i + 500]]))
+                   for i in range(0, len(keys), 500)]
+    else:
+        tup = sa.tuple_(*[t.c[c] for c in k.key])
+        batches = [q.where(tup.in_(keys[i:i + 500])) for i in range(0, len(keys), 500)]
+    for query in batches:
+        for row in conn.execute(query):
+            values = [f(v) for f, v in zip(coerce, row, strict=True)]
+            yield _dumps([values[i] for i in key_at]).decode(), values
+
+
+def _key_json(k: RecordKind, key) -> str:
+    key = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+    coerce = [_coercer(k.table.c[c]) for c in k.key]
+    return _dumps([f(v) for f, v in zip(coerce, key, strict=True)]).decode()
+
+
+def _leaves_for(conn: Connection, kind: str, keys) -> list[tuple[str, str, str]]:
+    k = RECORD_KINDS[kind]
+    wanted = list(dict.fromkeys(tuple(x) if isinstance(x, (tuple, list)) else (x,)
+                                for x in keys))
+    if not wanted:
+        return []
+    found = {key_json: values for key_json, values in _canonical_rows(conn, k, wanted)}
+    out = []
+    for key in wanted:
+        key_json = _key_json(k, key)
+        values = found.get(key_json)
+        out.append((kind, key_json,
+                    record_leaf(kind, orjson.loads(key_json), values).hex()))
+    return out
+
+
+def record(conn: Connection, kind: str, keys) -> int | None:
+    """Seal the rows of ``kind`` with primary keys ``keys`` as they now are into a new
+    block, in the caller's write transaction (a key whose row is gone is sealed as a
+    deletion). Call it after every insert, update or delete of a chained table; returns the
+    block number (None when ``keys`` is empty)."""
+    return record_many(conn, [(kind, keys)])
+
+
+def record_many(conn: Connection, items) -> int | None:
+    """:func:`record` of several kinds, ``[(kind, keys), …]``, in one block."""
+    entries = []
+    for kind, keys in items:
+        entries.extend(_leaves_for(conn, kind, keys))
+    return _seal_records(conn, entries)
+
+
+def _seal_records(conn: Connection, entries: list[tuple[str, str, str]]) -> int | None:
+    if not entries:
+        return None
+    if conn.dialect.name == "postgresql":
+        # held already when the transaction came from Store.write(); a no-op then
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
+    number, prev_root = last_block(conn)
+    number += 1
+    at = now_us()
+    seal(conn, number, prev_root, [bytes.fromhex(e[2]) for e in entries], at, at,
+         records=len(entries))
+    conn.execute(chain_leaves.insert(), [
+        {"block": number, "pos": i, "kind": kind, "key": key, "leaf": leaf_hex}
+        for i, (kind, key, leaf_hex) in enumerate(entries)])
+    return number
+
+
+_PG_CHAIN_LOCK = 0x6D77_6368  # the advisory lock of ledger/engine.py's Store.write
+
+
+def seal_existing(conn: Connection) -> int | None:
+    """Seal every stored record into one block (upgrading a ledger whose records were not
+    chained yet); returns its number (None when there is no record)."""
+    entries = []
+    for kind, k in RECORD_KINDS.items():
+        for key_json, values in _canonical_rows(conn, k):
+            entries.append((kind, key_json, record_leaf(kind, orjson.loads(key_json),
+                                                        values).hex()))
+    return _seal_records(conn, entries)
+
+
+def _show_key(key_json: str):
+    key = orjson.loads(key_json)
+    return key[0] if len(key) == 1 else key
+
+
+def verify_records(conn: Connection, blocks, problems: list[BlockProblem],
+                   seen_blocks: set[int]) -> int:
+    """Check the record blocks' roots and every chained row against the newest leaf of its
+    key; appends what is wrong to ``problems``; returns how many records it read."""
+    by_block: dict[int, list[tuple[str, str, str]]] = {}
+    latest: dict[tuple[str, str], tuple[str, int]] = {}
+    cursor = conn.exec_driver_sql(
+        "SELECT block, kind, key, leaf FROM chain_leaves ORDER BY block, pos").cursor
+    for block, kind, key, leaf_hex in fetched(cursor):
+        by_block.setdefault(block, []).append((kind, key, leaf_hex))
+        latest[(kind, key)] = (leaf_hex, block)
+    cursor.close()
+    sealed = {b.number: b for b in blocks}
+
+    def listed(entries, what):
+        return [{"kind": kind, "id": _show_key(key), "problem": what}
+                for kind, key, _leaf in entries]
+
+    for b in blocks:
+        if b.count or b.number in seen_blocks:
+            continue
+        entries = by_block.get(b.number, [])
+        records = getattr(b, "records", 0) or 0
+        if len(entries) != records:
+            problems.append(BlockProblem(b.number, f"holds {len(entries)} records, sealed "
+                                         f"with {records}",
+                                         records=listed(entries, "in a broken block")))
+        elif block_root(b.prev_root, [bytes.fromhex(e[2]) for e in entries]) != b.root:
+            problems.append(BlockProblem(b.number, "records do not match the sealed root",
+                                         records=listed(entries, "in a broken block")))
+    for number, entries in by_block.items():
+        blk = sealed.get(number)
+        if blk is None or blk.count:
+            problems.append(BlockProblem(number, "records name a block that was never sealed"
+                                         if blk is None else "records name a block of decisions",
+                                         records=listed(entries, "in a broken block")))
+
+    broken: dict[int | None, list[dict]] = {}
+    total = 0
+    for kind, k in RECORD_KINDS.items():
+        present = set()
+        for key_json, values in _canonical_rows(conn, k):
+            total += 1
+            present.add(key_json)
+            leaf_hex = record_leaf(kind, orjson.loads(key_json), values).hex()
+            newest = latest.get((kind, key_json))
+            if newest is None:
+                broken.setdefault(None, []).append(
+                    {"kind": kind, "id": _show_key(key_json), "problem": "inserted"})
+            elif newest[0] != leaf_hex:
+                broken.setdefault(newest[1], []).append(
+                    {"kind": kind, "id": _show_key(key_json), "problem": "edited"})
+        for (lkind, key_json), (leaf_hex, block) in latest.items():
+            if lkind != kind or key_json in present:
+                continue
+            if leaf_hex != record_leaf(kind, orjson.loads(key_json), None).hex():
+                broken.setdefault(block, []).append(
+                    {"kind": kind, "id": _show_key(key_json), "problem": "deleted"})
+    for block, records in broken.items():
+        if block is None:
+            problems.append(BlockProblem(None, "records that no block ever sealed",
+                                         records=records))
+        else:
+            problems.append(BlockProblem(block, "records differ from what the block sealed",
+                                         records=records))
+    return total
+
+
+def links_forward(conn: Connection, number: int) -> tuple[int, str | None]:
+    """Whether every block after ``number`` links to the one before it, up to the newest:
+    (newest block number, the first problem or None). A block re-sealed after an edit gets
+    a new root, which the next block's ``prev_root`` does not name."""
+    rows = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root,
+                                  chain_blocks.c.prev_root)
+                        .where(chain_blocks.c.number >= number)
+                        .order_by(chain_blocks.c.number)).all()
+    if not rows or rows[0].number != number:
+        return (rows[-1].number if rows else 0), f"block {number} is missing"
+    for before, after in itertools.pairwise(rows):
+        if after.number != before.number + 1:
+            return rows[-1].number, f"block {before.number + 1} is missing"
+        if after.prev_root != before.root:
+            return rows[-1].number, (f"block {after.number} does not link to block "
+                                     f"{before.number}'s root: a block up to it was rewritten")
+    return rows[-1].number, None
+
+
+def head_covers(conn: Connection, exported: dict, number: int) -> list[str]:
+    """Problems with an exported head as proof of block ``number``: the head must be this
+    ledger's (:func:`check_head`) and name block ``number`` or a later one."""
+    problems = check_head(conn, exported)
+    blocks = exported.get("blocks")
+    if not problems and blocks < number:
+        problems.append(f"the exported head (block {blocks}) was exported before block "
+                        f"{number}: it cannot vouch for this decision")
     return problems

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import unicodedata
 from collections.abc import Mapping
 
 import orjson
@@ -73,12 +74,36 @@ def _string(value, field: str, line, limit: int):
     if type(value) is not str:
         raise ValidationError(f"expected a string, got {type(value).__name__}", field=field,
                               line=line)
-    if len(value) > limit or "\x00" in value:
-        raise ValidationError(f"longer than {limit} characters or holds a NUL byte",
-                              field=field, line=line)
     if not _utf8_ok(value):
         raise ValidationError("holds an unpaired surrogate (not UTF-8 text)", field=field,
                               line=line)
+    value = nfc(value)
+    if len(value) > limit or "\x00" in value:
+        raise ValidationError(f"longer than {limit} characters or holds a NUL byte",
+                              field=field, line=line)
+    return value
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normalisation form C: one spelling of "é", whichever the client
+    sent, so equal-looking names are equal and hash alike (ASCII is always NFC)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def canonical_value(value, field: str, line=None):
+    """A JSON value with every string in NFC and every number finite (orjson would write
+    NaN and ±inf as null: the value recorded would not be the value given)."""
+    if isinstance(value, str):
+        return nfc(value)
+    if isinstance(value, float):
+        if not _isfinite(value):
+            raise ValidationError(f"{value!r} is not a finite number", field=field, line=line)
+        return value + 0.0  # -0.0 + 0.0 == 0.0
+    if isinstance(value, Mapping):
+        return {nfc(k) if isinstance(k, str) else k: canonical_value(v, field, line)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical_value(v, field, line) for v in value]
     return value
 
 
@@ -94,6 +119,7 @@ def _json_object(value, field: str, line):
         if field == "segments" and not (v is None or isinstance(v, (str, int, float, bool))):
             raise ValidationError(f"segment {k!r} must be a string, number or boolean",
                                   field=f"segments.{k}", line=line)
+    value = canonical_value(value, field, line)
     try:
         text = canonical_json(value).decode()
     except TypeError as exc:
@@ -147,6 +173,12 @@ def _artifact_digest_ok(value) -> bool:
         _good_digests.clear()
     _good_digests[value] = None
     return True
+
+
+def _plain_json(text: str) -> bool:
+    """True when JSON text needs no canonicalising: ASCII (so NFC), and no ``null`` that
+    could have been a NaN or an infinity, nor a ``-0.0`` (the checked path settles those)."""
+    return text.isascii() and "null" not in text and "-0.0" not in text
 
 
 def _normalize_common(d, now, process):
@@ -215,6 +247,8 @@ def _normalize_common(d, now, process):
             segments = _dumps(segments, option=_SORT_KEYS).decode()
         except TypeError:
             return None
+        if not _plain_json(segments):
+            return None
     extra = get("extra")
     if extra is not None:
         if type(extra) is not dict:
@@ -223,8 +257,7 @@ def _normalize_common(d, now, process):
             extra = _dumps(extra, option=_SORT_KEYS).decode()
         except TypeError:
             return None
-        # orjson writes NaN and infinities as null: only then is a closer look needed
-        if "null" in extra and non_finite_path(get("extra")) is not None:
+        if not _plain_json(extra):
             return None
     gate = get("gate")
     threshold = candidates = passed = None
@@ -240,6 +273,7 @@ def _normalize_common(d, now, process):
                 threshold = float(threshold)
             elif kind is not float or not _isfinite(threshold):
                 return None
+            threshold += 0.0  # -0.0 is stored as 0.0 by SQLite: record it so
         for value in (candidates, passed):
             if value is not None and (type(value) is not int or value < 0
                                       or value > _INT32_MAX):
@@ -315,7 +349,7 @@ def _normalize_checked(d: Mapping, *, line: int | None, now: int | None,
             if type(threshold) not in (int, float) or not _isfinite(threshold):
                 raise ValidationError(f"expected a finite number, got {threshold!r}",
                                       field="gate.threshold", line=line)
-            threshold = float(threshold)
+            threshold = float(threshold) + 0.0  # -0.0 + 0.0 == 0.0, as SQLite stores it
         candidates = _int(gate.get("candidates"), "gate.candidates", line)
         passed = _int(gate.get("passed"), "gate.passed", line)
         if candidates is not None and passed is not None and passed > candidates:

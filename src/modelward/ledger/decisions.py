@@ -31,6 +31,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     KIND_FIELD,
     STRING_FIELDS,
     default_process,
+    nfc,
     normalize,
 )
 from .engine import Store
@@ -303,7 +304,7 @@ def search(conn: Connection, *, subject: str | None = None, since: int | None = 
     # id breaks ties so equal times list in a stable order
     q = sa.select(decisions).order_by(decisions.c.at.desc(), decisions.c.id.desc()).limit(limit)
     if subject is not None:
-        q = q.where(decisions.c.subject == subject)
+        q = q.where(decisions.c.subject == nfc(subject))
     if alias is not None:
         q = q.where(decisions.c.alias == alias)
     if since is not None:
@@ -317,11 +318,17 @@ def erase_subject(store: Store, subject: str) -> int:
     """Remove the raw text kept for a subject's decisions; the chained record stays."""
     if not subject:
         raise ValidationError("name the subject whose text to erase", field="subject")
+    subject = nfc(subject)  # as it was recorded
     with store.write() as conn:
+        ids = list(conn.execute(
+            sa.select(decision_payloads.c.decision_id)
+            .where(decision_payloads.c.subject == subject,
+                   decision_payloads.c.erased_at.is_(None))).scalars())
         result = conn.execute(
             decision_payloads.update()
             .where(decision_payloads.c.subject == subject, decision_payloads.c.erased_at.is_(None))
             .values(input_text=None, output_text=None, erased_at=now_us()))
+        chain.record(conn, "erasures", ids)
         return result.rowcount
 
 

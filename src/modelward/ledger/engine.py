@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import ConflictError, SchemaError, StorageError
+from ..errors import ConflictError, ModelwardError, SchemaError, StorageError
 from ..filemodes import create_file, make_dirs
 from ..settings import Settings
 from .blobs import open_blob_store
@@ -95,6 +95,11 @@ def translate(exc: Exception) -> StorageError:
 def storage_errors() -> Iterator[None]:
     try:
         yield
+    except sa_exc.StatementError as exc:
+        # a value refused while binding (schema.FiniteFloat) keeps its own clear error
+        if isinstance(exc.orig, ModelwardError):
+            raise exc.orig from None
+        raise translate(exc) from exc
     except sa_exc.SQLAlchemyError as exc:
         raise translate(exc) from exc
 
@@ -148,13 +153,16 @@ class Store:
                 yield conn
 
     @contextlib.contextmanager
-    def write(self, *, chain: bool = False) -> Iterator[Connection]:
-        """One write transaction; ``chain=True`` also serialises chain appends (PostgreSQL
-        takes an advisory lock; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    def write(self, *, chain: bool = True) -> Iterator[Connection]:
+        """One write transaction. Every write of a chained table seals its rows into a chain
+        block in the same transaction, so writers take turns: PostgreSQL takes the chain's
+        advisory lock first thing (before any other lock, so two writers never wait on each
+        other crosswise); SQLite's BEGIN IMMEDIATE already serialises writers. ``chain``
+        is kept for callers that name it; every write transaction takes the lock."""
         with self._turn, storage_errors(), self.engine.connect() as conn:
             conn.execution_options(mw_write=True)
             with conn.begin():
-                if chain and self.dialect == "postgresql":
+                if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
                 yield conn
 

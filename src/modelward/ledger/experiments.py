@@ -20,6 +20,7 @@ from ..digest import DIGEST_RE, canonical_json
 from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
+from . import chain
 from .engine import Store
 from .schema import experiments as experiments_table
 from .schema import exposures, fingerprints
@@ -89,6 +90,7 @@ def create(conn: Connection, name: str, salt: str, arms: list[tuple[str, float]]
         arms=canonical_json([{"name": n, "weight": w} for n, w in record.arms]).decode(),
         balance=canonical_json(balance).decode() if balance is not None else None,
         meta=canonical_json(meta).decode() if meta is not None else None))
+    chain.record(conn, "experiments", [name])
     return record
 
 
@@ -143,7 +145,7 @@ def normalize_exposure(d: Mapping, *, line: int | None = None,
         if type(metric) not in (int, float) or not math.isfinite(metric):
             raise ValidationError(f"expected a finite number, got {metric!r}", field="metric",
                                   line=line)
-        metric = float(metric)
+        metric = float(metric) + 0.0  # -0.0 + 0.0 == 0.0, as SQLite stores it
     extra = d.get("extra")
     if extra is not None:
         if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
@@ -174,7 +176,10 @@ def append_exposures_in(conn: Connection, store: Store, rows: list[tuple]) -> in
     were new."""
     if not rows:
         return 0
-    return conn.exec_driver_sql(_insert_sql(store), rows).rowcount
+    inserted = conn.exec_driver_sql(_insert_sql(store), rows).rowcount
+    if inserted:  # ids already present were sealed when first written
+        chain.record(conn, "exposures", [r[0] for r in rows])
+    return inserted
 
 
 def append_exposures(store: Store, rows: list[tuple]) -> int:

@@ -15,6 +15,7 @@ from ..digest import canonical_json, non_finite_path
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
+from . import chain
 from .fits import check_fits
 from .schema import dataset_feedback, decision_payloads, decisions, feedback
 
@@ -91,7 +92,7 @@ def normalize(d: Mapping, *, line: int | None = None) -> dict:
         if not math.isfinite(rating):
             raise ValidationError(f"expected a finite number, got {rating!r}", field="rating",
                                   line=line)
-        rating = float(rating)
+        rating = float(rating) + 0.0  # -0.0 + 0.0 == 0.0, as SQLite stores it
     at = d.get("at")
     try:
         at = now_us() if at is None else parse_time(at, field="at")
@@ -144,6 +145,7 @@ def add(conn: Connection, rows: list[dict], lines: list[int | None] | None = Non
     if fresh:
         check_fits(feedback, fresh)
         conn.execute(feedback.insert(), fresh)
+        chain.record(conn, "feedback", [r["id"] for r in fresh])
     return len(fresh)
 
 
@@ -169,6 +171,8 @@ def link_dataset(conn: Connection, dataset_digest: str, feedback_ids: Iterable[s
             for f in sorted(set(feedback_ids) - existing)]
     if rows:
         conn.execute(dataset_feedback.insert(), rows)
+        chain.record(conn, "dataset_feedback",
+                     [(r["dataset_digest"], r["feedback_id"]) for r in rows])
 
 
 def dataset_feedback_ids(conn: Connection, dataset_digest: str) -> list[str]:

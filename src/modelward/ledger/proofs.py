@@ -37,6 +37,9 @@ class BlockCheck:
     how: str
     verified_at: int | None = None
     kept: dict | None = None  # subtree roots to keep for later proofs (after a recomputation)
+    newest: int | None = None  # the newest block the links were followed to
+    forward: str | None = None  # why the links from this block to the newest fail, if they do
+    head: dict | None = None  # an exported head checked against it: {"blocks", "problems"}
 
 
 def sealed_root(prev_root: str, merkle_root: bytes, count: int) -> str:

@@ -7,20 +7,43 @@ JSON columns hold canonical JSON text (sorted keys) so the chain can hash them a
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Float,
     Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy import Float as _Float
+
+from ..errors import ValidationError
 
 metadata = MetaData()
+
+
+class Float(TypeDecorator):
+    """A double that round-trips on every backend, so a chained row hashes the same when
+    written and when read back: NaN and ±inf are refused (SQLite stores NaN as NULL) and
+    −0.0 is stored as 0.0 (SQLite turns −0.0 into 0.0 anyway; PostgreSQL keeps it)."""
+
+    impl = _Float
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None or isinstance(value, bool):
+            return value
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValidationError(f"{value!r} is not a finite number",
+                                  hint="the ledger stores finite numbers only")
+        return value + 0.0  # -0.0 + 0.0 == +0.0
 
 DIGEST = String(71)
 
@@ -127,7 +150,25 @@ chain_blocks = Table(
     Column("first_at", BigInteger, nullable=False),
     Column("last_at", BigInteger, nullable=False),
     Column("sealed_at", BigInteger, nullable=False),
+    # leaves of other chained records (chain_leaves) in the block (migration 0009); a block
+    # holds decisions or records, never both
+    Column("records", Integer, nullable=False, server_default="0"),
 )
+
+# The leaf of each chained record (every write of a chained table other than decisions):
+# its kind (the table), its key (canonical JSON of the primary key) and its leaf hash.
+# The block's root covers the leaves; verify compares the newest leaf of each key with the
+# row as it is now (see ledger/chain.py).
+chain_leaves = Table(
+    "chain_leaves",
+    metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("pos", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("leaf", String(64), nullable=False),
+)
+Index("ix_chain_leaves_kind_key", chain_leaves.c.kind, chain_leaves.c.key)
 
 holds = Table(
     "holds",

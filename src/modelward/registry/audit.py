@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..digest import of_text
 from ..errors import UnknownAliasError, UnknownDecisionError, ValidationError
 from ..ids import is_uuid
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
+from ..ledger import chain as ledger_chain
 from ..ledger import decisions as ledger_decisions
 from ..ledger import proofs
 from ..ledger.artifacts import Artifact
@@ -114,18 +116,23 @@ class AuditReport:
             "vendor": {"model_id": d.vendor_model_id, "fingerprint": d.vendor_fingerprint},
             "text": {**self.text, "erased_at": iso(self.text["erased_at"])},
             "chain": {"block": c.block, "verifies": c.verifies, "links": c.links,
-                      "problem": c.problem, "how": c.how, "verified_at": iso(c.verified_at)},
+                      "problem": c.problem, "how": c.how, "verified_at": iso(c.verified_at),
+                      "newest_block": c.newest, "links_forward": c.forward is None,
+                      "forward_problem": c.forward, "head": c.head},
             "payload_mode": self.payload_mode,
         }
 
 
 def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
-                   use_cache: bool = True, now: int | None = None) -> AuditReport:
+                   use_cache: bool = True, now: int | None = None,
+                   head: dict | None = None) -> AuditReport:
     """Everything a reviewer needs about one decision (see docs/audit.md).
 
     ``verify_payloads=False`` checks payload presence and size only; ``use_cache=False``
     rehashes every payload and the whole chain block even when a recent verification of
-    unchanged files is cached."""
+    unchanged files is cached. The record is proven up to the newest block: its block is
+    recomputed, every later block must link to the one before, and ``head`` (a chain head
+    exported earlier, ``modelward chain head``) must be this ledger's and cover the block."""
     if not isinstance(decision_id, str) or not is_uuid(decision_id.strip().lower()):
         raise ValidationError(f"not a decision id: {str(decision_id)[:80]!r}",
                               field="decision_id", hint="decision ids are UUIDs, e.g. "
@@ -146,6 +153,10 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
             conn, {dig for _f, dig in recorded} | {alias.digest if alias else None})
         chain_check = proofs.check_block(conn, d.block, d.id, d.pos, store.paramstyle,
                                          kept=cache.block(d.block), at=now)
+        chain_check.newest, chain_check.forward = ledger_chain.links_forward(conn, d.block)
+        if head is not None:
+            chain_check.head = {"blocks": head.get("blocks"),
+                                "problems": ledger_chain.head_covers(conn, head, d.block)}
     if chain_check.kept is not None:
         cache.put_block(d.block, chain_check.kept)
     elif not (chain_check.verifies and chain_check.links):
@@ -166,7 +177,7 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
         held = getattr(d, alias.field) if alias.field else None
         alias.verdict = ("not-comparable" if alias.field is None else "not-recorded"
                          if held is None else "agrees" if held == alias.digest else "disagrees")
-    report = AuditReport(d, alias, digests, _text(text_row), chain_check,
+    report = AuditReport(d, alias, digests, _text(text_row, d), chain_check,
                          "full" if verify_payloads else "quick")
     report.problems = _problems(report)
     return report
@@ -208,14 +219,25 @@ def _held(events, digest: str, before: int) -> tuple[int, int | None] | None:
     return span
 
 
-def _text(row) -> dict:
+def _text(row, d: Decision) -> dict:
+    """What text is kept, and whether it still hashes to the chained digests (the text is
+    not chained, its digest is: an edited text shows here)."""
     if row is None:
-        return {"status": "none", "erased_at": None, "input": False, "output": False}
+        return {"status": "none", "erased_at": None, "input": False, "output": False,
+                "altered": []}
     m = row._mapping
     if m["erased_at"] is not None:
-        return {"status": "erased", "erased_at": m["erased_at"], "input": False, "output": False}
+        return {"status": "erased", "erased_at": m["erased_at"], "input": False,
+                "output": False, "altered": []}
     return {"status": "kept", "erased_at": None, "input": m["input_text"] is not None,
-            "output": m["output_text"] is not None}
+            "output": m["output_text"] is not None, "altered": altered_text(m, d)}
+
+
+def altered_text(m, d: Decision) -> list[str]:
+    """Which kept texts ("input", "output") no longer hash to the decision's chained digest."""
+    return [name for name, text, digest in (("input", m["input_text"], d.input_digest),
+                                            ("output", m["output_text"], d.output_digest))
+            if text is not None and of_text(text) != digest]
 
 
 def _problems(r: AuditReport) -> list[dict]:
@@ -225,6 +247,18 @@ def _problems(r: AuditReport) -> list[dict]:
     if not (r.chain.verifies and r.chain.links):
         out.append({"code": "chain-broken", "message": f"chain block {r.chain.block} fails "
                     f"verification: {r.chain.problem}; this record may have been altered"})
+    elif r.chain.forward is not None:
+        out.append({"code": "chain-broken", "message": f"the chain from block {r.chain.block} "
+                    f"to the newest block ({r.chain.newest}) is broken: {r.chain.forward}; "
+                    "this record may have been altered and re-sealed"})
+    if r.chain.head is not None and r.chain.head["problems"]:
+        out.append({"code": "head-mismatch", "message": "the exported head does not vouch "
+                    "for this record: " + "; ".join(r.chain.head["problems"])})
+    for name in r.text.get("altered", []):
+        digest = getattr(d, f"{name}_digest")
+        out.append({"code": "text-altered", "message": f"the kept {name} text does not hash "
+                    f"to the chained {name}_digest {digest}: it was changed after it was "
+                    "recorded"})
     if a is not None:
         if a.verdict == "disagrees":
             recorded = getattr(d, a.field)

@@ -42,7 +42,8 @@ VERDICTS = ("identical", "different", "not-retained", "not-comparable", "error")
 @dataclass
 class Missing:
     """Something the replay needs and cannot get: ``what`` (model, prompt, input text),
-    ``status`` (missing, corrupt, not-stored, retired, unregistered, erased, not-kept) and
+    ``status`` (missing, corrupt, not-stored, retired, unregistered, erased, not-kept,
+    altered) and
     ``since`` (when it went: gc's deletion, the vendor's retirement, the erasure)."""
 
     what: str
@@ -133,6 +134,10 @@ def _input(row, d: Decision) -> tuple[str | None, Missing | None]:
     if m["input_text"] is None:
         return None, Missing("input text", "not-kept", "the input text was never kept (only "
                              "the output was)", d.input_digest)
+    if of_text(m["input_text"]) != d.input_digest:
+        return None, Missing("input text", "altered", "the kept input text does not hash to "
+                             f"the chained input_digest {d.input_digest}: it was changed "
+                             "after it was recorded, and is not replayed", d.input_digest)
     return m["input_text"], None
 
 
