@@ -98,8 +98,8 @@ class Ledger:
                 continue
             field = KIND_FIELD.get(res.artifact_kind)
             if field is None:
-                message = f"{res.alias or res.digest} is a {res.artifact_kind}, which a " \
-                          "decision does not name"
+                message = (f"{res.alias} points at a" if res.alias else f"{res.digest} is a") \
+                    + f" {res.artifact_kind}, which a decision does not name"
                 if strict:
                     raise ValidationError(message, field="uses")
                 problems.append(message)
