@@ -75,6 +75,10 @@ SETTINGS: tuple[Setting, ...] = (
             "request, when nothing was opened) is implausibly fast (MW203).", minimum=0),
     Setting("signing_key_env", "str", "MODELWARD_SIGNING_KEY",
             "Environment variable holding the HMAC key that signs `modelward chain head`."),
+    Setting("actor", "str", None,
+            "Who you are on the CLI (an e-mail): the actor of alias moves, promotion "
+            "requests and approvals when --actor/--as is not given; default `git config "
+            "user.email`. With none of them, moves and approvals are refused."),
     Setting("process_name", "str", None, "Name this serving process reports on its decisions; default host:pid."),
 )
 

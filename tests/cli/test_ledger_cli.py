@@ -18,7 +18,7 @@ from modelward.cli.app import main
 from modelward.ledger.engine import Store
 from modelward.settings import Settings
 
-from ..conftest import database_url
+from ..conftest import TESTER, database_url
 
 KINDS = "model, adapter, prompt, embedder, reranker, dataset, evalset, config, policy"
 
@@ -197,9 +197,9 @@ def test_aliases(ready, tmp_path):
         "artifact_kind": "model"}
     assert cli.ok("alias", "history", "chat/v1") == (
         f"2026-01-01T00:00:00Z  create    {a}  by ana@acme.io  (first [GA] launch :rocket:)\n"
-        f"2026-02-01T00:00:00Z  move      {b}\n"
-        f"2026-03-01T00:00:00Z  move      {c}\n"
-        f"2026-03-01T06:00:00Z  rollback  {b}  (incident)\n")
+        f"2026-02-01T00:00:00Z  move      {b}  by {TESTER}\n"
+        f"2026-03-01T00:00:00Z  move      {c}  by {TESTER}\n"
+        f"2026-03-01T06:00:00Z  rollback  {b}  by {TESTER}  (incident)\n")
     history = cli.json("alias", "history", "chat/v1")
     assert [e["previous_digest"] for e in history] == [None, a, b, c]
     cli.ok("alias", "set", "prompt/support@production", c, "--at", "2026-01-05T00:00:00Z")

@@ -29,12 +29,13 @@ class AliasEvent:
     reason: str | None
     kind: str
     evidence: dict | None
+    token_id: str | None = None  # the API token that made the move (None from the CLI)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "alias": self.alias, "digest": self.digest,
                 "previous_digest": self.previous_digest, "at": iso(self.at),
                 "actor": self.actor, "reason": self.reason, "kind": self.kind,
-                "evidence": self.evidence}
+                "evidence": self.evidence, "token_id": self.token_id}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def _event(row) -> AliasEvent:
     m = row._mapping
     return AliasEvent(m["id"], m["alias"], m["digest"], m["previous_digest"], m["at"],
                       m["actor"], m["reason"], m["kind"],
-                      orjson.loads(m["evidence"]) if m["evidence"] else None)
+                      orjson.loads(m["evidence"]) if m["evidence"] else None,
+                      m.get("token_id"))
 
 
 def latest_event(conn: Connection, alias: str) -> AliasEvent | None:
@@ -111,9 +113,11 @@ def _lock_key(alias: str) -> int:
 
 def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None = None,
               actor: str | None = None, at: int | None = None, kind: str | None = None,
-              evidence: dict | None = None) -> tuple[AliasEvent, bool]:
+              evidence: dict | None = None,
+              token_id: str | None = None) -> tuple[AliasEvent, bool]:
     """Point ``alias`` at a registered ``digest``. Returns (event, moved); pointing at the
-    current digest again records nothing."""
+    current digest again records nothing. Who may move a protected alias is decided above
+    this layer (:mod:`modelward.registry.protection`)."""
     check_alias(alias)
     dg.check_digest(digest)
     if conn.execute(sa.select(artifacts.c.digest).where(artifacts.c.digest == digest)).first() is None:
@@ -144,7 +148,8 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
             kind = "rollback" if held_before else "move"
     values = dict(alias=alias, digest=digest, previous_digest=last.digest if last else None,
                   at=at, actor=actor, reason=reason, kind=kind,
-                  evidence=dg.canonical_json(evidence).decode() if evidence else None)
+                  evidence=dg.canonical_json(evidence).decode() if evidence else None,
+                  token_id=token_id)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True

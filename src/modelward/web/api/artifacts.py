@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from ...errors import ValidationError
 from ...ledger import artifacts as ledger_artifacts
 from ..auth import READ, WRITE, require
-from ._common import check_no_nul, query_time, store_of
+from ._common import check_no_nul, query_time, store_of, token_of
 
 router = APIRouter(tags=["artifacts"])
 
@@ -50,7 +50,8 @@ def register_artifact(
             raise ValidationError("give either file or hosted, not both", field="file")
         reg = ledger_artifacts.register_hosted(
             store, hosted, name=name, kind=kind, version=version, owner=owner,
-            parents=parents, retires_at=query_time(retires, "retires"))
+            parents=parents, retires_at=query_time(retires, "retires"),
+            token_id=token_of(request).id)
     else:
         if file is None:
             raise ValidationError("upload the file to register, or name a hosted model",
@@ -64,7 +65,8 @@ def register_artifact(
                 shutil.copyfileobj(file.file, fh, 1 << 20)
             reg = ledger_artifacts.register_path(
                 store, kind, path, name=name, version=version, owner=owner, parents=parents,
-                store_payload=store_payload, meta={"uploaded_as": path.name})
+                store_payload=store_payload, meta={"uploaded_as": path.name},
+                token_id=token_of(request).id)
     return {"digest": reg.artifact.digest, "created": reg.created,
             "restored_payload": reg.restored_payload, "artifact": reg.artifact.to_dict()}
 
