@@ -74,7 +74,14 @@ SETTINGS: tuple[Setting, ...] = (
             "An approval sooner than this after the reviewer opened the evidence (or after the "
             "request, when nothing was opened) is implausibly fast (MW203).", minimum=0),
     Setting("signing_key_env", "str", "MODELWARD_SIGNING_KEY",
-            "Environment variable holding the HMAC key that signs `modelward chain head`."),
+            "Environment variable holding the HMAC key that signs `modelward chain head` "
+            "(one party); when it is set, `chain check` refuses unsigned heads."),
+    Setting("signing_key_file", "str", None,
+            "PEM Ed25519 private key that signs `modelward chain head` (`modelward chain "
+            "keygen`); its public half also checks heads."),
+    Setting("verify_key_file", "str", None,
+            "PEM Ed25519 public key that `modelward chain check` verifies heads with; when "
+            "set, unsigned heads are refused."),
     Setting("actor", "str", None,
             "Who you are on the CLI (an e-mail): the actor of alias moves, promotion "
             "requests and approvals when --actor/--as is not given; default `git config "
