@@ -74,6 +74,9 @@ def test_a_protected_alias_moves_only_through_a_promotion_or_break_glass(ready, 
     history = run.json("alias", "history", "chat/v1")
     assert [(e["kind"], e["actor"], e["token_id"]) for e in history] == [
         ("create", TESTER, None), ("break-glass", TESTER, None)]
+    # a move cannot be dated in the future (it would hold the alias until then)
+    assert run.fails("alias", "set", "chat/v3", c, "--at", "2999-01-01T00:00:00Z").startswith(
+        "error: at: 2999-01-01T00:00:00Z is in the future (now is ")
     # a new, never-set alias with reviewers named in advance may be created by hand
     run.ok("alias", "owners", "chat/v2", "--reviewer", "bob@example.com")
     assert run.ok("alias", "set", "chat/v2", c) == f"chat/v2 -> {c} (create)\n"

@@ -60,7 +60,7 @@ def make_tokens(store) -> dict[str, str]:
         for role in ROLES:
             _tok, out[role] = ledger_tokens.create(
                 conn, role=role, name=f"test-{role}",
-                email=None if role == "reader" else f"{role}@example.com")
+                email=f"{role}@example.com")
         _tok, out["approver-email"] = ledger_tokens.create(
             conn, role="approver", name="ann", email="ann@example.com")
         _tok, out["writer-email"] = ledger_tokens.create(

@@ -101,7 +101,8 @@ def test_eval_runs_are_listed_and_shown_and_only_an_explicit_post_records_an_ope
         assert promotions.opens(conn, team.run) == []
     # the POST records the token holder; a token without an e-mail records nobody
     assert api.post(f"/api/v1/evals/{team.run}/open", role="carol").json()["opened_by"] == CAROL
-    err = error(api.post(f"/api/v1/evals/{team.run}/open", role="reader"), 403)
+    api.secrets["anon-reader"] = old_token_without_email(api.store, "reader")
+    err = error(api.post(f"/api/v1/evals/{team.run}/open", role="anon-reader"), 403)
     assert "carries no e-mail" in err["message"]
     with api.store.read() as conn:
         assert [e for e, _at, _via in promotions.opens(conn, team.run)] == [CAROL]

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import UnknownAliasError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
+from .decision_fields import DEFAULT_CLOCK_SKEW
 from .schema import alias_events, artifacts
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@:+-]{0,199}$")
@@ -89,6 +90,7 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
     pointed at (history stays whole; ``resolve`` after it says the alias was deleted).
     Returns (event, deleted); an alias already deleted, or never set, records nothing."""
     check_alias(alias)
+    _not_future(at, DEFAULT_CLOCK_SKEW)
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(alias))))
     last = latest_event(conn, alias)
@@ -106,6 +108,14 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
                                                        if k != "evidence"}), True
 
 
+def _not_future(at: int | None, max_future: int) -> None:
+    now = now_us()
+    if at is not None and at > now + max_future:
+        raise ValidationError(f"{iso(at)} is in the future (now is {iso(now)}); an alias moves "
+                              "when it is moved", field="at",
+                              hint="leave --at out to move it now; a move cannot be scheduled")
+
+
 def _lock_key(alias: str) -> int:
     return int.from_bytes(hashlib.sha256(b"mw-alias:" + alias.encode()).digest()[:8],
                           "big", signed=True)
@@ -113,12 +123,15 @@ def _lock_key(alias: str) -> int:
 
 def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None = None,
               actor: str | None = None, at: int | None = None, kind: str | None = None,
-              evidence: dict | None = None,
-              token_id: str | None = None) -> tuple[AliasEvent, bool]:
+              evidence: dict | None = None, token_id: str | None = None,
+              max_future: int = DEFAULT_CLOCK_SKEW) -> tuple[AliasEvent, bool]:
     """Point ``alias`` at a registered ``digest``. Returns (event, moved); pointing at the
-    current digest again records nothing. Who may move a protected alias is decided above
-    this layer (:mod:`modelward.registry.protection`)."""
+    current digest again records nothing. A move dated more than ``max_future`` after now
+    is refused: it would hold the alias until then while ``resolve`` already answered it.
+    Who may move a protected alias is decided above this layer
+    (:mod:`modelward.registry.protection`)."""
     check_alias(alias)
+    _not_future(at, max_future)
     dg.check_digest(digest)
     if conn.execute(sa.select(artifacts.c.digest).where(artifacts.c.digest == digest)).first() is None:
         raise UnknownArtifactError(f"cannot point {alias} at {digest}: no such artifact is registered",

@@ -27,6 +27,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     GATE_FIELDS,
     KIND_FIELD,
     STRING_FIELDS,
+    check_time,
     default_process,
     normalize,
 )
@@ -244,6 +245,7 @@ def import_jsonl(store: Store, lines: Iterable[bytes | str], *, block_size: int 
     payloads: list[tuple] = []
     problems: list[ValidationError] = []
     seen: dict[str, int] = {}
+    now, skew, window = now_us(), store.settings.clock_skew, store.settings.ingest_window
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -253,6 +255,7 @@ def import_jsonl(store: Store, lines: Iterable[bytes | str], *, block_size: int 
             except orjson.JSONDecodeError as exc:
                 raise ValidationError(f"not valid JSON ({exc})", line=number) from None
             row, payload = normalize(obj, line=number)
+            check_time(row[1], now, skew=skew, window=window, line=number)
             if row[0] in seen:
                 raise ValidationError(f"repeats the id of line {seen[row[0]]}", field="id",
                                       line=number)

@@ -73,6 +73,8 @@ def move_alias(store: Store, alias: str, digest: str, *, actor: str | None,
         if reviewers:  # break-glass on a protected alias: recorded as such
             return ledger_aliases.set_alias(
                 conn, alias, digest, reason=reason, actor=actor, at=at, kind=BREAK_GLASS,
-                evidence={"break_glass": True, "reviewers": reviewers}, token_id=token_id)
+                evidence={"break_glass": True, "reviewers": reviewers}, token_id=token_id,
+                max_future=store.settings.clock_skew)
         return ledger_aliases.set_alias(conn, alias, digest, reason=reason, actor=actor,
-                                        at=at, token_id=token_id)
+                                        at=at, token_id=token_id,
+                                        max_future=store.settings.clock_skew)
