@@ -59,8 +59,8 @@ def test_MW206_fires_for_hand_moves_break_glass_and_movers_off_the_roster(ledger
         "chat/hosted", "embed/search"]
 
 
-def test_MW206_stays_silent_for_promotions_moves_before_protection_and_creation(ledger, fleet,
-                                                                               findings):
+def test_MW206_clean_for_promotions_moves_before_protection_and_creation(ledger, fleet,
+                                                                         findings):
     """The clean control: a roster everyone who moved anything is on, hand moves made
     before the alias had reviewers, creating a protected alias, and a promotion."""
     store = ledger.store
