@@ -362,7 +362,7 @@ def test_make_demo_script_end_to_end(tmp_path):
     for line in ("  MW102 unretained-artifact  sha256:", "  MW104 vendor-substitution  "
                  "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
         assert line in check
-    assert re.search(r"^22 findings: 4 errors, 18 warnings", check, re.M)
+    assert re.search(r"^23 findings: 4 errors, 19 warnings", check, re.M)
 
 
 def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings, tmp_path):
