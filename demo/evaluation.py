@@ -14,6 +14,7 @@ from modelward.digest import of_text
 from modelward.evals.harness.evalsets import load_evalset
 from modelward.evals.representativeness import sampling
 from modelward.ledger import evals as ledger_evals
+from modelward.registry import protection
 
 from . import artifacts, subjects
 from .episodes import episode
@@ -96,9 +97,15 @@ def stuck_eval_worker(world: World) -> list[Expected]:
     said prompt/support@production was evaluated."""
     shipped = world.now - STUCK_SINCE
     artifacts.support_prompt(world, "v4", at=shipped - 3 * HOUR)
-    world.move(PROMPT_ALIAS, "prompt-v4", shipped,
-               "v4: ask for the order number before answering billing questions",
-               artifacts.PROMPT_OWNER)
+    # shipped as a hotfix with --break-glass: no promotion, so no gate asked for its eval
+    move = world.move(PROMPT_ALIAS, "prompt-v4", shipped,
+                      "v4: ask for the order number before answering billing questions",
+                      artifacts.PROMPT_OWNER, break_glass=True)
+
+    def hotfix(w: World) -> None:
+        protection.move_alias(w.store, move.alias, move.digest, actor=move.actor,
+                              reason=move.reason, at=move.at, break_glass=True, admin=True)
+    world.after_write.append(hotfix)
 
     def runs(w: World) -> None:
         for k in range(4):  # the worker never re-read the alias
@@ -109,5 +116,6 @@ def stuck_eval_worker(world: World) -> list[Expected]:
     v4 = world.digests["prompt-v4"]
     return [subjects.unscored_prompt("stuck-eval-worker", PROMPT_ALIAS, v4,
                                      world.digests["chat-v1.3.1"]),
-            subjects.stale_evidence("stuck-eval-worker", PROMPT_ALIAS, "other-digest")]
+            subjects.stale_evidence("stuck-eval-worker", PROMPT_ALIAS, "other-digest"),
+            subjects.unreviewed_move("stuck-eval-worker", PROMPT_ALIAS, "break-glass")]
 

@@ -99,9 +99,9 @@ def _gate(world: World, gate: str, recalibrated: bool) -> None:
     embed_alias = f"embed/{name}"
     upgrade = w.day(UPGRADE_DAYS, "11:00")
     with w.store.write() as conn:
-        for alias in (gate, embed_alias):
+        for alias in (gate, embed_alias):  # named once the embedder upgrade had landed
             ledger_people.set_roles(conn, alias, owners=[artifacts.ML_ENG],
-                                    reviewers=[artifacts.ML_LEAD], at=w.now - 44 * DAY)
+                                    reviewers=[artifacts.ML_LEAD], at=upgrade + HOUR)
         ledger_aliases.set_alias(conn, gate, answerer, actor=artifacts.ML_ENG,
                                  reason=f"{name} answerer", at=w.now - 30 * DAY)
         ledger_aliases.set_alias(conn, embed_alias, e1, actor=artifacts.ML_ENG,

@@ -31,6 +31,11 @@ def unscored_prompt(episode: str, alias: str, prompt: str, model: str) -> Expect
     return Expected("MW301", alias, episode, (("prompt_digest", prompt), ("model_digest", model)))
 
 
+def unreviewed_move(episode: str, alias: str, problem: str) -> Expected:
+    """MW206 names the alias; one finding per alias event, ``problems`` all it found."""
+    return Expected("MW206", alias, episode, (("problems", [problem]),))
+
+
 def stale_evidence(episode: str, alias: str, problem: str) -> Expected:
     """MW202 names the alias; one finding per (alias, digest), ``problem`` the first gate."""
     return Expected("MW202", alias, episode, (("problem", problem),))

@@ -45,6 +45,9 @@ class AliasMove:
     reason: str
     actor: str
     label: str
+    # moved around its promotion by a recorded break-glass (written once the reviewers of
+    # record exist, through registry.protection, rather than with the planned moves)
+    break_glass: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,10 @@ class World:
         return at - (weekday - 4) * DAY if weekday >= 5 else at
 
     def move(self, alias: str, name: str, at: int, reason: str, actor: str,
-             label: str | None = None) -> AliasMove:
+             label: str | None = None, *, break_glass: bool = False) -> AliasMove:
         """Plan an alias move to the artifact registered under short ``name``."""
-        mv = AliasMove(alias, self.digests[name], at, reason, actor, label or f"{alias}:{name}")
+        mv = AliasMove(alias, self.digests[name], at, reason, actor, label or f"{alias}:{name}",
+                       break_glass)
         if at >= self.now:
             raise ValueError(f"alias move {mv.label} is not in the past")
         self.moves.append(mv)

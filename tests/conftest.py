@@ -16,6 +16,7 @@ import modelward
 from modelward.settings import Settings
 
 PG_URL = os.environ.get("MODELWARD_TEST_POSTGRES_URL")
+TESTER = "tester@example.com"  # who runs the CLI in tests (git's user.email)
 BACKENDS = ["sqlite-memory", "sqlite-file", "postgres"]
 
 
@@ -25,6 +26,13 @@ def _isolated_env(monkeypatch, tmp_path):
     for key in list(os.environ):
         if key.startswith("MODELWARD_") and key != "MODELWARD_TEST_POSTGRES_URL":
             monkeypatch.delenv(key, raising=False)
+    # git's identity (the CLI's last default for --actor/--as) is the tester's, not the
+    # machine's: no global or system config, one user.email from the environment
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.email")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", TESTER)
     monkeypatch.chdir(tmp_path)
 
 

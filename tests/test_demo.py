@@ -71,6 +71,7 @@ def test_exactly_the_planted_findings(built, findings):
         ("MW102", d["chat-v1.1"]), ("MW104", "openai:gpt-4o-mini"), ("MW105", "chat/v1"),
         ("MW201", "router/v1"), ("MW201", d["support-router-v2"]), ("MW202", "router/v1"),
         ("MW202", "prompt/support@production"), ("MW203", "router/v1"),
+        ("MW206", "prompt/support@production"),
         ("MW204", d["ticket-tagger-v3"]), ("MW301", "prompt/support@production"),
         ("MW303", liked), ("MW303", liked),
         ("MW304", f"sft-thumbs-down@2024-11 ({d['dataset-debug-clicks'][:19]}…)"),
@@ -80,10 +81,10 @@ def test_exactly_the_planted_findings(built, findings):
         ("MW404", "search-ranking"), ("MW501", "embed/hosted"), ("MW502", "kb/search")])
     rec = report.reconcile(built.expected, findings)
     assert rec.ok, (rec.missing, rec.unexpected)
-    assert len(rec.matched) == len(built.expected) == 22
-    assert COVERED == ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW205", "MW301",
-                       "MW302", "MW303", "MW304", "MW401", "MW402", "MW403", "MW404", "MW501",
-                       "MW502")
+    assert len(rec.matched) == len(built.expected) == 23
+    assert COVERED == ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW205", "MW206",
+                       "MW301", "MW302", "MW303", "MW304", "MW401", "MW402", "MW403", "MW404",
+                       "MW501", "MW502")
     assert all(not f["code"].startswith(COVERED) for f in rec.uncovered)
     assert len(rec.matched) + len(rec.uncovered) == len(findings)
 
@@ -101,6 +102,11 @@ def test_stuck_eval_worker_scored_v3_while_production_ran_v4(built, findings):
     # the control: v3 and the summariser's pair were scored, so only v4 is unscored
     assert [f["subject"] for f in findings if f["code"] == "MW301"] == [
         "prompt/support@production"]
+    # v4 skipped its promotion: shipped by a recorded break-glass, which MW206 reports
+    moved = _one(findings, "MW206")["evidence"]
+    assert (moved["kind"], moved["digest"], moved["problems"]) == (
+        "break-glass", d["prompt-v4"], ["break-glass"])
+    assert moved["reviewers"] == ["maya.chen@acme.example", "platform-oncall@acme.example"]
 
 
 def test_feedback_incidents(built, findings):
@@ -380,7 +386,7 @@ def test_make_demo_script_end_to_end(tmp_path):
     for line in ("  MW102 unretained-artifact  sha256:", "  MW104 vendor-substitution  "
                  "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
         assert line in check
-    assert re.search(r"^22 findings: 4 errors, 18 warnings", check, re.M)
+    assert re.search(r"^23 findings: 4 errors, 19 warnings", check, re.M)
 
 
 def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings, tmp_path):

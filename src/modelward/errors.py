@@ -9,6 +9,8 @@ Every error modelward raises on purpose derives from :class:`ModelwardError`; su
     ├── ConfigError              a setting, modelward.toml key or CLI option is wrong
     ├── ValidationError          input (a decision, a digest, a timestamp) is malformed
     │                            (.field names what was wrong, .line the input line)
+    ├── ForbiddenError           this identity may not do this (acting as someone else, moving
+    │                            a protected alias by hand, break-glass without being admin)
     ├── NotFoundError            a thing that must exist does not
     │   ├── UnknownArtifactError    no artifact with that digest is registered
     │   ├── UnknownAliasError       no such alias, or it did not exist at that time
@@ -79,6 +81,10 @@ class ValidationError(ModelwardError):
         if self.problems:
             out["problems"] = [p.to_dict() for p in self.problems]
         return out
+
+
+class ForbiddenError(ModelwardError):
+    code = "forbidden"
 
 
 class NotFoundError(ModelwardError):

@@ -75,7 +75,26 @@ SETTINGS: tuple[Setting, ...] = (
             "An approval sooner than this after the reviewer opened the evidence (or after the "
             "request, when nothing was opened) is implausibly fast (MW203).", minimum=0),
     Setting("signing_key_env", "str", "MODELWARD_SIGNING_KEY",
-            "Environment variable holding the HMAC key that signs `modelward chain head`."),
+            "Environment variable holding the HMAC key that signs `modelward chain head` "
+            "(one party); when it is set, `chain check` refuses unsigned heads."),
+    Setting("signing_key_file", "str", None,
+            "PEM Ed25519 private key that signs `modelward chain head` (`modelward chain "
+            "keygen`); its public half also checks heads."),
+    Setting("verify_key_file", "str", None,
+            "PEM Ed25519 public key that `modelward chain check` verifies heads with; when "
+            "set, unsigned heads are refused."),
+    Setting("actor", "str", None,
+            "Who you are on the CLI (an e-mail): the actor of alias moves, promotion "
+            "requests and approvals when --actor/--as is not given; default `git config "
+            "user.email`. With none of them, moves and approvals are refused."),
+    Setting("clock_skew", "duration", "5m",
+            "How far after the moment it is recorded a decision's `at` (or an alias move's "
+            "time) may lie: beyond it the recording host's clock is wrong and the write is "
+            "refused.", minimum=0),
+    Setting("ingest_window", "duration", None,
+            "When set, a decision dated further back than this before the moment it is "
+            "recorded is refused (a host whose clock runs slow); unset, any past time is "
+            "accepted (imports and spool replays record the past).", minimum=1),
     Setting("docs_url", "str", None,
             "Base URL of the guard pages (docs/guards/MWxxx.md) that SARIF rules link as "
             "helpUri, e.g. https://github.com/ORG/REPO/blob/main/docs/guards/; unset, each "

@@ -11,7 +11,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from ..conftest import database_url
+from ..conftest import TESTER, database_url
 from .runner import Cli, sha
 
 KINDS = "model, adapter, prompt, embedder, reranker, dataset, evalset, config, policy"
@@ -137,9 +137,9 @@ def test_aliases(ready, tmp_path):
         "artifact_kind": "model"}
     assert cli.ok("alias", "history", "chat/v1") == (
         f"2026-01-01T00:00:00Z  create    {a}  by ana@acme.io  (first [GA] launch :rocket:)\n"
-        f"2026-02-01T00:00:00Z  move      {b}\n"
-        f"2026-03-01T00:00:00Z  move      {c}\n"
-        f"2026-03-01T06:00:00Z  rollback  {b}  (incident)\n")
+        f"2026-02-01T00:00:00Z  move      {b}  by {TESTER}\n"
+        f"2026-03-01T00:00:00Z  move      {c}  by {TESTER}\n"
+        f"2026-03-01T06:00:00Z  rollback  {b}  by {TESTER}  (incident)\n")
     history = cli.json("alias", "history", "chat/v1")
     assert [e["previous_digest"] for e in history] == [None, a, b, c]
     cli.ok("alias", "set", "prompt/support@production", c, "--at", "2026-01-05T00:00:00Z")
@@ -293,7 +293,11 @@ def test_chain_head_and_check(ready, tmp_path, monkeypatch):
     assert signed["signature"].startswith("hmac-sha256:")
     (tmp_path / "signed.json").write_bytes(orjson.dumps(dict(signed, decisions=99)))
     assert cli.fails("chain", "check", tmp_path / "signed.json", code=1) == (
-        "the exported head's signature does not match\n")
+        "the head's HMAC signature does not match its fields: it was altered\n")
+    # with the key set, the unsigned head exported earlier is refused
+    assert cli.fails("chain", "check", tmp_path / "head.json", code=1) == (
+        "the head is unsigned, but the HMAC key in MODELWARD_SIGNING_KEY is configured: an "
+        "unsigned head proves nothing (anyone with the database could have made it)\n")
     monkeypatch.delenv("MODELWARD_SIGNING_KEY")
 
     # an edited record that is not a decision: the head still matches, the record does not
@@ -315,12 +319,52 @@ def test_chain_head_and_check(ready, tmp_path, monkeypatch):
     (tmp_path / "junk.json").write_text('{"blocks": "many"}')
     assert cli.fails("chain", "check", tmp_path / "junk.json") == (
         "error: head: not an exported chain head: it needs a root (hex string) and blocks (a count)\n"
-        "hint: export one with `modelward chain head > head.json`\n")
+        "hint: export one with `modelward chain head --out head.json`\n")
     (tmp_path / "broken.json").write_text("{")
     assert cli.fails("chain", "check", tmp_path / "broken.json").startswith(
         f"error: cannot read an exported head from {tmp_path / 'broken.json'}: ")
     assert cli.fails("chain", "check", tmp_path / "absent.json").startswith(
         f"error: cannot read an exported head from {tmp_path / 'absent.json'}: ")
+    assert cli.fails("chain", "check") == (
+        "error: HEAD: name an exported head, or a heads log with --heads\n"
+        "hint: export one with `modelward chain head --out head.json`\n")
+
+
+def test_ed25519_heads_and_a_heads_log(ready, tmp_path, monkeypatch):
+    """Heads signed with Ed25519, checked with the public key alone; a heads log that
+    catches the newest blocks deleted after an export."""
+    cli = ready
+    assert cli.ok("chain", "keygen", tmp_path / "ops") == (
+        f"private key {tmp_path / 'ops.key'} (keep it secret)\npublic key  {tmp_path / 'ops.pub'}\n")
+    log, out = tmp_path / "heads.log", tmp_path / "head.json"
+    monkeypatch.setenv("MODELWARD_SIGNING_KEY_FILE", str(tmp_path / "ops.key"))
+    for i in range(3):
+        (tmp_path / f"{i}.jsonl").write_bytes(jsonl(decision(i)))
+        cli.ok("decisions", "import", tmp_path / f"{i}.jsonl")
+        assert cli.ok("chain", "head", "--out", out, "--log", log) == (
+            f"head of block {i + 1} written to {out} and appended to {log}\n")
+    assert orjson.loads(out.read_bytes())["signature"].startswith("ed25519:")
+    # the verifier holds only the public key
+    monkeypatch.delenv("MODELWARD_SIGNING_KEY_FILE")
+    monkeypatch.setenv("MODELWARD_VERIFY_KEY_FILE", str(tmp_path / "ops.pub"))
+    assert cli.ok("chain", "check", out, "--heads", log) == (
+        "the ledger extends the exported head (block 3) (signatures checked)\n"
+        f"the ledger extends all 3 heads of {log} (blocks 1 to 3) (signatures checked)\n")
+    # the newest block deleted after the export: verify is fooled, the log is not
+    cli.sql("DELETE FROM decisions WHERE block = 3")
+    cli.sql("DELETE FROM chain_blocks WHERE number = 3")
+    assert cli.ok("verify").startswith("chain intact: 2 blocks")
+    assert cli.fails("chain", "check", "--heads", log, code=1) == (
+        "head 3 (block 3): block 3 named by the exported head is gone (the ledger ends at "
+        "block 2): blocks were deleted after the head was exported\n")
+    # an unsigned head, or one signed with a secret the verifier does not hold
+    unsigned = {k: v for k, v in orjson.loads(log.read_bytes().splitlines()[0]).items()
+                if k != "signature"}
+    (tmp_path / "unsigned.json").write_bytes(orjson.dumps(unsigned))
+    assert cli.fails("chain", "check", tmp_path / "unsigned.json", code=1).startswith(
+        "the head is unsigned, but the Ed25519 key ")
+    monkeypatch.setenv("MODELWARD_VERIFY_KEY_FILE", str(tmp_path / "ops.key"))
+    assert "is not a PEM Ed25519 public key" in cli.fails("chain", "check", out)
 
 
 def test_exit_codes_through_the_console_script(tmp_path):

@@ -15,7 +15,8 @@ class WebServer:
     def __init__(self, ledger) -> None:
         self.app = create_app(ledger.settings, store=ledger.store)
         with ledger.store.write() as conn:
-            _, self.writer = ledger_tokens.create(conn, role="writer", name="otel")
+            _, self.writer = ledger_tokens.create(conn, role="writer", name="otel",
+                                                   email="otel@example.com")
             _, self.reader = ledger_tokens.create(conn, role="reader", name="read")
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0,
                                                     log_level="warning", lifespan="off"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from modelward.errors import ValidationError
 from modelward.ledger import chain, decisions
 from modelward.ledger.schema import chain_blocks
 from modelward.ledger.schema import decisions as decisions_table
@@ -240,76 +239,6 @@ def rewrite_consistently(store, victim: str) -> None:
             conn.execute(chain_blocks.update().where(chain_blocks.c.number == n)
                          .values(root=root, prev_root=prev))
             prev = root
-
-
-def head(store, **kw) -> dict:
-    with store.read() as conn:
-        return chain.head(conn, **kw)
-
-
-def check(store, exported, **kw) -> list[str]:
-    with store.read() as conn:
-        return chain.check_head(conn, exported, **kw)
-
-
-def test_head_catches_a_consistent_rewrite(store, blocks):
-    exported = head(store)
-    assert exported["blocks"] == BLOCKS and exported["decisions"] == BLOCKS * PER_BLOCK
-    assert exported["root"] == verify(store).head_root and "signature" not in exported
-    assert exported["last_decision_at"] == "2026-03-01T00:00:00.000304Z"
-    assert check(store, exported) == []
-    rewrite_consistently(store, blocks[1][0])
-    assert verify(store).ok  # the rewrite fools verify on its own...
-    problems = check(store, exported)  # ...but not a head kept elsewhere
-    assert problems == [f"block {BLOCKS} has root {verify(store).head_root}, the exported head "
-                        f"says {exported['root']}: the log was rewritten"]
-
-
-def test_head_catches_truncation_and_accepts_growth(store, blocks):
-    exported = head(store)
-    decisions.append(store, [decisions.normalize({"subject": "later"})[0]])
-    assert check(store, exported) == []  # the ledger still extends the exported head
-    with store.write() as conn:
-        conn.execute(decisions_table.delete().where(decisions_table.c.block >= BLOCKS))
-        conn.execute(chain_blocks.delete().where(chain_blocks.c.number >= BLOCKS))
-    assert verify(store).ok
-    assert check(store, exported) == [f"block {BLOCKS} named by the exported head is gone"]
-
-
-def test_empty_head(store):
-    exported = head(store)
-    assert (exported["root"], exported["blocks"], exported["decisions"]) == (chain.GENESIS, 0, 0)
-    assert exported["last_decision_at"] is None
-    assert check(store, exported) == []
-
-
-def test_signed_head(store, blocks, monkeypatch):
-    monkeypatch.setenv("MODELWARD_SIGNING_KEY", "s3cret")
-    exported = head(store)
-    assert exported["signature"].startswith("hmac-sha256:") and len(exported["signature"]) == 76
-    assert check(store, exported) == []
-    assert check(store, dict(exported, decisions=exported["decisions"] + 1)) == [
-        "the exported head's signature does not match"]
-    forged = dict(exported, root="0" * 64)
-    assert check(store, forged)[0] == "the exported head's signature does not match"
-    monkeypatch.setenv("MODELWARD_SIGNING_KEY", "other")
-    assert check(store, exported) == ["the exported head's signature does not match"]
-    monkeypatch.delenv("MODELWARD_SIGNING_KEY")
-    assert check(store, exported) == [
-        "the head is signed but MODELWARD_SIGNING_KEY is not set to check it"]
-    # the key's variable is a setting
-    monkeypatch.setenv("TEAM_KEY", "s3cret")
-    assert check(store, exported, key_env="TEAM_KEY") == []
-    assert "signature" in head(store, key_env="TEAM_KEY")
-
-
-def test_malformed_head_is_refused(store):
-    for bad in ([1], {"root": "a"}, {"blocks": 1}, {"root": 5, "blocks": 1},
-                {"root": "a", "blocks": "1"}, {"root": "a", "blocks": -1},
-                {"root": "a", "blocks": 1, "signature": 5}):
-        with pytest.raises(ValidationError, match="not an exported chain head") as exc:
-            check(store, bad)
-        assert exc.value.field == "head"
 
 
 def test_verify_while_writers_append_never_cries_wolf(store, blocks):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from modelward.ledger import chain, decisions
+from modelward.ledger import chain, decisions, heads
 from modelward.registry.audit import audit_decision
 from modelward.registry.replay import replay
 from tests.registry.conftest import DAY, T0, model, record
@@ -46,7 +46,7 @@ def test_the_newest_block_resealed_is_caught_by_an_exported_head(store, tmp_path
     m1 = model(store, tmp_path, b"weights")
     (d,) = record(store, {"at": T0 + DAY, "model_digest": m1, "subject": "u-1"})
     with store.read() as conn:
-        exported = chain.head(conn)
+        exported = heads.head(conn, heads.Keys())
     r = audit_decision(store, d, head=exported)
     assert r.ok and r.chain.head == {"blocks": exported["blocks"], "problems": []}
     number = _reseal(store, d, "u-2")
@@ -60,7 +60,7 @@ def test_the_newest_block_resealed_is_caught_by_an_exported_head(store, tmp_path
 def test_a_head_exported_before_the_decision_cannot_vouch_for_it(store, tmp_path):
     m1 = model(store, tmp_path, b"weights")
     with store.read() as conn:
-        exported = chain.head(conn)
+        exported = heads.head(conn, heads.Keys())
     (d,) = record(store, {"at": T0 + DAY, "model_digest": m1})
     r = audit_decision(store, d, head=exported)
     assert [p["code"] for p in r.problems] == ["head-mismatch"]

@@ -100,7 +100,7 @@ def test_reading_an_eval_run_records_no_open(target):
     resp = target.request("GET", f"/api/v1/evals/{target.world.run}", headers=bearer)
     assert resp.status == 200 and resp.json()["opened_by"] is None
     assert _opens(target) == before
-    resp = target.request("POST", f"/api/v1/evals/{target.world.run}/opens", headers=bearer)
+    resp = target.request("POST", f"/api/v1/evals/{target.world.run}/open", headers=bearer)
     assert resp.status == 200 and resp.json()["opened_by"] == "carol@example.com"
     assert [e for e, _at, _via in _opens(target)][len(before):] == ["carol@example.com"]
 

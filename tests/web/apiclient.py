@@ -58,12 +58,25 @@ def make_tokens(store) -> dict[str, str]:
     out = {}
     with store.write() as conn:
         for role in ROLES:
-            _tok, out[role] = ledger_tokens.create(conn, role=role, name=f"test-{role}")
+            _tok, out[role] = ledger_tokens.create(
+                conn, role=role, name=f"test-{role}",
+                email=f"{role}@example.com")
         _tok, out["approver-email"] = ledger_tokens.create(
             conn, role="approver", name="ann", email="ann@example.com")
         _tok, out["writer-email"] = ledger_tokens.create(
             conn, role="writer", name="bob", email="bob@example.com")
     return out
+
+
+def old_token_without_email(store, role: str) -> str:
+    """A ``role`` token with no e-mail, as tokens were made before writers needed one;
+    returns its secret."""
+    from modelward.ledger.schema import api_tokens
+
+    with store.write() as conn:
+        tok, secret = ledger_tokens.create(conn, role="reader", name=f"old-{role}")
+        conn.execute(api_tokens.update().where(api_tokens.c.id == tok.id).values(role=role))
+    return secret
 
 
 @pytest.fixture

@@ -165,9 +165,11 @@ def test_aliases_are_set_resolved_at_a_time_and_their_history_kept(api):
     resp = api.put("/api/v1/aliases/chat/v1", json={"digest": one, "reason": "launch"})
     assert resp.status_code == 200 and resp.json()["moved"] is True
     first = resp.json()["event"]
-    assert first["actor"] == "token:test-writer"  # no e-mail on the token: its name
+    assert first["actor"] == "writer@example.com"  # the token's e-mail, never the body's
+    assert first["token_id"] and first["kind"] == "create"
     moved = api.put("/api/v1/aliases/chat/v1", role="writer-email", json={"digest": two}).json()
     assert moved["event"]["actor"] == "bob@example.com"
+    assert moved["event"]["token_id"] != first["token_id"]
     assert api.get("/api/v1/aliases/chat/v1").json()["digest"] == two
     assert api.get("/api/v1/aliases/chat/v1", params={"at": first["at"]}).json()["digest"] == one
     history = api.get("/api/v1/aliases/chat/v1/history").json()

@@ -15,7 +15,7 @@ from ..registry.promotion_world import BOB, CAROL, HOUR, eval_run, world
 from ..retrieval.test_fingerprint_runs import hosted_embedder, run
 from ..rollout.world import T0, create, expose
 from . import apiclient
-from .apiclient import error
+from .apiclient import error, old_token_without_email
 
 api = apiclient.api  # the fixture
 
@@ -46,12 +46,15 @@ def test_a_promotion_is_requested_refused_then_approved_by_the_token_holder(api,
     # a token with an e-mail cannot act as somebody else
     err = error(api.post("/api/v1/promotions", role="alice", json={
         "alias": team.alias, "digest": team.v4, "requester": BOB}), 403)
-    assert err["message"] == "this token belongs to alice@example.com; it cannot act as " \
-        "'bob@example.com'"
-    # a token without one must name the requester
-    err = error(api.post("/api/v1/promotions", json={"alias": team.alias, "digest": team.v4}),
-                422)
-    assert err["field"] == "requester"
+    assert err["message"] == "this token acts for alice@example.com; it cannot act as " \
+        "'bob@example.com' (requester)"
+    # a writer token without an e-mail (made before they were required) cannot act at all,
+    # not even by naming the requester
+    api.secrets["anon"] = old_token_without_email(api.store, "writer")
+    for body in ({"alias": team.alias, "digest": team.v4},
+                 {"alias": team.alias, "digest": team.v4, "requester": "alice@example.com"}):
+        err = error(api.post("/api/v1/promotions", role="anon", json=body), 403)
+        assert "carries no e-mail" in err["message"]
     assert [r["id"] for r in api.get("/api/v1/promotions",
                                      params={"status": "pending"}).json()] == [req["id"]]
     # carol never opened the evidence: refused, recorded, the alias stays
@@ -60,13 +63,13 @@ def test_a_promotion_is_requested_refused_then_approved_by_the_token_holder(api,
     assert "opened" in {g["gate"] for g in refused.json()["evaluation"]["failed_gates"]}
     with api.store.read() as conn:
         assert aliases.resolve_at(conn, team.alias).digest == team.v3
-    # bob opens the run through the API (his reader token carries his e-mail), then approves;
-    # reading it is not opening it (a GET changes nothing)
-    assert api.get(f"/api/v1/evals/{team.fresh}", role="bob-reads").json()["opened_by"] is None
+    # bob reads the run (records nothing), then opens it with an explicit POST (his reader
+    # token carries his e-mail), then approves
+    assert api.get(f"/api/v1/evals/{team.fresh}", role="bob-reads").json()["id"] == team.fresh
     with api.store.read() as conn:
         assert promotions.opens(conn, team.fresh) == []
-    shown = api.post(f"/api/v1/evals/{team.fresh}/opens", role="bob-reads").json()
-    assert (shown["id"], shown["opened_by"]) == (team.fresh, BOB)
+    opened = api.post(f"/api/v1/evals/{team.fresh}/open", role="bob-reads").json()
+    assert opened["opened_by"] == BOB and opened["token_id"]
     with api.store.read() as conn:
         assert [(e, via) for e, _at, via in promotions.opens(conn, team.fresh)] == [(BOB, "api")]
     preview = api.get(f"/api/v1/promotions/{req['id']}", params={"as": BOB}).json()
@@ -74,6 +77,10 @@ def test_a_promotion_is_requested_refused_then_approved_by_the_token_holder(api,
     approved = api.post(f"/api/v1/promotions/{req['id']}/approve", role="bob", json={}).json()
     assert approved["outcome"] == "approved", approved
     assert (approved["alias_event"]["actor"], approved["alias_event"]["kind"]) == (BOB, "promote")
+    # every record names the token that wrote it
+    bob_token = approved["alias_event"]["token_id"]
+    assert bob_token and approved["review"]["token_id"] == bob_token
+    assert req["token_id"] and req["token_id"] != bob_token
     with api.store.read() as conn:
         assert aliases.resolve_at(conn, team.alias).digest == team.v4
     err = error(api.post(f"/api/v1/promotions/{req['id']}/approve", role="carol", json={}), 422)
@@ -83,23 +90,24 @@ def test_a_promotion_is_requested_refused_then_approved_by_the_token_holder(api,
         "status")
 
 
-def test_eval_runs_are_listed_and_shown_and_only_named_viewers_are_recorded(api, team):
+def test_eval_runs_are_listed_and_shown_and_only_an_explicit_post_records_an_open(api, team):
     runs = api.get("/api/v1/evals").json()
     assert [r["id"] for r in runs] == [team.fresh, team.run]
     shown = api.get(f"/api/v1/evals/{team.run}", params={"items": True}).json()
-    assert (shown["opened_by"], shown["items"]) == (None, [])
-    # a token without an e-mail must name who opened it
-    assert error(api.post(f"/api/v1/evals/{team.run}/opens", role="reader"), 422)[
-        "field"] == "as"
-    assert api.post(f"/api/v1/evals/{team.run}/opens", role="reader",
-                    json={"as": CAROL}).json()["opened_by"] == CAROL
+    assert shown["items"] == [] and "opened_by" not in shown
+    # a GET never records, whoever it names
+    api.get(f"/api/v1/evals/{team.run}", role="carol", params={"as": CAROL})
+    with api.store.read() as conn:
+        assert promotions.opens(conn, team.run) == []
+    # the POST records the token holder; a token without an e-mail records nobody
+    assert api.post(f"/api/v1/evals/{team.run}/open", role="carol").json()["opened_by"] == CAROL
+    api.secrets["anon-reader"] = old_token_without_email(api.store, "reader")
+    err = error(api.post(f"/api/v1/evals/{team.run}/open", role="anon-reader"), 403)
+    assert "carries no e-mail" in err["message"]
     with api.store.read() as conn:
         assert [e for e, _at, _via in promotions.opens(conn, team.run)] == [CAROL]
-    assert error(api.post(f"/api/v1/evals/{team.run}/opens", role="reader",
-                          json={"as": "carol"}), 422)["field"] == "as"
+    assert error(api.post("/api/v1/evals/nope/open", role="carol"), 404)["code"] == "not_found"
     assert error(api.get("/api/v1/evals/nope"), 404)["code"] == "not_found"
-    assert error(api.post("/api/v1/evals/nope/opens", role="reader", json={"as": CAROL}),
-                 404)["code"] == "not_found"
     assert error(api.get("/api/v1/evals", params={"kind": "vibes"}), 422)["field"] == "kind"
 
 

@@ -42,8 +42,7 @@ EXPECTED = {
     ("POST", "/api/v1/decisions"): WRITE,
     ("GET", "/api/v1/evals"): READ,
     ("GET", "/api/v1/evals/{run_id}"): READ,
-    ("POST", "/api/v1/evals/{run_id}/opens"): READ,
-    ("GET", "/api/v1/openapi.json"): READ,
+    ("POST", "/api/v1/evals/{run_id}/open"): READ,
     ("GET", "/api/v1/experiments"): READ,
     ("GET", "/api/v1/experiments/{name}"): READ,
     ("GET", "/api/v1/experiments/{name}/check"): READ,
@@ -93,7 +92,8 @@ def test_every_route_refuses_no_token_a_revoked_token_and_wrong_roles(api):
     routes = api_routes(api.client.app)
     assert len(routes) >= len(EXPECTED)
     with api.store.write() as conn:
-        tok, revoked = ledger_tokens.create(conn, role="admin", name="gone")
+        tok, revoked = ledger_tokens.create(conn, role="admin", name="gone",
+                                            email="gone@example.com")
         ledger_tokens.revoke(conn, tok.id)
     unguarded, checked = [], 0
     for method, path, roles in routes:

@@ -62,7 +62,7 @@ def test_login_url_command_prints_one_link(tmp_path):
     assert res.exit_code == 0, res.output
     assert re.fullmatch(r"http://127\.0\.0\.1:9000/login\?code=mwl_[\w-]{32}\n", res.output)
     res = runner.invoke(app, ["--home", home, "login-url", "--json", "--role", "admin",
-                              "--ttl", "1h"])
+                              "--ttl", "1h", "--email", "ops@example.com"])
     assert res.exit_code == 0 and '"role": "admin"' in res.output
     for args, message in ((["--url", "localhost:9000"], "--url: not an http(s) URL: "
                            "'localhost:9000'"), (["--ttl", "forever"], "--ttl: not a duration: 'forever'"),

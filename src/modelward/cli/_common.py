@@ -93,6 +93,41 @@ def configure_logging(verbose: bool):
     return lambda: [f() for f in undo]
 
 
+def _git_email() -> str | None:
+    """``git config user.email`` where the command runs (None without git or a value)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "config", "user.email"], capture_output=True,
+                              text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def identity(given: str | None, option: str = "--actor") -> str:
+    """Who runs this command, as an e-mail: ``given`` (the option), else ``actor`` from
+    MODELWARD_ACTOR or modelward.toml, else git's ``user.email``. With none, the command is
+    refused: alias moves and approvals always name a person."""
+    from ..ledger.people import check_email
+
+    if given:
+        return check_email(given, option)
+    configured = settings().actor
+    if configured:
+        return check_email(configured, "actor (MODELWARD_ACTOR or modelward.toml)")
+    git = _git_email()
+    if git:
+        return check_email(git, "git config user.email")
+    raise ValidationError(
+        f"no identity: {option} was not given, and neither MODELWARD_ACTOR, `actor` in "
+        "modelward.toml nor `git config user.email` names you", field=option,
+        hint=f"pass {option} you@example.com, or `export MODELWARD_ACTOR=you@example.com`, "
+             "or `git config --global user.email you@example.com`")
+
+
 def print_json(value) -> None:
     write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n", json=True)
 

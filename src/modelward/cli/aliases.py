@@ -6,8 +6,9 @@ import typer
 
 from ..display import inert
 from ..ledger import aliases as ledger_aliases
+from ..registry import protection
 from ..timefmt import iso
-from ._common import JSON_OPTION, opened, out, parse_at, print_json
+from ._common import JSON_OPTION, identity, opened, out, parse_at, print_json
 
 alias_app = typer.Typer(help="Mutable names with append-only, time-indexed history.",
                         no_args_is_help=True)
@@ -18,15 +19,28 @@ def set_cmd(
     alias: str = typer.Argument(..., help="Alias name, e.g. chat/v1."),
     digest: str = typer.Argument(..., help="sha256: digest of a registered artifact."),
     reason: str = typer.Option(None, "--reason", help="Why it moves (kept in history)."),
-    actor: str = typer.Option(None, "--actor", help="Who moves it (e-mail)."),
-    at: str = typer.Option(None, "--at", help="When (ISO 8601 or a duration back from now, e.g. 2h; "
-                    "default now; never before the last move)."),
+    actor: str = typer.Option(None, "--actor", help="Who moves it (e-mail; default "
+                              "MODELWARD_ACTOR, `actor` in modelward.toml, or git's "
+                              "user.email)."),
+    at: str = typer.Option(None, "--at", help="When (ISO 8601 or a duration back from "
+                           "now, e.g. 2h; default now; never before the last move, never in "
+                           "the future)."),
+    break_glass: bool = typer.Option(False, "--break-glass", help="Move a protected alias "
+                                     "(one with reviewers of record) without a promotion: "
+                                     "an emergency, recorded and reported by MW206; needs "
+                                     "--reason."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Point an alias at a registered artifact; the move is appended to its history."""
-    with opened() as store, store.write() as conn:
-        event, moved = ledger_aliases.set_alias(conn, alias, digest, reason=reason, actor=actor,
-                                                at=parse_at(at))
+    """Point an alias at a registered artifact; the move is appended to its history.
+
+    An alias with reviewers of record is protected: it moves only through `modelward promote`
+    (or --break-glass --reason). The CLI acts on the ledger's database directly, so its
+    user counts as an admin."""
+    who = identity(actor, "--actor")
+    with opened() as store:
+        event, moved = protection.move_alias(store, alias, digest, actor=who, reason=reason,
+                                             at=parse_at(at), break_glass=break_glass,
+                                             admin=True)
     if as_json:
         print_json({"moved": moved, "event": event.to_dict()})
     elif not moved:

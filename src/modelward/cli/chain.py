@@ -10,6 +10,7 @@ import typer
 from ..display import plural
 from ..errors import ValidationError
 from ..ledger import chain as ledger_chain
+from ..ledger import heads
 from ..registry import parallel_verify
 from ._common import JSON_OPTION, err, opened, out, print_json, settings
 
@@ -49,24 +50,58 @@ def verify_cmd(
 
 
 @chain_app.command("head")
-def head_cmd() -> None:
-    """Export the chain head (root, blocks, decisions, time) as JSON to keep elsewhere;
-    signed with HMAC-SHA256 when MODELWARD_SIGNING_KEY is set."""
+def head_cmd(
+    out_file: Path = typer.Option(None, "--out", help="Write the head to this file (replaced "
+                                  "atomically) instead of printing it."),
+    log: Path = typer.Option(None, "--log", help="Also append the head, one JSON line, to "
+                             "this heads log (`chain check --heads LOG`)."),
+) -> None:
+    """Export the chain head (root, blocks, decisions, time) as JSON to keep elsewhere,
+    signed with the Ed25519 signing_key_file or the HMAC key in MODELWARD_SIGNING_KEY."""
+    st = settings()
+    keys = heads.keys_from(st)
     with opened() as store, store.read() as conn:
-        print_json(ledger_chain.head(conn, key_env=settings().signing_key_env))
+        exported = heads.head(conn, keys)
+    if log is not None:
+        heads.append_log(log, exported)
+    if out_file is None:
+        print_json(exported)
+        return
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(exported, option=orjson.OPT_INDENT_2) + b"\n")
+    tmp.replace(out_file)
+    out.print(f"head of block {exported['blocks']} written to {out_file}"
+              + (f" and appended to {log}" if log is not None else ""))
 
 
 @chain_app.command("check")
-def check_head_cmd(exported: Path = typer.Argument(..., help="A head exported earlier.")) -> None:
-    """Check that the ledger still extends an exported head and that it verifies (exit 1
-    naming what was rewritten)."""
-    try:
-        head = orjson.loads(exported.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ValidationError(f"cannot read an exported head from {exported}: {exc}") from None
+def check_head_cmd(
+    exported: Path = typer.Argument(None, help="A head exported earlier."),
+    heads_log: Path = typer.Option(None, "--heads", help="A heads log (`chain head --log`): "
+                                   "prove the ledger extends every head in it."),
+) -> None:
+    """Check that the ledger still extends an exported head, or every head of a heads log
+    (exit 1 naming why not). With a key configured, unsigned heads are refused."""
+    if exported is None and heads_log is None:
+        raise ValidationError("name an exported head, or a heads log with --heads",
+                              field="HEAD", hint=heads.HINT)
+    keys = heads.keys_from(settings())
+    head = logged = None
+    if exported is not None:
+        head = _read_json(exported)
+    if heads_log is not None:
+        try:
+            logged = heads.read_log(heads_log.read_bytes())
+        except OSError as exc:
+            raise ValidationError(f"cannot read a heads log from {heads_log}: "
+                                  f"{exc.strerror}", field="--heads") from None
+    problems = []
     with opened() as store, store.read() as conn:
-        problems = ledger_chain.check_head(conn, head, key_env=settings().signing_key_env)
-        # extending the head proves nothing if the record itself was edited since
+        if head is not None:
+            problems += heads.check(conn, head, keys)
+        if logged is not None:
+            problems += heads.check_log(conn, logged, keys)
+        # extending a head proves nothing if the record itself was edited since
         report = parallel_verify.verify(conn)
     if not report.ok:
         problems.append(_broken_line(report.first_broken))
@@ -74,7 +109,29 @@ def check_head_cmd(exported: Path = typer.Argument(..., help="A head exported ea
         for p in problems:
             err.print(p)
         raise typer.Exit(1)
-    out.print(f"the ledger extends the exported head (block {head.get('blocks')})")
+    signed = " (signatures checked)" if keys.configured else ""
+    if head is not None:
+        out.print(f"the ledger extends the exported head (block {head.get('blocks')}){signed}")
+    if logged is not None:
+        out.print(f"the ledger extends all {len(logged)} heads of {heads_log} (blocks "
+                  f"{min(h['blocks'] for h in logged)} to {max(h['blocks'] for h in logged)})"
+                  f"{signed}")
+
+
+def _read_json(path: Path):
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ValidationError(f"cannot read an exported head from {path}: {exc}") from None
+
+
+@chain_app.command("keygen")
+def keygen_cmd(prefix: Path = typer.Argument(..., help="Writes PREFIX.key (private, 0600) "
+                                             "and PREFIX.pub.")) -> None:
+    """Make an Ed25519 key pair for signing heads: set signing_key_file to PREFIX.key where
+    heads are exported, and give PREFIX.pub (verify_key_file) to whoever checks them."""
+    private, public = heads.generate(prefix)
+    out.print(f"private key {private} (keep it secret)\npublic key  {public}")
 
 
 def _broken_line(first: ledger_chain.BlockProblem) -> str:

@@ -9,12 +9,13 @@ from ..ledger import promotions as ledger_promotions
 from ..registry import promotion
 from ..registry.promotion import Evaluation, GateFailure
 from ..timefmt import iso
-from ._common import JSON_OPTION, opened, out, print_json
+from ._common import JSON_OPTION, identity, opened, out, print_json
 
 promote_app = typer.Typer(help="Promote a digest to an alias through gates: a reviewer of "
                           "record who opened fresh evidence on exactly that digest.",
                           no_args_is_help=True)
-AS = typer.Option(..., "--as", help="Your e-mail (as in the roster).")
+AS = typer.Option(None, "--as", help="Your e-mail (as in the roster); default "
+                  "MODELWARD_ACTOR, `actor` in modelward.toml, or git's user.email.")
 
 
 def _print(lines: list[str]) -> None:
@@ -39,6 +40,7 @@ def request_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """File a request to point ALIAS at DIGEST; a reviewer of record approves it."""
+    requester = identity(requester, "--as")
     with opened() as store:
         req = promotion.request(store, alias, digest, requester, evidence_run_id=evidence,
                                 reason=reason)
@@ -71,6 +73,7 @@ def approve_cmd(
 
     Exit 0 when approved, 1 when refused (each failed gate on its own line, the refusal
     recorded), 2 on bad input."""
+    approver = identity(approver, "--as")
     with opened() as store:
         res = promotion.approve(store, request_id, approver, override=override, reason=reason)
         with store.read() as conn:

@@ -46,7 +46,8 @@ def serve_cmd(
 def create_cmd(
     role: str = typer.Option(..., "--role", help="reader, writer, approver or admin."),
     name: str = typer.Option("token", "--name", help="What the token is for."),
-    email: str = typer.Option(None, "--email", help="Who holds it (recorded on approvals)."),
+    email: str = typer.Option(None, "--email", help="Who holds it: required for writer, "
+                              "approver and admin tokens (the actor of what they write)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a token; its secret is printed once and stored only as a hash."""

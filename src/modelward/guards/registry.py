@@ -85,6 +85,9 @@ CODES: tuple[Code, ...] = (
     _c("MW205", "safety-regression", "error",
        "a live fine-tune lost refusals against its base, or was never compared",
        "safety_regression"),
+    _c("MW206", "unreviewed-alias-move", "warning",
+       "a protected alias moved without a promotion (by hand or break-glass), or an alias "
+       "was moved by someone not active in the roster", "unreviewed_alias_move"),
     _c("MW301", "unscored-prompt", "warning",
        "production used a prompt or model digest that no eval run scored", "unscored_prompt"),
     _c("MW302", "eval-contamination", "error",

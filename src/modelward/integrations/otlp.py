@@ -24,6 +24,7 @@ from ..errors import ValidationError
 from ..ids import is_uuid
 from ..ledger import decisions as ledger_decisions
 from ..ledger.engine import Store
+from ..timefmt import now_us
 from ._attribution import Attributor
 
 # Fixed forever: the UUIDv5 of a span must stay the same across releases.
@@ -297,12 +298,15 @@ def ingest(store: Store, spans: list[Span], attributor: Attributor | None = None
     validate are rejected (counted, with the reason) and the rest are still written."""
     result = IngestResult(spans=len(spans))
     rows, payloads = [], []
+    now = now_us()
     for span in spans:
         if not is_genai(span):
             result.ignored += 1
             continue
         try:
             row, payload = ledger_decisions.normalize(to_decision(span, attributor))
+            ledger_decisions.check_time(row[1], now, skew=store.settings.clock_skew,
+                                        window=store.settings.ingest_window)
         except ValidationError as exc:
             result.rejected += 1
             if len(result.errors) < 10:

@@ -14,6 +14,7 @@ from .. import digest as dg
 from ..errors import UnknownAliasError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
 from . import chain
+from .decision_fields import DEFAULT_CLOCK_SKEW
 from .fits import check_fits
 from .schema import alias_events, artifacts
 
@@ -31,12 +32,13 @@ class AliasEvent:
     reason: str | None
     kind: str
     evidence: dict | None
+    token_id: str | None = None  # the API token that made the move (None from the CLI)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "alias": self.alias, "digest": self.digest,
                 "previous_digest": self.previous_digest, "at": iso(self.at),
                 "actor": self.actor, "reason": self.reason, "kind": self.kind,
-                "evidence": self.evidence}
+                "evidence": self.evidence, "token_id": self.token_id}
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ def _event(row) -> AliasEvent:
     m = row._mapping
     return AliasEvent(m["id"], m["alias"], m["digest"], m["previous_digest"], m["at"],
                       m["actor"], m["reason"], m["kind"],
-                      orjson.loads(m["evidence"]) if m["evidence"] else None)
+                      orjson.loads(m["evidence"]) if m["evidence"] else None,
+                      m.get("token_id"))
 
 
 def latest_event(conn: Connection, alias: str) -> AliasEvent | None:
@@ -89,6 +92,7 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
     pointed at (history stays whole; ``resolve`` after it says the alias was deleted).
     Returns (event, deleted); an alias already deleted, or never set, records nothing."""
     check_alias(alias)
+    _not_future(at, DEFAULT_CLOCK_SKEW)
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(alias))))
     last = latest_event(conn, alias)
@@ -108,6 +112,14 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
                                                        if k != "evidence"}), True
 
 
+def _not_future(at: int | None, max_future: int) -> None:
+    now = now_us()
+    if at is not None and at > now + max_future:
+        raise ValidationError(f"{iso(at)} is in the future (now is {iso(now)}); an alias moves "
+                              "when it is moved", field="at",
+                              hint="leave --at out to move it now; a move cannot be scheduled")
+
+
 def _lock_key(alias: str) -> int:
     return int.from_bytes(hashlib.sha256(b"mw-alias:" + alias.encode()).digest()[:8],
                           "big", signed=True)
@@ -115,10 +127,15 @@ def _lock_key(alias: str) -> int:
 
 def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None = None,
               actor: str | None = None, at: int | None = None, kind: str | None = None,
-              evidence: dict | None = None) -> tuple[AliasEvent, bool]:
+              evidence: dict | None = None, token_id: str | None = None,
+              max_future: int = DEFAULT_CLOCK_SKEW) -> tuple[AliasEvent, bool]:
     """Point ``alias`` at a registered ``digest``. Returns (event, moved); pointing at the
-    current digest again records nothing."""
+    current digest again records nothing. A move dated more than ``max_future`` after now
+    is refused: it would hold the alias until then while ``resolve`` already answered it.
+    Who may move a protected alias is decided above this layer
+    (:mod:`modelward.registry.protection`)."""
     check_alias(alias)
+    _not_future(at, max_future)
     dg.check_digest(digest)
     if conn.execute(sa.select(artifacts.c.digest).where(artifacts.c.digest == digest)).first() is None:
         raise UnknownArtifactError(f"cannot point {alias} at {digest}: no such artifact is registered",
@@ -148,7 +165,8 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
             kind = "rollback" if held_before else "move"
     values = dict(alias=alias, digest=digest, previous_digest=last.digest if last else None,
                   at=at, actor=actor, reason=reason, kind=kind,
-                  evidence=dg.canonical_json(evidence).decode() if evidence else None)
+                  evidence=dg.canonical_json(evidence).decode() if evidence else None,
+                  token_id=token_id)
     check_fits(alias_events, values)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
     chain.record(conn, "alias_events", [new_id])

@@ -38,6 +38,7 @@ class Artifact:
     payload_deleted_at: int | None
     meta: dict = field(default_factory=dict)
     parents: list[tuple[str, str]] = field(default_factory=list)
+    token_id: str | None = None  # the API token that registered it (None from the CLI)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -64,6 +65,7 @@ def _row_to_artifact(row, parents=()) -> Artifact:
         retires_at=m["retires_at"], source_path=m["source_path"],
         payload_deleted_at=m["payload_deleted_at"],
         meta=orjson.loads(m["meta"]) if m["meta"] else {}, parents=list(parents),
+        token_id=m.get("token_id"),
     )
 
 
@@ -159,7 +161,8 @@ def _check_parents(conn: Connection, parents) -> list[tuple[str, str]]:
 
 def register_path(store: Store, kind: str, path: Path, *, name: str, version: str | None = None,
                   owner: str | None = None, parents=(), store_payload: bool = True,
-                  meta: dict | None = None, at: int | None = None) -> Registration:
+                  meta: dict | None = None, at: int | None = None,
+                  token_id: str | None = None) -> Registration:
     """Digest a file or directory, store its payload (unless told not to) and record it."""
     check_kind(kind)
     path = Path(path)
@@ -221,6 +224,7 @@ def register_path(store: Store, kind: str, path: Path, *, name: str, version: st
             payload="blob" if store_payload else "none", is_directory=is_dir, size=size,
             hosted_id=None, retires_at=None, source_path=str(path.resolve()),
             payload_deleted_at=None, meta=meta or {}, parents=checked_parents,
+            token_id=token_id,
         )
         _insert(conn, art)
     return Registration(art, created=True)
@@ -229,7 +233,7 @@ def register_path(store: Store, kind: str, path: Path, *, name: str, version: st
 def register_hosted(store: Store, hosted_id: str, *, name: str, kind: str = "model",
                     version: str | None = None, owner: str | None = None, parents=(),
                     retires_at: int | None = None, meta: dict | None = None,
-                    at: int | None = None) -> Registration:
+                    at: int | None = None, token_id: str | None = None) -> Registration:
     """Record a vendor-held model whose content is its vendor id (``openai:gpt-4o-…``)."""
     check_kind(kind)
     vendor, sep, model_id = hosted_id.partition(":")
@@ -252,7 +256,7 @@ def register_hosted(store: Store, hosted_id: str, *, name: str, kind: str = "mod
             created_at=at if at is not None else now_us(), payload="vendor",
             is_directory=False, size=None, hosted_id=hosted_id, retires_at=retires_at,
             source_path=None, payload_deleted_at=None, meta=meta or {},
-            parents=_check_parents(conn, parents),
+            parents=_check_parents(conn, parents), token_id=token_id,
         )
         _insert(conn, art)
     return Registration(art, created=True)

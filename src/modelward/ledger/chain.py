@@ -40,18 +40,17 @@ Canonical values: times are integer microseconds; floats are finite (NaN and ±i
 refused at every write) and −0.0 is stored as 0.0 (SQLite does so anyway); decision strings
 are NFC; booleans hash as ``true``/``false`` whichever the driver returns.
 
-Existing ledgers: migration ``0009_chain_all`` seals the rows stored before it in one
+Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
-breaks verification, and the erasure itself is a record.
+breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are
+:mod:`modelward.ledger.heads`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import itertools
 import operator
-import os
 from dataclasses import dataclass, field
 
 import orjson
@@ -59,8 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..display import plural
-from ..errors import ValidationError
-from ..timefmt import iso, now_us
+from ..timefmt import now_us
 from . import schema as _schema
 from .schema import chain_blocks, chain_leaves
 
@@ -283,54 +281,6 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     head = blocks[-1].root if blocks else GENESIS
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
                         problems=problems, seconds=time.perf_counter() - t0, records=records)
-
-
-def head(conn: Connection, *, key_env: str = "MODELWARD_SIGNING_KEY") -> dict:
-    """The chain head to keep outside the database; HMAC-SHA256 signed when the key is set."""
-    row = conn.execute(sa.select(chain_blocks).order_by(chain_blocks.c.number.desc()).limit(1)).first()
-    count = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(chain_blocks.c.count), 0))).scalar()
-    out = {
-        "root": row.root if row else GENESIS,
-        "blocks": row.number if row else 0,
-        "decisions": int(count),
-        "last_decision_at": iso(row.last_at) if row else None,
-        "exported_at": iso(now_us()),
-    }
-    key = os.environ.get(key_env)
-    if key:
-        message = f"{out['root']}:{out['blocks']}:{out['decisions']}".encode()
-        out["signature"] = "hmac-sha256:" + hmac.new(key.encode(), message, "sha256").hexdigest()
-    return out
-
-
-def check_head(conn: Connection, exported: dict, *, key_env: str = "MODELWARD_SIGNING_KEY") -> list[str]:
-    """Compare an exported head with the ledger; returns the problems found (empty = fine)."""
-    if (not isinstance(exported, dict) or not isinstance(exported.get("root"), str)
-            or type(exported.get("blocks")) is not int or exported["blocks"] < 0
-            or not isinstance(exported.get("signature", ""), str)):
-        raise ValidationError("not an exported chain head: it needs a root (hex string) and "
-                              "blocks (a count)", field="head",
-                              hint="export one with `modelward chain head > head.json`")
-    problems = []
-    key = os.environ.get(key_env)
-    if "signature" in exported:
-        if not key:
-            problems.append(f"the head is signed but {key_env} is not set to check it")
-        else:
-            message = f"{exported['root']}:{exported['blocks']}:{exported.get('decisions')}".encode()
-            good = "hmac-sha256:" + hmac.new(key.encode(), message, "sha256").hexdigest()
-            if not hmac.compare_digest(good, exported["signature"]):
-                problems.append("the exported head's signature does not match")
-    row = conn.execute(sa.select(chain_blocks.c.root).where(
-        chain_blocks.c.number == int(exported.get("blocks", 0)))).first()
-    if int(exported.get("blocks", 0)) == 0:
-        return problems
-    if row is None:
-        problems.append(f"block {exported['blocks']} named by the exported head is gone")
-    elif row.root != exported.get("root"):
-        problems.append(f"block {exported['blocks']} has root {row.root}, the exported head says "
-                        f"{exported.get('root')}: the log was rewritten")
-    return problems
 
 
 # --- chained records --------------------------------------------------------------------
@@ -607,14 +557,3 @@ def links_forward(conn: Connection, number: int) -> tuple[int, str | None]:
             return rows[-1].number, (f"block {after.number} does not link to block "
                                      f"{before.number}'s root: a block up to it was rewritten")
     return rows[-1].number, None
-
-
-def head_covers(conn: Connection, exported: dict, number: int) -> list[str]:
-    """Problems with an exported head as proof of block ``number``: the head must be this
-    ledger's (:func:`check_head`) and name block ``number`` or a later one."""
-    problems = check_head(conn, exported)
-    blocks = exported.get("blocks")
-    if not problems and blocks < number:
-        problems.append(f"the exported head (block {blocks}) was exported before block "
-                        f"{number}: it cannot vouch for this decision")
-    return problems

@@ -19,7 +19,7 @@ import orjson
 from ..digest import DIGEST_RE, canonical_json, non_finite_path, of_text
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
-from ..timefmt import MAX_US, MIN_US, now_us, parse_time
+from ..timefmt import MAX_US, MIN_US, iso, now_us, parse_time
 
 DIGEST_FIELDS = ("model_digest", "prompt_digest", "embedder_digest", "reranker_digest",
                  "config_digest")
@@ -138,6 +138,35 @@ def _int(value, field: str, line):
         raise ValidationError(f"expected an integer from 0 to {_INT32_MAX}, got {value!r}",
                               field=field, line=line)
     return value
+
+
+DEFAULT_CLOCK_SKEW = 5 * 60 * 1_000_000  # the clock_skew setting's default, in µs
+
+
+def _span(us: int) -> str:
+    s = us // 1_000_000
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if s >= size:
+            return f"{s / size:.1f}{unit}".replace(".0", "")
+    return f"{s}s"
+
+
+def check_time(at: int, now: int, *, skew: int = DEFAULT_CLOCK_SKEW,
+               window: int | None = None, line: int | None = None) -> None:
+    """Refuse a decision time that no honest clock gives: more than ``skew`` after ``now``
+    (the moment it is recorded), or, with ``window`` set, further back than it. A host
+    with a wrong clock would otherwise hide its decisions from every windowed guard."""
+    if at > now + skew:
+        raise ValidationError(
+            f"{iso(at)} is {_span(at - now)} after it was recorded ({iso(now)}), beyond "
+            f"clock_skew ({_span(skew)}): the recording host's clock is ahead", field="at",
+            line=line, hint="fix the host's clock (NTP); clock_skew sets the tolerance")
+    if window is not None and at < now - window:
+        raise ValidationError(
+            f"{iso(at)} is {_span(now - at)} before it was recorded ({iso(now)}), beyond "
+            f"ingest_window ({_span(window)}): the recording host's clock is behind", field="at",
+            line=line, hint="fix the host's clock (NTP); to backfill older decisions, unset "
+                            "ingest_window for the import")
 
 
 def normalize(d: Mapping, *, line: int | None = None, now: int | None = None,

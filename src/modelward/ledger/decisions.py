@@ -30,6 +30,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     GATE_FIELDS,
     KIND_FIELD,
     STRING_FIELDS,
+    check_time,
     default_process,
     nfc,
     normalize,
@@ -352,6 +353,7 @@ def import_jsonl(store: Store, lines: Iterable[bytes | str], *, block_size: int 
     payloads: list[tuple] = []
     problems: list[ValidationError] = []
     seen: dict[str, int] = {}
+    now, skew, window = now_us(), store.settings.clock_skew, store.settings.ingest_window
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -364,6 +366,7 @@ def import_jsonl(store: Store, lines: Iterable[bytes | str], *, block_size: int 
             if derived:
                 obj["id"] = content_id(canonical_json(obj))
             row, payload = normalize(obj, line=number)
+            check_time(row[1], now, skew=skew, window=window, line=number)
             if row[0] in seen:
                 what = (f"repeats line {seen[row[0]]} exactly (a line without an id is "
                         "identified by its content)") if derived else \

@@ -30,9 +30,8 @@ def create(conn: Connection, *, role: str = "reader", email: str | None = None,
            ttl: int = 10 * 60 * 1_000_000, now: int | None = None) -> tuple[str, int]:
     """A new code for ``role`` (and ``email``, recorded on what the session does);
     returns (code, expires_at). The code is shown once and stored only as a hash."""
-    if role not in ledger_tokens.ROLES:
-        raise ValidationError(f"unknown role {role!r}; choose one of "
-                              + ", ".join(ledger_tokens.ROLES), field="role")
+    # a writer/approver/admin session acts for a person: it needs their e-mail
+    email = ledger_tokens.check_identity(role, email, "--email")
     if not 0 < ttl <= MAX_TTL:
         raise ValidationError("a log-in code lives between 1 microsecond and 24 hours",
                               field="ttl", hint="e.g. --ttl 10m")

@@ -34,6 +34,7 @@ class PromotionRequest:
     evidence_run_id: str | None
     status: str
     reason: str | None
+    token_id: str | None = None  # the API token that filed it (None from the CLI)
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "requested_at": iso(self.requested_at)}
@@ -52,6 +53,7 @@ class Review:
     override_reason: str | None = None
     alias_event_id: int | None = None
     evidence_run_id: str | None = None
+    token_id: str | None = None  # the API token that approved (None from the CLI)
 
     @property
     def gates(self) -> list[str]:
@@ -79,10 +81,11 @@ def _request(r) -> PromotionRequest:
 
 def insert_request(conn: Connection, *, alias: str, digest: str, requester: str,
                    evidence_run_id: str | None = None, reason: str | None = None,
-                   at: int | None = None) -> PromotionRequest:
+                   at: int | None = None, token_id: str | None = None) -> PromotionRequest:
     req = PromotionRequest(id=uuid7(), alias=alias, digest=digest, requester=requester,
                            requested_at=now_us() if at is None else at,
-                           evidence_run_id=evidence_run_id, status="pending", reason=reason)
+                           evidence_run_id=evidence_run_id, status="pending", reason=reason,
+                           token_id=token_id)
     check_fits(promotion_requests, req.__dict__)
     conn.execute(promotion_requests.insert().values(**req.__dict__))
     chain.record(conn, "promotion_requests", [req.id])
@@ -143,13 +146,14 @@ def _review(r) -> Review:
 def add_review(conn: Connection, *, request_id: str, approver: str, at: int, outcome: str,
                failed_gates: list[dict], override_reason: str | None = None,
                alias_event_id: int | None = None,
-               evidence_run_id: str | None = None) -> Review:
+               evidence_run_id: str | None = None, token_id: str | None = None) -> Review:
     if outcome not in OUTCOMES:
         raise ValueError(outcome)
     values = dict(request_id=request_id, approver=approver, at=at, outcome=outcome,
                   failed_gates=dg.canonical_json(failed_gates).decode() if failed_gates
                   else None, override_reason=override_reason,
-                  alias_event_id=alias_event_id, evidence_run_id=evidence_run_id)
+                  alias_event_id=alias_event_id, evidence_run_id=evidence_run_id,
+                  token_id=token_id)
     check_fits(promotion_reviews, values)
     new_id = conn.execute(promotion_reviews.insert().values(**values)).inserted_primary_key[0]
     chain.record(conn, "promotion_reviews", [new_id])
@@ -170,14 +174,15 @@ def reviews(conn: Connection, *, request_ids: Iterable[str] | None = None,
 
 # --- who opened the evidence ------------------------------------------------------------------
 def record_open(conn: Connection, run_id: str, email: str, *, via: str = "cli",
-                at: int | None = None) -> int:
+                at: int | None = None, token_id: str | None = None) -> int:
     """Record that ``email`` opened eval run ``run_id`` (``modelward eval show --as``, the
-    dashboard); returns the time recorded."""
+    dashboard's or the API's explicit POST; ``token_id``: the API token that did); returns
+    the time recorded."""
     if via not in OPEN_VIA:
         raise ValueError(via)
     at = now_us() if at is None else at
-    new_id = conn.execute(eval_opens.insert().values(run_id=run_id, email=email, at=at,
-                                                     via=via)).inserted_primary_key[0]
+    new_id = conn.execute(eval_opens.insert().values(
+        run_id=run_id, email=email, at=at, via=via, token_id=token_id)).inserted_primary_key[0]
     chain.record(conn, "eval_opens", [new_id])
     return at
 

@@ -65,6 +65,8 @@ artifacts = Table(
     Column("source_path", Text),
     Column("payload_deleted_at", BigInteger),
     Column("meta", Text),
+    # the API token that wrote the row (migration 0009; NULL from the CLI and older rows)
+    Column("token_id", String(36)),
 )
 Index("ix_artifacts_kind", artifacts.c.kind)
 Index("ix_artifacts_name", artifacts.c.name)
@@ -92,6 +94,8 @@ alias_events = Table(
     # (the alias was deleted; digest: what it pointed at)
     Column("kind", String(16), nullable=False),
     Column("evidence", Text),
+    # the API token that wrote the row (migration 0009; NULL from the CLI and older rows)
+    Column("token_id", String(36)),
 )
 Index("ix_alias_events_alias_at", alias_events.c.alias, alias_events.c.at, alias_events.c.id)
 Index("ix_alias_events_digest", alias_events.c.digest)
@@ -288,6 +292,8 @@ eval_opens = Table(
     Column("email", String(320), nullable=False),
     Column("at", BigInteger, nullable=False),
     Column("via", String(16), nullable=False),
+    # the API token that wrote the row (migration 0009; NULL from the CLI and older rows)
+    Column("token_id", String(36)),
 )
 Index("ix_eval_opens_run", eval_opens.c.run_id, eval_opens.c.email)
 
@@ -311,6 +317,8 @@ promotion_requests = Table(
     Column("evidence_run_id", String(36)),
     Column("status", String(16), nullable=False),  # pending | approved | overridden | withdrawn
     Column("reason", Text),
+    # the API token that wrote the row (migration 0009; NULL from the CLI and older rows)
+    Column("token_id", String(36)),
 )
 Index("ix_promotion_requests_alias", promotion_requests.c.alias)
 
@@ -328,6 +336,8 @@ promotion_reviews = Table(
     Column("alias_event_id", Integer),
     # the eval run the gates judged (the request's, or the default evidence at that moment)
     Column("evidence_run_id", String(36)),
+    # the API token that wrote the row (migration 0009; NULL from the CLI and older rows)
+    Column("token_id", String(36)),
 )
 Index("ix_promotion_reviews_request", promotion_reviews.c.request_id)
 

@@ -16,6 +16,8 @@ from .fits import check_fits
 from .schema import api_tokens
 
 ROLES = ("reader", "writer", "approver", "admin")
+# Roles that write or approve: what they record names a person, so they carry an e-mail.
+ACTING_ROLES = ("writer", "approver", "admin")
 PREFIX = "mw_"
 
 
@@ -39,12 +41,28 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create(conn: Connection, *, role: str, name: str, email: str | None = None,
-           expires_at: int | None = None) -> tuple[Token, str]:
-    """A new token; returns it and its secret (shown once, never stored)."""
+def check_identity(role: str, email: str | None, field: str = "email") -> str | None:
+    """The e-mail a token (or log-in code) of ``role`` will carry: required for the roles
+    that write or approve, since every write names the person behind it."""
     if role not in ROLES:
         raise ValidationError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}",
                               field="role")
+    if email is None or not str(email).strip():
+        if role in ACTING_ROLES:
+            raise ValidationError(f"a token of role {role!r} must carry the e-mail of the person it "
+                                  "acts for: every write it makes is recorded in their name",
+                                  field=field, hint="give --email you@example.com")
+        return None
+    from .people import check_email
+
+    return check_email(email, field)
+
+
+def create(conn: Connection, *, role: str, name: str, email: str | None = None,
+           expires_at: int | None = None) -> tuple[Token, str]:
+    """A new token; returns it and its secret (shown once, never stored). Writer, approver
+    and admin tokens need ``email`` (:func:`check_identity`)."""
+    email = check_identity(role, email)
     secret = PREFIX + secrets.token_urlsafe(32)
     tok = Token(uuid7(), name, role, now_us(), expires_at, None, email)
     check_fits(api_tokens, {"name": name, "email": email})

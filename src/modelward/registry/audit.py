@@ -17,7 +17,7 @@ from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
 from ..ledger import decisions as ledger_decisions
-from ..ledger import proofs
+from ..ledger import heads, proofs
 from ..ledger.artifacts import Artifact
 from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD, Decision
 from ..timefmt import iso, now_us
@@ -156,7 +156,8 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
         chain_check.newest, chain_check.forward = ledger_chain.links_forward(conn, d.block)
         if head is not None:
             chain_check.head = {"blocks": head.get("blocks"),
-                                "problems": ledger_chain.head_covers(conn, head, d.block)}
+                                "problems": heads.head_covers(conn, head, d.block,
+                                                             heads.keys_from(store.settings))}
     if chain_check.kept is not None:
         cache.put_block(d.block, chain_check.kept)
     elif not (chain_check.verifies and chain_check.links):

@@ -106,7 +106,7 @@ def label(conn, digest: str | None) -> str:
 # --- filing a request ---------------------------------------------------------------------
 def request(store: Store, alias: str, digest: str, requester: str, *,
             evidence_run_id: str | None = None, reason: str | None = None,
-            at: int | None = None) -> PromotionRequest:
+            at: int | None = None, token_id: str | None = None) -> PromotionRequest:
     """File a request to point ``alias`` at ``digest``; the gates are judged at approval."""
     ledger_aliases.check_alias(alias)
     dg.check_digest(digest, "DIGEST")
@@ -127,7 +127,7 @@ def request(store: Store, alias: str, digest: str, requester: str, *,
                                   hint=f"modelward promote approve {pending[0].id} --as EMAIL")
         return ledger_promotions.insert_request(
             conn, alias=alias, digest=digest, requester=requester,
-            evidence_run_id=evidence_run_id, reason=reason, at=at)
+            evidence_run_id=evidence_run_id, reason=reason, at=at, token_id=token_id)
 
 
 # --- the gates ------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def evaluate(conn, req: PromotionRequest, approver: str, *, at: int,
 # --- approving --------------------------------------------------------------------------------
 def approve(store: Store, request_id: str, approver: str, *, override: bool = False,
             reason: str | None = None, max_age: int | None = None,
-            at: int | None = None) -> ApprovalResult:
+            at: int | None = None, token_id: str | None = None) -> ApprovalResult:
     """Judge and record one approval attempt in one transaction. With every gate passed
     (or ``override`` with a ``reason``) the alias moves; otherwise a refusal is recorded."""
     approver = ledger_people.check_email(approver, "approver")
@@ -287,7 +287,7 @@ def approve(store: Store, request_id: str, approver: str, *, override: bool = Fa
         if failed and not override:
             review = ledger_promotions.add_review(
                 conn, request_id=req.id, approver=approver, at=when, outcome="refused",
-                failed_gates=failed, evidence_run_id=evidence_id)
+                failed_gates=failed, evidence_run_id=evidence_id, token_id=token_id)
             return ApprovalResult("refused", ev, review, None)
         outcome = "overridden" if failed else "approved"
         current = ledger_aliases.latest_event(conn, req.alias)
@@ -302,11 +302,11 @@ def approve(store: Store, request_id: str, approver: str, *, override: bool = Fa
         event, _moved = ledger_aliases.set_alias(
             conn, req.alias, req.digest, at=when, actor=approver, kind="promote",
             reason=f"promotion {req.id}" + (f": {req.reason}" if req.reason else ""),
-            evidence=evidence)
+            evidence=evidence, token_id=token_id)
         review = ledger_promotions.add_review(
             conn, request_id=req.id, approver=approver, at=when, outcome=outcome,
             failed_gates=failed, override_reason=reason if failed else None,
-            alias_event_id=event.id, evidence_run_id=evidence_id)
+            alias_event_id=event.id, evidence_run_id=evidence_id, token_id=token_id)
         ledger_promotions.set_status(conn, req.id, outcome)
     return ApprovalResult(outcome, ev, review, event)
 

@@ -34,6 +34,7 @@ from ..ids import uuid7
 from ..ledger import decisions as ledger_decisions
 from ..ledger import experiments as ledger_experiments
 from ..ledger.engine import Store
+from ..timefmt import now_us
 
 log = logging.getLogger("modelward.recorder")
 # In the payload slot of a queued (row, payload): the row is an experiment exposure.
@@ -283,6 +284,9 @@ class Recorder:
         self.flush_records = max(1, flush_records)
         self.queue_limit = queue_limit
         self.process = process
+        # a decision dated beyond these bounds is refused at record() (a wrong host clock)
+        self._skew = store.settings.clock_skew
+        self._window = store.settings.ingest_window
         self._queue: deque = deque()
         self._wake = threading.Event()
         self._drained = threading.Condition()
@@ -306,6 +310,7 @@ class Recorder:
         if self._closed:
             raise RuntimeError("the recorder is closed")
         row, payload = ledger_decisions.normalize(decision, process=self.process)
+        ledger_decisions.check_time(row[1], now_us(), skew=self._skew, window=self._window)
         self.submit(row, payload)
         return row[0]
 

@@ -1,9 +1,11 @@
 """Bearer-token auth: every route but /healthz needs a live token whose role the route allows.
 
 Roles: ``reader`` (read everything), ``writer`` (record and register), ``approver``
-(approve promotions), ``admin`` (everything). The dashboard keeps the token in an HttpOnly
-cookie set by its log-in page; the cookie is accepted on the dashboard's paths only (the
-API and OTLP ingest take a Bearer token)."""
+(approve promotions), ``admin`` (everything). Writer, approver and admin tokens carry the
+e-mail of the person they act for: a route that writes refuses a token without one (one
+made before e-mails were required), and the actor of every write is that e-mail. The
+dashboard keeps the token in an HttpOnly cookie set by its log-in page; the cookie is
+accepted on the dashboard's paths only (the API and OTLP ingest take a Bearer token)."""
 
 from __future__ import annotations
 
@@ -65,6 +67,11 @@ def require(*roles: str):
             raise AuthError(403, "forbidden",
                             f"role {token.role!r} may not do this; needs one of "
                             + ", ".join(sorted(allowed)))
+        if "reader" not in allowed and not token.email:
+            raise AuthError(403, "forbidden",
+                            f"token {token.name!r} carries no e-mail, so nothing it writes "
+                            "could name who did it; create one with `modelward token create "
+                            f"--role {token.role} --email you@example.com`")
         request.state.token = token
         return token
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import (
     ConfigError,
     ConflictError,
+    ForbiddenError,
     IntegrityError,
     ModelwardError,
     NotFoundError,
@@ -21,6 +22,7 @@ from ..errors import (
 )
 
 _STATUS = [
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ValidationError, 422),
     (ConfigError, 400),

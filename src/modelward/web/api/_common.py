@@ -114,14 +114,17 @@ def batch_schema(item: dict, key: str) -> dict:
 
 
 def acting_as(request: Request, given: str | None, field: str) -> str:
-    """Who is acting: the token holder's e-mail, or ``given`` when the token has none. A
-    token with an e-mail cannot act as somebody else."""
-    email = request.state.token.email
-    if email and given and given.strip().lower() != email.lower():
-        raise AuthError(403, "forbidden", f"this token belongs to {email}; it cannot act as "
-                        f"{given!r}")
-    who = email or given
-    if not who:
-        raise ValidationError(f"name the {field}: this token carries no e-mail", field=field,
-                              hint="create tokens with `modelward token create --email`")
-    return who
+    """Who is acting: always the token holder's e-mail. A body or query naming somebody
+    else is refused (403); a token with no e-mail cannot act for anybody (403)."""
+    from ...ledger.people import check_email
+
+    token = request.state.token
+    if not token.email:
+        raise AuthError(403, "forbidden", f"token {token.name!r} carries no e-mail, so it "
+                        "cannot act for anybody; create one with `modelward token create "
+                        f"--role {token.role} --email you@example.com`")
+    email = check_email(token.email, "token")
+    if given is not None and given.strip().lower() != email:
+        raise AuthError(403, "forbidden", f"this token acts for {email}; it cannot act as "
+                        f"{given!r} ({field})")
+    return email

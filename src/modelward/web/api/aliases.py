@@ -7,8 +7,9 @@ from pydantic import BaseModel, Field
 
 from ...ledger import aliases as ledger_aliases
 from ...ledger import people as ledger_people
+from ...registry import protection
 from ..auth import ADMIN, READ, WRITE, require
-from ._common import JSON, Text, query_time, store_of
+from ._common import JSON, Text, acting_as, query_time, store_of, token_of
 
 router = APIRouter(tags=["aliases"])
 
@@ -16,8 +17,11 @@ router = APIRouter(tags=["aliases"])
 class AliasSet(BaseModel):
     digest: Text = Field(..., description="sha256: digest of a registered artifact")
     reason: Text | None = None
-    actor: Text | None = Field(None, description="Who moved it (default: the token's e-mail, "
-                              "else token:<name>).")
+    actor: Text | None = Field(None, description="Who moves it: always the token's e-mail; "
+                              "naming anybody else is refused (403).")
+    break_glass: bool = Field(False, description="Move a protected alias (one with reviewers "
+                              "of record) without a promotion: admin tokens only, needs a "
+                              "reason; recorded and reported by MW206.")
 
 
 class AliasRoles(BaseModel):
@@ -62,12 +66,17 @@ def set_alias_owners(alias: str, body: AliasRoles, request: Request) -> dict:
 @router.put("/aliases/{alias:path}", dependencies=[Depends(require(*WRITE))])
 def set_alias(alias: str, body: AliasSet, request: Request) -> dict:
     """Point an alias at a registered digest (an append-only event; a no-op when it already
-    points there: ``moved`` is false)."""
-    token = request.state.token
-    actor = body.actor or token.email or f"token:{token.name}"
-    with store_of(request).write() as conn:
-        event, moved = ledger_aliases.set_alias(conn, alias, body.digest, reason=body.reason,
-                                                actor=actor)
+    points there: ``moved`` is false), in the token holder's name. A protected alias (one
+    with reviewers of record) is refused (403) naming the promotion to file instead, unless
+    an admin token sends ``break_glass`` with a ``reason``."""
+    token = token_of(request)
+    actor = acting_as(request, body.actor, "actor")
+    event, moved = protection.move_alias(
+        store_of(request), alias, body.digest, actor=actor, reason=body.reason,
+        break_glass=body.break_glass, admin=token.role == "admin", token_id=token.id,
+        promote_hint=f"POST /api/v1/promotions {{\"alias\": \"{alias}\", \"digest\": "
+                     f"\"{body.digest}\"}} (`modelward promote request {alias} "
+                     f"{body.digest}`), then a reviewer approves it")
     return JSON({"moved": moved, "event": event.to_dict()})
 
 

@@ -13,7 +13,7 @@ from ...ledger import artifacts as ledger_artifacts
 from ...timefmt import parse_time
 from ..auth import READ, WRITE, require
 from ..limits import body_limit
-from ._common import check_no_nul, store_of
+from ._common import check_no_nul, store_of, token_of
 
 router = APIRouter(tags=["artifacts"])
 
@@ -54,7 +54,8 @@ def register_artifact(
         reg = ledger_artifacts.register_hosted(
             store, hosted, name=name, kind=kind, version=version, owner=owner,
             parents=parents, retires_at=(parse_time(retires, field="retires") if retires is not None
-                                   else None))
+                                   else None),
+            token_id=token_of(request).id)
     else:
         if file is None:
             raise ValidationError("upload the file to register, or name a hosted model",
@@ -68,7 +69,8 @@ def register_artifact(
                 shutil.copyfileobj(file.file, fh, 1 << 20)
             reg = ledger_artifacts.register_path(
                 store, kind, path, name=name, version=version, owner=owner, parents=parents,
-                store_payload=store_payload, meta={"uploaded_as": path.name})
+                store_payload=store_payload, meta={"uploaded_as": path.name},
+                token_id=token_of(request).id)
     return {"digest": reg.artifact.digest, "created": reg.created,
             "restored_payload": reg.restored_payload, "artifact": reg.artifact.to_dict()}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from ...ledger import chain as ledger_chain
+from ...ledger import heads
 from ..auth import READ, require
 from ._common import store_of
 
@@ -22,7 +23,9 @@ def verify(request: Request) -> dict:
 @router.get("/chain/head", dependencies=[Depends(require(*READ))])
 def chain_head(request: Request) -> dict:
     """The chain head to keep outside the database (``modelward chain head``); signed with
-    HMAC-SHA256 when the server's signing key variable is set."""
+    the server's Ed25519 signing_key_file, or HMAC-SHA256 when its signing key variable is
+    set."""
     store = store_of(request)
+    keys = heads.keys_from(store.settings)
     with store.read() as conn:
-        return ledger_chain.head(conn, key_env=store.settings.signing_key_env)
+        return heads.head(conn, keys)

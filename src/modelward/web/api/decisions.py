@@ -66,9 +66,11 @@ def ingest(store: Store, raw: bytes, process: str) -> dict:
     rows, payloads, problems = [], [], []
     seen: dict[str, int] = {}
     now, normalize = now_us(), ledger_decisions.normalize
+    skew, window = store.settings.clock_skew, store.settings.ingest_window
     for i, item in enumerate(items):
         try:
             row, payload = normalize(item, now=now, process=process)
+            ledger_decisions.check_time(row[1], now, skew=skew, window=window)
         except ValidationError as exc:
             problems.append(ItemError(exc, "decisions", i))
             if len(problems) >= MAX_PROBLEMS:

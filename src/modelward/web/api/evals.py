@@ -1,17 +1,18 @@
-"""/api/v1/evals: eval runs, listed and shown; ``POST …/opens`` records that somebody opened
-one, which a promotion's approver must have done (a GET changes nothing)."""
+"""/api/v1/evals: eval runs, listed and shown. Showing one records nothing; the open a
+promotion's approver must have made is recorded only by ``POST /evals/{run_id}/open``, in
+the token holder's name."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 
 from ...ledger import evals as ledger_evals
-from ...ledger import people, promotions
+from ...ledger import promotions
+from ...timefmt import iso
 from ..auth import READ, require
-from ._common import JSON, Text, acting_as, store_of
+from ._common import JSON, acting_as, store_of, token_of
 
 router = APIRouter(tags=["evals"])
 
@@ -35,36 +36,25 @@ def show_eval_run(
     items: bool = Query(False, description="Include every item's result."),
 ) -> dict:
     """A run: what it scored (digests and aliases), its summary and, with ``items``, every
-    item. Reading it records nothing: ``POST /api/v1/evals/{run_id}/opens`` records an open."""
+    item. Reading records nothing: record an open with ``POST /evals/{run_id}/open``."""
     with store_of(request).read() as conn:
         run = ledger_evals.get_run(conn, run_id)
         results = ledger_evals.results(conn, run_id) if items else None
-    return JSON(_shown(run, results, None))
-
-
-class OpenAsk(BaseModel):
-    as_: Text | None = Field(None, alias="as", description="Your e-mail (default: the "
-                             "token's; a token with an e-mail cannot name another).")
-
-
-@router.post("/evals/{run_id}/opens", dependencies=[Depends(require(*READ))])
-def open_eval_run(
-    run_id: str, request: Request, body: OpenAsk | None = None,
-    items: bool = Query(False, description="Include every item's result."),
-) -> dict:
-    """Record that you opened this run (via ``api``), which a promotion's approver must have
-    done, and return the run as ``GET`` does, with ``opened_by``."""
-    email = people.check_email(acting_as(request, body.as_ if body else None, "as"), "as")
-    with store_of(request).write() as conn:
-        run = ledger_evals.get_run(conn, run_id)
-        results = ledger_evals.results(conn, run_id) if items else None
-        promotions.record_open(conn, run_id, email, via="api")
-    return JSON(_shown(run, results, email))
-
-
-def _shown(run, results, email: str | None) -> dict:
     data = run.to_dict()
     if results is not None:
         data["items"] = [r.to_dict() for r in results]
-    data["opened_by"] = email
-    return data
+    return JSON(data)
+
+
+@router.post("/evals/{run_id}/open", dependencies=[Depends(require(*READ))])
+def open_eval_run(run_id: str, request: Request) -> dict:
+    """Record that the token holder opened this run's evidence (what a promotion's
+    approver must have done), with the token's id; the token must carry an e-mail. The
+    body is ignored: nobody records an open in another person's name."""
+    email = acting_as(request, None, "as")
+    with store_of(request).write() as conn:
+        ledger_evals.get_run(conn, run_id)
+        at = promotions.record_open(conn, run_id, email, via="api",
+                                    token_id=token_of(request).id)
+    return JSON({"run_id": run_id, "opened_by": email, "at": iso(at),
+                 "token_id": token_of(request).id})

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from ...ledger import promotions as ledger_promotions
 from ...registry import promotion
 from ..auth import APPROVE, READ, WRITE, require
-from ._common import JSON, Text, acting_as, store_of
+from ._common import JSON, Text, acting_as, store_of, token_of
 
 router = APIRouter(tags=["promotions"])
 
@@ -19,16 +19,16 @@ router = APIRouter(tags=["promotions"])
 class PromotionAsk(BaseModel):
     alias: Text = Field(..., description="The alias to move, e.g. chat/v1.")
     digest: Text = Field(..., description="sha256: digest of the registered artifact.")
-    requester: Text | None = Field(None, description="Requester's e-mail (default: the "
-                                  "token's; must match it when the token has one).")
+    requester: Text | None = Field(None, description="Requester's e-mail: always the "
+                                  "token's; naming anybody else is refused (403).")
     evidence_run_id: Text | None = Field(None, description="The eval run backing it (default: "
                                         "the latest completed task run on the digest).")
     reason: Text | None = None
 
 
 class Approval(BaseModel):
-    approver: Text | None = Field(None, description="Approver's e-mail (default: the "
-                                 "token's; must match it when the token has one).")
+    approver: Text | None = Field(None, description="Approver's e-mail: always the "
+                                 "token's; naming anybody else is refused (403).")
     override: bool = Field(False, description="Approve despite failed gates (recorded; "
                            "needs a reason).")
     reason: Text | None = None
@@ -51,7 +51,8 @@ def request_promotion(body: PromotionAsk, request: Request) -> dict:
     """File a request to point an alias at a digest; a reviewer of record approves it."""
     requester = acting_as(request, body.requester, "requester")
     req = promotion.request(store_of(request), body.alias, body.digest, requester,
-                            evidence_run_id=body.evidence_run_id, reason=body.reason)
+                            evidence_run_id=body.evidence_run_id, reason=body.reason,
+                            token_id=token_of(request).id)
     return JSON(req.to_dict())
 
 
@@ -73,5 +74,5 @@ def approve_promotion(request_id: str, body: Approval, request: Request) -> dict
     refused)."""
     approver = acting_as(request, body.approver, "approver")
     res = promotion.approve(store_of(request), request_id, approver, override=body.override,
-                            reason=body.reason)
+                            reason=body.reason, token_id=token_of(request).id)
     return JSON(res.to_dict())

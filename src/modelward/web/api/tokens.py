@@ -17,7 +17,8 @@ router = APIRouter(tags=["tokens"])
 class TokenAsk(BaseModel):
     role: Literal["reader", "writer", "approver", "admin"]
     name: Text = Field("token", max_length=200, description="What the token is for.")
-    email: Text | None = Field(None, description="Who holds it (recorded on approvals).")
+    email: Text | None = Field(None, description="Who holds it: required for writer, approver "
+                               "and admin tokens (the actor of everything they write).")
 
 
 @router.get("/tokens", dependencies=[Depends(require(*ADMIN))])

@@ -74,7 +74,7 @@ def open_evidence(request: Request, request_id: str):
         if run_id is None:
             raise ValidationError(f"request {req.id} has no evidence to open",
                                   field="evidence_run_id")
-        ledger_promotions.record_open(conn, run_id, email, via="dashboard")
+        ledger_promotions.record_open(conn, run_id, email, via="dashboard", token_id=token.id)
     return RedirectResponse(f"/evals/{run_id}?request={req.id}", 303)
 
 

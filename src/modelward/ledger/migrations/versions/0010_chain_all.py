@@ -1,15 +1,15 @@
 """Every fact in the chain: record leaves (chain_leaves), a record count per block, and the
 rows already stored sealed into one block on upgrade.
 
-Revision ID: 0009_chain_all
-Revises: 0008_served_ids
+Revision ID: 0010_chain_all
+Revises: 0009_write_identity
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_chain_all"
-down_revision = "0008_served_ids"
+revision = "0010_chain_all"
+down_revision = "0009_write_identity"
 branch_labels = None
 depends_on = None
 
