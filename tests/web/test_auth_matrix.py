@@ -43,6 +43,7 @@ EXPECTED = {
     ("GET", "/api/v1/evals"): READ,
     ("GET", "/api/v1/evals/{run_id}"): READ,
     ("POST", "/api/v1/evals/{run_id}/open"): READ,
+    ("GET", "/api/v1/openapi.json"): READ,
     ("GET", "/api/v1/experiments"): READ,
     ("GET", "/api/v1/experiments/{name}"): READ,
     ("GET", "/api/v1/experiments/{name}/check"): READ,
