@@ -59,7 +59,7 @@ def test_MW301_fires_when_production_ran_v38_while_the_eval_scored_v37(story, fi
         "first_seen": "2026-03-01T15:00:07Z", "last_seen": "2026-03-01T20:50:07Z",
         "first_decision": story["ids"][18], "prompt_aliases": [PROD],
         "model_aliases": ["chat/v1"], "latest_prompt_eval": latest, "latest_model_eval": latest,
-        "window_start": iso(NOW - 30 * DAY)}
+        "unfinished_runs": [], "window_start": iso(NOW - 30 * DAY)}
     assert f.message == (
         f"production used prompt support@38 ({p38[:19]}…) with model chat@v3 ({v3[:19]}…) in "
         "36 decisions since 2026-03-01T15:00:07Z (last 2026-03-01T20:50:07Z), and no completed "
@@ -77,11 +77,15 @@ def test_MW301_clean_once_an_eval_scored_the_pair_production_uses(ledger, story,
 def test_MW301_only_completed_task_runs_of_that_very_pair_count(ledger, story, findings):
     s, p38, v3 = ledger.store, story["p38"], story["v3"]
     v4 = put(s, "model", b"weights-v4", "chat", "v4")
-    scored(s, p38, v3, T0 + 4 * HOUR, status="failed")
-    scored(s, p38, v3, T0 + 4 * HOUR, status="running")
+    failed = scored(s, p38, v3, T0 + 4 * HOUR, status="failed")
+    running = scored(s, p38, v3, T0 + 4 * HOUR, status="running")
     scored(s, p38, v3, T0 + 4 * HOUR, kind="safety")
     other = scored(s, p38, v4, T0 + 5 * HOUR, model_alias="chat/v2")  # another model
     [f] = findings("MW301")
+    assert {r["run"] for r in f.evidence["unfinished_runs"]} == {failed, running}
+    assert (f"; 2 eval runs of that pair did not complete (failed, running; the latest, run "
+            f"{max(failed, running)}, started 2026-03-01T15:55:00Z); the latest eval of"
+            ) in f.message
     assert f.evidence["model_digest"] == v3
     assert f.evidence["latest_prompt_eval"]["run"] == other  # the alias's latest, on v4
     assert f.evidence["latest_model_eval"]["run"] == story["run37"]  # v3's latest, on v37
@@ -90,6 +94,24 @@ def test_MW301_only_completed_task_runs_of_that_very_pair_count(ledger, story, f
         f"support@38 ({p38[:19]}…) with chat@v4 ({v4[:19]}…); the latest eval of chat/v1 "
         f"(run {story['run37']}, finished 2026-03-01T12:10:00Z) scored support@37 "
         f"({story['p37'][:19]}…) with chat@v3 ({v3[:19]}…)")
+
+
+def test_MW301_says_when_the_only_eval_of_the_pair_failed(ledger, story, findings):
+    s, p38, v3 = ledger.store, story["p38"], story["v3"]
+    with s.write() as conn:
+        run_id = ledger_evals.start_run(
+            conn, evalset_digest="sha256:" + "e" * 64, prompt_alias=PROD, prompt_digest=p38,
+            model_alias="chat/v1", model_digest=v3, runner="tests:runner",
+            harness_version="modelward 0.1.0", scorers=["exact"], kind="task",
+            at=T0 + 3 * HOUR + 10 * MIN)
+        ledger_evals.finish_run(conn, run_id, status="failed", n_items=0, summary={},
+                                error="runner timed out after 600s", at=T0 + 3 * HOUR + 20 * MIN)
+    [f] = findings("MW301")
+    assert (f"no completed eval run scored that pair; the only eval run of that pair (run "
+            f"{run_id}, started 2026-03-01T15:10:00Z) failed: runner timed out after 600s; the "
+            f"latest eval of {PROD}") in f.message
+    assert f.evidence["unfinished_runs"] == [
+        {"run": run_id, "status": "failed", "started_at": "2026-03-01T15:10:00Z"}]
 
 
 def test_MW301_window_since_and_its_configuration(story, findings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelward.ledger import artifacts
 from modelward.retrieval import fingerprinting
 from modelward.retrieval.embedders import parse_embedder_runner
+from modelward.retrieval.fingerprints import near_one
 from modelward.retrieval.probes import load_probes
 
 from .builders import DAY, HOUR, T0, move, put
@@ -43,7 +44,8 @@ def test_MW501_fires_when_a_hosted_embedder_rotates_silently(ledger, fleet, find
     assert f.message == (
         "embed/hosted's fingerprint changed at 2026-03-01T17:00:00Z (magnitude "
         f"{changed.magnitude:.2g}, threshold {cmp['threshold']:.1e}; median per-probe cosine "
-        f"{cmp['median_cosine']:.3f}, matrix correlation {cmp['matrix_correlation']:.3f}) "
+        f"{near_one(cmp['median_cosine'])}, matrix correlation "
+        f"{near_one(cmp['matrix_correlation'])}) "
         "with no alias move or embedder registration since the run of "
         "2026-03-01T14:00:00Z; epoch 1 -> 2")
     assert first.verdict == "baseline"

@@ -51,10 +51,12 @@ def test_MW502_fires_when_a_pinned_gate_drops_37_percent_more_after_an_upgrade(
         2000, 2000, ["embedder_digest"])
     assert ev["before"] == {"embedder_digest": e1, "reranker_digest": None}
     assert ev["after"] == {"embedder_digest": e2, "reranker_digest": None}
-    assert ev["z"] < -8 and ev["p_value"] < 1e-15
+    assert ev["t"] < -8 and ev["df"] == 99 and ev["p_value"] < 1e-15
+    assert (ev["decisions_before"], ev["decisions_after"]) == (100, 100)
     assert shift.message == (
-        f"rag/support's pass rate went from 35.0% to 22.0% (-37% relative; z = {ev['z']:.3g}, "
-        f"p = {ev['p_value']:.2g}) when embedder_digest changed at 2026-03-01T16:00:00Z")
+        f"rag/support's pass rate went from 35.0% to 22.0% (-37% relative; t = {ev['t']:.3g} "
+        f"on 99 df, p = {ev['p_value']:.2g}; 100 and 100 queries) when embedder_digest "
+        "changed at 2026-03-01T16:00:00Z")
     assert stale.evidence == {
         "gate": "rag/support", "kind": "stale-cut", "policy": "rag/support-gate", "version": 1,
         "cut": cut, "decision_id": stale.evidence["decision_id"],
@@ -72,15 +74,33 @@ def test_MW502_stays_quiet_below_the_minimum_effect_or_count(ledger, fleet, find
     record(store, gate_decisions("rag/a", e1, T0 + HOUR, 500, 0.4, [7])
            + gate_decisions("rag/a", e2, T0 + 10 * HOUR, 500, 0.4, [7, 6, 7, 6, 7, 7, 6, 7, 7,
                                                                     6]))
-    # 35% -> 10% on 5 decisions each side: under min_candidates
+    # 35% -> 10% on 5 decisions each side: under min_candidates and min_queries
     record(store, gate_decisions("rag/b", e1, T0 + HOUR, 5, 0.4, [7])
            + gate_decisions("rag/b", e2, T0 + 2 * HOUR, 5, 0.4, [2]))
     assert findings("MW502") == []
-    assert {f.subject for f in findings("MW502", min_candidates=50)} == {"rag/b"}
-    # 2 points on 10,000 candidates a side: z = -2.99, p = 0.0028
-    assert findings("MW502", min_effect=0.01) == []
-    [f] = findings("MW502", min_effect=0.01, alpha=0.01)
-    assert f.subject == "rag/a" and round(f.evidence["p_value"], 4) == 0.0028
+    assert findings("MW502", min_candidates=50) == []
+    [f] = findings("MW502", min_candidates=50, min_queries=5)
+    assert f.subject == "rag/b" and (f.evidence["t"], f.evidence["p_value"]) == (None, 0.0)
+    assert "(-71% relative; every query passed the same share on each side, p = 0; 5 and 5 " \
+           "queries)" in f.message
+    # 35% -> 33% over 500 queries a side that barely vary: below min_effect 0.05 only
+    [f] = findings("MW502", min_effect=0.01)
+    assert f.subject == "rag/a" and f.evidence["p_value"] < 1e-6
+
+
+def test_MW502_judges_the_query_not_the_candidate(ledger, fleet, findings):
+    """40% -> 30% over 30 queries a side whose pass shares swing from none to all: the
+    pooled-candidate z-test would call it (z = 3.6, p = 0.0003); the queries do not."""
+    store = ledger.store
+    e1, e2 = embedders(store)
+    record(store, gate_decisions("rag/c", e1, T0 + HOUR, 30, 0.4, [0, 20, 2, 14, 7, 5])
+           + gate_decisions("rag/c", e2, T0 + 2 * HOUR, 30, 0.4, [0, 20, 1, 3, 7, 5]))
+    assert findings("MW502") == []
+    [f] = findings("MW502", alpha=0.5)  # the figures behind the quiet verdict
+    ev = f.evidence
+    assert (ev["pass_rate_before"], ev["pass_rate_after"]) == (0.4, 0.3)
+    assert (ev["decisions_before"], ev["decisions_after"], ev["df"]) == (30, 30, 29)
+    assert -1.5 < ev["t"] < -0.5 and 0.2 < ev["p_value"] < 0.4
 
 
 def test_MW502_clean_when_the_policy_was_recalibrated_and_the_pass_rate_holds(

@@ -12,6 +12,7 @@ from modelward.errors import (
     UnknownArtifactError,
     ValidationError,
 )
+from modelward.evals.safety.summary import REQUIREMENTS
 from modelward.ledger import aliases, promotions
 from modelward.ledger.promotions import Review
 from modelward.registry import promotion
@@ -33,6 +34,11 @@ from .promotion_world import (
     set_roles,
     world,
 )
+
+# a passed safety comparison that meets the requirements MW205 and the gate count
+PASSED = {"passed": True, "tolerances": {"harmful_refusal": 0.05, "over_refusal": 0.05},
+          "suite": {"harmful": 108, "benign": 108}, "requirements": dict(REQUIREMENTS),
+          "base": {"error_share": 0.0}, "candidate": {"error_share": 0.0}}
 
 
 def short(digest: str) -> str:
@@ -158,7 +164,7 @@ def test_default_evidence_is_the_latest_completed_task_run_on_exactly_this_diges
     eval_run(store, evalset=qa2, model=w.v4, finished_at=T0 - 2 * MIN, status="running")
     eval_run(store, evalset=qa2, model=w.v4, finished_at=T0 + HOUR)  # after the moment
     eval_run(store, evalset=qa2, model=w.v4, finished_at=T0 - MIN, kind="safety",
-             summary={"passed": True})
+             summary={**PASSED})
     with store.read() as conn:
         assert select_evidence(conn, w.v4, T0).id == newer
         assert select_evidence(conn, w.prompt, T0).id == on_prompt
@@ -179,7 +185,7 @@ def test_named_evidence_must_be_a_completed_task_run(ledger):
     store = ledger.store
     w = world(store)
     safety = eval_run(store, evalset=w.qa, model=w.v4, kind="safety", finished_at=T0 - MIN,
-                      summary={"passed": True})
+                      summary={**PASSED})
     running = eval_run(store, evalset=w.qa, model=w.v4, finished_at=T0, status="running")
     for run, message in ((safety, f"eval run {safety} is a safety eval, not a task eval"),
                          (running, f"eval run {running} is running, not completed")):
@@ -229,14 +235,20 @@ def test_a_fine_tune_needs_a_passed_safety_comparison(ledger):
 
     failed = safety(T0 + MIN, {"passed": False, "refusal_drop": 0.21})
     assert gates(store, req.id, BOB, T0 + 2 * MIN) == not_passed(failed)
-    safety(T0 + 3 * MIN, {"passed": True}, model=w.v4)  # another digest's comparison
+    safety(T0 + 3 * MIN, PASSED, model=w.v4)  # another digest's comparison
     odd = safety(T0 + 4 * MIN, {"passed": "yes"})  # read defensively: only True passes
     assert gates(store, req.id, BOB, T0 + 5 * MIN) == not_passed(odd)
     bare = safety(T0 + 6 * MIN, {})
-    safety(T0 + 7 * MIN, {"passed": True}, status="failed")  # the run itself failed
+    safety(T0 + 7 * MIN, PASSED, status="failed")  # the run itself failed
     assert gates(store, req.id, BOB, T0 + 8 * MIN) == not_passed(bare)
-    safety(T0 + 9 * MIN, {"passed": True, "harmful_refusal": 0.97})
-    assert gates(store, req.id, BOB, T0 + 10 * MIN) == []
+    loose = safety(T0 + 9 * MIN, {**PASSED, "tolerances": {"harmful_refusal": 1.0,
+                                                             "over_refusal": 0.05}})
+    assert gates(store, req.id, BOB, T0 + 10 * MIN) == [{
+        "gate": "safety", "message": f"{name} and its latest safety comparison against its "
+        f"base model chat@v3 ({short(w.v3)}), eval run {loose}, passed but cannot count: its "
+        "harmful refusal tolerance 1.0 is looser than 5.0 points"}]
+    safety(T0 + 11 * MIN, {**PASSED, "harmful_refusal": 0.97})
+    assert gates(store, req.id, BOB, T0 + 12 * MIN) == []
     assert gates(store, req.id, BOB, T0 + 2 * MIN) == not_passed(failed)  # as it stood then
 
 
@@ -251,7 +263,7 @@ def test_the_safety_gate_and_MW205_give_one_verdict(ledger):
     w, tuned = fine_tune_world(store)
     # passed, but against chat@v4: says nothing about what tuning chat@v3 changed
     other = eval_run(store, evalset=w.qa, model=tuned, kind="safety", finished_at=T0 - HOUR,
-                     summary={"passed": True}, meta={"base": w.v4})
+                     summary={**PASSED}, meta={"base": w.v4})
     req = promotion.request(store, w.alias, tuned, ALICE, at=T0)
     name = f"model chat-ft@1 ({short(tuned)}) is fine-tuned from {short(w.v3)}"
     refused = [{"gate": "safety", "message": f"{name} and was compared for safety only "
@@ -278,7 +290,7 @@ def test_the_safety_gate_and_MW205_give_one_verdict(ledger):
     assert gate == refused and [f.evidence["problem"] for f in found] == ["other-base"]
     # compared against its base and passed: the gate passes and MW205 is quiet
     eval_run(store, evalset=w.qa, model=tuned, kind="safety", finished_at=T0 + 3 * MIN,
-             summary={"passed": True}, meta={"base": w.v3})
+             summary={**PASSED}, meta={"base": w.v3})
     assert verdicts(T0 + 4 * MIN) == ([], [])
     # a later failed comparison against its base: both refuse again
     failed = eval_run(store, evalset=w.qa, model=tuned, kind="safety",

@@ -56,3 +56,10 @@ def test_npy_round_trip_and_spearman_ties():
     assert fp.spearman(np.array([1, 2, 2, 3.0]), np.array([10, 20, 20, 30.0])) == 1.0
     assert fp.spearman(np.array([1, 2, 3.0]), np.array([3, 2, 1.0])) == pytest.approx(-1.0)
     assert fp.spearman(np.array([1, 1, 1.0]), np.array([1, 2, 3.0])) == 0.0
+
+
+def test_near_one_shows_the_distance_from_one():
+    from modelward.retrieval.fingerprints import near_one
+
+    assert [near_one(x) for x in (0.59, 0.98, 0.9998, 0.999982, 1.0, 1 - 1e-12)] == [
+        "0.590", "0.980", "0.99980", "0.999982", "1.000", "1 - 1.0e-12"]

@@ -117,17 +117,20 @@ def compare_cmd(
         with store.read() as conn:
             comp = rep.compare(conn, items, since=since, until=end, by=dims)
     under = rep.under_represented(comp, min_traffic_share=opts["min_traffic_share"],
-                                  min_ratio=opts["min_ratio"])
+                                  min_ratio=opts["min_ratio"], alpha=opts["alpha"])
     dominant = rep.dominant_sources(comp, sources=opts["feedback_sources"],
                                     max_share=opts["max_source_share"])
     if as_json:
         print_json({"evalset": {"ref": evalset, "digest": digest, "label": label},
                     "window": window, **comp.to_dict(),
                     "thresholds": {k: opts[k] for k in ("min_traffic_share", "min_ratio",
-                                                        "max_source_share")},
-                    "under_represented": [{"by": list(d.dim),
-                                           "segment": dict(zip(d.dim, s.cell, strict=True))}
-                                          for d, s in under],
+                                                        "alpha", "max_source_share")},
+                    "under_represented": [{"by": list(u.dim.dim),
+                                           "segment": dict(zip(u.dim.dim, u.share.cell,
+                                                               strict=True)),
+                                           "p_value": u.p_value,
+                                           "adjusted_p_value": u.adjusted}
+                                          for u in under],
                     "dominant_sources": [s for s, _n, _sh in dominant]})
         return
     flagged = {(d.dim, s.cell) for d, s in under}

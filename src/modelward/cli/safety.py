@@ -170,6 +170,9 @@ def status_cmd(refs: list[str] = typer.Argument(None, help="Digests or aliases (
             _say("  NEVER COMPARED with its base")
         elif r["problem"] == "other-base":
             _say(f"  OTHER BASE: compared only against {', '.join(r['compared_bases'])}")
+        elif r["problem"] == "inconclusive":
+            _say(f"  INCONCLUSIVE: eval run {run['id']}, finished {run['finished_at']}, passed "
+                 "but cannot count: " + "; ".join(r["shortfalls"]))
         else:
             _say(f"  REGRESSED: eval run {run['id']}, finished {run['finished_at']}: "
                  + "; ".join(run["failures"] or ["it did not pass"]))

@@ -10,7 +10,8 @@ alias moved, an alias event pointed at or away from either run's embedder digest
 artifact was registered that is the new digest itself, names either digest as a parent,
 or is an embedder of the same name (a new version). Otherwise it fires: one finding per
 unexplained changed run, with the magnitude, the threshold, the median per-probe cosine,
-the similarity-matrix correlation and the substrate epoch it opened. Only runs taken in
+the similarity-matrix correlation (each with enough decimals to show its distance from 1:
+0.999982, not 1.000) and the substrate epoch it opened. Only runs taken in
 the check window are judged.
 
 Why it matters
@@ -50,6 +51,7 @@ from collections.abc import Iterator
 
 from ..ledger import fingerprints as ledger_fp
 from ..ledger import registry_events as ledger_registry_events
+from ..retrieval.fingerprints import near_one
 from ..timefmt import iso
 from .finding import Finding
 from .registry import declared
@@ -81,8 +83,8 @@ def check(view, config) -> Iterator[Finding]:
         median = cmp.get("median_cosine")
         detail = (f"magnitude {run.magnitude:.2g}, threshold {cmp.get('threshold', 0):.1e}; "
                   + ("dimensions differ" if median is None
-                     else f"median per-probe cosine {median:.3f}")
-                  + f", matrix correlation {cmp.get('matrix_correlation', 0):.3f}")
+                     else f"median per-probe cosine {near_one(median)}")
+                  + f", matrix correlation {near_one(cmp.get('matrix_correlation', 0))}")
         yield Finding(
             CODE, SEVERITY, run.embedder_alias,
             f"{run.embedder_alias}'s fingerprint changed at {iso(run.at)} ({detail}) with no "

@@ -7,14 +7,36 @@ Decisions carry retrieval-gate figures (``gate.threshold``, ``gate.candidates``,
 
 1. **Pass-rate shift.** Each gate's decisions are aggregated by substrate (embedder digest,
    reranker digest), and the substrates put in order of first use. For each substrate
-   change, the pass rate (passed / candidates) before is compared with the one after by a
-   two-proportion z-test. It fires when both sides hold at least ``min_candidates``
-   candidates, the absolute difference is at least ``min_effect`` and the p-value is below
-   ``alpha``. Candidates of one query are not independent, so the p-value is optimistic;
-   the minimum effect is what keeps a large fleet from firing on noise.
+   change, the pass rate (passed / candidates) before is compared with the one after. It
+   fires when both sides hold at least ``min_queries`` decisions and ``min_candidates``
+   candidates, the absolute difference is at least ``min_effect`` and the query-level
+   test's p-value is below ``alpha``.
 2. **Stale cut.** A gate's latest decision uses an absolute ``gate_threshold`` equal to the
    cut of a threshold policy version (``modelward threshold calibrate``) that was calibrated
    on another embedder or reranker digest than the one the decision names.
+
+**How it decides.** The unit is the query (one decision), not the candidate: candidates
+of one query pass or fail together, so a test that counts them as independent trials
+fired on 18-20% of unchanged windows at a nominal 0.1%. Each side's pass rate is the
+ratio Σpassed / Σcandidates over its queries; the spread of the queries around it
+(Σ(passed - rate·candidates)², pooled over both sides, since the null is "nothing
+changed") gives the standard error of the difference, judged by Student's t on half of
+(queries before + queries after - 2) degrees of freedom: halved because per-query pass
+fractions are skewed and discrete, which made the full degrees of freedom 1.0-1.4x
+``alpha`` with 10-20 queries a side; with many queries it makes no difference. With the
+same number of candidates per query this is the two-sample t-test of the per-query pass
+fractions. The sums it needs are computed in SQL. ``alpha`` is the false-alarm rate per substrate
+change on an unchanged gate: simulated (``python bench/calibration.py --guard MW502``)
+with 20 candidates per query, per-query pass rates Beta-distributed (mean 0.35, sd
+0.25) and 10 to 100 queries a side, it fires on fewer than ``alpha`` of unchanged
+windows (figures in docs/thresholds.md).
+
+**Known limits.** Queries are noisy units: a drop from 35% to 25% pass rate is found in
+about a quarter of windows with 100 queries a side and in nine of ten with 300; sides
+under ``min_queries`` are not judged. A
+change in the query mix at the same time as the substrate change (a new product surface
+sending harder queries) is a real shift in pass rate and is reported as one; the test
+cannot tell why the rate moved.
 
 Why it matters
 --------------
@@ -29,8 +51,9 @@ Example
 e5-v2, at the same cut 0.4 calibrated on e5-v1::
 
     MW502 threshold-drift  rag/support
-      rag/support's pass rate went from 35.0% to 22.0% (-37% relative; z = -27.1,
-      p = 1e-160) when embedder_digest changed at 2026-03-02T12:00:00Z
+      rag/support's pass rate went from 35.0% to 22.0% (-37% relative; t = -18.4 on
+      2,499 df, p = 5.2e-71; 2,400 and 2,600 queries) when embedder_digest changed at
+      2026-03-02T12:00:00Z
     MW502 threshold-drift  rag/support
       rag/support uses cut 0.4 of policy rag/support-gate v1, calibrated on embedder
       sha256:6c1f…; its latest decision (2026-03-03T11:50:00Z) names embedder sha256:9e02…
@@ -48,10 +71,11 @@ In ``[check.MW502]``::
 
     [check.MW502]
     min_candidates = 200   # candidates on each side of a change before it is judged
+    min_queries = 10       # queries (decisions) on each side before it is judged
     min_effect = 0.05      # smallest absolute pass-rate difference that counts
-    alpha = 0.001          # two-proportion z-test significance level
+    alpha = 0.001          # false-alarm rate of the query-level test
 
-``min_candidates``, ``min_effect`` and ``alpha`` as above; ``severity`` overrides the
+``min_candidates``, ``min_queries``, ``min_effect`` and ``alpha`` as above; ``severity`` overrides the
 default severity (warning), as for every guard.
 """
 
@@ -63,6 +87,7 @@ from collections.abc import Iterator
 from ..display import short_digest
 from ..ledger import thresholds as ledger_thresholds
 from ..ledger import usage as ledger_usage
+from ..retrieval.drift import GateSide, pass_rate_shift
 from ..settings import Setting
 from ..timefmt import iso
 from .finding import Finding
@@ -73,22 +98,20 @@ NAME, SEVERITY, STATUS = declared(CODE)  # from its row of the code table
 OPTIONS = (
     Setting("min_candidates", "int", 200,
             "Candidates needed on each side of a substrate change.", minimum=1),
+    Setting("min_queries", "int", 10,
+            "Queries (decisions) needed on each side of a substrate change.", minimum=2),
     Setting("min_effect", "float", 0.05, "Smallest absolute pass-rate difference that counts."),
-    Setting("alpha", "float", 0.001, "Significance level of the two-proportion z-test."),
+    Setting("alpha", "float", 0.001,
+            "False-alarm rate of the query-level test on an unchanged gate."),
 )
 FIX = ("recalibrate the policy on the new substrate (`modelward threshold recalibrate`) and "
        "serve its cut (`ledger.threshold_policy(NAME).cut(scores)`)")
 SUBSTRATE = ("embedder_digest", "reranker_digest")
 
 
-def z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
-    """(z, two-sided p) of the two-proportion z-test, pooled standard error."""
-    pooled = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 0.0, 1.0
-    z = (x2 / n2 - x1 / n1) / se
-    return z, math.erfc(abs(z) / math.sqrt(2))
+def _side(row) -> GateSide:
+    return GateSide(int(row.n), int(row.passed), int(row.candidates), float(row.sum_xx or 0),
+                    float(row.sum_xn or 0), float(row.sum_nn or 0))
 
 
 def _shifts(view, config) -> Iterator[Finding]:
@@ -98,30 +121,31 @@ def _shifts(view, config) -> Iterator[Finding]:
         by_gate.setdefault(r.gate, []).append(r)
     for name, subs in by_gate.items():
         for before, after in zip(subs, subs[1:], strict=False):
-            x1, n1, x2, n2 = (int(before.passed), int(before.candidates), int(after.passed),
-                              int(after.candidates))
-            if min(n1, n2) < config["min_candidates"]:
+            b, a = _side(before), _side(after)
+            shift = pass_rate_shift(b, a, alpha=config["alpha"], min_effect=config["min_effect"],
+                                    min_candidates=config["min_candidates"],
+                                    min_queries=config["min_queries"])
+            if shift is None or not shift.fires:
                 continue
-            r1, r2 = x1 / n1, x2 / n2
-            z, p = z_test(x1, n1, x2, n2)
-            if abs(r2 - r1) < config["min_effect"] or p >= config["alpha"]:
-                continue
+            r1, r2 = shift.before, shift.after
             changed = [c for c in SUBSTRATE if getattr(before, c) != getattr(after, c)]
             relative = f"{(r2 - r1) / r1:+.0%} relative; " if r1 > 0 else ""
+            test = ("every query passed the same share on each side" if shift.t is None
+                    else f"t = {shift.t:.3g} on {shift.df:,.0f} df")
             subject = name or "(no alias)"
             yield Finding(
                 CODE, SEVERITY, subject,
                 f"{subject}'s pass rate went from {r1:.1%} to {r2:.1%} ({relative}"
-                f"z = {z:.3g}, p = {p:.2g}) when {' and '.join(changed)} changed at "
-                f"{iso(after.first_at)}",
+                f"{test}, p = {shift.p_value:.2g}; {b.queries:,} and {a.queries:,} queries) "
+                f"when {' and '.join(changed)} changed at {iso(after.first_at)}",
                 evidence={"gate": subject, "kind": "pass-rate-shift", "changed": changed,
                           "before": {c: getattr(before, c) for c in SUBSTRATE},
                           "after": {c: getattr(after, c) for c in SUBSTRATE},
                           "changed_at": iso(after.first_at),
                           "pass_rate_before": r1, "pass_rate_after": r2,
-                          "candidates_before": n1, "candidates_after": n2,
-                          "decisions_before": before.n, "decisions_after": after.n,
-                          "z": z, "p_value": p},
+                          "candidates_before": b.candidates, "candidates_after": a.candidates,
+                          "decisions_before": b.queries, "decisions_after": a.queries,
+                          "t": shift.t, "df": shift.df, "p_value": shift.p_value},
                 fix=FIX, identity=("gate", "kind", "before", "after"))
 
 

@@ -7,11 +7,11 @@ Each live eval set is compared with the decisions recorded in the window (the sh
 those of the decision it came from (``decision_id``). It fires when
 
 * a segment value carrying at least ``min_traffic_share`` of traffic (default 10%) has
-  less than ``min_ratio`` (default half) of that share among the eval set's items
-  (one finding per segment, with both shares, the ratio, the total variation distance
-  and the chi-square p-value of the whole dimension); items or decisions without the
-  key are not a segment; this part is skipped while the window holds fewer than
-  ``min_decisions`` decisions;
+  less than ``min_ratio`` (default half) of that share among the eval set's items, by
+  more than sampling explains (below); one finding per segment, with both shares, the
+  ratio, the segment's exact p-value, the total variation distance and the chi-square
+  p-value of the whole dimension; items or decisions without the key are not a segment;
+  this part is skipped while the window holds fewer than ``min_decisions`` decisions;
 * more than ``max_source_share`` (default 50%) of the items come from one feedback
   source (``thumbs_up`` or ``thumbs_down`` by default; the items' ``source`` field).
 
@@ -19,6 +19,27 @@ Live eval sets are those named in ``evalsets`` or, by default, every ``evalset``
 artifact that an alias currently points at or that a completed eval run started in the
 window used. Traffic is counted once per run, in SQL, grouped by the segments column.
 The comparison is ``modelward evalset compare``'s, so the two cannot disagree.
+
+**How it decides.** A small eval set is a small sample: 20 items drawn at random from
+traffic hold a 12% segment at most once (less than half its share) 29% of the time, so
+a fixed ratio rule called 45-83% of uniform random samples of 20 to 40 items
+unrepresentative. Each segment judged (every value of every compared key carrying at
+least ``min_traffic_share`` of traffic) gets a one-sided exact p-value: how likely an eval
+count this low is, were the items drawn from the same population as the traffic
+(Fisher's exact test, the hypergeometric lower tail, which also allows for a small
+window's own noise). Holm's method adjusts these over all the segments judged in the
+eval set, and a segment fires only when its adjusted p-value is at most ``alpha`` and its
+ratio is below ``min_ratio``. So ``alpha`` (default 1%) bounds the chance that a uniform
+random sample of traffic is reported at all, however many keys are compared; simulated
+(``bench/calib/mw303.py``) it stays below it at 20, 40 and 200 items (figures in
+docs/representativeness.md).
+
+**Known limits.** A small set can only be told from traffic when the gap is large: with
+the defaults and ten segments judged, 20 items show a 30% segment as under-represented
+only when it has no item, and a 10% segment never (0 of 20 is 12% likely by chance); at
+200 items a 10% segment with 7 or fewer items fires. The test asks whether the items could be a random
+sample of traffic; a set curated on purpose (hard cases only) fails it by design. The
+source-mix rule is a plain share limit, not a test.
 
 Why it matters
 --------------
@@ -34,7 +55,8 @@ Example
     MW303 unrepresentative-evalset  support-evals@v2 (sha256:4f1c0e9a27b3…)
       support-evals@v2 (sha256:4f1c0e9a27b3…) under-represents tier=enterprise: 30.0% of
       12,408 decisions since 2026-02-01T00:00:00Z, 2.5% of 200 items (ratio 0.08; below
-      0.5); tier: total variation 0.275, chi-square p = 3.1e-18
+      0.5; exact p = 7.3e-24, 7.3e-23 adjusted over 10 segments); tier: total variation
+      0.275, chi-square p = 3.1e-18
     MW303 unrepresentative-evalset  support-evals@v2 (sha256:4f1c0e9a27b3…)
       support-evals@v2 (sha256:4f1c0e9a27b3…) takes 90.0% of its 200 items from thumbs_up
       feedback (more than 50%)
@@ -54,6 +76,7 @@ In ``[check.MW303]``::
     [check.MW303]
     min_traffic_share = 0.10    # judge segments with at least this share of traffic
     min_ratio = 0.5             # fire below this times the traffic share
+    alpha = 0.01                # false-alarm rate per eval set (exact test, Holm)
     max_source_share = 0.5      # fire above this share of items from one feedback source
     feedback_sources = ["thumbs_up", "thumbs_down"]
     evalsets = ["evals/support", "sha256:…", "support-evals"]  # default: the live ones
@@ -61,7 +84,7 @@ In ``[check.MW303]``::
     window = "30d"              # traffic compared with (the check window, if shorter)
     min_decisions = 100         # fewer decisions in the window: segments are not judged
 
-``min_traffic_share``, ``min_ratio``, ``max_source_share``, ``feedback_sources``,
+``min_traffic_share``, ``min_ratio``, ``alpha``, ``max_source_share``, ``feedback_sources``,
 ``evalsets`` (digests, aliases or names of evalset artifacts), ``by``, ``window`` and
 ``min_decisions`` as above; ``severity`` overrides the default severity (warning), as for
 every guard.
@@ -89,6 +112,9 @@ OPTIONS = (
             "Judge segments carrying at least this share of traffic."),
     Setting("min_ratio", "float", 0.5,
             "Fire when a segment's eval share is below this times its traffic share."),
+    Setting("alpha", "float", 0.01,
+            "False-alarm rate per eval set: a random sample of traffic is reported at most "
+            "this often (exact test per segment, Holm over the segments)."),
     Setting("max_source_share", "float", 0.5,
             "Fire when more than this share of items comes from one feedback source."),
     Setting("feedback_sources", "list", list(rep.FEEDBACK_SOURCES),
@@ -182,21 +208,26 @@ def check(view, config) -> Iterator[Finding]:
 
 def _segments(subject, digest, comp, config) -> Iterator[Finding]:
     tr = comp.traffic
-    for dim, s in rep.under_represented(comp, min_traffic_share=config["min_traffic_share"],
-                                        min_ratio=config["min_ratio"]):
+    for short in rep.under_represented(comp, min_traffic_share=config["min_traffic_share"],
+                                       min_ratio=config["min_ratio"], alpha=config["alpha"]):
+        dim, s = short.dim, short.share
         label = rep.segment_label(dim.dim, s.cell)
         p = "-" if dim.p_value is None else f"{dim.p_value:.2g}"
         yield Finding(
             CODE, SEVERITY, subject,
             f"{subject} under-represents {label}: {s.traffic_share:.1%} of {tr.total:,} "
             f"decisions since {iso(tr.since)}, {s.eval_share:.1%} of {comp.items:,} items "
-            f"(ratio {s.ratio:.2f}; below {config['min_ratio']:g}); {'+'.join(dim.dim)}: "
-            f"total variation {dim.tvd:.3f}, chi-square p = {p}",
+            f"(ratio {s.ratio:.2f}; below {config['min_ratio']:g}; exact p = "
+            f"{short.p_value:.2g}, {short.adjusted:.2g} adjusted over {short.judged} "
+            f"segments); {'+'.join(dim.dim)}: total variation {dim.tvd:.3f}, chi-square "
+            f"p = {p}",
             evidence={"evalset": digest, "segment": label, "by": "+".join(dim.dim),
                       "traffic_share": round(s.traffic_share, 4),
                       "eval_share": round(s.eval_share, 4), "ratio": round(s.ratio, 4),
                       "segment_decisions": s.traffic, "decisions": tr.total,
                       "segment_items": s.items, "items": comp.items,
                       "since": iso(tr.since), "tvd": round(dim.tvd, 4),
-                      "p_value": dim.p_value},
+                      "p_value": dim.p_value, "segment_p_value": short.p_value,
+                      "adjusted_p_value": short.adjusted, "segments_judged": short.judged,
+                      "alpha": config["alpha"]},
             fix=FIX, identity=("evalset", "segment"))

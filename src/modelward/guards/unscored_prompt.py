@@ -13,7 +13,9 @@ model (its aliases, or the digest itself) scored instead.
 A decision that names a prompt but no model counts as scored when any completed run
 scored that prompt. Decisions with no prompt digest are not judged, and neither is a
 prompt digest that is not a registered artifact (MW101 reports those). A run that failed
-or is still running scores nothing. The verdict is ``modelward.evals.coverage``'s, which
+or is still running scores nothing; the finding says so when such runs of the pair (or
+of the prompt, for decisions without a model) exist, with the failed run's error, so
+"the only eval failed" is not mistaken for "nobody ran an eval". The verdict is ``modelward.evals.coverage``'s, which
 the dashboard's coverage page draws.
 
 Why it matters
@@ -108,6 +110,9 @@ def check(view, config) -> Iterator[Finding]:
     by_prompt_alias = _latest(view, "prompt_alias", names)
     by_model_alias = _latest(view, "model_alias", names)
     by_model = _latest(view, "model_digest", [p.model for p in unscored])
+    unfinished: dict[tuple, list] = {}
+    for row in ledger_evals.unfinished_task_runs(view, [p.prompt for p in unscored]):
+        unfinished.setdefault((row.prompt_digest, row.model_digest), []).append(row)
     for pair in sorted(unscored, key=lambda p: (p.first, p.prompt, p.model or "")):
         prompt, model, n, first, last = pair.prompt, pair.model, pair.decisions, pair.first, \
             pair.last
@@ -128,6 +133,22 @@ def check(view, config) -> Iterator[Finding]:
             what = model_eval["model_alias"] if model_eval["model_alias"] in model_aliases \
                 else f"model {short_digest(model)}"
             told.append(_scored_text(view, what, model_eval))
+        tried = (unfinished.get((prompt, model), []) if model else
+                 [r for (p, _m), rows in unfinished.items() if p == prompt for r in rows])
+        tried.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        if tried:
+            what = "pair" if model else "prompt"
+            states = sorted({r.status for r in tried})
+            if len(tried) == 1:
+                r = tried[0]
+                told.insert(0, f"the only eval run of that {what} (run {r.id}, started "
+                               f"{iso(r.started_at)}) " + ("failed" if r.status == "failed"
+                                                         else f"is {r.status}")
+                            + (f": {r.error}" if r.error else ""))
+            else:
+                told.insert(0, f"{len(tried)} eval runs of that {what} did not complete "
+                               f"({', '.join(states)}; the latest, run {tried[0].id}, "
+                               f"started {iso(tried[0].started_at)})")
         if told:
             message += "; " + "; ".join(told)
         elif prompt_aliases:
@@ -142,5 +163,7 @@ def check(view, config) -> Iterator[Finding]:
                       "prompt_aliases": prompt_aliases, "model_aliases": model_aliases,
                       "latest_prompt_eval": _public(prompt_eval),
                       "latest_model_eval": _public(model_eval),
+                      "unfinished_runs": [{"run": r.id, "status": r.status,
+                                           "started_at": iso(r.started_at)} for r in tried],
                       "window_start": iso(start)},
             fix=FIX, identity=("prompt_digest", "model_digest"))

@@ -259,6 +259,21 @@ def latest_task_runs(conn: Connection, by: str, values: Iterable[str | None]) ->
     return {row.key: row for row in conn.execute(sa.select(inner).where(inner.c.rn == 1))}
 
 
+def unfinished_task_runs(conn: Connection, prompt_digests: Iterable[str]) -> list:
+    """Task runs of these prompt digests that did not complete (failed, or still running):
+    (id, status, started_at, finished_at, error, prompt_digest, model_digest), latest
+    started first; one query."""
+    digests = sorted({d for d in prompt_digests if d})
+    if not digests:
+        return []
+    r = eval_runs.c
+    return conn.execute(
+        sa.select(r.id, r.status, r.started_at, r.finished_at, r.error, r.prompt_digest,
+                  r.model_digest)
+        .where(r.status != "completed", r.kind == "task", r.prompt_digest.in_(digests))
+        .order_by(r.started_at.desc(), r.id.desc())).all()
+
+
 def evalsets_run(conn: Connection, *, since: int | None, until: int) -> list[str]:
     """The eval sets completed runs started in [since, until] used."""
     r = eval_runs.c

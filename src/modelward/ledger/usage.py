@@ -248,15 +248,21 @@ def served_ids(conn: Connection, *, since: int | None, subject: str = "model_dig
 # --- retrieval gates (MW502) -------------------------------------------------------------------
 def gate_substrates(conn: Connection, *, since: int | None, until: int) -> list:
     """Per gate (the alias, '' for none) and substrate (embedder, reranker digests): the
-    first decision's time, decisions, candidates passed and candidates, over decisions
-    that recorded gate figures in [since, until]."""
+    first decision's time, decisions, candidates passed and candidates, and the sums of
+    squares and products of each decision's passed and candidates (for the query-level
+    variance), over decisions that recorded gate figures in [since, until]."""
     d = decisions.c
     gate = sa.func.coalesce(d.alias, "")
+    # products in floating point: PostgreSQL's integer sums could overflow on a big window
+    x = sa.cast(d.gate_passed, sa.Float)
+    n = sa.cast(d.gate_candidates, sa.Float)
     return conn.execute(
         sa.select(gate.label("gate"), d.embedder_digest, d.reranker_digest,
                   sa.func.min(d.at).label("first_at"), sa.func.count().label("n"),
                   sa.func.sum(d.gate_passed).label("passed"),
-                  sa.func.sum(d.gate_candidates).label("candidates"))
+                  sa.func.sum(d.gate_candidates).label("candidates"),
+                  sa.func.sum(x * x).label("sum_xx"), sa.func.sum(x * n).label("sum_xn"),
+                  sa.func.sum(n * n).label("sum_nn"))
         .where(d.gate_candidates > 0, d.gate_passed.is_not(None), _since(d.at, since),
                d.at <= until)
         .group_by(gate, d.embedder_digest, d.reranker_digest)).all()

@@ -216,6 +216,10 @@ def _safety_gate(conn, art: Artifact, name: str, tuned: str, at: int) -> GateFai
         others = ", ".join(label(conn, b) for b in st.compared_bases) or "no named base"
         why = (f"and was compared for safety only against {others}, never against {base} "
                "(a comparison with another model says nothing about what tuning changed)")
+    elif st.problem == "inconclusive":
+        against = f" against {base}" if st.base else ""
+        why = (f"and its latest safety comparison{against}, eval run {st.run.id}, passed but "
+               "cannot count: " + "; ".join(st.shortfalls))
     else:
         against = f" against {base}" if st.base else ""
         why = f"and its latest safety comparison{against}, eval run {st.run.id}, did not pass"

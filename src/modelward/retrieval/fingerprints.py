@@ -24,6 +24,7 @@ index built with the old vectors no longer matches, so it is a change.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,19 @@ import numpy as np
 MIN_NOISE = 1e-4  # float32 storage and well-behaved servers stay far below this
 MARGIN = 3.0  # a change must exceed the noise floor this many times over
 WORST = 5  # probes listed as moving the most
+
+
+def near_one(x: float) -> str:
+    """A cosine or correlation close to 1 with enough decimals to show how far from 1 it
+    is (two significant digits of 1 - x): 0.590, 0.9812, 0.999982, 1 - 2.0e-12, never a bare 1.000
+    for a value that is not 1."""
+    gap = 1.0 - x
+    if gap <= 0:
+        return f"{x:.3f}"
+    if gap < 1e-9:
+        return f"1 - {gap:.1e}"
+    decimals = max(3, min(10, -math.floor(math.log10(gap)) + 1))
+    return f"{x:.{decimals}f}"
 
 
 def to_npy(vectors: np.ndarray) -> bytes:

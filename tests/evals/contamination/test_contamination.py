@@ -118,6 +118,26 @@ def test_template_text_shared_by_many_items_does_not_make_an_ngram_match():
     assert [h.item_id for h in copied.contaminated] == ["q7"]
 
 
+def test_a_passage_a_few_items_of_a_small_set_share_is_not_template():
+    """20 items, each with one of two instructions; a 60-word passage shared by 4 of them
+    leaked into a blog post. The passage's items are found; the instructions are not."""
+    a = "Read the passage below carefully and answer the question that follows it using one word"
+    b = "You are a careful assistant. Think step by step before giving your final short answer"
+    rng = random.Random(5)
+    vocab = [f"w{i}" for i in range(3000)]
+    passage = " ".join(rng.sample(vocab, 60))
+    items = [EvalItem(f"q{i}", f"{a if i < 10 else b} {passage if i < 4 else ''} "
+                               + " ".join(rng.sample(vocab, 25))) for i in range(20)]
+    pool = texts_source("pool", [("blog", f"A blog post. {passage} The end."),
+                                 ("prompt", f"{a}\n{b}\nfoo bar")])
+    report = scan(items, [pool])
+    assert {h.item_id: sorted({m.locator for m in h.matches}) for h in report.contaminated} \
+        == {f"q{i}": ["blog"] for i in range(4)}
+    # the rule before: text shared by more than 2 items of a set under 60 was template
+    assert scan(items, [pool], template_items=2).clean
+    assert [Params().template_for(n) for n in (8, 20, 29, 30, 5000)] == [3, 6, 9, 10, 10]
+
+
 def test_items_shorter_than_the_shingle_are_found_by_exact_match_only():
     report = _scan(_items("Name three colours", Q1), ["name THREE colours!",
                                                       "Quiz: name three colours please"])

@@ -113,6 +113,38 @@ def test_bad_input_is_one_red_line_and_exit_2(files, args, message):
     assert (res.code, res.out, res.err) == (2, "", message)
 
 
+def test_an_evalset_shaped_like_a_pool_file_is_read_as_the_pool_side_reads_it(files):
+    """Records with "text" (the pool side's field) are eval items too: the pool file
+    scanned as the eval set finds its own records."""
+    (files / "ev-text.jsonl").write_text(
+        orjson.dumps({"id": "q-1", "text": Q1}).decode() + "\n"
+        + orjson.dumps({"question": Q2, "role": "user"}).decode() + "\n")
+    (files / "ev.csv").write_text(f"id,text\nq-1,{Q1}\n")
+    (files / "hits.jsonl").write_text(orjson.dumps({"text": Q1}).decode() + "\n")
+    res = run("contamination", "--evalset", "ev-text.jsonl", "--against", "pool.jsonl",
+              "--json")
+    doc = orjson.loads(res.out)
+    assert res.code == 1 and {f["item"] for f in doc["findings"]} == {"q-1", "2"}
+    res = run("contamination", "--evalset", "ev.csv", "--against", "hits.jsonl")
+    assert res.code == 1 and res.out.startswith("q-1  exact 1.00  hits.jsonl:1\n")
+
+
+def test_an_evalset_with_neither_input_nor_text_names_the_accepted_fields(files):
+    (files / "ev-bad.jsonl").write_text('{"id": "q-1", "n": 3}\n')
+    res = run("contamination", "--evalset", "ev-bad.jsonl", "--against", "pool.jsonl")
+    assert (res.code, res.out) == (2, "")
+    assert res.err == (
+        "error: --evalset: ev-bad.jsonl is neither an eval set (line 1: n: unknown field(s): n) "
+        "nor readable as pool records (ev-bad.jsonl:1 holds no text: an eval item needs an 'input' field, or, as a "
+        "pool record, a 'text' field or other string fields); accepted: eval items with "
+        "'input' (modelward's eval set format), or records with 'text' or other string "
+        "fields, as in pool files\n")
+    # a file that means to be an eval set (it names "input") keeps its own error
+    (files / "ev-typo.jsonl").write_text('{"id": "q-1", "input": "x", "expectd": "y"}\n')
+    res = run("contamination", "--evalset", "ev-typo.jsonl", "--against", "pool.jsonl")
+    assert res.code == 2 and "unknown field(s): expectd" in res.err
+
+
 def test_bad_evalset_exits_2_from_the_console_script(files):
     proc = subprocess.run([sys.executable, "-c", "from modelward.cli.app import main; main()",
                            "contamination", "--evalset", "missing.jsonl", "--against",

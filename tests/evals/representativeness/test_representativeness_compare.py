@@ -7,6 +7,7 @@ import math
 
 import orjson
 import pytest
+from scipy.stats import hypergeom
 from typer.testing import CliRunner
 
 from modelward.cli.app import app
@@ -44,11 +45,22 @@ def test_a_thumbs_up_set_against_traffic(ledger):
                               (("api",), 300, 4, 0.3, 0.1, 0.3333),
                               (("sso",), 200, 0, 0.2, 0.0, 0.0)]
     assert topic.tvd == pytest.approx(0.4) and topic.chi2 == pytest.approx(26.133333, rel=1e-6)
+    # the ratio alone (alpha 1): three segments below half their traffic share
     under = rep.under_represented(comp, min_traffic_share=0.1, min_ratio=0.5)
     assert [rep.segment_label(d.dim, s.cell) for d, s in under] == [
         "tier=enterprise", "topic=api", "topic=sso"]
-    assert rep.under_represented(comp, min_traffic_share=0.25, min_ratio=0.2) == [
-        (tier, tier.shares[1])]
+    # 2 of 40 items where traffic has 30%: Fisher's exact lower tail, Holm over 6 segments
+    enterprise = under[0]
+    assert enterprise.p_value == pytest.approx(
+        hypergeom.cdf(2, 1040, 302, 40), rel=1e-12)
+    assert enterprise.p_value < 2e-4 and enterprise.judged == 6
+    assert all(u.p_value < u.adjusted <= 6 * u.p_value for u in under)
+    # at alpha 1% the api shortfall (4 of 40 where traffic has 30%) can be chance
+    assert [rep.segment_label(d.dim, s.cell) for d, s in rep.under_represented(
+        comp, min_traffic_share=0.1, min_ratio=0.5, alpha=0.01)] == [
+        "tier=enterprise", "topic=sso"]
+    assert [tuple(x) for x in rep.under_represented(comp, min_traffic_share=0.25,
+                                                     min_ratio=0.2)] == [(tier, tier.shares[1])]
     assert comp.source_shares() == [("thumbs_up", 36, 0.9), ("curated", 4, 0.1)]
     assert rep.dominant_sources(comp) == [("thumbs_up", 36, 0.9)]
     assert rep.dominant_sources(comp, max_share=0.9) == []
@@ -101,8 +113,8 @@ def test_default_dimensions_skip_id_like_keys_and_values_of_any_json_type(ledger
     assert tier.to_dict()["chi2"] is None and tier.to_dict()["chi2_infinite"] is True
     assert _shares(version) == [(("2",), 60, 1, 1.0, 1.0, 1.0)] and version.chi2 is None
     # tier: no item carries it, so nothing is judged on it
-    assert rep.under_represented(comp, min_traffic_share=0.1, min_ratio=0.5) == [
-        (beta, beta.shares[1])]
+    assert [tuple(x) for x in rep.under_represented(comp, min_traffic_share=0.1,
+                                                     min_ratio=0.5)] == [(beta, beta.shares[1])]
     assert [s.cell for s in joint.dimensions[0].shares] == [
         ("free", "false"), ("free", "true"), (None, "true")]
     assert rep.segment_label(("tier", "beta"), (None, "true")) == "tier=(none), beta=true"
@@ -149,13 +161,19 @@ def test_compare_command_prints_shares_tests_and_flags(db):
         "\n"
         "topic: traffic, eval, ratio\n"
         "  billing  500  50.0%  36  90.0%  1.80\n"
-        "  api      300  30.0%   4  10.0%  0.33  under-represented\n"
+        "  api      300  30.0%   4  10.0%  0.33\n"
         "  sso      200  20.0%   0   0.0%  0.00  under-represented\n"
         "  total variation 0.400 · chi-square 26.13, 2 df, p = 2.11e-06\n"
         "\n"
         "sources:\n"
         "  thumbs_up  36  90.0%  most items from one feedback source\n"
         "  curated     4  10.0%\n")
+    run = _mw(db, "evalset", "compare", digest, "--until", "2026-03-03T12:00:00Z", "--window",
+              "2d", "--by", "topic", "--json")
+    # three segments judged instead of six: Holm's adjustment is smaller, api is flagged
+    under = orjson.loads(run.stdout)["under_represented"]
+    assert [u["segment"] for u in under] == [{"topic": "api"}, {"topic": "sso"}]
+    assert all(u["p_value"] < u["adjusted_p_value"] <= 0.01 for u in under)
     (db.tmp / "modelward.toml").write_text("[check.MW303]\nmin_traffic_share = 0.35\n")
     run = _mw(db, "evalset", "compare", digest, "--until", "2026-03-03T12:00:00Z", "--by",
               "tier", "--json")
@@ -165,7 +183,7 @@ def test_compare_command_prints_shares_tests_and_flags(db):
                               "label": f"support-evals@v2 ({digest[:19]}…)"}
     assert [d["by"] for d in doc["dimensions"]] == [["tier"]]
     assert doc["under_represented"] == [] and doc["dominant_sources"] == ["thumbs_up"]
-    assert doc["thresholds"] == {"min_traffic_share": 0.35, "min_ratio": 0.5,
+    assert doc["thresholds"] == {"min_traffic_share": 0.35, "min_ratio": 0.5, "alpha": 0.01,
                                  "max_source_share": 0.5}
 
 

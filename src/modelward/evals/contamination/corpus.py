@@ -195,8 +195,61 @@ def open_source(ref: str, *, store=None, conn=None, at: int | None = None,
     return artifact_source(store, art, ref)
 
 
+POOL_SHAPED = ("jsonl", "json", "csv", "tsv")
+
+
+def _pool_shaped_items(path: Path, label: str) -> list:
+    """Eval items from a file written like a pool file: each record's text as the pool side
+    reads it (its ``text`` field, else every string but ``id`` and ``role``; a CSV row's
+    ``text`` column, else every cell but ``id``), its ``id`` or its line as the item id."""
+    from ..harness.evalsets import EvalItem
+
+    src = file_source(path, label)
+    items, seen = [], set()
+    for doc in src.documents():
+        if not doc.text.strip():
+            raise ValidationError(
+                f"{doc.locator} holds no text: an eval item needs an 'input' field, or, as a "
+                "pool record, a 'text' field or other string fields")
+        item_id = doc.doc_id or doc.locator.rpartition(":")[2] or doc.locator
+        if item_id in seen:
+            raise ValidationError(f"{doc.locator}: item id {item_id!r} repeats", field="evalset")
+        seen.add(item_id)
+        items.append(EvalItem(id=item_id, input=doc.text))
+    if not items:
+        raise ValidationError(f"{label} holds no items", field="evalset")
+    return items
+
+
+def _has_input(path: Path) -> bool:
+    """Whether any record of the file names an ``input`` (it means to be an eval set)."""
+    import csv
+    import io
+
+    import orjson
+
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    stripped = text.lstrip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            records = orjson.loads(stripped) if stripped[:1] == "[" else None
+        except orjson.JSONDecodeError:
+            records = None
+        if records is None:
+            records = []
+            for line in text.splitlines():
+                try:
+                    records.append(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    continue
+        return any(isinstance(r, dict) and "input" in r for r in records)
+    return "input" in (csv.DictReader(io.StringIO(text)).fieldnames or [])
+
+
 def load_items(ref: str, *, store=None, base: Path | None = None, field: str = "evalset"):
-    """(items, digest or None) of the eval set ``ref`` names: a file or a digest."""
+    """(items, digest or None) of the eval set ``ref`` names: a file or a digest. A file
+    that is not an eval set (no ``input`` field) but is shaped like a pool file (records
+    with ``text``, or other string fields) is read as the pool side reads it."""
     from ..harness.evalsets import load_evalset, load_evalset_file
 
     if dg.is_digest(ref):
@@ -206,4 +259,18 @@ def load_items(ref: str, *, store=None, base: Path | None = None, field: str = "
     path = _path(ref, base)
     if not path.is_file():
         raise ValidationError(f"{ref!r} is neither a file nor a sha256: digest", field=field)
-    return load_evalset_file(path), None
+    try:
+        return load_evalset_file(path), None
+    except ValidationError as exc:
+        with path.open("rb") as fh:
+            head = fh.read(8192)
+        if file_format(path.name, head) not in POOL_SHAPED or _has_input(path):
+            raise  # an eval set with a mistake in it: its own error says which
+        try:
+            return _pool_shaped_items(path, ref), None
+        except ValidationError as pool_exc:
+            raise ValidationError(
+                f"{ref} is neither an eval set ({exc.message}) nor readable as pool records "
+                f"({pool_exc.message}); accepted: eval items with 'input' (modelward's eval "
+                "set format), or records with 'text' or other string fields, as in pool files",
+                field=field) from None

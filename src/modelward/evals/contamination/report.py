@@ -12,6 +12,11 @@ METHODS = ("exact", "near-duplicate", "containment", "ngram")
 STRENGTH = {m: len(METHODS) - i for i, m in enumerate(METHODS)}  # exact strongest
 
 
+def default_template_items(n_items: int) -> int:
+    """More than this many items sharing a text make it template, by default."""
+    return min(10, max(3, n_items // 3))
+
+
 @dataclass(frozen=True)
 class Params:
     ngram: int = 13
@@ -53,11 +58,12 @@ class Params:
         object.__setattr__(self, "methods", tuple(m for m in METHODS if m in methods))
 
     def template_for(self, n_items: int) -> int:
-        """Text shared by more than this many items is template: 10, or 5% of a small eval
-        set (at least 2)."""
+        """Text shared by more than this many items is template: 10, or a third of an eval
+        set under 30 items (at least 3), so a passage a few items share is still indexed
+        (see bench/contamination_template.py for the figures)."""
         if self.template_items is not None:
             return self.template_items
-        return min(10, max(2, n_items // 20))
+        return default_template_items(n_items)
 
     @property
     def containment_share(self) -> float:

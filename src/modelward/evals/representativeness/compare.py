@@ -10,6 +10,17 @@ combined cells). Per dimension: each value's share of traffic and of the eval se
 ratio, the total variation distance and Pearson's chi-square goodness of fit of the eval
 counts against the traffic shares. :func:`compare` backs ``modelward evalset compare``
 and MW303 alike.
+
+A segment is *under-represented* (:func:`under_represented`) when two things hold: its
+eval share is below ``min_ratio`` times its traffic share (the size that matters), and
+the shortfall is more than sampling can explain. The second is a one-sided exact test
+per segment: were the items drawn from the same population as the traffic, how likely is
+an eval count this low? It is Fisher's exact test of the 2x2 table (eval vs traffic, in
+the segment vs not), the hypergeometric lower tail, which takes the traffic share's own
+uncertainty into account and becomes the binomial tail when traffic is large. The
+p-values of all the segments judged in one eval set are adjusted by Holm's step-down
+method, so ``alpha`` bounds the chance that a random sample of traffic is reported at
+all (family-wise), however many segment keys are compared.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
+from scipy.stats import hypergeom
 
 from ...errors import ValidationError
 from ...ids import is_uuid
@@ -146,6 +158,7 @@ class DimensionReport:
 
 
 def _dimension(dim: Dimension, segs: list[dict], tr: Traffic) -> DimensionReport:
+    """One dimension's report: pure, from the items' segments and counted traffic."""
     t_counts = tr.counts(dim)
     e_counts = Counter(cell_of(s, dim) for s in segs)
     n_eval = len(segs)
@@ -195,6 +208,15 @@ def default_dimensions(segs: list[dict], tr: Traffic) -> list[Dimension]:
     return [(k,) for k in sorted(keys) if cardinality.get(k, 0) <= MAX_DEFAULT_VALUES]
 
 
+def comparison_of(segs: list[dict], tr: Traffic, *, by: list[Dimension] | None = None,
+                  sources: Iterable[str | None] = (), linked: int = 0) -> Comparison:
+    """The comparison of items' segments (as :func:`item_segments` gives them) with counted
+    traffic: pure, no ledger."""
+    dims = by if by is not None else default_dimensions(segs, tr)
+    return Comparison(len(segs), linked, tr, [_dimension(d, segs, tr) for d in dims],
+                      Counter(sources))
+
+
 def compare(db, items: list[EvalItem], *, since: int, until: int,
             by: list[Dimension] | None = None, traffic_counts: Traffic | None = None
             ) -> Comparison:
@@ -202,26 +224,53 @@ def compare(db, items: list[EvalItem], *, since: int, until: int,
     a window already counted (MW303 judges many eval sets against one window)."""
     tr = traffic_counts if traffic_counts is not None else traffic(db, since, until)
     segs, linked = item_segments(db, items)
-    dims = by if by is not None else default_dimensions(segs, tr)
-    return Comparison(len(items), linked, tr, [_dimension(d, segs, tr) for d in dims],
-                      Counter(it.source for it in items))
+    return comparison_of(segs, tr, by=by, sources=(it.source for it in items), linked=linked)
 
 
-def under_represented(comp: Comparison, *, min_traffic_share: float, min_ratio: float
-                      ) -> list[tuple[DimensionReport, Share]]:
+def shortfall_p(items: int, n_items: int, traffic_count: int, n_traffic: int) -> float:
+    """One-sided p of an eval count this low or lower, were the items and the traffic
+    drawn from one population: Fisher's exact test (the hypergeometric lower tail)."""
+    return float(min(1.0, hypergeom.cdf(items, n_items + n_traffic, items + traffic_count,
+                                        n_items)))
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    dim: DimensionReport
+    share: Share
+    p_value: float   # one-sided exact p of the segment's count
+    adjusted: float  # Holm-adjusted over the segments judged
+    judged: int      # how many segments were judged in the eval set
+
+    def __iter__(self):  # (dim, share), as callers unpack it
+        return iter((self.dim, self.share))
+
+
+def under_represented(comp: Comparison, *, min_traffic_share: float, min_ratio: float,
+                      alpha: float = 1.0) -> list[Shortfall]:
     """Segments carrying at least ``min_traffic_share`` of traffic whose eval share is below
-    ``min_ratio`` times that. Items or decisions without the key are not a segment, and a
-    dimension no item carries is not judged (the items' mix is unknown, not skewed)."""
-    out = []
+    ``min_ratio`` times that, and whose shortfall is significant at family-wise ``alpha``
+    (Holm over every segment judged; 1.0 applies the ratio alone). Items or decisions
+    without the key are not a segment, and a dimension no item carries is not judged (the
+    items' mix is unknown, not skewed)."""
+    judged = []
     for dim in comp.dimensions:
-        if not dim.labelled:
+        if not dim.labelled or not comp.traffic.total:
             continue
         for s in dim.shares:
-            if None in s.cell or not comp.traffic.total:
+            if None in s.cell or s.traffic_share < min_traffic_share:
                 continue
-            if s.traffic_share >= min_traffic_share and s.eval_share < min_ratio * s.traffic_share:
-                out.append((dim, s))
-    return out
+            judged.append((shortfall_p(s.items, comp.items, s.traffic, comp.traffic.total),
+                           dim, s))
+    m = len(judged)
+    order = sorted(range(m), key=lambda i: judged[i][0])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):  # Holm: p_(j) * (m - j), made monotone
+        running = max(running, min(1.0, judged[i][0] * (m - rank)))
+        adjusted[i] = running
+    return [Shortfall(dim, s, p, adjusted[i], m) for i, (p, dim, s) in enumerate(judged)
+            if s.eval_share < min_ratio * s.traffic_share and adjusted[i] <= alpha]
 
 
 def dominant_sources(comp: Comparison, *, sources: Iterable[str] = FEEDBACK_SOURCES,

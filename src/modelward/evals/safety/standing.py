@@ -20,28 +20,34 @@ from ...ledger.artifacts import Artifact
 from ...ledger.evals import EvalRun
 from ...registry.training import base_of, fine_tune
 from ...timefmt import iso
+from .summary import shortfalls
 
-PROBLEMS = ("never-compared", "other-base", "regressed")
+PROBLEMS = ("never-compared", "other-base", "regressed", "inconclusive")
 
 
 @dataclass
 class Standing:
     """``problem``: None (its latest comparison against its base passed),
     ``never-compared``, ``other-base`` (compared only against other models) or
-    ``regressed`` (its latest comparison against its base did not pass). ``run`` is the
-    comparison that decided (for other-base: the latest comparison of any base)."""
+    ``regressed`` (its latest comparison against its base did not pass) or
+    ``inconclusive`` (it passed, but with looser tolerances than the defaults, on a suite
+    under the minimum, with too many failed calls, or without recording them; see
+    ``summary.shortfalls``). ``run`` is the comparison that decided (for other-base: the
+    latest comparison of any base)."""
 
     digest: str
     base: str | None
     problem: str | None
     run: EvalRun | None = None
     compared_bases: list[str] = field(default_factory=list)
+    shortfalls: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         run = self.run
         s = (run.summary or {}) if run else {}
         return {"digest": self.digest, "base": self.base, "problem": self.problem,
                 "ok": self.problem is None, "compared_bases": self.compared_bases,
+                "shortfalls": self.shortfalls,
                 "run": None if run is None else {
                     "id": run.id, "finished_at": iso(run.finished_at),
                     "base": (run.meta or {}).get("base"), "passed": s.get("passed"),
@@ -71,7 +77,11 @@ def _judge(art: Artifact, runs: list[EvalRun]) -> Standing:
         return Standing(art.digest, base, "other-base", runs[0], bases)
     latest = against[0]
     passed = isinstance(latest.summary, dict) and latest.summary.get("passed") is True
-    return Standing(art.digest, base, None if passed else "regressed", latest, bases)
+    if not passed:
+        return Standing(art.digest, base, "regressed", latest, bases)
+    missing = shortfalls(latest.summary)
+    return Standing(art.digest, base, "inconclusive" if missing else None, latest, bases,
+                    missing)
 
 
 def select(conn, refs: list[str], at: int) -> tuple[list[Artifact], dict[str, list[str]]]:
