@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the guards whose code starts with CODE (repeatable)")
     ap.add_argument("--scenario", help="only scenarios whose name contains this text")
     ap.add_argument("--null-only", action="store_true", help="skip the planted effects")
+    ap.add_argument("--effects-only", action="store_true", help="only the planted effects")
     ap.add_argument("--seed", type=int, default=0, help="seed of the replicates' generators")
     ap.add_argument("--nice", type=int, default=0, help="lower this process's priority first")
     ap.add_argument("--strict", action="store_true",
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = [s for s in scenarios if args.scenario in s.name]
     if args.null_only:
         scenarios = [s for s in scenarios if s.null]
+    if args.effects_only:
+        scenarios = [s for s in scenarios if not s.null]
     if not scenarios:
         c.note("calibration: no scenario matches")
         return 2

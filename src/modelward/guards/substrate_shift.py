@@ -26,7 +26,9 @@ such experiments (10 exposures per subject, intra-class correlation 0.5).
 
 Known limits: the chi-square reference assumes enough subjects per arm and regime for
 their means to be near normal (tens; a regime needs at least two subjects with a metric in
-both arms to be tested at all). A subject exposed in several regimes contributes to each;
+both arms to be tested at all), and Q weights each regime by an estimated variance, which
+makes it slightly liberal at moderate sizes: with three regimes of about 67 subjects per
+arm and unequal exposure counts, 20 of 300 null experiments (6.7%) drew the claim at 0.05. A subject exposed in several regimes contributes to each;
 the regimes' effects are then positively correlated and the test is conservative. Several
 treatment arms are each tested at ``alpha``.
 
