@@ -245,8 +245,13 @@ def erase_subject(store: Store, subject: str) -> int:
     if sqlite and erased:
         # the WAL still holds the pages as they were written (text included): copy the
         # new pages into the database file and truncate the WAL to nothing
+        # (waiting at most 2 s for readers of older snapshots, not the writers' 60 s)
         with storage_errors(), store.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.exec_driver_sql("PRAGMA busy_timeout = 2000")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
     return erased
 
 
