@@ -10,6 +10,7 @@ import orjson
 from typer.testing import CliRunner
 
 from modelward.cli.app import app
+from modelward.errors import ValidationError
 from modelward.ledger import artifacts, decisions
 from modelward.timefmt import iso, now_us, parse_time
 
@@ -247,3 +248,23 @@ def test_human_sizes():
 
     assert [human_size(n) for n in (0, 1023, 1024, 1536, 5 * 1024**3, 3 * 1024**5, None)] == [
         "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 GiB", "3072.0 TiB", "?"]
+
+
+def test_audit_with_an_exported_head(cli_env, tmp_path):
+    led, args = cli_env
+    store = led.store
+    m1 = model(store, tmp_path, b"weights-1")
+    (d,) = record(store, {"at": T0 + DAY, "model_digest": m1})
+    (tmp_path / "head.json").write_text(run(args, "chain", "head"))
+    out = run(args, "audit", d, "--head", str(tmp_path / "head.json"))
+    b = _block(store, d)
+    assert f"head      the exported head (block {b}) covers this record\n" in out
+    (later,) = record(store, {"at": T0 + 2 * DAY, "model_digest": m1})
+    out = run(args, "audit", later, "--head", str(tmp_path / "head.json"))
+    assert "  ! the exported head does not vouch for this record: the exported head " \
+        f"(block {b}) was exported before block {b + 1}: it cannot vouch for this decision\n" in out
+    assert f"head      DOES NOT cover this record: the exported head (block {b})" in out
+    result = runner.invoke(app, [*args, "audit", d, "--head", str(tmp_path / "none.json")])
+    assert isinstance(result.exception, ValidationError)
+    assert result.exception.field == "--head"
+    assert "cannot read an exported head from " in result.exception.message
