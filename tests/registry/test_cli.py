@@ -10,6 +10,7 @@ import orjson
 from typer.testing import CliRunner
 
 from modelward.cli.app import app
+from modelward.errors import ValidationError
 from modelward.ledger import artifacts, decisions
 from modelward.timefmt import iso, now_us, parse_time
 
@@ -240,3 +241,23 @@ def test_retention_text(cli_env, tmp_path):
     assert [a["payload"]["how"] for a in report["artifacts"]] == ["cached"] * 3
     assert [(a["name"], a["kept_by"]) for a in report["artifacts"]] == [
         ("base", ["lineage"]), ("orphan", []), ("tuned", ["decisions", "alias"])]
+
+
+def test_audit_with_an_exported_head(cli_env, tmp_path):
+    led, args = cli_env
+    store = led.store
+    m1 = model(store, tmp_path, b"weights-1")
+    (d,) = record(store, {"at": T0 + DAY, "model_digest": m1})
+    (tmp_path / "head.json").write_text(run(args, "chain", "head"))
+    out = run(args, "audit", d, "--head", str(tmp_path / "head.json"))
+    b = _block(store, d)
+    assert f"head      the exported head (block {b}) covers this record\n" in out
+    (later,) = record(store, {"at": T0 + 2 * DAY, "model_digest": m1})
+    out = run(args, "audit", later, "--head", str(tmp_path / "head.json"))
+    assert "  ! the exported head does not vouch for this record: the exported head " \
+        f"(block {b}) was exported before block {b + 1}: it cannot vouch for this decision\n" in out
+    assert f"head      DOES NOT cover this record: the exported head (block {b})" in out
+    result = runner.invoke(app, [*args, "audit", d, "--head", str(tmp_path / "none.json")])
+    assert isinstance(result.exception, ValidationError)
+    assert result.exception.field == "--head"
+    assert "cannot read an exported head from " in result.exception.message

@@ -35,7 +35,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     nfc,
     normalize,
 )
-from .engine import Store
+from .engine import Store, storage_errors
 from .schema import decision_payloads, decisions
 
 # Insert order: the chained columns, then block and position.
@@ -320,17 +320,36 @@ def erase_subject(store: Store, subject: str) -> int:
     if not subject:
         raise ValidationError("name the subject whose text to erase", field="subject")
     subject = nfc(subject)  # as it was recorded
+    sqlite = store.dialect == "sqlite"
     with store.write() as conn:
         ids = list(conn.execute(
             sa.select(decision_payloads.c.decision_id)
             .where(decision_payloads.c.subject == subject,
                    decision_payloads.c.erased_at.is_(None))).scalars())
-        result = conn.execute(
-            decision_payloads.update()
-            .where(decision_payloads.c.subject == subject, decision_payloads.c.erased_at.is_(None))
-            .values(input_text=None, output_text=None, erased_at=now_us()))
+        if sqlite:  # the freed bytes of the rewritten rows are zeroed, not left in the page
+            conn.exec_driver_sql("PRAGMA secure_delete = ON")
+        try:
+            result = conn.execute(
+                decision_payloads.update()
+                .where(decision_payloads.c.subject == subject,
+                       decision_payloads.c.erased_at.is_(None))
+                .values(input_text=None, output_text=None, erased_at=now_us()))
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete = OFF")
         chain.record(conn, "erasures", ids)
-        return result.rowcount
+        erased = result.rowcount
+    if sqlite and erased:
+        # the WAL still holds the pages as they were written (text included): copy the
+        # new pages into the database file and truncate the WAL to nothing
+        # (waiting at most 2 s for readers of older snapshots, not the writers' 60 s)
+        with storage_errors(), store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout = 2000")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
+    return erased
 
 
 def count(conn: Connection) -> int:
