@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelward.errors import NotFoundError, UnknownArtifactError, ValidationError
-from modelward.ledger import artifacts, decisions
+from modelward.ledger import artifacts, chain, decisions
 from modelward.ledger import retention as ledger_retention
 from modelward.ledger.schema import holds as holds_table
 from modelward.registry.audit import audit_decision
@@ -138,9 +138,11 @@ def test_a_decision_inside_the_window_keeps_what_it_names(store, world):
 
 
 def test_references_after_a_block_only_count_later_blocks(store, world):
+    with store.read() as conn:
+        before = chain.last_block(conn)[0]
     record(store, {"at": T0 + 200 * DAY, "model_digest": world["orphan"]})
     with store.read() as conn:
-        late = ledger_retention.decision_references(conn, since=T0, after_block=1)
+        late = ledger_retention.decision_references(conn, since=T0, after_block=before)
         everything = ledger_retention.decision_references(conn, since=T0)
     assert set(late) == {world["orphan"]}
     assert everything[world["used"]].count == 2
