@@ -143,7 +143,7 @@ def test_non_finite_numbers_are_refused_everywhere(store, bad):
     for field in ("segments", "extra"):
         with pytest.raises(ValidationError, match="not a finite number") as exc:
             decisions.normalize({field: {"x": bad}})
-        assert exc.value.field == field
+        assert exc.value.field == f"{field}.x"  # the path of the bad number
     with pytest.raises(ValidationError, match="finite") as exc:
         ledger_feedback.normalize({"decision_id": "0190f5c2-7e1d-7c3a-9b1e-3f2a4d5e6f70",
                                    "rating": bad, "surface": "production",

@@ -92,18 +92,20 @@ def nfc(text: str) -> str:
 
 def canonical_value(value, field: str, line=None):
     """A JSON value with every string in NFC and every number finite (orjson would write
-    NaN and ±inf as null: the value recorded would not be the value given)."""
+    NaN and ±inf as null: the value recorded would not be the value given). A non-finite
+    number is refused naming its path (``segments.score``, ``extra.probs[1]``)."""
     if isinstance(value, str):
         return nfc(value)
     if isinstance(value, float):
         if not _isfinite(value):
-            raise ValidationError(f"{value!r} is not a finite number", field=field, line=line)
+            raise ValidationError(f"{value!r} is not a finite number: NaN and infinity are "
+                                  "not numbers JSON can hold", field=field, line=line)
         return value + 0.0  # -0.0 + 0.0 == 0.0
     if isinstance(value, Mapping):
-        return {nfc(k) if isinstance(k, str) else k: canonical_value(v, field, line)
+        return {nfc(k) if isinstance(k, str) else k: canonical_value(v, f"{field}.{k}", line)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [canonical_value(v, field, line) for v in value]
+        return [canonical_value(v, f"{field}[{i}]", line) for i, v in enumerate(value)]
     return value
 
 
