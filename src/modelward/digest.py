@@ -134,15 +134,20 @@ def is_canonicalised(kind: str, path: Path) -> bool:
 
 def canonical_payload(kind: str, path: Path) -> bytes:
     """The canonical bytes of a single-file artifact of this kind."""
-    raw = path.read_bytes()
+    return canonical_bytes(kind, path.read_bytes(), path)
+
+
+def canonical_bytes(kind: str, raw: bytes, path: Path, field: str = "path") -> bytes:
+    """The canonical form of ``raw``, the bytes of a single-file artifact of this kind held
+    in a file named ``path`` (its suffix decides whether a config is JSON)."""
     if kind == "prompt":
         try:
             return canonical_text(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise ValidationError(f"{path} is not UTF-8 text", field="path") from None
+            raise ValidationError(f"{path} is not UTF-8 text", field=field) from None
     if kind in ("config", "policy") and path.suffix.lower() == ".json":
         try:
             return canonical_json(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
-            raise ValidationError(f"{path} is not valid JSON: {exc}", field="path") from None
+            raise ValidationError(f"{path} is not valid JSON: {exc}", field=field) from None
     return raw

@@ -253,3 +253,26 @@ def test_a_nul_byte_anywhere_in_a_request_is_a_422_naming_the_field(api):
     assert error(api.post("/api/v1/decisions", json=[{"subject": "a\x00"}]), 422)[
         "field"] == "decisions[0].subject"
     assert error(api.get("/api/v1/aliases/chat%00/v1"), 422)["field"] == "alias"
+
+
+def test_an_upload_streams_with_any_filename_and_fields_after_the_file(api):
+    # the file goes straight to the blob store: no temporary path is built from its name
+    long_name = "w" * 400 + ".bin"
+    resp = api.post("/api/v1/artifacts", data={"kind": "model", "name": "long"},
+                    files={"file": (long_name, b"weights-long")})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["artifact"]["meta"]["uploaded_as"] == long_name
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nmodel\r\n"
+            b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n\r\n"
+            b"after\r\n--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nlate\r\n--b--\r\n")
+    resp = api.post("/api/v1/artifacts", content=body,
+                    headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert resp.status_code == 200 and resp.json()["artifact"]["name"] == "late"
+    # kind decides how the file is digested, so it comes first
+    late_kind = body.replace(b"name=\"kind\"", b"name=\"version\"")
+    err = error(api.post("/api/v1/artifacts", content=late_kind,
+                         headers={"Content-Type": "multipart/form-data; boundary=b"}), 422)
+    assert err["field"] == "kind" and "before the file" in err["message"]
+    err = error(api.post("/api/v1/artifacts", content=b"x",
+                         headers={"Content-Type": "text/plain"}), 422)
+    assert err["field"] == "file"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from .. import digest as dg
 from ..errors import UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
 from . import chain
+from .blobs import Staged
 from .engine import Store
 from .fits import check_fits
 from .schema import artifact_parents, artifacts
@@ -227,6 +230,96 @@ def register_path(store: Store, kind: str, path: Path, *, name: str, version: st
             token_id=token_id,
         )
         _insert(conn, art)
+    return Registration(art, created=True)
+
+
+@dataclass
+class Upload:
+    """A payload streamed in (:func:`stage_upload`) and not yet recorded: its digest and
+    size, and its bytes staged in the blob store (None when not stored). Leaving it as a
+    context manager without :func:`record_upload` discards the staged bytes."""
+
+    kind: str
+    filename: str
+    digest: str
+    size: int
+    staged: Staged | None
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.staged is not None:
+            self.staged.discard()
+
+
+def stage_upload(store: Store, kind: str, chunks: Iterable[bytes], *, filename: str,
+                 store_payload: bool = True) -> Upload:
+    """Stream a single-file payload (``chunks``) into the blob store's staging area,
+    hashing as it is written, without a temporary file of its own: the bytes pass once,
+    from the request to the store. Prompts and JSON configs/policies are digested in
+    canonical form, so they are gathered in memory first (bounded by the caller's body
+    limit, as their parsing always was). With ``store_payload`` false only the digest and
+    size are kept."""
+    check_kind(kind)
+    if dg.is_canonicalised(kind, Path(filename)):
+        payload = dg.canonical_bytes(kind, b"".join(chunks), Path(filename), field="file")
+        if not store_payload:
+            return Upload(kind, filename, dg.of_bytes(payload), len(payload), None)
+        staged = store.blobs.stage([payload])
+        return Upload(kind, filename, staged.digest, staged.size, staged)
+    if not store_payload:
+        h, size = hashlib.sha256(), 0
+        for chunk in chunks:
+            h.update(chunk)
+            size += len(chunk)
+        return Upload(kind, filename, "sha256:" + h.hexdigest(), size, None)
+    staged = store.blobs.stage(chunks)
+    return Upload(kind, filename, staged.digest, staged.size, staged)
+
+
+def record_upload(store: Store, upload: Upload, *, name: str, version: str | None = None,
+                  owner: str | None = None, parents=(), meta: dict | None = None,
+                  token_id: str | None = None) -> Registration:
+    """Record a staged upload as :func:`register_path` records a file: the blob is put in
+    place first, then the row; when the row cannot be written the blob this call created is
+    removed again, so a failed registration leaves neither."""
+    if not name or not name.strip():
+        raise ValidationError("an artifact needs a name", field="name")
+    digest, staged = upload.digest, upload.staged
+    with store.read() as conn:
+        existing = find(conn, digest)
+        if existing is None:
+            _check_parents(conn, parents)
+    if existing is not None:
+        if not (staged is not None and (existing.payload == "none" or (
+                existing.payload == "blob" and payload_status(store, existing) != "present"))):
+            return Registration(existing, created=False)
+        staged.commit()
+        with store.write() as conn:
+            conn.execute(artifacts.update().where(artifacts.c.digest == digest)
+                         .values(payload="blob", payload_deleted_at=None))
+            chain.record(conn, "artifacts", [digest])
+            return Registration(get(conn, digest), created=False, restored_payload=True)
+    created_blob = staged.commit() if staged is not None else False
+    try:
+        with store.write() as conn:
+            _take_turn(conn, digest)
+            if find(conn, digest) is not None:  # another process registered it meanwhile
+                return Registration(get(conn, digest), created=False)
+            art = Artifact(
+                digest=digest, kind=upload.kind, name=name.strip(), version=version,
+                owner=owner, created_at=now_us(),
+                payload="blob" if staged is not None else "none", is_directory=False,
+                size=upload.size, hosted_id=None, retires_at=None, source_path=None,
+                payload_deleted_at=None, meta=meta or {},
+                parents=_check_parents(conn, parents), token_id=token_id,
+            )
+            _insert(conn, art)
+    except BaseException:
+        if created_blob:
+            store.blobs.delete(digest)
+        raise
     return Registration(art, created=True)
 
 

@@ -1,7 +1,7 @@
 """The content-addressed blob store: a local directory, or an object store.
 
 Both keep a blob at ``sha256/ab/cdef…`` under their root and share one interface:
-``put_bytes``, ``put_file``, ``put_stream``, ``get``, ``iter_chunks``, ``verify``,
+``put_bytes``, ``put_file``, ``put_stream``, ``stage``, ``get``, ``iter_chunks``, ``verify``,
 ``copy_to``, ``local_path``, ``signature``, ``has``, ``size``, ``delete``, ``digests``. Every
 read re-hashes the bytes and raises BlobCorruptError on a mismatch.
 
@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..digest import check_digest, of_bytes
@@ -56,6 +57,37 @@ def open_blob_store(url: str | os.PathLike, *, cache_dir: Path):
 
         return ObjectBlobStore(text, cache_dir=Path(cache_dir))
     return BlobStore(Path(text[len("file://"):] if text.startswith("file://") else text))
+
+
+@dataclass
+class Staged:
+    """Bytes written to a blob store under a temporary name, hashed while they streamed:
+    :meth:`commit` puts them in place under ``digest`` (True when this created the blob,
+    False when the store already held it whole); :meth:`discard` removes them. Use as a
+    context manager: leaving it without a commit discards, so a cut-off or refused upload
+    leaves nothing behind."""
+
+    digest: str
+    size: int
+    _commit: Callable[[], bool] = field(repr=False)
+    _discard: Callable[[], None] = field(repr=False)
+    done: bool = False
+
+    def commit(self) -> bool:
+        created = self._commit()
+        self.done = True
+        return created
+
+    def discard(self) -> None:
+        if not self.done:
+            self._discard()
+            self.done = True
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
 
 
 def _hash_chunks(chunks: Iterable[bytes], h) -> Iterator[bytes]:
@@ -151,6 +183,35 @@ class BlobStore:
             tmp.unlink(missing_ok=True)
         return digest
 
+    def stage(self, chunks: Iterable[bytes]) -> Staged:
+        """Write ``chunks`` to a temporary file of this store (``tmp/`` under its root, never
+        the system temp directory), hashing and fsyncing; a :class:`Staged` to commit."""
+        fd, tmp = self._tmp()
+        h, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in _hash_chunks(chunks, h):
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        digest = "sha256:" + h.hexdigest()
+
+        def commit() -> bool:
+            try:
+                final = self.path_of(digest)
+                if final.is_file() and self.verify(digest) == "present":
+                    return False
+                self._commit(tmp, final)
+                return True
+            finally:
+                tmp.unlink(missing_ok=True)
+
+        return Staged(digest, size, commit, lambda: tmp.unlink(missing_ok=True))
+
     def iter_chunks(self, digest: str, chunk: int = CHUNK) -> Iterator[bytes]:
         """The blob's bytes as stored, in chunks (NOT verified: see :meth:`verified_chunks`)."""
         try:
@@ -233,5 +294,5 @@ def write_verified(chunks: Iterable[bytes], dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["BlobStore", "blob_key", "is_remote", "open_blob_store", "stat_signature",
+__all__ = ["BlobStore", "Staged", "blob_key", "is_remote", "open_blob_store", "stat_signature",
            "write_verified"]

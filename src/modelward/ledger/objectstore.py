@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import BlobCorruptError, ConfigError, ModelwardError, NotFoundError, StorageError
-from .blobs import CHUNK, BlobStore, blob_key
+from .blobs import CHUNK, BlobStore, Staged, blob_key
 
 # obstore's default 30 s covers a whole request, body included: a 2 GB download at less
 # than 70 MB/s, or a server assembling a large multipart upload, would be cut off.
@@ -233,6 +234,53 @@ class ObjectBlobStore:
             raise BlobCorruptError(f"{what} changed while it was being stored "
                                    f"({expected} became {digest})")
         return digest
+
+    def stage(self, chunks: Iterable[bytes]) -> Staged:
+        """Upload ``chunks`` in parts under ``incoming/<random>`` (the digest is unknown until
+        the last byte), hashing as they stream; committing copies the object to its blob
+        key inside the store and deletes the staged one. A failed or discarded upload
+        leaves no object (an unfinished multipart upload is aborted)."""
+        h, counted, failed = hashlib.sha256(), [0], []
+        key = f"incoming/{uuid.uuid4().hex}"
+
+        def hashed():
+            try:
+                for chunk in chunks:
+                    h.update(chunk)
+                    counted[0] += len(chunk)
+                    yield chunk
+            except BaseException as exc:  # obstore would wrap it: keep the source's own
+                failed.append(exc)
+                raise
+
+        def drop() -> None:
+            try:
+                self._ob.delete(self._store, key)
+            except Exception:  # noqa: BLE001 - absent already; nothing else to undo
+                pass
+
+        try:
+            self._call("write", self._ob.put, self._store, key, hashed(), use_multipart=True,
+                       chunk_size=PART_SIZE, max_concurrency=4)
+        except BaseException:
+            drop()
+            if failed:
+                raise failed[0] from None
+            raise
+        digest = "sha256:" + h.hexdigest()
+
+        def commit() -> bool:
+            try:
+                meta = self._head(digest)
+                if (meta is not None and meta.get("size") == counted[0]
+                        and self.verify(digest) == "present"):
+                    return False
+                self._call("write", self._ob.copy, self._store, key, blob_key(digest))
+                return True
+            finally:
+                drop()
+
+        return Staged(digest, counted[0], commit, drop)
 
     def delete(self, digest: str) -> bool:
         existed = self.has(digest)
