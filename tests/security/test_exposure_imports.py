@@ -125,6 +125,24 @@ def test_a_replayed_file_never_duplicates(cli, tmp_path):
         assert chain.verify(conn).ok
 
 
+def test_a_replayed_id_with_other_content_is_a_conflict(cli, tmp_path):
+    led, run = cli
+    ids = ["0190f5c2-7e1d-7c3a-9b1e-3f2a4d5e6f7" + str(i) for i in range(3)]
+    lines = [_line(id=ids[i], subject=f"u-{i}", metric=0.0) for i in range(3)]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    assert run("experiment", "expose", "--file", "a.jsonl").returncode == 0
+    # the same ids, one with its arm and metric rewritten, one new line: nothing written
+    forged = [*lines[:2], _line(id=ids[2], subject="u-2", arm="treatment", metric=1.0),
+              _line(subject="u-9")]
+    (tmp_path / "b.jsonl").write_text("\n".join(forged) + "\n")
+    proc = run("experiment", "expose", "--file", "b.jsonl")
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert proc.stderr.startswith(f"error: b.jsonl: 1 exposure id(s) already recorded with "
+                                  f"different content: {ids[2]} (arm, metric); nothing was "
+                                  "written"), proc.stderr
+    assert count_exposures(led.store) == 3
+
+
 @pytest.fixture
 def small(ledger, tmp_path):
     """An app whose batch-body limit is 64 KiB."""
@@ -169,3 +187,13 @@ def test_hostile_api_bodies_get_one_error_shape_and_write_nothing(ledger, small)
     assert client.post(url, content=body, headers=headers).json() == {
         "recorded": 0, "duplicates": 10}
     assert count_exposures(ledger.store) == 10
+    first = client.post(url, content=json.dumps([{**item, "id": "0190f5c2-7e1d-7c3a-9b1e-"
+                                                  "3f2a4d5e6f70"}]), headers=headers)
+    assert first.json() == {"recorded": 1, "duplicates": 0}
+    resp = client.post(url, content=json.dumps([{**item, "subject": "u-2", "id": "0190f5c2-"
+                                                 "7e1d-7c3a-9b1e-3f2a4d5e6f70"}]),
+                       headers=headers)
+    err = resp.json()["error"]
+    assert resp.status_code == 409 and err["code"] == "id_conflict"
+    assert err["fields"] == {"0190f5c2-7e1d-7c3a-9b1e-3f2a4d5e6f70": ["subject"]}
+    assert count_exposures(ledger.store) == 11

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import NotFoundError, SchemaError, ValidationError
+from ..errors import IdConflictError, NotFoundError, SchemaError, ValidationError
 from ..timefmt import iso
-from ._common import JSON_OPTION, opened, out, print_json
+from ._common import JSON_OPTION, fail, opened, out, print_json
 from .experiments_render import render_check, render_regimes
 
 experiment_app = typer.Typer(help="Experiments: salted (balance-searched) assignment, "
@@ -235,6 +235,12 @@ def expose_cmd(
     with opened() as store:
         try:
             res = ledger_experiments.import_exposures(store, items, convert=convert)
+        except IdConflictError as exc:  # well-formed, but disagrees with the ledger: exit 1
+            exc.message = f"{name}: {exc.message}"
+            if as_json:
+                print_json({"ok": False, "error": exc.to_dict()})
+                raise SystemExit(1) from None
+            fail(exc, code=1)
         except ValidationError as exc:
             for p in [exc, *exc.problems]:
                 p.message = f"{name}: {p.message}"

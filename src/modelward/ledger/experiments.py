@@ -370,5 +370,34 @@ def import_exposures(store: Store, items: list[tuple[int, object]], *,
     with store.read() as conn:
         rows = prepare_exposures(conn, items, where=where, convert=convert)
     with store.write() as conn:
+        _refuse_conflicts(conn, rows)
         inserted = append_exposures_in(conn, store, rows)
     return ImportResult(inserted, len(rows) - inserted)
+
+
+def _refuse_conflicts(conn: Connection, rows: list[tuple]) -> None:
+    """IdConflictError when an id is already recorded with other content (``at`` aside: a
+    line without one is stamped when first imported). A recorded exposure never changes."""
+    from ..errors import IdConflictError
+
+    wanted = {r[0]: r for r in rows}
+    c = exposures.c
+    compared = [f for f in COLUMNS if f not in ("id", "at")]
+    conflicts: dict[str, list[str]] = {}
+    ids = sorted(wanted)
+    for i in range(0, len(ids), 500):
+        found = conn.execute(sa.select(c.id, *(getattr(c, f) for f in compared))
+                             .where(c.id.in_(ids[i:i + 500])))
+        for stored in found:
+            new = dict(zip(COLUMNS, wanted[stored[0]], strict=True))
+            differ = [f for f, old in zip(compared, stored[1:], strict=True) if new[f] != old]
+            if differ:
+                conflicts[stored[0]] = differ
+    if conflicts:
+        bad = sorted(conflicts)
+        shown = ", ".join(f"{i} ({', '.join(conflicts[i])})" for i in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise IdConflictError(
+            f"{len(bad)} exposure id(s) already recorded with different content: {shown}"
+            f"{more}; nothing was written", ids=bad, fields={i: conflicts[i] for i in bad},
+            hint="a recorded exposure never changes: give a different exposure a new id")
