@@ -1,4 +1,4 @@
-"""MW401-MW403 of the rollout issue: a sequential-ID canary that held the power users.
+"""MW401-MW403 and MW405 of the rollout issue: a sequential-ID canary that held the power users.
 
 The refund-flow canary was bucketed by the serving code as ``user_id % 100 < 5``. User ids
 are sequential, and each customer organisation's admins took the first seats of a block
@@ -102,11 +102,12 @@ def _balanced(world: World) -> None:
 def id_modulo_canary(world: World) -> list[Expected]:
     world.after_write.append(_canary)
     # The counts are exactly 95/5 (ids 1..10000), so MW401 stays silent: the bias is who,
-    # not how many.
+    # not how many. The recorded arms are the flag's, not the salt's: MW405.
     return [*(subjects.by_subject("MW402", "id-modulo-canary", CANARY, covariate=c)
               for c in COVARIATES),
             *(subjects.by_subject("MW403", "id-modulo-canary", CANARY, test=t)
-              for t in ("id-mod-10", "id-mod-100"))]
+              for t in ("id-mod-10", "id-mod-100")),
+            subjects.by_subject("MW405", "id-modulo-canary", CANARY)]
 
 
 @episode("balanced-experiment", "control",

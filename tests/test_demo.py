@@ -78,13 +78,14 @@ def test_exactly_the_planted_findings(built, findings):
         ("MW205", d["sft-chatty"]), ("MW302", "fewshot/billing-pool-v2.jsonl"),
         ("MW402", "refund-flow-canary"), ("MW402", "refund-flow-canary"),
         ("MW403", "refund-flow-canary"), ("MW403", "refund-flow-canary"),
-        ("MW404", "search-ranking"), ("MW501", "embed/hosted"), ("MW502", "kb/search")])
+        ("MW405", "refund-flow-canary"), ("MW404", "search-ranking"),
+        ("MW501", "embed/hosted"), ("MW502", "kb/search")])
     rec = report.reconcile(built.expected, findings)
     assert rec.ok, (rec.missing, rec.unexpected)
-    assert len(rec.matched) == len(built.expected) == 23
+    assert len(rec.matched) == len(built.expected) == 24
     assert COVERED == ("MW0", "MW1", "MW201", "MW202", "MW203", "MW204", "MW205", "MW206",
                        "MW301", "MW302", "MW303", "MW304", "MW401", "MW402", "MW403", "MW404",
-                       "MW501", "MW502")
+                       "MW405", "MW501", "MW502")
     assert all(not f["code"].startswith(COVERED) for f in rec.uncovered)
     assert len(rec.matched) + len(rec.uncovered) == len(findings)
 
@@ -179,7 +180,7 @@ def test_safety_and_contamination_incidents(built, findings):
     assert all(f["subject"] != "fewshot/billing-pool-v1.jsonl" for f in findings)
 
 
-def test_rollout_and_retrieval_incidents(built, findings):
+def test_rollout_and_retrieval_incidents(built, findings, demo_store):
     mw402 = {f["evidence"]["covariate"]: f["evidence"] for f in findings if f["code"] == "MW402"}
     assert set(mw402) == {"sessions_30d", "spend_90d"}
     assert all(e["experiment"] == "refund-flow-canary" and e["n_arm"] == 500
@@ -187,6 +188,18 @@ def test_rollout_and_retrieval_incidents(built, findings):
     tests = sorted(f["evidence"]["test"] for f in findings if f["code"] == "MW403")
     assert tests == ["id-mod-10", "id-mod-100"]
     assert not [f for f in findings if f["code"] == "MW401"]  # exactly 95/5: who, not how many
+    # the flag's arms are not the salt's: every id % 100 < 5 user the salt puts in control,
+    # and every other user it puts in treatment
+    from modelward.rollout.checks import experiment_of
+
+    with demo_store.read() as conn:
+        exp = experiment_of(conn, "refund-flow-canary")
+    flag = {f"u-{i}": "treatment" if i % 100 < 5 else "control" for i in range(1, 10_001)}
+    wrong = [u for u, a in flag.items() if exp.assign(u) != a]
+    arms = _one(findings, "MW405")["evidence"]
+    assert (arms["mismatched_exposures"], arms["mismatched_subjects"], arms["exposures"]) == (
+        len(wrong), len(wrong), 10_000)
+    assert arms["examples"] == wrong[:5]
     assert all(f["subject"] != "answer-style" for f in findings)  # the balanced control
     shift = _one(findings, "MW404")
     assert shift["subject"] == "search-ranking" and "fingerprint_epoch" in shift["message"]
@@ -379,7 +392,7 @@ def test_make_demo_script_end_to_end(tmp_path):
                     r"^  ok +MW204 sha256:", r"^  ok +MW205 sha256:",
                     r"^  ok +MW302 fewshot/billing-pool-v2.jsonl ",
                     r"^  ok +MW402 refund-flow-canary ", r"^  ok +MW403 refund-flow-canary ",
-                    r"^  ok +MW404 search-ranking ", r"^  ok +MW501 embed/hosted ",
+                    r"^  ok +MW405 refund-flow-canary ", r"^  ok +MW404 search-ranking ", r"^  ok +MW501 embed/hosted ",
                     r"^  ok +MW502 kb/search "):
         assert re.search(pattern, out, re.M), pattern
     replay = out[out.index("=== A bug report quotes an answer v1.1 gave"):]
@@ -389,7 +402,7 @@ def test_make_demo_script_end_to_end(tmp_path):
     for line in ("  MW102 unretained-artifact  sha256:", "  MW104 vendor-substitution  "
                  "openai:gpt-4o-mini\n", "  MW105 stale-fleet  chat/v1\n"):
         assert line in check
-    assert re.search(r"^23 findings: 4 errors, 19 warnings", check, re.M)
+    assert re.search(r"^24 findings: 4 errors, 20 warnings", check, re.M)
 
 
 def test_explore_it_yourself_commands_reproduce_the_demo_exactly(built, findings, tmp_path):
@@ -493,7 +506,9 @@ def test_the_pre_commit_hook_runs_on_the_demo_ledger(built, findings):
                           env=report.cli_env(built.path), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 1, proc.stderr
-    assert re.search(rf"^{len(findings)} findings: 4 errors, 18 warnings", proc.stdout, re.M)
+    errors = sum(f["severity"] == "error" for f in findings)
+    assert re.search(rf"^{len(findings)} findings: {errors} errors, "
+                     rf"{len(findings) - errors} warnings", proc.stdout, re.M)
     [local] = [yaml.safe_load(b) for b in _yaml_blocks((ROOT / "docs" / "check.md").read_text())
                if "repo: local" in b]
     [documented] = local["repos"][0]["hooks"]

@@ -106,7 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
             "larger bodies get 413 before they are read.", minimum=1024),
     Setting("max_batch_body", "int", 64 << 20,
             "`modelward serve`: largest body (bytes) of a batch write (POST /api/v1/decisions, "
-            "POST /api/v1/feedback).", minimum=1024),
+            "POST /api/v1/feedback, POST /api/v1/experiments/{name}/exposures).",
+            minimum=1024),
     Setting("max_otlp_body", "int", 32 << 20,
             "`modelward serve`: largest body (bytes, as sent, compressed or not) of POST "
             "/v1/traces.", minimum=1024),

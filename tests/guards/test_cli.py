@@ -238,6 +238,6 @@ def test_guards_lists_the_code_table():
                          "MW101  unattributed-decision     error    active"]
     assert lines[-1].startswith("MW502  threshold-drift           warning  ")
     table = json.loads(CliRunner().invoke(app, ["guards", "--json"]).stdout)
-    assert len(table) == 23 and table[6]["code"] == "MW105"
+    assert len(table) == 24 and table[6]["code"] == "MW105"
     assert table[6]["help_uri"].endswith("MW105.md") and table[7]["code"] == "MW201"
     assert [row["help_uri"] is None for row in table] == [row["status"] != "active" for row in table]

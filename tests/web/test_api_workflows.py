@@ -145,6 +145,41 @@ def test_experiments_are_listed_shown_and_checked(api):
     assert error(api.get("/api/v1/experiments/nope/check"), 404)["code"] == "not_found"
 
 
+def test_exposures_are_posted_all_or_nothing_and_a_resent_batch_never_duplicates(api):
+    from modelward.ledger import chain
+
+    from ..rollout.world import count_exposures
+
+    create(api.store, "canary", "s4lt")
+    batch = [{"subject": f"u-{i}", "arm": "control", "at": T0 + i, "metric": 0.5}
+             for i in range(20)]
+    with api.store.read() as conn:
+        before = chain.last_block(conn)
+    resp = api.post("/api/v1/experiments/canary/exposures", json=batch)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"recorded": 20, "duplicates": 0}
+    with api.store.read() as conn:
+        assert chain.last_block(conn) != before  # sealed in the chain
+    again = api.post("/api/v1/experiments/canary/exposures", json={"exposures": batch})
+    assert again.json() == {"recorded": 0, "duplicates": 20}
+    assert count_exposures(api.store) == 20
+    # one bad item rejects the batch: every bad item named by index, nothing written
+    bad = [{"subject": "u-a", "arm": "blue"}, {"subject": "u-b", "arm": "control"},
+           {"subject": "u-c", "arm": "control", "experiment": "other"},
+           {"subject": "u-d", "arm": "control", "metric": "NaN"}]
+    err = error(api.post("/api/v1/experiments/canary/exposures", json=bad), 422)
+    assert [(p["index"], p["field"]) for p in err["problems"]] == [
+        (0, "exposures[0].arm"), (2, "exposures[2].experiment"), (3, "exposures[3].metric")]
+    assert err["message"] == ("exposures[0].arm: 'blue' is not an arm of canary (control, treatment) "
+                              "(and 2 more bad items); nothing was written")
+    assert count_exposures(api.store) == 20
+    assert error(api.post("/api/v1/experiments/nope/exposures", json=batch), 404)[
+        "code"] == "not_found"
+    # a reader may not record
+    assert error(api.post("/api/v1/experiments/canary/exposures", json=batch,
+                          role="reader"), 403)["code"] == "forbidden"
+
+
 def test_fingerprint_runs_and_the_latest_comparison(api):
     hosted_embedder(api.store)
     run(api.store, "hashing", T0)

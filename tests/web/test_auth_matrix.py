@@ -48,6 +48,7 @@ EXPECTED = {
     ("GET", "/api/v1/experiments/{name}"): READ,
     ("GET", "/api/v1/experiments/{name}/check"): READ,
     ("GET", "/api/v1/experiments/{name}/regimes"): READ,
+    ("POST", "/api/v1/experiments/{name}/exposures"): WRITE,
     ("POST", "/api/v1/feedback"): WRITE,
     ("GET", "/api/v1/findings"): READ,
     ("GET", "/api/v1/fingerprints"): READ,

@@ -1,4 +1,4 @@
-"""``modelward experiment create|list|show|assign|check|audit|regimes``: salted, balanced
+"""``modelward experiment create|list|show|assign|expose|check|audit|regimes``: salted, balanced
 assignment and the checks that say whether an experiment's arms can be compared."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import NotFoundError, SchemaError, ValidationError
+from ..errors import IdConflictError, NotFoundError, SchemaError, ValidationError
 from ..timefmt import iso
-from ._common import JSON_OPTION, opened, out, print_json
+from ._common import JSON_OPTION, fail, opened, out, print_json
 from .experiments_render import render_check, render_regimes
 
 experiment_app = typer.Typer(help="Experiments: salted (balance-searched) assignment, "
@@ -189,6 +189,78 @@ def assign_cmd(name: str = typer.Argument(...),
         return
     for r in rows:
         out.print(f"{r['subject']}  {r['uniform']!r}  {r['arm']}")
+
+
+@experiment_app.command("expose")
+def expose_cmd(
+    file: Path = typer.Option(..., "--file", help="Exposures to record: JSON lines (.jsonl) or "
+                              "CSV (.csv) with a header; fields as the SDK's expose()."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Record exposures made elsewhere; any bad line rejects the file and nothing is
+    written. A line without an id is identified by its content, so importing the same
+    file again records nothing new."""
+    import orjson
+
+    from ..csvfile import decode, read_csv
+    from ..display import plural
+    from ..ledger import experiments as ledger_experiments
+    from ._common import read_input
+
+    data = read_input(file, "--file")
+    name = str(file)
+    convert = None
+    if file.suffix.lower() == ".csv":
+        table = read_csv(data, name=name)
+        items: list = table.rows
+
+        def convert(cells, *, line):
+            return ledger_experiments.csv_exposure(cells, line=line)
+    else:
+        items = []
+        for number, line in enumerate(decode(data, name).split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((number, orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                items.append((number, _BadJson(str(exc))))
+
+        def convert(obj, *, line):
+            if isinstance(obj, _BadJson):
+                raise ValidationError(f"not valid JSON ({obj.reason})", line=line)
+            return obj
+    if not items:
+        raise ValidationError(f"{name} holds no exposures", field="--file")
+    with opened() as store:
+        try:
+            res = ledger_experiments.import_exposures(store, items, convert=convert)
+        except IdConflictError as exc:  # well-formed, but disagrees with the ledger: exit 1
+            exc.message = f"{name}: {exc.message}"
+            if as_json:
+                print_json({"ok": False, "error": exc.to_dict()})
+                raise SystemExit(1) from None
+            fail(exc, code=1)
+        except ValidationError as exc:
+            for p in [exc, *exc.problems]:
+                p.message = f"{name}: {p.message}"
+            if as_json:
+                print_json({"ok": False, "error": exc.to_dict()})
+                raise SystemExit(2) from None
+            exc.message += "".join(f"\n  {p.message}" for p in exc.problems[1:])
+            raise
+    if as_json:
+        print_json({"ok": True, "recorded": res.inserted, "duplicates": res.duplicates})
+    else:
+        out.print(f"recorded {plural(res.inserted, 'exposure')} from {name}"
+                  + (f" ({res.duplicates} already recorded)" if res.duplicates else ""))
+
+
+class _BadJson:
+    """A line of a JSONL file that did not parse (reported with the other bad lines)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 @experiment_app.command("check")

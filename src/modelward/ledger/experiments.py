@@ -253,3 +253,151 @@ def fingerprint_epochs(conn: Connection, digests) -> dict[str, list[tuple[int, i
         for digest, at, epoch in rows:
             out[digest].append((at, epoch))
     return out
+
+
+# --- importing exposures (CLI file, API batch) -------------------------------------------
+
+@dataclass
+class ImportResult:
+    inserted: int
+    duplicates: int
+
+
+_CSV_INT = ("fingerprint_epoch",)
+_CSV_FLOAT = ("metric",)
+
+
+def csv_exposure(cells: Mapping[str, str], *, line: int) -> dict:
+    """One row of a strict CSV file (:func:`modelward.csvfile.read_csv`) as an exposure
+    object: an empty cell is an absent field, ``metric`` a number, ``fingerprint_epoch`` an
+    integer, ``at`` an ISO 8601 time or integer microseconds, ``extra`` a JSON object."""
+    obj: dict = {}
+    for field, cell in cells.items():
+        if cell == "":
+            continue
+        if field in _CSV_FLOAT:
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ValidationError(f"expected a number, got {cell[:40]!r}", field=field,
+                                      line=line) from None
+            obj[field] = value
+        elif field in _CSV_INT or (field == "at" and cell.isdigit()):
+            if not cell.isdigit():
+                raise ValidationError(f"expected an integer, got {cell[:40]!r}", field=field,
+                                      line=line)
+            obj[field] = int(cell)
+        elif field == "extra":
+            try:
+                obj[field] = orjson.loads(cell)
+            except orjson.JSONDecodeError:
+                raise ValidationError("not valid JSON", field=field, line=line) from None
+        else:
+            obj[field] = cell
+    return obj
+
+
+def prepare_exposures(conn: Connection, items: list[tuple[int, object]], *,
+                      where: str = "line", convert=None, max_problems: int = 50) -> list[tuple]:
+    """Validate ``(position, object)`` pairs into exposure rows, all or nothing.
+
+    Each object is checked by :func:`normalize_exposure`; its experiment must be in the
+    ledger and its arm one of that experiment's arms (as the SDK's ``expose()`` requires).
+    An object without an id gets one derived from its content
+    (:func:`~modelward.ids.content_id`), so sending the same file or batch again writes
+    nothing new; two objects with the same id are refused. Raises one ValidationError whose
+    ``problems`` name every bad position (``where`` ``line``: a file's line; ``index``: a
+    batch's item). ``convert(obj, line=...)`` first turns each item into an object (a CSV
+    row: :func:`csv_exposure`)."""
+    from ..ids import content_id
+
+    rows: list[tuple] = []
+    problems: list[ValidationError] = []
+    seen: dict[str, int] = {}
+    arms_of: dict[str, tuple[str, ...] | None] = {}
+    now = now_us()
+    for pos, obj in items:
+        ln = pos if where == "line" else None
+        try:
+            if convert is not None:
+                obj = convert(obj, line=pos)
+            derived = isinstance(obj, dict) and obj.get("id") is None
+            if derived:
+                obj = {**obj, "id": content_id(b"exposure\n" + canonical_json(obj))}
+            row = normalize_exposure(obj, line=ln, now=now)
+            name, arm = row[1], row[3]
+            if name not in arms_of:
+                found = conn.execute(sa.select(experiments_table.c.arms)
+                                     .where(experiments_table.c.name == name)).first()
+                arms_of[name] = None if found is None else tuple(
+                    a["name"] for a in orjson.loads(found[0]))
+            arms = arms_of[name]
+            if arms is None:
+                raise ValidationError(f"no experiment {name!r} in the ledger",
+                                      field="experiment", line=ln,
+                                      hint="create it first with `modelward experiment create`")
+            if arm not in arms:
+                raise ValidationError(f"{arm!r} is not an arm of {name} ({', '.join(arms)})",
+                                      field="arm", line=ln)
+            if row[0] in seen:
+                what = (f"repeats {where} {seen[row[0]]} exactly (an exposure without an id "
+                        "is identified by its content)") if derived else \
+                    f"repeats the id of {where} {seen[row[0]]}"
+                raise ValidationError(what, field="id", line=ln)
+            seen[row[0]] = pos
+        except ValidationError as exc:
+            exc.position = pos
+            problems.append(exc)
+            if len(problems) >= max_problems:
+                break
+            continue
+        rows.append(row)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more bad {where}s)" if len(problems) > 1 else ""
+        error = ValidationError(f"{first.message}{more}; nothing was written",
+                                hint=f"fix the {where}s named and send them again")
+        error.field, error.line, error.problems = first.field, first.line, problems
+        raise error
+    return rows
+
+
+def import_exposures(store: Store, items: list[tuple[int, object]], *,
+                     where: str = "line", convert=None) -> ImportResult:
+    """Validate every exposure (:func:`prepare_exposures`), then write them all in one
+    transaction and one chain block, or nothing. Ids already recorded are counted as
+    duplicates."""
+    with store.read() as conn:
+        rows = prepare_exposures(conn, items, where=where, convert=convert)
+    with store.write() as conn:
+        _refuse_conflicts(conn, rows)
+        inserted = append_exposures_in(conn, store, rows)
+    return ImportResult(inserted, len(rows) - inserted)
+
+
+def _refuse_conflicts(conn: Connection, rows: list[tuple]) -> None:
+    """IdConflictError when an id is already recorded with other content (``at`` aside: a
+    line without one is stamped when first imported). A recorded exposure never changes."""
+    from ..errors import IdConflictError
+
+    wanted = {r[0]: r for r in rows}
+    c = exposures.c
+    compared = [f for f in COLUMNS if f not in ("id", "at")]
+    conflicts: dict[str, list[str]] = {}
+    ids = sorted(wanted)
+    for i in range(0, len(ids), 500):
+        found = conn.execute(sa.select(c.id, *(getattr(c, f) for f in compared))
+                             .where(c.id.in_(ids[i:i + 500])))
+        for stored in found:
+            new = dict(zip(COLUMNS, wanted[stored[0]], strict=True))
+            differ = [f for f, old in zip(compared, stored[1:], strict=True) if new[f] != old]
+            if differ:
+                conflicts[stored[0]] = differ
+    if conflicts:
+        bad = sorted(conflicts)
+        shown = ", ".join(f"{i} ({', '.join(conflicts[i])})" for i in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise IdConflictError(
+            f"{len(bad)} exposure id(s) already recorded with different content: {shown}"
+            f"{more}; nothing was written", ids=bad, fields={i: conflicts[i] for i in bad},
+            hint="a recorded exposure never changes: give a different exposure a new id")
