@@ -154,7 +154,7 @@ chain_blocks = Table(
     Column("first_at", BigInteger, nullable=False),
     Column("last_at", BigInteger, nullable=False),
     Column("sealed_at", BigInteger, nullable=False),
-    # leaves of other chained records (chain_leaves) in the block (migration 0009); a block
+    # leaves of other chained records (chain_leaves) in the block (migration 0010_chain_all); a block
     # holds decisions or records, never both
     Column("records", Integer, nullable=False, server_default="0"),
 )
