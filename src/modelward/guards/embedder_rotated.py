@@ -28,8 +28,8 @@ matrix correlation below 0.9) or a change of dimensions, and ``inconclusive`` ot
 which never fires.
 
 **Known limits.** Measured by ``bench/calib/mw501.py`` (40 probes, 3 repeats, 5 baseline
-runs): false alarms 0.1-0.6% (upper 95% bounds up to 1.3%) across the null scenarios (noise varying between runs, steady
-noisy API); an update to per-probe cosine 0.98 is caught in 100% of cases behind a steadily
+runs): false alarms 0.1-0.6% (upper 95% bounds up to 1.3%) across the null scenarios
+(noise varying between runs, steady noisy API); an update to per-probe cosine 0.98 is caught in 100% of cases behind a steadily
 noisy API but only about a third of the time when the noise itself varies 2-3x between
 runs (the bound has to cover that spread). The first three runs of an epoch are its
 baseline: a subtle change among them widens the spread instead of being caught; a slow
