@@ -5,7 +5,7 @@ from __future__ import annotations
 from modelward.ledger import artifacts
 from modelward.retrieval import fingerprinting
 from modelward.retrieval.embedders import parse_embedder_runner
-from modelward.retrieval.fingerprints import near_one
+from modelward.retrieval.fingerprints import basis, near_one
 from modelward.retrieval.probes import load_probes
 
 from .builders import DAY, HOUR, T0, move, put
@@ -30,7 +30,9 @@ def test_MW501_fires_when_a_hosted_embedder_rotates_silently(ledger, fleet, find
     first = fingerprint(ledger.store, "embed/hosted", "hashing", T0 + HOUR)
     same = fingerprint(ledger.store, "embed/hosted", "noisy", T0 + 2 * HOUR)
     changed = fingerprint(ledger.store, "embed/hosted", "rotated", T0 + 5 * HOUR)
-    assert (same.verdict, changed.verdict) == ("same", "changed")
+    # one baseline run before it: too few for the noise between runs, but a rotation is
+    # beyond the gross bound
+    assert (same.verdict, changed.verdict) == ("inconclusive", "changed")
     [f] = findings("MW501")
     cmp = changed.summary["comparison"]
     assert (f.subject, f.severity) == ("embed/hosted", "warning")
@@ -45,12 +47,30 @@ def test_MW501_fires_when_a_hosted_embedder_rotates_silently(ledger, fleet, find
         "embed/hosted's fingerprint changed at 2026-03-01T17:00:00Z (magnitude "
         f"{changed.magnitude:.2g}, threshold {cmp['threshold']:.1e}; median per-probe cosine "
         f"{near_one(cmp['median_cosine'])}, matrix correlation "
-        f"{near_one(cmp['matrix_correlation'])}) "
+        f"{near_one(cmp['matrix_correlation'])}; {basis(cmp)}) "
         "with no alias move or embedder registration since the run of "
         "2026-03-01T14:00:00Z; epoch 1 -> 2")
     assert first.verdict == "baseline"
     # outside the check window it is not judged
     assert findings("MW501", since=T0 + 6 * HOUR) == []
+
+
+def test_MW501_fires_on_a_small_update_against_the_noise_between_runs(ledger, fleet,
+                                                                       findings):
+    hosted(ledger.store)
+    runs = [fingerprint(ledger.store, "embed/hosted", "noisy", T0 + h * HOUR)
+            for h in (1, 2, 3, 4)]
+    assert [r.verdict for r in runs] == ["baseline", "inconclusive", "inconclusive", "same"]
+    assert findings("MW501") == []
+    changed = fingerprint(ledger.store, "embed/hosted", "nudged", T0 + 5 * HOUR)
+    cmp = changed.summary["comparison"]
+    assert (changed.verdict, cmp["method"], cmp["baseline_runs"]) == (
+        "changed", "between-runs", 4)
+    assert 0.95 < cmp["median_cosine"] < 0.999 and cmp["threshold"] < 1 - cmp["median_cosine"]
+    [f] = findings("MW501")
+    assert (f"threshold at a 1% false-alarm rate from the noise between 4 baseline runs; "
+            f"smallest detectable change: median per-probe cosine "
+            f"{near_one(1 - cmp['threshold'])}") in f.message
 
 
 def test_MW501_fires_for_a_change_of_dimensions(ledger, fleet, findings):
@@ -78,6 +98,8 @@ def test_MW501_clean_when_the_change_is_an_alias_move_or_a_registration(ledger, 
     registered = fingerprint(store, "embed/hosted", "hashing", T0 + 5 * HOUR)
     assert (moved.verdict, registered.verdict) == ("changed", "changed")
     assert findings("MW501") == []
+    # an inconclusive run (too few baseline runs) is never a finding
+    assert fingerprint(store, "embed/search", "noisy", T0 + 4 * HOUR).verdict == "inconclusive"
     # the same change with the registration before the previous run still fires
     fingerprint(store, "embed/hosted", "rotated", T0 + 6 * HOUR)
     [f] = findings("MW501")

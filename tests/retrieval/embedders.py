@@ -43,6 +43,16 @@ def rotated(texts, *, model):
 _rng = np.random.default_rng(11)
 
 
+NUDGE = np.random.default_rng(5).normal(size=(DIMS, DIMS))
+
+
+def nudged(texts, *, model):
+    """A small update: every vector moved a little (per-probe cosine about 0.99), far less
+    than a rotation but far beyond ``noisy``'s noise."""
+    base = _embed(texts)
+    return (base + 0.15 * base @ NUDGE / np.sqrt(DIMS)).tolist()
+
+
 def noisy(texts, *, model):
     """A hosted API's non-bit-stable answers: the same vectors plus a little noise."""
     base = _embed(texts)

@@ -52,22 +52,32 @@ def test_runs_compare_with_the_epoch_baseline_and_a_change_opens_an_epoch(ledger
     store = ledger.store
     hosted_embedder(store)
     base = run(store, "hashing", T0).run
-    same = run(store, "noisy", T0 + DAY)
+    # one and two baseline runs: too few to measure the noise between runs
+    early = [run(store, "noisy", T0 + d * DAY) for d in (1, 2)]
+    for r in early:
+        assert (r.run.verdict, r.run.epoch, r.run.baseline_id) == ("inconclusive", 1, base.id)
+        assert r.comparison.method == "too-few-runs"
+        assert 0 < r.run.magnitude < r.comparison.threshold == fp.GROSS
+    assert early[1].run.summary["baseline_runs"] == [base.id, early[0].run.id]
+    same = run(store, "noisy", T0 + 3 * DAY)
     assert (same.run.verdict, same.run.epoch, same.run.baseline_id) == ("same", 1, base.id)
-    assert 0 < same.run.magnitude < same.comparison.threshold
-    changed = run(store, "rotated", T0 + 2 * DAY)
+    assert same.comparison.baseline_runs == 3 and same.comparison.method == "between-runs"
+    assert 0 <= same.run.magnitude < same.comparison.threshold < 0.01
+    changed = run(store, "rotated", T0 + 4 * DAY)
     assert (changed.run.verdict, changed.run.epoch, changed.run.baseline_id) == (
         "changed", 2, base.id)
     assert changed.run.summary["comparison"]["median_cosine"] < 0.5
-    # later runs compare with the new epoch's baseline, the changed run
-    after = run(store, "rotated", T0 + 3 * DAY)
+    # later runs are judged against the new epoch's runs, the first the changed run
+    after = run(store, "rotated", T0 + 5 * DAY)
     assert (after.run.verdict, after.run.epoch, after.run.baseline_id) == (
-        "same", 2, changed.run.id)
+        "inconclusive", 2, changed.run.id)
     with store.read() as conn:
         assert [(f.epoch, f.verdict) for f in ledger_fp.history(conn, "embed/search")] == [
-            (1, "baseline"), (1, "same"), (2, "changed"), (2, "same")]
+            (1, "baseline"), (1, "inconclusive"), (1, "inconclusive"), (1, "same"),
+            (2, "changed"), (2, "inconclusive")]
     again = fingerprinting.compare_latest(store, "embed/search")
-    assert again.baseline.id == changed.run.id and again.comparison.verdict == "same"
+    assert again.baseline.id == changed.run.id
+    assert again.comparison.to_dict() == after.comparison.to_dict()
 
 
 def test_compare_recomputes_a_changed_run_from_the_stored_vectors(ledger):

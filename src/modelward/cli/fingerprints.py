@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..retrieval.fingerprints import basis
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, parse_at, print_json
 
@@ -21,10 +22,10 @@ def _verdict_line(result) -> str:
         return (f"baseline: epoch {run.epoch}, noise floor {run.noise_floor:.2e} "
                 f"({run.repeats} repeats, {run.dims} dims)")
     median = "n/a (dimensions differ)" if cmp.median_cosine is None else f"{cmp.median_cosine:.6f}"
-    head = "CHANGED" if cmp.verdict == "changed" else "same"
+    head = {"changed": "CHANGED", "inconclusive": "INCONCLUSIVE"}.get(cmp.verdict, cmp.verdict)
     return (f"{head}: magnitude {cmp.magnitude:.2e} vs threshold {cmp.threshold:.2e} "
             f"(median per-probe cosine {median}, similarity-matrix correlation "
-            f"{cmp.matrix_correlation:.6f}); epoch {run.epoch}")
+            f"{cmp.matrix_correlation:.6f}); {basis(cmp)}; epoch {run.epoch}")
 
 
 def _print_result(result) -> None:

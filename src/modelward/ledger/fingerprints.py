@@ -21,7 +21,7 @@ from . import chain
 from .fits import check_fits
 from .schema import fingerprints
 
-VERDICTS = ("baseline", "same", "changed")
+VERDICTS = ("baseline", "same", "inconclusive", "changed")
 
 
 @dataclass
@@ -90,6 +90,14 @@ def epoch_baseline(conn: Connection, alias: str, epoch: int) -> Fingerprint | No
     row = conn.execute(sa.select(fingerprints).where(f.embedder_alias == alias, f.epoch == epoch)
                        .order_by(f.at, f.id).limit(1)).first()
     return _row(row) if row else None
+
+
+def epoch_runs(conn: Connection, alias: str, epoch: int) -> list[Fingerprint]:
+    """Every run of ``epoch`` of ``alias``, oldest first: the baseline runs of the next."""
+    f = fingerprints.c
+    rows = conn.execute(sa.select(fingerprints).where(f.embedder_alias == alias, f.epoch == epoch)
+                        .order_by(f.at, f.id)).all()
+    return [_row(r) for r in rows]
 
 
 def all_runs(conn: Connection, *, since: int | None = None) -> list[Fingerprint]:

@@ -410,7 +410,7 @@ fingerprints = Table(
     Column("vendor_model_id", String(300)),
     Column("epoch", Integer, nullable=False),
     Column("baseline_id", String(36)),
-    Column("verdict", String(16)),  # baseline | same | changed
+    Column("verdict", String(16)),  # baseline | same | inconclusive | changed
     Column("magnitude", Float),
     Column("summary", Text),
 )

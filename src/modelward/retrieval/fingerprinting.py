@@ -1,8 +1,9 @@
 """The fingerprint workflow behind ``modelward fingerprint run|compare|history``.
 
-The first run of an embedder alias is its baseline (epoch 1). Every later run is compared
-with the baseline of the current epoch; a ``changed`` verdict opens epoch + 1 with the new
-run as its baseline, so experiments can split exposures by substrate epoch (MW404) and
+The first run of an embedder alias is its baseline (epoch 1). Every later run is judged
+against the runs of the current epoch so far (its baseline runs, the most recent
+``fingerprints.MAX_RUNS``; :func:`fingerprints.judge`); a ``changed`` verdict opens epoch + 1
+with the new run as its first baseline run, so experiments can split exposures by substrate epoch (MW404) and
 MW501 can ask whether anybody registered the change.
 """
 
@@ -46,15 +47,15 @@ def _vectors(store: Store, run: Fingerprint) -> np.ndarray:
     return fp.from_npy(store.blobs.get(run.vectors_digest))  # re-hashed on read
 
 
-def _compare(store: Store, base: Fingerprint, new_vectors: np.ndarray, new_noise: float,
-             new_probes: str, probe_ids: list[str]) -> fp.Comparison:
-    if base.probes_digest != new_probes:
-        raise ValidationError(
-            f"the baseline {base.id} of {base.embedder_alias} was taken on other probes "
-            f"({base.probes_digest}); runs are comparable only on the same probes",
-            field="--probes", hint="run with the probes of the baseline")
-    return fp.compare(_vectors(store, base), new_vectors,
-                      noise=max(base.noise_floor, new_noise), probe_ids=probe_ids)
+def _judge(store: Store, pool: list[Fingerprint], new_vectors: np.ndarray,
+           new_probes: str, probe_ids: list[str]) -> fp.Comparison:
+    for base in pool:
+        if base.probes_digest != new_probes:
+            raise ValidationError(
+                f"the baseline run {base.id} of {base.embedder_alias} was taken on other "
+                f"probes ({base.probes_digest}); runs are comparable only on the same probes",
+                field="--probes", hint="run with the probes of the baseline")
+    return fp.judge([_vectors(store, b) for b in pool], new_vectors, probe_ids=probe_ids)
 
 
 def embed_probes(runner, probes: Probes, embedder, repeats: int) -> tuple[np.ndarray, str | None]:
@@ -88,6 +89,7 @@ def run(store: Store, alias: str, runner, probes: Probes, *, repeats: int = 3,
         res = ledger_aliases.resolve_at(conn, alias, when)
         embedder = ledger_artifacts.get(conn, res.digest)
         last = ledger_fp.latest(conn, alias)
+        pool = ledger_fp.epoch_runs(conn, alias, last.epoch)[-fp.MAX_RUNS:] if last else []
         base = ledger_fp.epoch_baseline(conn, alias, last.epoch) if last else None
     if embedder.kind != "embedder":
         raise ValidationError(f"{alias} points at a {embedder.kind}, not an embedder",
@@ -99,7 +101,7 @@ def run(store: Store, alias: str, runner, probes: Probes, *, repeats: int = 3,
     comparison = None
     epoch, verdict = 1, "baseline"
     if base is not None:
-        comparison = _compare(store, base, vectors, noise, probes.digest, probes.ids)
+        comparison = _judge(store, pool, vectors, probes.digest, probes.ids)
         verdict = comparison.verdict
         epoch = last.epoch + (verdict == "changed")
     blob = store.blobs.put_bytes(fp.to_npy(vectors))
@@ -111,22 +113,25 @@ def run(store: Store, alias: str, runner, probes: Probes, *, repeats: int = 3,
         magnitude=comparison.magnitude if comparison else None,
         summary={"probes": len(probes), "probes_source": probes.source,
                  "probe_ids": probes.ids,
-                 **({"comparison": comparison.to_dict()} if comparison else {})})
+                 **({"comparison": comparison.to_dict(),
+                     "baseline_runs": [b.id for b in pool]} if comparison else {})})
     with store.write() as conn:
         ledger_fp.insert(conn, row)
     return RunResult(row, base, comparison, probes)
 
 
 def compare_latest(store: Store, alias: str) -> RunResult:
-    """The latest run of ``alias`` against the run it was compared with (the baseline of
-    its epoch, or of the previous epoch for a run that opened a new one), recomputed from
-    the stored vectors (verified on read)."""
+    """The latest run of ``alias`` judged again against the baseline runs it was judged
+    against (of its epoch, or of the previous epoch for a run that opened a new one),
+    recomputed from the stored vectors (verified on read)."""
     with store.read() as conn:
         last = ledger_fp.latest(conn, alias)
         if last is None:
             raise ModelwardError(f"{alias} has no fingerprint runs",
                                  hint=f"run `modelward fingerprint run {alias} --runner …`")
         base = ledger_fp.get(conn, last.baseline_id) if last.baseline_id else None
+        pool = [ledger_fp.get(conn, i) for i in last.summary.get("baseline_runs")
+                or ([base.id] if base else [])]
     ids = list(last.summary.get("probe_ids") or [])
     probes = Probes(ids, [], last.probes_digest, last.summary.get("probes_source", "?"))
     if base is None:
@@ -134,5 +139,5 @@ def compare_latest(store: Store, alias: str) -> RunResult:
     vectors = _vectors(store, last)
     if len(ids) != vectors.shape[1]:
         ids = [f"#{i + 1}" for i in range(vectors.shape[1])]
-    comparison = _compare(store, base, vectors, last.noise_floor, last.probes_digest, ids)
+    comparison = _judge(store, pool, vectors, last.probes_digest, ids)
     return RunResult(last, base, comparison, probes)

@@ -13,9 +13,25 @@ each probe:
   in different spaces), its median and the worst probes;
 * the Spearman correlation of the two probe-pair cosine-similarity matrices (upper
   triangles), which works even when the dimensions differ;
-* the magnitude, max(1 - median per-probe cosine, 1 - matrix correlation), and the
-  verdict ``changed`` when it exceeds ``margin`` × the larger noise floor of the two runs
-  (or the dimensions differ), ``same`` otherwise.
+* the magnitude, max(1 - median per-probe cosine, 1 - matrix correlation).
+
+:func:`judge` gives the verdict ``modelward fingerprint run`` records (and ``fingerprint
+compare`` recomputes, and MW501 reports): the new run against the earlier runs of the same
+substrate epoch (its **baseline runs**), so the null covers the variation between runs
+taken at different times, not only between back-to-back repeats. The magnitudes between
+every pair of baseline runs (on their mean vectors, so each carries its run's between-run
+perturbation and its repeats' noise) are split into each run's own **departure** v_i
+(least squares on D_ij = v_i + v_j); the new run's departure is the mean over baseline
+runs j of D(new, j) - v_j. The threshold is the one-sided upper prediction bound for one
+more departure, log-normal: exp(mean + t(k-1, 1-BOUND_ALPHA) * sd * sqrt(1 + 1/k)) of the
+k log departures, computed at ``BOUND_ALPHA`` = 0.2% so that the verdict's measured
+false-alarm rate stays within ``ALPHA`` = 1% (the bound at 1% measured 1.3-2.5%),
+never above ``GROSS`` (a change beyond it is a change whatever the spread), never below ``MARGIN`` × ``MIN_NOISE``.
+The verdict is ``changed`` when the new run's departure (the comparison's magnitude) is
+above it (or the dimensions differ), ``same`` otherwise. With fewer than ``MIN_RUNS``
+baseline runs the spread cannot be estimated: the verdict is ``changed`` only beyond the
+gross bound ``GROSS`` (a median per-probe cosine or matrix correlation below 0.9) and
+``inconclusive`` otherwise. The threshold is the smallest change the run can detect.
 
 A rotated basis keeps the matrix correlation at 1 but drops the per-probe cosine: an
 index built with the old vectors no longer matches, so it is a change.
@@ -28,10 +44,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import t as student_t
 
 MIN_NOISE = 1e-4  # float32 storage and well-behaved servers stay far below this
 MARGIN = 3.0  # a change must exceed the noise floor this many times over
 WORST = 5  # probes listed as moving the most
+ALPHA = 0.01  # the false-alarm rate the verdict is calibrated to (bench/calib/mw501.py)
+BOUND_ALPHA = 0.002  # the prediction bound's level: the log-normal bound at ALPHA runs ~2x over
+MIN_RUNS = 3  # baseline runs needed to estimate the spread between runs
+MAX_RUNS = 20  # the most recent baseline runs of an epoch used
+GROSS = 0.1  # with too few baseline runs: changed only beyond this magnitude
 
 
 def near_one(x: float) -> str:
@@ -109,13 +131,24 @@ class Comparison:
     min_cosine: float | None
     worst: list[tuple[str, float]]  # (probe id, cosine), lowest first
     dims: tuple[int, int]
+    baseline_runs: int = 1  # runs the new one was judged against
+    method: str = "repeats"  # "between-runs" | "too-few-runs" | "repeats" (compare())
+    alpha: float | None = None  # the false-alarm rate the threshold is set at
+
+    @property
+    def detectable_cosine(self) -> float:
+        """The smallest detectable change, as a median per-probe cosine (or a matrix
+        correlation): anything at or below 1 - threshold reads ``changed``."""
+        return 1.0 - self.threshold
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "magnitude": self.magnitude,
                 "threshold": self.threshold, "matrix_correlation": self.matrix_correlation,
                 "median_cosine": self.median_cosine, "min_cosine": self.min_cosine,
                 "worst_probes": [{"probe": p, "cosine": c} for p, c in self.worst],
-                "dims": list(self.dims)}
+                "dims": list(self.dims), "baseline_runs": self.baseline_runs,
+                "method": self.method, "alpha": self.alpha,
+                "detectable_cosine": self.detectable_cosine}
 
 
 def compare(base: np.ndarray, new: np.ndarray, *, noise: float, probe_ids: list[str],
@@ -137,3 +170,102 @@ def compare(base: np.ndarray, new: np.ndarray, *, noise: float, probe_ids: list[
     changed = b.shape[1] != n.shape[1] or magnitude > threshold
     return Comparison("changed" if changed else "same", max(0.0, float(magnitude)), threshold,
                       rho, median, low, worst, (b.shape[1], n.shape[1]))
+
+
+def _figures(b: np.ndarray, n: np.ndarray, probe_ids: list[str]):
+    """(magnitude, matrix correlation, median cosine, min cosine, worst) of mean vectors."""
+    rho = spearman(_upper(b), _upper(n))
+    magnitude = 1 - rho
+    median = low = None
+    worst: list[tuple[str, float]] = []
+    if b.shape[1] == n.shape[1]:
+        cos = (b * n).sum(axis=1)
+        median, low = float(np.median(cos)), float(cos.min())
+        magnitude = max(magnitude, 1 - median)
+        order = np.argsort(cos, kind="stable")[:WORST]
+        worst = [(probe_ids[i], round(float(cos[i]), 6)) for i in order]
+    return max(0.0, float(magnitude)), rho, median, low, worst
+
+
+def _centroid(means: list[np.ndarray]) -> np.ndarray:
+    return _unit(np.mean(means, axis=0))
+
+
+def _run_noise(means: list[np.ndarray]) -> np.ndarray:
+    """Each baseline run's own departure v_i, from the pairwise magnitudes D_ij ~ v_i + v_j
+    (least squares over the k(k-1)/2 pairs)."""
+    k, ids = len(means), [""] * len(means[0])
+    rows, d = [], []
+    for i in range(k):
+        for j in range(i + 1, k):
+            row = np.zeros(k)
+            row[[i, j]] = 1.0
+            rows.append(row)
+            d.append(_figures(means[i], means[j], ids)[0])
+    v = np.linalg.lstsq(np.asarray(rows), np.asarray(d), rcond=None)[0]
+    # a departure estimated near or below zero would dominate the log-scale spread
+    return np.maximum(v, max(MIN_NOISE, FLOOR * float(np.median(d))))
+
+
+FLOOR = 0.05  # a baseline run's departure counts as at least this share of the median pair
+
+
+def null_threshold(v: np.ndarray, alpha: float = BOUND_ALPHA) -> float:
+    """The one-sided upper prediction bound at ``alpha`` for one more run's departure,
+    from the k baseline runs' departures ``v`` (log-normal)."""
+    k = len(v)
+    logs = np.log(v)
+    bound = float(np.exp(logs.mean() + student_t.ppf(1 - alpha, k - 1)
+                         * logs.std(ddof=1) * np.sqrt(1 + 1 / k)))
+    return min(max(bound, MARGIN * MIN_NOISE), GROSS)
+
+
+def judge(baseline: list[np.ndarray], new: np.ndarray, *, probe_ids: list[str],
+          alpha: float = BOUND_ALPHA) -> Comparison:
+    """The verdict on ``new`` (repeats, probes, dims) against the earlier runs of its
+    epoch, ``baseline`` (each (repeats, probes, dims), oldest first; the most recent
+    ``MAX_RUNS`` are used): see the module docstring."""
+    if not baseline:
+        raise ValueError("judge needs at least one baseline run")
+    means = [mean_vectors(r) for r in baseline[-MAX_RUNS:]]
+    n = mean_vectors(new)
+    k = len(means)
+    dims = (means[-1].shape[1], n.shape[1])
+    if dims[0] != dims[1]:
+        magnitude, rho, median, low, worst = _figures(means[-1], n, probe_ids)
+        return Comparison("changed", magnitude, 0.0, rho, median, low, worst, dims, k,
+                          "dimensions", None)
+    magnitude, rho, median, low, worst = _figures(_centroid(means), n, probe_ids)
+    if k < MIN_RUNS:
+        verdict = "changed" if magnitude > GROSS else "inconclusive"
+        return Comparison(verdict, magnitude, GROSS, rho, median, low, worst, dims, k,
+                          "too-few-runs", None)
+    v = _run_noise(means)
+    ids = [""] * len(n)
+    departure = max(0.0, float(np.mean([_figures(m, n, ids)[0] - v[j]
+                                        for j, m in enumerate(means)])))
+    threshold = null_threshold(v, alpha)
+    return Comparison("changed" if departure > threshold else "same", departure, threshold,
+                      rho, median, low, worst, dims, k, "between-runs", ALPHA)
+
+
+def basis(cmp: Comparison | dict) -> str:
+    """What the threshold rests on and the smallest change it can detect, for messages."""
+    c = cmp.to_dict() if isinstance(cmp, Comparison) else cmp
+    k, method = c.get("baseline_runs", 1), c.get("method", "repeats")
+    runs = f"{k} baseline run{'' if k == 1 else 's'}"
+    if method == "dimensions":
+        return f"the dimensions differ ({runs})"
+    if method == "too-few-runs":
+        return (f"{runs}, fewer than the {MIN_RUNS} needed to measure the noise between runs: "
+                f"inconclusive below the gross bound (median per-probe cosine "
+                f"{near_one(1 - GROSS)})")
+    if method == "between-runs" and c["threshold"] >= GROSS:
+        return (f"the noise between {runs} is too spread to detect less than the gross "
+                f"bound (median per-probe cosine {near_one(1 - GROSS)}) at a "
+                f"{c['alpha']:.0%} false-alarm rate")
+    if method == "between-runs":
+        return (f"threshold at a {c['alpha']:.0%} false-alarm rate from the noise between "
+                f"{runs}; smallest detectable change: median per-probe cosine "
+                f"{near_one(1 - c['threshold'])}")
+    return f"threshold {MARGIN:g}x the repeats' noise floor"
