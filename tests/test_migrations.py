@@ -136,3 +136,50 @@ def test_processes_opening_a_fresh_database_together(backend_url, tmp_path):
     with modelward.open(str(tmp_path / "h"), database_url=backend_url, create=False) as led:
         with led.store.read() as conn:
             assert decisions.count(conn) == 4
+
+
+def _cli(*args, env_home):
+    return subprocess.run([sys.executable, "-m", "modelward.cli.app", "--home", str(env_home),
+                           *args], capture_output=True, text=True, timeout=120)
+
+
+def test_a_read_on_a_missing_ledger_is_refused_and_creates_nothing(tmp_path):
+    home = tmp_path / "nowhere"
+    for args in (("alias", "list"), ("check",), ("verify",), ("artifacts",)):
+        done = _cli(*args, env_home=home)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "no modelward ledger at" in done.stderr and "modelward init" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (home / "ledger.db").exists(), args
+
+
+def test_a_ledger_of_a_newer_schema_is_refused_by_every_command(backend_url, tmp_path):
+    """A ledger a newer modelward migrated: reads, `init` and `db upgrade` all stop with one
+    clear error (exit 2) naming the revision; nothing crashes and nothing is changed."""
+    store = make_store(backend_url, tmp_path)
+    store.ensure_schema(create=True)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0999_from_the_future'")
+    with pytest.raises(SchemaError) as exc:
+        store.ensure_schema(create=False)
+    assert "0999_from_the_future" in exc.value.message and "newer modelward" in exc.value.message
+    for create in (True,):
+        with pytest.raises(SchemaError):
+            store.ensure_schema(create=create)
+    with pytest.raises(SchemaError) as exc:
+        store.upgrade()
+    assert "upgrade modelward" in exc.value.hint
+    assert store.revision() == "0999_from_the_future"
+    store.dispose()
+    if backend_url.startswith("sqlite:///"):  # the CLI, on a file it can name
+        home = tmp_path / "home"
+        led = modelward.open(str(home))
+        led.close()
+        s = Store(Settings({"home": str(home)}))
+        with s.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0999_from_the_future'")
+        s.dispose()
+        for args in (("alias", "list"), ("init",), ("db", "upgrade")):
+            done = _cli(*args, env_home=home)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            assert "newer modelward" in done.stderr and "Traceback" not in done.stderr

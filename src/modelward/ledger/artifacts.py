@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import digest as dg
-from ..errors import UnknownArtifactError, ValidationError
+from ..errors import StorageError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
 from . import chain
 from .blobs import Staged
@@ -162,11 +163,32 @@ def _check_parents(conn: Connection, parents) -> list[tuple[str, str]]:
     return out
 
 
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
 def register_path(store: Store, kind: str, path: Path, *, name: str, version: str | None = None,
                   owner: str | None = None, parents=(), store_payload: bool = True,
                   meta: dict | None = None, at: int | None = None,
                   token_id: str | None = None) -> Registration:
-    """Digest a file or directory, store its payload (unless told not to) and record it."""
+    """Digest a file or directory, store its payload (unless told not to) and record it.
+    A file that cannot be read is a ValidationError naming it; a blob store that cannot be
+    written (full, read-only) a StorageError: one clear error, never a traceback."""
+    try:
+        return _register_path(store, kind, path, name=name, version=version, owner=owner,
+                              parents=parents, store_payload=store_payload, meta=meta, at=at,
+                              token_id=token_id)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno in _FULL:
+            raise StorageError(f"cannot store {path}: {reason}",
+                               hint="free space on the blob store, or make it writable") from exc
+        raise ValidationError(f"cannot read {exc.filename or path}: {reason}",
+                              field="path") from exc
+
+
+def _register_path(store: Store, kind: str, path: Path, *, name: str, version: str | None,
+                   owner: str | None, parents, store_payload: bool, meta: dict | None,
+                   at: int | None, token_id: str | None) -> Registration:
     check_kind(kind)
     path = Path(path)
     if not name or not name.strip():

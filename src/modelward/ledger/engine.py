@@ -117,13 +117,11 @@ class Store:
         # An in-memory SQLite database is one connection shared by every thread (StaticPool):
         # transactions on it must take turns.
         self._turn = contextlib.nullcontext()
+        self._sqlite_file: Path | None = None
         if self.dialect == "sqlite":
             db = url.database
             if db and db != ":memory:":
-                # created here with the mode `umask` gives (SQLite gives the WAL and SHM
-                # files the database file's mode): it holds raw decision text
-                make_dirs(Path(db).parent, settings.umask_bits)
-                create_file(Path(db), settings.umask_bits)
+                self._sqlite_file = Path(db)  # created at the first connection (below)
             else:
                 # one shared in-memory database for every connection of this engine
                 kwargs["poolclass"] = sa.pool.StaticPool
@@ -137,6 +135,16 @@ class Store:
             self.engine = sa.create_engine(url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+        if self._sqlite_file is not None:
+            path, umask = self._sqlite_file, settings.umask_bits
+
+            @event.listens_for(self.engine, "do_connect")
+            def _owner_only(dialect, conn_rec, cargs, cparams):
+                # created with the mode `umask` gives (SQLite gives the WAL and SHM files the
+                # database file's mode): it holds raw decision text. Not before a connection
+                # is made, so a read of a ledger that is not there leaves nothing behind.
+                make_dirs(path.parent, umask)
+                create_file(path, umask)
         self.blobs = open_blob_store(settings.blob_location, cache_dir=settings.cache_path)
         self.paramstyle = "?" if self.dialect == "sqlite" else "%s"
 
@@ -181,6 +189,7 @@ class Store:
             from alembic import command
 
         before = self.revision()
+        self._refuse_newer(before)  # Alembic cannot go from a revision it does not know
         with storage_errors(), self.engine.connect() as conn:
             conn.execution_options(mw_write=True)
             if self.dialect == "postgresql":
@@ -202,10 +211,26 @@ class Store:
     def head_revision(self) -> str:
         return head_revision()
 
+    def _missing_sqlite_file(self) -> bool:
+        """A SQLite ledger file that does not exist: connecting would create it empty."""
+        return self._sqlite_file is not None and not self._sqlite_file.exists()
+
+    def _refuse_newer(self, current: str | None) -> None:
+        if current is not None and current not in known_revisions():
+            raise SchemaError(
+                f"the ledger at {self.display_url} has schema revision {current}, written by "
+                f"a newer modelward; this one knows revisions up to {self.head_revision()}",
+                hint="upgrade modelward (pip install -U modelward) to read or change it")
+
     def ensure_schema(self, *, create: bool) -> None:
+        if not create and self._missing_sqlite_file():
+            # a read must not leave an empty ledger.db behind where none was
+            raise SchemaError(f"no modelward ledger at {self.display_url}",
+                              hint="run `modelward init`")
         current = self.revision()
         if current == self.head_revision():
             return
+        self._refuse_newer(current)
         if current is None and create:
             self.upgrade()
             return
@@ -227,11 +252,9 @@ _ASSIGN = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest migration's revision, read from the scripts' ``revision`` and
-    ``down_revision`` lines without importing Alembic (which costs every command a third of
-    a second): the one revision no other names as its parent. tests/ledger/test_migrations.py
-    holds it equal to Alembic's own answer."""
+def _revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision, every revision named as a parent) of the migration scripts, read
+    from their ``revision`` and ``down_revision`` lines without importing Alembic."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -241,11 +264,26 @@ def head_revision() -> str:
         revisions.add(ast.literal_eval(found["revision"]))
         down = ast.literal_eval(found.get("down_revision", "None"))
         parents.update([down] if isinstance(down, str) else (down or ()))
+    return frozenset(revisions), frozenset(parents)
+
+
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this modelward can read or upgrade from."""
+    return _revisions()[0]
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration's revision, read from the scripts' ``revision`` and
+    ``down_revision`` lines without importing Alembic (which costs every command a third of
+    a second): the one revision no other names as its parent. tests/cli/test_startup.py
+    holds it equal to Alembic's own answer."""
+    revisions, parents = _revisions()
     heads = revisions - parents
     if len(heads) != 1:  # a branched history: Alembic says what is wrong
         with _alembic_quiet():
             from alembic.script import ScriptDirectory
 
             return ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    return heads.pop()
+    return next(iter(heads))
 
