@@ -6,6 +6,7 @@ under CI (CI=true) it is required, so a missing server fails instead of skipping
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from types import SimpleNamespace
 
@@ -126,3 +127,17 @@ def s3_url(s3_server, monkeypatch):
         monkeypatch.setenv(key, value)
     bucket = s3_server.new_bucket()
     return f"s3://{bucket}/blobs"
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real 1 MiB tmpfs mounted for the test (a full disk on demand); skipped where
+    mounting is not permitted."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -196,18 +196,6 @@ sys.stdin.read()
 """
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_full_disk_acknowledges_nothing_it_did_not_write(shared_url, tmp_path, tiny_tmpfs):
     home = tmp_path / "home"
     modelward.open(str(home), database_url=shared_url).close()

@@ -7,18 +7,13 @@ written; a replayed file or batch never duplicates (SQLite file and PostgreSQL).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
 
-import modelward
 from modelward.ledger import chain
 from modelward.settings import Settings
 from modelward.web.app import create_app
-from tests.conftest import database_url
 
 from ..rollout.world import T0, count_exposures, create
 from ..web.apiclient import make_tokens
@@ -26,21 +21,12 @@ from ..web.apiclient import make_tokens
 KIB = 1024
 
 
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def cli(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
+@pytest.fixture
+def cli(cli):
+    """The security suite's ``cli`` with the experiment the exposures name."""
+    led, run = cli
     create(led.store, "canary", "s4lt")
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, "-c", "from modelward.cli.app import main; main()",
-             "--home", home, "--database-url", url, *args],
-            cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ), timeout=120)
-
-    yield led, run
-    led.close()
+    return led, run
 
 
 def _line(**kw) -> str:

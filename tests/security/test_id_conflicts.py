@@ -6,18 +6,13 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 
 import orjson
 import pytest
 
-import modelward
 from modelward.errors import IdConflictError
 from modelward.ids import content_id, is_uuid, uuid7
 from modelward.ledger import decisions
-from tests.conftest import database_url
 from tests.web import apiclient
 from tests.web.apiclient import digest, error
 
@@ -99,22 +94,6 @@ def test_content_ids_are_deterministic_uuids():
     a = content_id(b'{"subject":"u1"}')
     assert a == content_id(b'{"subject":"u1"}') != content_id(b'{"subject":"u2"}')
     assert is_uuid(a) and a[14] == "8" and a[19] in "89ab"
-
-
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def cli(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, "-c", "from modelward.cli.app import main; main()",
-             "--home", home, "--database-url", url, *args],
-            cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ), timeout=120)
-
-    yield led, run
-    led.close()
 
 
 def test_import_without_ids_twice_never_duplicates(cli, tmp_path):

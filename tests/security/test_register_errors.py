@@ -33,21 +33,9 @@ def test_a_file_that_fails_to_read_is_one_error(tmp_path):
     assert _count(home) == 0
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def test_a_full_blob_store_is_one_error_and_records_nothing(tmp_path, tiny_disk):
+def test_a_full_blob_store_is_one_error_and_records_nothing(tmp_path, tiny_tmpfs):
     home = tmp_path / "home"
-    env = {"MODELWARD_BLOB_URL": str(tiny_disk / "blobs")}
+    env = {"MODELWARD_BLOB_URL": str(tiny_tmpfs / "blobs")}
     big = tmp_path / "weights.bin"
     big.write_bytes(os.urandom(3 << 20))  # 3 MiB into a 1 MiB disk
     assert _cli(home, "init", env=env).returncode == 0
@@ -56,4 +44,4 @@ def test_a_full_blob_store_is_one_error_and_records_nothing(tmp_path, tiny_disk)
     assert "Traceback" not in done.stderr
     assert "cannot store" in done.stderr and "No space left on device" in done.stderr
     assert _count(home) == 0
-    assert not [p for p in (tiny_disk / "blobs").rglob("*") if p.is_file()]  # nothing kept
+    assert not [p for p in (tiny_tmpfs / "blobs").rglob("*") if p.is_file()]  # nothing kept

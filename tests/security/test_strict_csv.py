@@ -4,13 +4,8 @@ file and line named, exit 2, and nothing written (SQLite file and PostgreSQL).""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-import modelward
 from modelward.csvfile import read_csv
 from modelward.errors import ValidationError
 from modelward.evals.curation.feedback import parse_feedback
@@ -20,7 +15,6 @@ from modelward.ledger import feedback as ledger_feedback
 from modelward.ledger import people
 from modelward.retrieval.thresholds import parse_scores
 from modelward.rollout.population import parse_table
-from tests.conftest import database_url
 
 HEADER = "email,name,status,team\n"
 
@@ -76,22 +70,6 @@ def test_every_csv_import_refuses_a_stray_quote(parse, data):
     with pytest.raises(ValidationError, match=r"in.csv, line 2: a quoted cell opened here is "
                                               r"never closed"):
         parse(data.encode())
-
-
-@pytest.fixture(params=["sqlite-file", "postgres"])
-def cli(request, tmp_path):
-    url = database_url(request.param, tmp_path, request)
-    home = str(tmp_path / "home")
-    led = modelward.open(home, database_url=url)
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, "-c", "from modelward.cli.app import main; main()",
-             "--home", home, "--database-url", url, *args],
-            cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ), timeout=120)
-
-    yield led, run
-    led.close()
 
 
 def test_an_offboarding_row_after_a_stray_quote_is_not_lost(cli, tmp_path):
