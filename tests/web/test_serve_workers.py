@@ -38,7 +38,8 @@ def test_two_workers_on_postgresql(pg_url, tmp_path):
     home = tmp_path / "home"
     led = modelward.open(str(home), database_url=pg_url)
     with led.store.write() as conn:
-        _tok, secret = ledger_tokens.create(conn, role="writer", name="w")
+        _tok, secret = ledger_tokens.create(conn, role="writer", name="w",
+                                            email="writer@example.com")
     led.close()
     port = free_port()
     log = tmp_path / "serve.log"
