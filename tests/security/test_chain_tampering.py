@@ -8,15 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 import modelward
-from modelward.ledger import chain
+from modelward.ledger import chain, records
 from modelward.ledger.schema import chain_blocks, chain_leaves
 from tests.conftest import database_url
 from tests.ledger import chain_world
 
-KINDS = sorted(chain.RECORD_KINDS)
+KINDS = sorted(records.RECORD_KINDS)
 # a table whose every column is its key is a set: swapping two rows changes nothing
 REORDERABLE = [k for k in KINDS
-               if set(chain.RECORD_KINDS[k].columns) - set(chain.RECORD_KINDS[k].key)]
+               if set(records.RECORD_KINDS[k].columns) - set(records.RECORD_KINDS[k].key)]
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])
@@ -28,7 +28,7 @@ def world(request, tmp_path):
     led.close()
 
 
-def _two_rows(conn, k: chain.RecordKind):
+def _two_rows(conn, k: records.RecordKind):
     t = k.table
     q = sa.select(t).order_by(*[t.c[c] for c in k.key])
     if k.where is not None:
@@ -38,11 +38,11 @@ def _two_rows(conn, k: chain.RecordKind):
     return rows[0], rows[1]
 
 
-def _where_key(k: chain.RecordKind, row: dict):
+def _where_key(k: records.RecordKind, row: dict):
     return sa.and_(*[k.table.c[c] == row[c] for c in k.key])
 
 
-def _show(k: chain.RecordKind, row: dict):
+def _show(k: records.RecordKind, row: dict):
     key = [row[c] for c in k.key]
     return key[0] if len(key) == 1 else key
 
@@ -61,7 +61,7 @@ def _changed(column: sa.Column, value):
 
 
 def _newest_block(conn, kind: str, key) -> int:
-    key_json = chain._key_json(chain.RECORD_KINDS[kind], key)
+    key_json = records._key_json(records.RECORD_KINDS[kind], key)
     return conn.execute(sa.select(sa.func.max(chain_leaves.c.block)).where(
         chain_leaves.c.kind == kind, chain_leaves.c.key == key_json)).scalar()
 
@@ -75,7 +75,7 @@ def _broken(report) -> dict:
 def test_tampering_with_any_chained_row_is_named(world, kind, op):
     if op == "reorder" and kind not in REORDERABLE:
         pytest.skip(f"{kind} rows are their keys only: a set has no order")
-    k = chain.RECORD_KINDS[kind]
+    k = records.RECORD_KINDS[kind]
     t = k.table
     store = world.store
     with store.read() as conn:
@@ -155,13 +155,13 @@ def test_editing_or_reordering_the_sealed_leaves_breaks_their_block(world):
 def test_a_record_and_its_leaf_rewritten_together_break_the_block(world):
     """Re-hashing the edited row into its leaf does not help: the block's root covers it."""
     store = world.store
-    k = chain.RECORD_KINDS["alias_events"]
+    k = records.RECORD_KINDS["alias_events"]
     with store.read() as conn:
         a, _b = _two_rows(conn, k)
     with store.engine.begin() as conn:
         conn.execute(k.table.update().where(k.table.c.id == a["id"])
                      .values(digest="sha256:" + "e" * 64))
-        [(kind, key, leaf)] = chain._leaves_for(conn, "alias_events", [a["id"]])
+        [(kind, key, leaf)] = records._leaves_for(conn, "alias_events", [a["id"]])
         conn.execute(chain_leaves.update().where(chain_leaves.c.kind == kind,
                                                  chain_leaves.c.key == key).values(leaf=leaf))
     with store.read() as conn:

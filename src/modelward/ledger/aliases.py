@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import UnknownAliasError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
-from . import chain
+from . import records
 from .decision_fields import DEFAULT_CLOCK_SKEW
 from .fits import check_fits
 from .schema import alias_events, artifacts
@@ -107,7 +107,7 @@ def delete_alias(conn: Connection, alias: str, *, reason: str | None = None,
                   evidence=dg.canonical_json(evidence).decode() if evidence else None)
     check_fits(alias_events, values)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
-    chain.record(conn, "alias_events", [new_id])
+    records.record(conn, "alias_events", [new_id])
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True
 
@@ -169,7 +169,7 @@ def set_alias(conn: Connection, alias: str, digest: str, *, reason: str | None =
                   token_id=token_id)
     check_fits(alias_events, values)
     new_id = conn.execute(alias_events.insert().values(**values)).inserted_primary_key[0]
-    chain.record(conn, "alias_events", [new_id])
+    records.record(conn, "alias_events", [new_id])
     return AliasEvent(id=new_id, evidence=evidence, **{k: v for k, v in values.items()
                                                        if k != "evidence"}), True
 

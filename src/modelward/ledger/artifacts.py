@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import StorageError, UnknownArtifactError, ValidationError
 from ..timefmt import iso, now_us
-from . import chain
+from . import records
 from .blobs import Staged
 from .engine import Store
 from .fits import check_fits
@@ -136,7 +136,7 @@ def _insert(conn: Connection, art: Artifact) -> None:
     for parent, relation in art.parents:
         conn.execute(artifact_parents.insert().values(child=art.digest, parent=parent,
                                                       relation=relation))
-    chain.record_many(conn, [("artifacts", [art.digest]),
+    records.record_many(conn, [("artifacts", [art.digest]),
                              ("artifact_parents", [(art.digest, p) for p, _r in art.parents])])
 
 
@@ -234,7 +234,7 @@ def _register_path(store: Store, kind: str, path: Path, *, name: str, version: s
         with store.write() as conn:
             conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                          .values(payload="blob", payload_deleted_at=None))
-            chain.record(conn, "artifacts", [digest])
+            records.record(conn, "artifacts", [digest])
             return Registration(get(conn, digest), created=False, restored_payload=True)
     if store_payload:
         store_blobs()
@@ -321,7 +321,7 @@ def record_upload(store: Store, upload: Upload, *, name: str, version: str | Non
         with store.write() as conn:
             conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                          .values(payload="blob", payload_deleted_at=None))
-            chain.record(conn, "artifacts", [digest])
+            records.record(conn, "artifacts", [digest])
             return Registration(get(conn, digest), created=False, restored_payload=True)
     created_blob = staged.commit() if staged is not None else False
     try:
@@ -363,7 +363,7 @@ def register_hosted(store: Store, hosted_id: str, *, name: str, kind: str = "mod
             if retires_at is not None and existing.retires_at != retires_at:
                 conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                              .values(retires_at=retires_at))
-                chain.record(conn, "artifacts", [digest])
+                records.record(conn, "artifacts", [digest])
                 existing.retires_at = retires_at
             return Registration(existing, created=False)
         art = Artifact(
@@ -417,7 +417,7 @@ def blob_digests(store: Store, art: Artifact) -> list[str]:
 def mark_payload_deleted(conn: Connection, digest: str, at: int) -> None:
     conn.execute(artifacts.update().where(artifacts.c.digest == digest)
                  .values(payload_deleted_at=at))
-    chain.record(conn, "artifacts", [digest])
+    records.record(conn, "artifacts", [digest])
 
 
 def children(conn: Connection, digest: str) -> list[str]:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from .. import digest as dg
 from ..errors import IntegrityError, NotFoundError
 from ..timefmt import iso
-from . import chain
+from . import records
 from .engine import Store
 from .schema import closures
 
@@ -93,7 +93,7 @@ def insert(conn: Connection, row: ClosureRow) -> bool:
         created_at=row.created_at, exit_code=row.exit_code, complete=row.complete,
         base_digest=row.base_digest, inputs=_json(row.inputs), blobs=_json(row.blobs),
         gaps=_json(row.gaps)))
-    chain.record(conn, "closures", [row.digest])
+    records.record(conn, "closures", [row.digest])
     return True
 
 

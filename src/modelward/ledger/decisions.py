@@ -23,7 +23,7 @@ from ..digest import canonical_json
 from ..errors import IdConflictError, UnknownDecisionError, ValidationError
 from ..ids import content_id
 from ..timefmt import iso, now_us
-from . import chain
+from . import chain, records
 from .decision_fields import (  # noqa: F401  (the public names live on here too)
     DIGEST_FIELDS,
     FIELDS,
@@ -337,7 +337,7 @@ def erase_subject(store: Store, subject: str) -> int:
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA secure_delete = OFF")
-        chain.record(conn, "erasures", ids)
+        records.record(conn, "erasures", ids)
         erased = result.rowcount
     if sqlite and erased:
         # the WAL still holds the pages as they were written (text included): copy the

@@ -14,7 +14,7 @@ from ..digest import canonical_json, non_finite_path
 from ..errors import NotFoundError, ValidationError
 from ..ids import uuid7
 from ..timefmt import iso, now_us
-from . import chain
+from . import records
 from .schema import eval_results, eval_runs
 
 RUN_KINDS = ("task", "safety")
@@ -91,7 +91,7 @@ def start_run(conn: Connection, *, evalset_digest: str, prompt_alias: str | None
         runner=runner, harness_version=harness_version, scorers=_json(scorers),
         status="running", started_at=at if at is not None else now_us(), n_items=0,
         meta=_json(meta or {})))
-    chain.record(conn, "eval_runs", [run_id])
+    records.record(conn, "eval_runs", [run_id])
     return run_id
 
 
@@ -111,7 +111,7 @@ def add_results(conn: Connection, run_id: str, results: list[ItemResult]) -> Non
              scores=_json(r.scores), passed=r.passed, latency_ms=r.latency_ms, error=r.error,
              served_model_id=_clip(r.served_model_id), served_fingerprint=_clip(r.served_fingerprint))
         for r in results])
-    chain.record(conn, "eval_results", [(run_id, r.item_index) for r in results])
+    records.record(conn, "eval_results", [(run_id, r.item_index) for r in results])
 
 
 def _clip(value) -> str | None:
@@ -149,7 +149,7 @@ def finish_run(conn: Connection, run_id: str, *, status: str, n_items: int, summ
     conn.execute(eval_runs.update().where(eval_runs.c.id == run_id).values(
         status=status, n_items=n_items, summary=_json(summary), error=error,
         finished_at=at if at is not None else now_us()))
-    chain.record(conn, "eval_runs", [run_id])
+    records.record(conn, "eval_runs", [run_id])
 
 
 def get_run(conn: Connection, run_id: str) -> EvalRun:

@@ -20,7 +20,7 @@ from ..digest import DIGEST_RE, canonical_json
 from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
-from . import chain
+from . import records
 from .engine import Store
 from .schema import experiments as experiments_table
 from .schema import exposures, fingerprints
@@ -90,7 +90,7 @@ def create(conn: Connection, name: str, salt: str, arms: list[tuple[str, float]]
         arms=canonical_json([{"name": n, "weight": w} for n, w in record.arms]).decode(),
         balance=canonical_json(balance).decode() if balance is not None else None,
         meta=canonical_json(meta).decode() if meta is not None else None))
-    chain.record(conn, "experiments", [name])
+    records.record(conn, "experiments", [name])
     return record
 
 
@@ -178,7 +178,7 @@ def append_exposures_in(conn: Connection, store: Store, rows: list[tuple]) -> in
         return 0
     inserted = conn.exec_driver_sql(_insert_sql(store), rows).rowcount
     if inserted:  # ids already present were sealed when first written
-        chain.record(conn, "exposures", [r[0] for r in rows])
+        records.record(conn, "exposures", [r[0] for r in rows])
     return inserted
 
 

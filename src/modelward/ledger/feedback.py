@@ -15,7 +15,7 @@ from ..digest import canonical_json, non_finite_path
 from ..errors import ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
-from . import chain
+from . import records
 from .fits import check_fits
 from .schema import dataset_feedback, decision_payloads, decisions, feedback
 
@@ -145,7 +145,7 @@ def add(conn: Connection, rows: list[dict], lines: list[int | None] | None = Non
     if fresh:
         check_fits(feedback, fresh)
         conn.execute(feedback.insert(), fresh)
-        chain.record(conn, "feedback", [r["id"] for r in fresh])
+        records.record(conn, "feedback", [r["id"] for r in fresh])
     return len(fresh)
 
 
@@ -171,7 +171,7 @@ def link_dataset(conn: Connection, dataset_digest: str, feedback_ids: Iterable[s
             for f in sorted(set(feedback_ids) - existing)]
     if rows:
         conn.execute(dataset_feedback.insert(), rows)
-        chain.record(conn, "dataset_feedback",
+        records.record(conn, "dataset_feedback",
                      [(r["dataset_digest"], r["feedback_id"]) for r in rows])
 
 

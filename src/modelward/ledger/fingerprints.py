@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..digest import canonical_json
 from ..errors import NotFoundError
 from ..timefmt import iso
-from . import chain
+from . import records
 from .fits import check_fits
 from .schema import fingerprints
 
@@ -59,7 +59,7 @@ def insert(conn: Connection, fp: Fingerprint) -> None:
     values["summary"] = canonical_json(fp.summary).decode()
     check_fits(fingerprints, values)
     conn.execute(fingerprints.insert().values(**values))
-    chain.record(conn, "fingerprints", [fp.id])
+    records.record(conn, "fingerprints", [fp.id])
 
 
 def get(conn: Connection, run_id: str) -> Fingerprint:

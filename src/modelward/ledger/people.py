@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ..csvfile import read_csv
 from ..errors import ValidationError
 from ..timefmt import iso, now_us
-from . import chain
+from . import records
 from .aliases import check_alias
 from .engine import Store
 from .fits import check_fits
@@ -188,7 +188,7 @@ def sync(store: Store, rows: list[dict], *, prune: bool = False,
                 conn.execute(people.update().where(people.c.email.in_(gone))
                              .values(status="left", updated_at=at))
             result.pruned = gone
-        chain.record(conn, "people", [*result.added, *(e for e, _c in result.updated),
+        records.record(conn, "people", [*result.added, *(e for e, _c in result.updated),
                                       *result.pruned])
     return result
 
@@ -269,5 +269,5 @@ def set_roles(conn: Connection, alias: str, *, owners: list[str] | None = None,
             conn.execute(alias_roles.insert(), [dict(alias=alias, email=e, role=role,
                                                      assigned_at=at) for e in add])
         touched += [(alias, e, role) for e in drop + add]
-    chain.record(conn, "alias_roles", touched)  # a dropped role is sealed as a deletion
+    records.record(conn, "alias_roles", touched)  # a dropped role is sealed as a deletion
     return roles(conn, alias)

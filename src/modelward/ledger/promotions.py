@@ -15,7 +15,7 @@ from .. import digest as dg
 from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us
-from . import chain
+from . import records
 from .fits import check_fits
 from .schema import eval_opens, evalset_deprecations, promotion_requests, promotion_reviews
 
@@ -88,7 +88,7 @@ def insert_request(conn: Connection, *, alias: str, digest: str, requester: str,
                            token_id=token_id)
     check_fits(promotion_requests, req.__dict__)
     conn.execute(promotion_requests.insert().values(**req.__dict__))
-    chain.record(conn, "promotion_requests", [req.id])
+    records.record(conn, "promotion_requests", [req.id])
     return req
 
 
@@ -133,7 +133,7 @@ def set_status(conn: Connection, request_id: str, status: str) -> None:
         raise ValueError(status)
     conn.execute(promotion_requests.update().where(promotion_requests.c.id == request_id)
                  .values(status=status))
-    chain.record(conn, "promotion_requests", [request_id])
+    records.record(conn, "promotion_requests", [request_id])
 
 
 # --- reviews -------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def add_review(conn: Connection, *, request_id: str, approver: str, at: int, out
                   token_id=token_id)
     check_fits(promotion_reviews, values)
     new_id = conn.execute(promotion_reviews.insert().values(**values)).inserted_primary_key[0]
-    chain.record(conn, "promotion_reviews", [new_id])
+    records.record(conn, "promotion_reviews", [new_id])
     return Review(id=new_id, **{**values, "failed_gates": failed_gates})
 
 
@@ -183,7 +183,7 @@ def record_open(conn: Connection, run_id: str, email: str, *, via: str = "cli",
     at = now_us() if at is None else at
     new_id = conn.execute(eval_opens.insert().values(
         run_id=run_id, email=email, at=at, via=via, token_id=token_id)).inserted_primary_key[0]
-    chain.record(conn, "eval_opens", [new_id])
+    records.record(conn, "eval_opens", [new_id])
     return at
 
 
@@ -216,7 +216,7 @@ def deprecate(conn: Connection, digest: str, *, reason: str, actor: str | None =
         return found, False
     dep = Deprecation(digest, now_us() if at is None else at, actor, reason)
     conn.execute(evalset_deprecations.insert().values(**dep.__dict__))
-    chain.record(conn, "evalset_deprecations", [digest])
+    records.record(conn, "evalset_deprecations", [digest])
     return dep, True
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..timefmt import iso
-from . import chain
+from . import records
 from .decisions import DIGEST_FIELDS
 from .schema import decisions, holds
 
@@ -47,7 +47,7 @@ class Hold:
 def place_hold(conn: Connection, digest: str, reason: str, actor: str | None, at: int) -> Hold:
     new_id = conn.execute(holds.insert().values(
         digest=digest, reason=reason, actor=actor, at=at, releases=None)).inserted_primary_key[0]
-    chain.record(conn, "holds", [new_id])
+    records.record(conn, "holds", [new_id])
     return Hold(int(new_id), digest, reason, actor, at)
 
 
@@ -56,7 +56,7 @@ def release_hold(conn: Connection, hold: Hold, reason: str, actor: str | None, a
     new_id = conn.execute(holds.insert().values(
         digest=hold.digest, reason=reason, actor=actor, at=at,
         releases=hold.id)).inserted_primary_key[0]
-    chain.record(conn, "holds", [new_id])
+    records.record(conn, "holds", [new_id])
     return Hold(hold.id, hold.digest, hold.reason, hold.actor, hold.at, int(new_id), at, actor,
                 reason)
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..digest import canonical_json
 from ..errors import NotFoundError, ValidationError
 from ..timefmt import iso
-from . import chain
+from . import records
 from .fits import check_fits
 from .schema import threshold_policies
 
@@ -63,7 +63,7 @@ def insert(conn: Connection, policy: PolicyVersion) -> None:
     values["substrate"] = canonical_json(policy.substrate).decode()
     check_fits(threshold_policies, values)
     conn.execute(threshold_policies.insert().values(**values))
-    chain.record(conn, "threshold_policies", [(policy.name, policy.version)])
+    records.record(conn, "threshold_policies", [(policy.name, policy.version)])
 
 
 def history(conn: Connection, name: str) -> list[PolicyVersion]:

@@ -29,7 +29,7 @@ def upgrade() -> None:
     # The records written before this revision were never chained: seal them as they are
     # now into one block after the last one, so every later edit, deletion or insertion
     # shows. (Whatever was changed before the upgrade cannot be told apart any more.)
-    from modelward.ledger.chain import seal_existing
+    from modelward.ledger.records import seal_existing
 
     seal_existing(op.get_bind())
 
