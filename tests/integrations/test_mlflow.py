@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from modelward import digest as dg
 from modelward.cli.app import app
 from modelward.errors import UnknownAliasError
-from modelward.integrations.mlflow import import_mlflow, redact, signature, watch
+from modelward.integrations.mlflow import import_mlflow, redact
+from modelward.integrations.mlflow_watch import signature, watch
 from modelward.ledger import aliases as ledger_aliases
 from modelward.ledger import artifacts as ledger_artifacts
 
@@ -299,7 +300,7 @@ def test_watch_through_webhooks_records_every_flip_and_the_deletion(ledger, serv
 
 
 def test_webhook_deliveries_must_be_signed_and_fresh():
-    from modelward.integrations.mlflow import WebhookListener
+    from modelward.integrations.mlflow_watch import WebhookListener
 
     listener = WebhookListener("127.0.0.1:0", "s3cret")
     body = b'{"entity": "model_version_alias"}'

@@ -87,7 +87,7 @@ def watch_mlflow_cmd(
     """Keep the ledger in step with MLflow: every alias move becomes an alias event and
     every deleted alias an alias deletion (history MLflow does not keep), new versions are
     registered. Prints one timestamped line per change; --json one object per change."""
-    from ..integrations.mlflow import watch
+    from ..integrations.mlflow_watch import watch
     from ..timefmt import iso, now_us
 
     seconds = parse_duration(interval, field="--interval") / 1e6

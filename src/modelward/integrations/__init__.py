@@ -7,8 +7,9 @@ so ``import modelward`` stays light and an integration costs nothing until it is
   per chat completion, response and embedding call;
 * :mod:`modelward.integrations.otel` — ``ModelwardSpanProcessor`` adds resolved digests to
   GenAI spans; :mod:`modelward.web.otlp` ingests them at ``POST /v1/traces``;
-* :mod:`modelward.integrations.mlflow` — import MLflow model versions and aliases, and
-  watch alias moves (``modelward import mlflow``, ``modelward watch mlflow``).
+* :mod:`modelward.integrations.mlflow` — import MLflow model versions and aliases
+  (``modelward import mlflow``); :mod:`modelward.integrations.mlflow_watch` — follow alias
+  moves by polling or webhooks (``modelward watch mlflow``).
 
 See docs/integrations.md.
 """
