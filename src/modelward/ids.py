@@ -47,3 +47,15 @@ def content_id(data: bytes) -> str:
 
 def is_uuid(text: object) -> bool:
     return isinstance(text, str) and _UUID.match(text) is not None
+
+
+def decision_id(value: object, field: str = "decision_id") -> str:
+    """``value`` as a decision id (a UUID, trimmed and lower-cased), or a ValidationError
+    naming ``field``."""
+    from .errors import ValidationError
+
+    if not isinstance(value, str) or not is_uuid(value.strip().lower()):
+        raise ValidationError(f"not a decision id: {str(value)[:80]!r}", field=field,
+                              hint="decision ids are UUIDs, e.g. "
+                              "0190f5c2-7e1d-7c3a-9b1e-3f2a4d5e6f70")
+    return value.strip().lower()

@@ -245,7 +245,9 @@ def test_decisions_errors(ready, tmp_path):
     assert body["ok"] is False and [p["line"] for p in body["error"]["problems"]] == [2, 4, 5]
     assert cli.fails("decisions", "import", tmp_path / "none.jsonl") == (
         f"error: FILE: {tmp_path / 'none.jsonl'} does not exist\n")
-    assert cli.fails("decisions", "show", "nope") == "error: no decision 'nope' in the ledger\n"
+    assert cli.fails("decisions", "show", "nope") == (
+        "error: no decision 'nope' in the ledger\n"
+        "hint: find decisions with `modelward decisions search`\n")
     assert cli.fails("decisions", "search", "--since", "monday") == (
         "error: --since: not an ISO 8601 time or a duration: 'monday'\n"
         "hint: write a time such as 2026-03-01T12:00:00Z, or a duration back from now such as 7d\n")

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..display import inert, inert_json
-from ..errors import ModelwardError, ValidationError
+from ..errors import IdConflictError, ModelwardError, ValidationError
 from ..settings import Settings
 from ..timefmt import parse_time, parse_when
 from ._state import State  # re-exported: commands read _common.State
@@ -180,3 +180,27 @@ def read_input(file: Path, option: str = "FILE") -> bytes:
     except OSError as exc:
         raise ValidationError(f"cannot read {file}: {exc.strerror or exc}", field=option) \
             from None
+
+
+@contextmanager
+def importing(as_json: bool, *, prefix: str = ""):
+    """One way every all-or-nothing file import reports failure: a file that disagrees with
+    the ledger (an id recorded with other content) exits 1, a bad file exits 2 with every bad
+    line under the one error line; with ``--json`` the error object instead. ``prefix`` names
+    the file in each message."""
+    try:
+        yield
+    except IdConflictError as exc:  # well-formed, but disagrees with the ledger
+        exc.message = prefix + exc.message
+        if as_json:
+            print_json({"ok": False, "error": exc.to_dict()})
+            raise SystemExit(1) from None
+        fail(exc, code=1)
+    except ValidationError as exc:
+        for p in [exc, *exc.problems]:
+            p.message = prefix + p.message
+        if as_json:
+            print_json({"ok": False, "error": exc.to_dict()})
+            raise SystemExit(2) from None
+        exc.message += "".join(f"\n  {p.message}" for p in exc.problems[1:])
+        raise

@@ -7,10 +7,9 @@ from pathlib import Path
 import typer
 
 from ..display import plural
-from ..errors import IdConflictError, ValidationError
 from ..ledger import decisions as ledger_decisions
 from ..timefmt import iso
-from ._common import JSON_OPTION, fail, opened, out, parse_at, print_json, read_input
+from ._common import JSON_OPTION, importing, opened, out, parse_at, print_json, read_input
 
 decisions_app = typer.Typer(help="Production decisions and their record.", no_args_is_help=True)
 
@@ -27,21 +26,8 @@ def import_cmd(
         lines = sys.stdin.buffer.read().split(b"\n")
     else:
         lines = read_input(file).split(b"\n")
-    with opened() as store:
-        try:
-            res = ledger_decisions.import_jsonl(store, lines)
-        except IdConflictError as exc:  # the file is well-formed but disagrees with the ledger
-            if as_json:
-                print_json({"ok": False, "error": exc.to_dict()})
-                raise SystemExit(1) from None
-            fail(exc, code=1)
-        except ValidationError as exc:
-            if as_json:
-                print_json({"ok": False, "error": exc.to_dict()})
-                raise SystemExit(2) from None
-            # every bad line under the one error line (the hint follows them)
-            exc.message += "".join(f"\n  {p.message}" for p in exc.problems[1:])
-            raise
+    with opened() as store, importing(as_json):
+        res = ledger_decisions.import_jsonl(store, lines)
     if as_json:
         print_json({"ok": True, "imported": res.inserted, "duplicates": res.duplicates})
     else:

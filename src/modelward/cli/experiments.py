@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import IdConflictError, NotFoundError, SchemaError, ValidationError
+from ..errors import NotFoundError, SchemaError, ValidationError
 from ..timefmt import iso
-from ._common import JSON_OPTION, fail, opened, out, print_json
+from ._common import JSON_OPTION, importing, opened, out, print_json
 from .experiments_render import render_check, render_regimes
 
 experiment_app = typer.Typer(help="Experiments: salted (balance-searched) assignment, "
@@ -232,23 +232,8 @@ def expose_cmd(
             return obj
     if not items:
         raise ValidationError(f"{name} holds no exposures", field="--file")
-    with opened() as store:
-        try:
-            res = ledger_experiments.import_exposures(store, items, convert=convert)
-        except IdConflictError as exc:  # well-formed, but disagrees with the ledger: exit 1
-            exc.message = f"{name}: {exc.message}"
-            if as_json:
-                print_json({"ok": False, "error": exc.to_dict()})
-                raise SystemExit(1) from None
-            fail(exc, code=1)
-        except ValidationError as exc:
-            for p in [exc, *exc.problems]:
-                p.message = f"{name}: {p.message}"
-            if as_json:
-                print_json({"ok": False, "error": exc.to_dict()})
-                raise SystemExit(2) from None
-            exc.message += "".join(f"\n  {p.message}" for p in exc.problems[1:])
-            raise
+    with opened() as store, importing(as_json, prefix=f"{name}: "):
+        res = ledger_experiments.import_exposures(store, items, convert=convert)
     if as_json:
         print_json({"ok": True, "recorded": res.inserted, "duplicates": res.duplicates})
     else:

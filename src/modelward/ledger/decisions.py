@@ -291,7 +291,8 @@ class Decision:
 def get(conn: Connection, decision_id: str) -> Decision:
     row = conn.execute(sa.select(decisions).where(decisions.c.id == decision_id)).first()
     if row is None:
-        raise UnknownDecisionError(f"no decision {decision_id!r} in the ledger")
+        raise UnknownDecisionError(f"no decision {decision_id!r} in the ledger",
+                                   hint="find decisions with `modelward decisions search`")
     return Decision.from_row(row)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..digest import of_text
-from ..errors import UnknownAliasError, UnknownDecisionError, ValidationError
-from ..ids import is_uuid
+from ..errors import UnknownAliasError, ValidationError
+from ..ids import decision_id as checked_decision_id
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
@@ -133,19 +133,11 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
     unchanged files is cached. The record is proven up to the newest block: its block is
     recomputed, every later block must link to the one before, and ``head`` (a chain head
     exported earlier, ``modelward chain head``) must be this ledger's and cover the block."""
-    if not isinstance(decision_id, str) or not is_uuid(decision_id.strip().lower()):
-        raise ValidationError(f"not a decision id: {str(decision_id)[:80]!r}",
-                              field="decision_id", hint="decision ids are UUIDs, e.g. "
-                              "0190f5c2-7e1d-7c3a-9b1e-3f2a4d5e6f70")
-    decision_id = decision_id.strip().lower()
+    decision_id = checked_decision_id(decision_id, "decision_id")
     now = now_us() if now is None else now
     cache = cache_for(store, now, enabled=use_cache)
     with store.read() as conn:
-        try:
-            d = ledger_decisions.get(conn, decision_id)
-        except UnknownDecisionError as exc:
-            exc.hint = "find decisions with `modelward decisions search`"
-            raise
+        d = ledger_decisions.get(conn, decision_id)
         text_row = ledger_decisions.payload(conn, decision_id)
         alias = _alias_at(conn, d) if d.alias else None
         recorded = [(f[:-7], getattr(d, f)) for f in DIGEST_FIELDS if getattr(d, f)]

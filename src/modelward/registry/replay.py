@@ -23,9 +23,9 @@ from jinja2 import Environment, TemplateSyntaxError, meta
 
 from ..digest import of_text
 from ..endpoints import DEFAULT_TIMEOUT, Call, RunnerError, parse_runner
-from ..errors import UnknownDecisionError, ValidationError
+from ..errors import ValidationError
 from ..evals.harness.prompts import Prompt, load_prompt
-from ..ids import is_uuid
+from ..ids import decision_id as checked_decision_id
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import decisions as ledger_decisions
 from ..ledger.artifacts import Artifact
@@ -178,19 +178,11 @@ def render(prompt: Prompt | None, text: str) -> tuple[str, str | None]:
 def replay(store: Store, decision_id: str, runner: str, *, timeout: float = DEFAULT_TIMEOUT,
            use_cache: bool = True, now: int | None = None) -> ReplayReport:
     """Re-run one decision (see the module docstring); never writes to the ledger."""
-    if not isinstance(decision_id, str) or not is_uuid(decision_id.strip().lower()):
-        raise ValidationError(f"not a decision id: {str(decision_id)[:80]!r}",
-                              field="DECISION_ID", hint="decision ids are UUIDs, e.g. "
-                              "0190f5c2-7e1d-7c3a-9b1e-3f2a4d5e6f70")
-    decision_id = decision_id.strip().lower()
+    decision_id = checked_decision_id(decision_id, "DECISION_ID")
     run = parse_runner(runner, timeout=timeout)  # a bad runner fails before any work
     now = now_us() if now is None else now
     with store.read() as conn:
-        try:
-            d = ledger_decisions.get(conn, decision_id)
-        except UnknownDecisionError as exc:
-            exc.hint = "find decisions with `modelward decisions search`"
-            raise
+        d = ledger_decisions.get(conn, decision_id)
         row = ledger_decisions.payload(conn, decision_id)
         arts = ledger_artifacts.find_many(conn, [d.model_digest, d.prompt_digest])
     if d.model_digest is None:
