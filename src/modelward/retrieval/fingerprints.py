@@ -156,19 +156,10 @@ def compare(base: np.ndarray, new: np.ndarray, *, noise: float, probe_ids: list[
     """Compare two runs' (repeats, probes, dims) vectors on the same probes; ``noise`` is
     the larger of the two runs' noise floors."""
     b, n = mean_vectors(base), mean_vectors(new)
-    rho = spearman(_upper(b), _upper(n))
-    magnitude = 1 - rho
-    median = low = None
-    worst: list[tuple[str, float]] = []
-    if b.shape[1] == n.shape[1]:
-        cos = (b * n).sum(axis=1)
-        median, low = float(np.median(cos)), float(cos.min())
-        magnitude = max(magnitude, 1 - median)
-        order = np.argsort(cos, kind="stable")[:WORST]
-        worst = [(probe_ids[i], round(float(cos[i]), 6)) for i in order]
+    magnitude, rho, median, low, worst = _figures(b, n, probe_ids)
     threshold = margin * max(noise, MIN_NOISE)
     changed = b.shape[1] != n.shape[1] or magnitude > threshold
-    return Comparison("changed" if changed else "same", max(0.0, float(magnitude)), threshold,
+    return Comparison("changed" if changed else "same", magnitude, threshold,
                       rho, median, low, worst, (b.shape[1], n.shape[1]))
 
 
