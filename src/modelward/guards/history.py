@@ -25,7 +25,6 @@ from .refs import facts, facts_of
 from .runner import Report, resolve_since, run
 
 SOURCES = ("check", "dashboard")
-KEEP_RUNS = 100  # runs whose findings rows are kept; the lifecycle keeps the rest
 MAX_SEARCH = 200
 MAX_ALIAS = 300
 CODE_PREFIX = re.compile(r"MW[0-9]{0,3}\Z")
@@ -34,9 +33,10 @@ CODE_PREFIX = re.compile(r"MW[0-9]{0,3}\Z")
 def run_and_record(store: Store, settings: Settings, *, source: str, select=None,
                    ignore=None, fail_on=None, since: int | None = None,
                    now: int | None = None, progress=None,
-                   keep: int = KEEP_RUNS) -> tuple[Report, str]:
+                   keep: int | None = None) -> tuple[Report, str]:
     """Run the guards and record the run; returns (report, run id). A run that fails is
-    recorded as failed and the error raised again."""
+    recorded as failed and the error raised again. Only the newest ``keep`` runs (default:
+    the ``check_runs_kept`` setting) keep their findings rows."""
     if source not in SOURCES:
         raise ValueError(f"unknown run source {source!r}")
     started = now_us()
@@ -59,7 +59,8 @@ def run_and_record(store: Store, settings: Settings, *, source: str, select=None
         ledger_findings.finish_run(conn, run_id, rows, finished_at=now_us(),
                                    guards=report.guards_run,
                                    counts=report.to_dict()["summary"],
-                                   seconds=round(report.seconds, 3), keep=keep)
+                                   seconds=round(report.seconds, 3),
+                                   keep=keep or settings.check_runs_kept)
     return report, run_id
 
 
@@ -120,6 +121,14 @@ class Item:
     new: bool
     opened_at: int | None
     runs: int | None
+
+    @property
+    def ref_kinds(self) -> dict[str, str]:
+        """id -> kind of every id it names (the first kind, should two share an id)."""
+        out: dict[str, str] = {}
+        for kind, value in self.refs:
+            out.setdefault(value, kind)
+        return out
 
     @property
     def seen(self) -> int | None:
@@ -194,16 +203,23 @@ class Listing:
 RUNNING_FOR = 30 * 60 * 1_000_000  # a "running" row older than this was left by a crash
 
 
+def current_runs(conn, now: int):
+    """(the latest completed run, a run in progress started after it) — None for either
+    when there is none; a ``running`` row older than RUNNING_FOR was left by a crash."""
+    latest = ledger_findings.latest_run(conn)
+    running = ledger_findings.latest_run(conn, status="running")
+    if running is not None and (running.started_at < now - RUNNING_FOR or (
+            latest is not None and latest.started_at > running.started_at)):
+        running = None
+    return latest, running
+
+
 def listing(store: Store, filters: Filters | None = None, *, now: int | None = None) -> Listing:
     """The latest completed run's findings, new-since marked, filtered and ranked."""
     filters = filters or Filters()
     now = now_us() if now is None else now
     with store.read() as conn:
-        latest = ledger_findings.latest_run(conn)
-        running = ledger_findings.latest_run(conn, status="running")
-        if running is not None and (running.started_at < now - RUNNING_FOR or (
-                latest is not None and latest.started_at > running.started_at)):
-            running = None
+        latest, running = current_runs(conn, now)
         if latest is None:
             return Listing(None, None, running, [], 0, filters)
         previous = ledger_findings.latest_run(conn, before=latest)
