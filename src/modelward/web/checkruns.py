@@ -102,3 +102,11 @@ def state(app) -> dict:
             "finished_at": iso(latest.finished_at) if latest else None,
             "progress": runner.progress.to_dict() if busy and runner.progress else None,
             "error": runner.last_error}
+
+
+def wait(app, timeout: float = 60) -> bool:
+    """Wait for this process's background run to end; True when none is running."""
+    thread = runner_of(app).thread
+    if thread is not None:
+        thread.join(timeout)
+    return not runner_of(app).busy
