@@ -80,7 +80,7 @@ def page(browser, server):
 def confirm_login(pg, url: str) -> None:
     """Press Continue on a log-in link's page; the landing page may be the findings page
     (it answers at once from the latest recorded guard run)."""
-    with pg.expect_navigation(url=url, timeout=30_000):
+    with pg.expect_navigation(url=url, timeout=60_000):
         pg.click("#continue")
 
 
