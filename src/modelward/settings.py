@@ -71,6 +71,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("evidence_max_age", "duration", "30d",
             "Oldest an eval run may be to back a promotion (`modelward promote approve`) or a "
             "live alias (MW202).", minimum=1),
+    Setting("findings_max_age", "duration", "60s",
+            "The dashboard's findings page (and GET /api/v1/findings/latest) shows the latest "
+            "recorded guard run and starts a new one in the background when that run is older "
+            "than this.", minimum=1),
+    Setting("check_runs_kept", "int", 100,
+            "Guard runs (`modelward check`, the dashboard) whose findings stay in the ledger; "
+            "older runs are dropped, the findings' lifecycle (opened, last seen, resolved) "
+            "stays.", minimum=2),
     Setting("min_review_time", "duration", "5m",
             "An approval sooner than this after the reviewer opened the evidence (or after the "
             "request, when nothing was opened) is implausibly fast (MW203).", minimum=0),

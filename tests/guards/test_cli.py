@@ -241,3 +241,25 @@ def test_guards_lists_the_code_table():
     assert len(table) == 24 and table[6]["code"] == "MW105"
     assert table[6]["help_uri"].endswith("MW105.md") and table[7]["code"] == "MW201"
     assert [row["help_uri"] is None for row in table] == [row["status"] != "active" for row in table]
+
+
+def test_check_records_its_run_unless_told_not_to(db):
+    from modelward.ledger import findings as ledger_findings
+
+    small(db.store)
+    assert mw(db, "check").exit_code == 1
+    with db.store.read() as conn:
+        [run] = ledger_findings.recent_runs(conn)
+        keys = ledger_findings.run_keys(conn, run.id)
+    assert (run.source, run.status, run.counts["error"], run.counts["warning"]) == (
+        "check", "done", 1, 1)
+    assert len(keys) == 2 and "MW105" in run.guards
+    assert mw(db, "check", "--no-record").exit_code == 1
+    assert mw(db, "check", "--select", "MW105", "--format", "json").exit_code == 1
+    with db.store.read() as conn:
+        runs = ledger_findings.recent_runs(conn)
+        lifecycle = ledger_findings.lifecycles(conn, keys)
+    assert [r.guards for r in runs] == [("MW105",), run.guards]  # --no-record left none
+    # MW101 did not run the second time: still open; MW105 seen by both runs
+    assert sorted((s.code, s.runs, s.resolved_run) for s in lifecycle.values()) == [
+        ("MW101", 1, None), ("MW105", 2, None)]

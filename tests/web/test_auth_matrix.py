@@ -51,6 +51,7 @@ EXPECTED = {
     ("POST", "/api/v1/experiments/{name}/exposures"): WRITE,
     ("POST", "/api/v1/feedback"): WRITE,
     ("GET", "/api/v1/findings"): READ,
+    ("GET", "/api/v1/findings/latest"): READ,
     ("GET", "/api/v1/fingerprints"): READ,
     ("GET", "/api/v1/fingerprints/compare"): READ,
     ("GET", "/api/v1/people"): READ,

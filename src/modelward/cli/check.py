@@ -41,18 +41,26 @@ def check_cmd(
                               "this long ago (7d); default check.window, else all."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to FILE and print "
                                 "only the summary line."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Record the run and its "
+                                "findings in the ledger (the findings' history: opened, last "
+                                "seen, resolved; new since the previous run)."),
 ) -> None:
     """Run the guards over the ledger: exit 0 clean, 1 when a finding reaches --fail-on,
     2 on a usage, configuration or storage error."""
     from ..guards import run
     from ..guards.formats import render, summary_line
+    from ..guards.history import run_and_record
 
     now = now_us()
     start = parse_at(since, "--since", now=now)
     s = settings()
+    options = {"select": select, "ignore": ignore,
+               "fail_on": fail_on.value if fail_on else None, "since": start, "now": now}
     with opened() as store:
-        report = run(store, s, select=select, ignore=ignore,
-                     fail_on=fail_on.value if fail_on else None, since=start, now=now)
+        if record:
+            report, _run_id = run_and_record(store, s, source="check", **options)
+        else:
+            report = run(store, s, **options)
     rendered = render(report, fmt.value, docs_url=s.docs_url)
     if output is not None:
         try:

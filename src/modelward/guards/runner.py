@@ -89,8 +89,9 @@ def guard_options(cfg: CheckConfig, settings: Settings) -> dict[str, dict]:
 
 def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=None,
         since: int | None = None, now: int | None = None,
-        cfg: CheckConfig | None = None) -> Report:
-    """Run every selected guard; suppressions and the meta guards apply afterwards."""
+        cfg: CheckConfig | None = None, progress=None) -> Report:
+    """Run every selected guard; suppressions and the meta guards apply afterwards.
+    ``progress(code, done, total)``, when given, is called before each guard runs."""
     t0 = time.perf_counter()
     cfg = cfg or check_config.load(settings, select=select, ignore=ignore, fail_on=fail_on)
     options = guard_options(cfg, settings)
@@ -105,7 +106,10 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
     skipped: dict[str, str] = {}
     limited: dict[str, str] = {}
     with storage_errors(), View.open(store, settings, now=now, since=since) as view:
-        for row in ledger_guards:
+        total, first_meta = len(ledger_guards) + len(meta_guards), len(ledger_guards)
+        for i, row in enumerate(ledger_guards):
+            if progress is not None:
+                progress(row.code, i, total)
             started = time.perf_counter()
             module = registry.load(row.code)
             # a guard that needs configuration it lacks says so instead of passing quietly
@@ -124,7 +128,9 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
         findings, suppressed = _suppress(raw, cfg.suppressions, now)
         view.suppressions = cfg.suppressions
         view.codes_run = {c.code for c in ledger_guards}
-        for row in meta_guards:
+        for i, row in enumerate(meta_guards, start=first_meta):
+            if progress is not None:
+                progress(row.code, i, total)
             findings += _apply_severity(registry.load(row.code).check(view, options[row.code]),
                                         options[row.code])
     findings.sort(key=Finding.sort_key)

@@ -1,4 +1,5 @@
-"""/api/v1/findings: the guards over the ledger, as ``modelward check --format json``."""
+"""/api/v1/findings: the guards over the ledger, as ``modelward check --format json``;
+/api/v1/findings/latest: the latest recorded run, ranked and filtered (the findings page)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from ...guards import run
-from ...timefmt import now_us
+from ...guards.history import Filters, listing
+from ...timefmt import iso, now_us
+from .. import checkruns
 from ..auth import READ, require
 from ._common import query_time, store_of
 
@@ -33,3 +36,41 @@ def findings(
     report = run(store, store.settings, select=select, ignore=ignore, fail_on=fail_on,
                  since=query_time(since, "since", now), now=now)
     return {**report.to_dict(), "exit_code": report.exit_code()}
+
+
+@router.get("/findings/latest", dependencies=[Depends(require(*READ))])
+def latest_findings(
+    request: Request,
+    severity: str | None = Query(None, description="Only this severity: info, warning or "
+                                 "error."),
+    guard: str | None = Query(None, description="Only guards whose code starts with this "
+                              "(MW105, MW1)."),
+    alias: str | None = Query(None, description="Only findings naming this alias."),
+    since: str | None = Query(None, description="Only findings last seen (else opened) at "
+                              "or after this ISO 8601 time or this long ago (7d)."),
+    q: str | None = Query(None, description="Words that must all appear in the code, name, "
+                          "subject, message or the ids a finding names (case-insensitive)."),
+    new: bool = Query(False, description="Only findings new since the previous run."),
+) -> dict:
+    """The latest recorded guard run, ranked by guard, filtered, each finding marked
+    ``new`` when the previous run did not show it: what the dashboard's findings page
+    shows. Starts a run in the background when the latest is older than
+    ``findings_max_age``; ``state`` says whether one is running."""
+    store = store_of(request)
+    filters = Filters.parse(severity=severity, guard=guard, alias=alias,
+                            since=query_time(since, "since"), q=q, new=new)
+    checkruns.ensure_fresh(request.app)
+    shown = listing(store, filters)
+    return {
+        "state": checkruns.state(request.app),
+        "run": shown.run.to_dict() if shown.run else None,
+        "previous_run": shown.previous.to_dict() if shown.previous else None,
+        "filters": {"severity": filters.severity, "guard": filters.guard,
+                    "alias": filters.alias, "since": iso(filters.since), "q": filters.q,
+                    "new": filters.new},
+        "total": shown.total,
+        "shown": shown.shown,
+        "summary": shown.counts(),
+        "groups": [g.to_dict() for g in shown.groups],
+        "findings": [i.to_dict() for g in shown.groups for i in g.items],
+    }

@@ -1,77 +1,119 @@
-"""Findings by severity and guard (the report ``modelward check`` prints), each guard
-linked to its documentation page, and each evidence value that names a decision, alias or
-artifact linked to its page."""
+"""The findings page: the latest recorded guard run, ranked by guard (severity, decisions
+affected, findings), filtered and searched from the URL, new-since-the-previous-run marked,
+every id a finding names linked; the guards run again in the background
+(:mod:`modelward.web.checkruns`) while the page shows what it has."""
 
 from __future__ import annotations
 
 import re
-import threading
-import time
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from markupsafe import Markup, escape
 
-from ...display import inert
+from ...display import inert, short_digest
 from ...guards import docs as guard_docs
-from ...guards import registry, run
-from ...timefmt import now_us
-from . import charts
+from ...guards import registry
+from ...guards.history import Filters, listing
+from ...timefmt import parse_when
+from .. import checkruns
 from ._base import UUID, page, store_of
 
-CACHE_SECONDS = 60  # the guards take seconds on a large ledger; a page reload should not
-_lock = threading.Lock()
+SHOW_OPEN = 12  # with at most this many findings shown, every guard's list starts open
 
 
-def report_of(request: Request, fresh: bool = False):
-    """The guards' report, recomputed at most once a minute (or on ``fresh``)."""
-    state = request.app.state
-    with _lock:
-        cached = getattr(state, "dashboard_report", None)
-        if fresh or cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
-            store = store_of(request)
-            cached = (time.monotonic(), run(store, store.settings, now=now_us()))
-            state.dashboard_report = cached
-    return cached[1]
+def href(kind: str, value: str) -> str | None:
+    """Where the dashboard shows the thing an id names (None: no page for it)."""
+    if kind == "decision" and UUID.match(value):
+        return f"/decisions/{value}"
+    if kind == "eval_run":
+        return f"/evals/{quote(value, safe='')}"
+    if kind == "promotion":
+        return f"/promotions/{quote(value, safe='')}"
+    if kind == "alias":
+        return "/aliases?" + urlencode({"alias": value}, safe="/@:+")
+    if kind == "experiment":
+        return f"/experiments/{quote(value, safe='')}"
+    if kind == "fingerprint_run":
+        return "/fingerprints"
+    return None
 
 
-def link_value(key: str, value) -> Markup:
-    """An evidence value, linked when it names a decision, an alias or a digest."""
-    if isinstance(value, str) and UUID.match(value) and "decision" in key:
-        return Markup(f'<a class="decision-link" href="/decisions/{escape(value)}">'
-                      f"{escape(value)}</a>")
-    if isinstance(value, str) and key in ("alias",):
-        # a valid alias name is its own URL; anything else is percent-encoded
-        href = quote(value, safe="/@:+")
-        return Markup(f'<a href="/aliases?alias={escape(href)}">{escape(inert(value))}</a>')
+def link(kind: str, value: str, text: str | None = None) -> Markup:
+    shown = text or (short_digest(value) if kind == "digest" else value)
+    target = href(kind, value)
+    if target is None:
+        return Markup(f'<code title="{escape(value)}">{escape(inert(shown))}</code>')
+    return Markup(f'<a class="ref {kind}-link" data-kind="{kind}" href="{escape(target)}">'
+                  f"{escape(inert(shown))}</a>")
+
+
+def linked_message(message: str, refs) -> Markup:
+    """The message with every id the finding names (its structured refs) made a link; the
+    ids come from the evidence, so nothing is guessed from the text."""
+    linkable = {v: k for k, v in refs if href(k, v) is not None and len(v) >= 3}
+    if not linkable:
+        return escape(inert(message))
+    pattern = re.compile(r"(?<![\w/@.-])(" + "|".join(
+        re.escape(v) for v in sorted(linkable, key=len, reverse=True)) + r")(?![\w/@-])")
+    out, pos = [], 0
+    for m in pattern.finditer(message):
+        out.append(escape(inert(message[pos:m.start()])))
+        out.append(link(linkable[m.group(1)], m.group(1)))
+        pos = m.end()
+    out.append(escape(inert(message[pos:])))
+    return Markup("").join(out)
+
+
+def evidence_value(key: str, value, refs: dict[str, str]) -> Markup:
+    """An evidence value, linked when it is an id the finding names (``refs``: id ->
+    kind, from :func:`modelward.guards.refs.facts_of`)."""
+    if isinstance(value, str) and value in refs:
+        return link(refs[value], value, value)
+    if isinstance(value, int) and not isinstance(value, bool) and str(value) in refs:
+        return link(refs[str(value)], str(value))
     if isinstance(value, list):
-        return Markup(", ").join(link_value(key, v) for v in value)
+        return Markup(", ").join(evidence_value(key, v, refs) for v in value)
     if isinstance(value, dict):
-        return Markup("; ").join(Markup(f"{escape(k)}: ") + link_value(k, v)
+        return Markup("; ").join(Markup(f"{escape(k)}: ") + evidence_value(k, v, refs)
                                  for k, v in value.items())
     return escape("—" if value is None else inert(value))
 
 
+def filters_of(severity, guard, alias, since, q, new) -> Filters:
+    start = parse_when(since.strip(), field="since") if since and since.strip() else None
+    return Filters.parse(severity=severity, guard=guard, alias=alias, since=start, q=q,
+                         new=new)
+
+
 @page("/")
-def findings_page(request: Request, fresh: bool = False):
-    report = report_of(request, fresh)
-    groups: dict[str, dict[str, list]] = {}
-    for f in report.findings:
-        groups.setdefault(f.severity, {}).setdefault(f.code, []).append(f)
-    order = [s for s in reversed(registry.SEVERITIES) if s in groups]
-    per_guard: dict[str, dict[str, int]] = {}
-    for f in report.findings:
-        per_guard.setdefault(f.code, {}).setdefault(f.severity, 0)
-        per_guard[f.code][f.severity] += 1
-    rows = [{"label": f"{code} {registry.BY_CODE[code].name}", "value": n, "key": code,
-             "color": charts.SEVERITY[sev], "href": f"#{code}",
-             "title": f"{code}: {n} {sev} finding(s)"}
-            for code in sorted(per_guard) for sev, n in per_guard[code].items()]
-    chart = charts.bars(rows, label="findings per guard, coloured by severity")
-    return "findings.html", {"report": report, "groups": groups, "order": order,
-                             "chart": chart, "codes": registry.BY_CODE, "link": link_value,
-                             "uuid": UUID.match,
-                             "counts": report.counts()}
+def findings_page(request: Request, severity: str | None = None, guard: str | None = None,
+                  alias: str | None = None, since: str | None = None, q: str | None = None,
+                  new: bool = False, fresh: bool = False):
+    store_of(request)  # the NUL check of every query parameter, first
+    filters = filters_of(severity, guard, alias, since, q, new)
+    checkruns.ensure_fresh(request.app, force=fresh)
+    shown = listing(request.app.state.store, filters)
+    state = checkruns.state(request.app)
+    form = {"severity": filters.severity or "", "guard": filters.guard or "",
+            "alias": filters.alias or "", "since": (since or "").strip(),
+            "q": filters.q or "", "new": filters.new}
+    return "findings.html", {
+        "shown": shown, "state": state, "form": form, "codes": registry.BY_CODE,
+        "severities": list(reversed(registry.SEVERITIES)), "link": link,
+        "message": linked_message, "value": evidence_value,
+        "open_all": shown.shown <= SHOW_OPEN or filters.active(),
+        "kinds": (("decision", "Decisions"), ("eval_run", "Eval runs"),
+                  ("promotion", "Promotions"), ("alias", "Aliases"),
+                  ("experiment", "Experiments"), ("fingerprint_run", "Fingerprint runs"),
+                  ("digest", "Digests"))}
+
+
+@page("/findings/state")
+def findings_state(request: Request):
+    """The progress the findings page polls while the guards run (JSON)."""
+    return JSONResponse(checkruns.state(request.app), headers={"Cache-Control": "no-store"})
 
 
 def _docs_html(text: str) -> Markup:
