@@ -46,10 +46,13 @@ class Filter:
     def __post_init__(self) -> None:
         for name in ("subject", "alias", "process"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or len(value) > _TEXT_MAX
-                                      or "\x00" in value):
-                raise ValidationError(f"{name} must be text of at most {_TEXT_MAX} characters "
-                                      "without NUL bytes", field=name)
+            if value is None:
+                continue
+            if not isinstance(value, str) or len(value) > _TEXT_MAX:
+                raise ValidationError(f"{name} must be text of at most {_TEXT_MAX} characters",
+                                      field=name)
+            if "\x00" in value:  # PostgreSQL can neither store nor compare one
+                raise ValidationError("holds a NUL byte", field=name)
         if self.digest is not None:
             check_digest(self.digest, field="digest")
 

@@ -2,7 +2,9 @@
 // since/until set to the dragged range. No library; the server draws everything else.
 (function () {
   "use strict";
-  function iso(us) { return new Date(Math.round(us / 1000)).toISOString(); }
+  function iso(us) {  // to the second: 2026-03-01T12:00:00Z
+    return new Date(Math.round(us / 1000)).toISOString().replace(/\.\d+Z$/, "Z");
+  }
   document.querySelectorAll("svg.lanes[data-t0]").forEach(function (svg) {
     var d = svg.dataset, t0 = +d.t0, t1 = +d.t1, left = +d.left, plot = +d.plot;
     var ns = "http://www.w3.org/2000/svg", start = null;
