@@ -294,8 +294,8 @@ def test_alias_timeline_shows_which_digest_when_and_the_rollback(page, server, w
     assert pg.locator("svg.lanes path.rollback").count() == 1
     shot(pg, "04-aliases")
     pg.fill("#alias", "chat/v1")
-    pg.click("form.inline button")
-    assert pg.url == server.url + "/aliases?alias=chat%2Fv1"
+    pg.click("form.timeline-controls button")
+    assert pg.url.startswith(server.url + "/aliases?alias=chat%2Fv1&")  # and the blank range
     # one lane per digest chat/v1 held: five digests, six spans, the rollback back to v1.2
     spans = pg.locator("svg.lanes rect.span").evaluate_all(
         "els => els.map(e => e.dataset.key)")
@@ -321,15 +321,15 @@ def test_decision_search_by_subject_time_and_id(page, server, world):
     pg.fill("#subject", subject)
     pg.click("form.search button")
     rows = pg.locator("table.results tbody tr")
-    assert rows.count() == min(n, 200)
+    assert rows.count() == min(n, 50)  # a page; older ones follow
     assert pg.locator(f"table.results a[href='/decisions/{demo.audit_decision_id}']").count() == 1
     shot(pg, "06-decision-search")
     from modelward.timefmt import iso
     pg.fill("#since", iso(at))
     pg.fill("#until", iso(at + 1))
     pg.click("form.search button")
-    assert pg.locator("table.results a.decision-link").all_inner_texts() == [
-        demo.audit_decision_id]
+    assert pg.locator("table.results a.decision-link").evaluate_all(
+        "els => els.map(e => e.title)") == [demo.audit_decision_id]
     pg.fill("#since", "last tuesday")
     pg.click("form.search button")
     assert "not an ISO 8601" in pg.locator("p.error").inner_text()

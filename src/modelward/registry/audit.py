@@ -167,13 +167,24 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
     if alias is not None and alias.digest:
         alias.target = found.get(alias.digest)
     if alias is not None and alias.state == "resolved":
-        held = getattr(d, alias.field) if alias.field else None
-        alias.verdict = ("not-comparable" if alias.field is None else "not-recorded"
-                         if held is None else "agrees" if held == alias.digest else "disagrees")
+        alias.verdict = verdict(d, alias.digest, alias.artifact_kind)
     report = AuditReport(d, alias, digests, _text(text_row, d), chain_check,
                          "full" if verify_payloads else "quick")
     report.problems = _problems(report)
     return report
+
+
+def verdict(d: Decision, target: str, artifact_kind: str | None) -> str:
+    """Whether decision ``d`` agrees with ``target``, the digest (of kind ``artifact_kind``)
+    its alias pointed at at ``d.at``: the recorded digest of the field that kind fills is
+    compared. "agrees", "disagrees", "not-recorded" (that field is empty) or
+    "not-comparable" (the kind fills no decision field). The audit and the decisions list
+    both judge here."""
+    field = KIND_FIELD.get(artifact_kind) if artifact_kind else None
+    if field is None:
+        return "not-comparable"
+    held = getattr(d, field)
+    return "not-recorded" if held is None else "agrees" if held == target else "disagrees"
 
 
 def _alias_at(conn, d: Decision) -> AliasAudit:

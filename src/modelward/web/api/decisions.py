@@ -1,4 +1,5 @@
-"""/api/v1/decisions: batch ingest (one chain block per batch), get one, search."""
+"""/api/v1/decisions: batch ingest (one chain block per batch), get one, list a page at a
+time, export."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import contextlib
 import threading
 import weakref
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import ValidationError
 from ...ledger import decisions as ledger_decisions
 from ...ledger.engine import Store
+from ...registry.decision_list import export, filter_of, list_decisions
 from ...timefmt import now_us
 from ..auth import READ, WRITE, require
 from ..limits import body_limit
-from ._common import BatchError, ItemError, batch_schema, query_time, read_batch, store_of
+from ._common import BatchError, ItemError, batch_schema, read_batch, store_of
 
 router = APIRouter(tags=["decisions"])
 MAX_PROBLEMS = 50  # bad items named in one error; the rest are counted
@@ -106,18 +109,48 @@ async def post_decisions(request: Request) -> dict:
 @router.get("/decisions", dependencies=[Depends(require(*READ))])
 def search_decisions(
     request: Request,
+    response: Response,
     subject: str | None = None,
     alias: str | None = None,
+    process: str | None = Query(None, description="The process that recorded the decision."),
+    digest: str | None = Query(None, description="A digest any digest field names."),
     since: str | None = Query(None, description="ISO 8601, or a duration back from now (7d); decisions at or after."),
     until: str | None = Query(None, description="ISO 8601, or a duration back from now (1h); decisions before."),
+    cursor: str | None = Query(None, description="The X-Next-Cursor of the previous page."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict]:
-    """Decisions by subject, alias and time, newest first."""
-    start, end = query_time(since, "since"), query_time(until, "until")
-    with store_of(request).read() as conn:
-        found = ledger_decisions.search(conn, subject=subject, alias=alias, since=start,
-                                        until=end, limit=limit)
-    return [d.to_dict() for d in found]
+    """Decisions by subject, alias, process, digest and time, newest first, a page at a
+    time (keyset): each with ``alias_digest`` (where its alias pointed then) and
+    ``alias_verdict``; the next page's cursor is in the ``X-Next-Cursor`` header."""
+    flt = filter_of(subject=subject, alias=alias, process=process, digest=digest,
+                    since=since, until=until)
+    found = list_decisions(store_of(request), flt, cursor=cursor, limit=limit)
+    if found.next_cursor:
+        response.headers["X-Next-Cursor"] = found.next_cursor
+    return [item.to_dict() for item in found.items]
+
+
+@router.get("/decisions/export", dependencies=[Depends(require(*READ))])
+def export_decisions(
+    request: Request,
+    format: str = Query("jsonl", description="csv or jsonl"),
+    subject: str | None = None, alias: str | None = None, process: str | None = None,
+    digest: str | None = None, since: str | None = None, until: str | None = None,
+) -> StreamingResponse:
+    """Every decision of the filter (the parameters of ``GET /decisions``), streamed as
+    CSV or JSON lines, newest first."""
+    flt = filter_of(subject=subject, alias=alias, process=process, digest=digest,
+                    since=since, until=until)
+    return export_response(store_of(request), flt, format)
+
+
+def export_response(store, flt, fmt: str) -> StreamingResponse:
+    """The streamed export the API and the dashboard both send."""
+    body = export(store, flt, fmt)  # checks the format before anything is sent
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    name = "decisions.csv" if fmt == "csv" else "decisions.jsonl"
+    return StreamingResponse(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/decisions/{decision_id}", dependencies=[Depends(require(*READ))])

@@ -1,16 +1,23 @@
-"""The alias timeline: which digest each alias pointed at when, rollbacks marked (an SVG
-drawn from ``ledger.aliases.all_events`` / ``history``)."""
+"""The alias timeline: which digest each alias pointed at when (an SVG drawn from
+``ledger.aliases.all_events`` / ``history``), one colour per digest with no two alike and
+none red, rollbacks and deletions marked, each rollback's incident (the bad digest's time in
+service) as a band at least a few pixels wide with a link that zooms to it; a time range
+(``since``/``until``, or dragging across the chart) and a moment (``at``) whose resolution
+(``ledger.aliases.targets_at``) the page states."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import Request
 
+from ...display import duration
 from ...ledger import aliases as ledger_aliases
-from ...timefmt import now_us, parse_when
+from ...timefmt import iso, now_us, parse_when
 from . import charts
 from ._base import labels, page, store_of, when
 
-ROLLBACK = "rollback"
+ROLLBACK, DELETE = "rollback", ledger_aliases.DELETE
 
 
 def _span_title(alias: str, e, label: str, end: int | None) -> str:
@@ -20,69 +27,139 @@ def _span_title(alias: str, e, label: str, end: int | None) -> str:
             f"{when(end) if end else 'now'}{why}")
 
 
-def alias_lanes(events: list, names: dict[str, str], t1: int) -> list[dict]:
-    """One lane per alias: a span per event until the next, rollbacks as red markers."""
-    by_alias: dict[str, list] = {}
+def incidents(events: list, names: dict[str, str]) -> list[dict]:
+    """Each rollback as an incident: the rolled-back digest's time in service, from the
+    event that set it to the rollback. ``events`` in time order (any aliases)."""
+    last: dict[str, object] = {}
+    out = []
     for e in events:
-        by_alias.setdefault(e.alias, []).append(e)
-    rows = []
-    for alias in sorted(by_alias):
-        evs = by_alias[alias]
-        spans, points = [], []
-        for i, e in enumerate(evs):
-            end = evs[i + 1].at if i + 1 < len(evs) else None
-            spans.append({"start": e.at, "end": end or t1, "color": charts.color_of(e.digest),
-                          "key": e.digest, "cls": "span " + e.kind,
-                          "title": _span_title(alias, e, names[e.digest], end)})
-            if e.kind == ROLLBACK:
-                points.append({"at": e.at, "cls": "rollback",
-                               "title": f"ROLLBACK of {alias} to {names[e.digest]} at "
-                                        f"{when(e.at)}" + (f": {e.reason}" if e.reason else "")})
-        rows.append({"label": alias, "href": f"/aliases?alias={alias}", "spans": spans,
-                     "points": points})
-    return rows
+        prev = last.get(e.alias)
+        if e.kind == ROLLBACK and prev is not None:
+            out.append({"alias": e.alias, "start": prev.at, "end": e.at, "digest": prev.digest,
+                        "back_to": e.digest, "reason": e.reason,
+                        "length": duration(e.at - prev.at),
+                        "title": f"incident on {e.alias}: {names[prev.digest]} served for "
+                                 f"{duration(e.at - prev.at)} ({when(prev.at)} – "
+                                 f"{when(e.at)}) until rolled back to {names[e.digest]}"})
+        last[e.alias] = e
+    return out
 
 
-def digest_lanes(alias: str, evs: list, names: dict[str, str], t1: int) -> list[dict]:
-    """One lane per digest the alias held: a return to an earlier lane is a rollback."""
-    order: list[str] = []
-    for e in evs:
-        if e.digest not in order:
-            order.append(e.digest)
-    rows = {d: {"label": names[d], "spans": [], "points": []} for d in order}
+def _lane(alias: str, evs: list, names, colors, t1: int, lane_of) -> dict[str, dict]:
+    """Spans, points and incident bands of one alias's events, placed by ``lane_of(e)``."""
+    rows: dict[str, dict] = {}
     for i, e in enumerate(evs):
+        row = rows.setdefault(lane_of(e), {"spans": [], "points": [], "bands": []})
         end = evs[i + 1].at if i + 1 < len(evs) else None
-        row = rows[e.digest]
-        row["spans"].append({"start": e.at, "end": end or t1, "key": e.digest,
-                             "color": charts.color_of(e.digest), "cls": "span " + e.kind,
+        if e.kind == DELETE:  # the alias points at nothing from here: a cross, no span
+            row["points"].append({"at": e.at, "cls": "delete",
+                                  "title": f"{alias} DELETED at {when(e.at)} (it pointed at "
+                                           f"{names[e.digest]})"
+                                           + (f": {e.reason}" if e.reason else "")})
+            continue
+        row["spans"].append({"start": e.at, "end": end or t1, "color": colors[e.digest],
+                             "key": e.digest, "cls": "span " + e.kind,
                              "title": _span_title(alias, e, names[e.digest], end)})
         if e.kind == ROLLBACK:
             row["points"].append({"at": e.at, "cls": "rollback",
-                                  "title": f"ROLLBACK to {names[e.digest]} at {when(e.at)}"})
-    return [rows[d] for d in order]
+                                  "title": f"ROLLBACK of {alias} to {names[e.digest]} at "
+                                           f"{when(e.at)}" + (f": {e.reason}" if e.reason
+                                                              else "")})
+    for inc in incidents(evs, names):
+        rows[lane_of(next(e for e in evs if e.at == inc["start"]
+                          and e.digest == inc["digest"]))]["bands"].append(inc)
+    return rows
+
+
+def alias_lanes(events: list, names: dict[str, str], t1: int,
+                colors: dict[str, str] | None = None) -> list[dict]:
+    """One lane per alias: a span per event until the next, rollbacks as red markers,
+    deletions as crosses, incidents as red bands."""
+    colors = colors or charts.distinct_colors(e.digest for e in events)
+    by_alias: dict[str, list] = {}
+    for e in events:
+        by_alias.setdefault(e.alias, []).append(e)
+    out = []
+    for alias in sorted(by_alias):
+        row = _lane(alias, by_alias[alias], names, colors, t1, lambda e: e.alias)[alias]
+        out.append({"label": alias, "href": f"/aliases?alias={alias}", **row})
+    return out
+
+
+def digest_lanes(alias: str, evs: list, names: dict[str, str], t1: int,
+                 colors: dict[str, str] | None = None) -> list[dict]:
+    """One lane per digest the alias held: a return to an earlier lane is a rollback."""
+    colors = colors or charts.distinct_colors(e.digest for e in evs)
+    rows = _lane(alias, evs, names, colors, t1, lambda e: e.digest)
+    return [{"label": names[d], **row} for d, row in rows.items()]
+
+
+def _in_window(rows: list[dict], t0: int, t1: int) -> list[dict]:
+    """Only the marks that touch [t0, t1] (a span wholly outside would draw at the edge)."""
+    for row in rows:
+        row["spans"] = [s for s in row["spans"] if s["end"] >= t0 and s["start"] <= t1]
+        row["points"] = [p for p in row["points"] if t0 <= p["at"] <= t1]
+        row["bands"] = [b for b in row["bands"] if b["end"] >= t0 and b["start"] <= t1]
+    return rows
+
+
+def _zoom(base: dict, start: int, end: int) -> str:
+    pad = max((end - start) // 2, 3_600_000_000)
+    return "/aliases?" + urlencode({**base, "since": iso(start - pad), "until": iso(end + pad)})
 
 
 @page("/aliases")
-def aliases_page(request: Request, alias: str | None = None, at: str | None = None):
-    mark = parse_when(at, field="at") if at else None
+def aliases_page(request: Request, alias: str | None = None, at: str | None = None,
+                 since: str | None = None, until: str | None = None):
+    alias = alias.strip() or None if alias else None
+    mark = parse_when(at.strip(), field="at") if at and at.strip() else None
+    w0 = parse_when(since.strip(), field="since") if since and since.strip() else None
+    w1 = parse_when(until.strip(), field="until") if until and until.strip() else None
     with store_of(request).read() as conn:
         if alias:
             events = ledger_aliases.history(conn, ledger_aliases.check_alias(alias))
         else:
             events = ledger_aliases.all_events(conn)
-        names = labels(conn, {e.digest for e in events} | {e.previous_digest for e in events})
+        events.sort(key=lambda e: (e.at, e.id))
+        resolved = ledger_aliases.targets_at(conn, mark) if mark is not None else None
+        names = labels(conn, {e.digest for e in events} | {e.previous_digest for e in events}
+                       | set((resolved or {}).values()))
+    colors = charts.distinct_colors(e.digest for e in events)
     t1 = max([now_us()] + [e.at for e in events])
     t0 = min([e.at for e in events] + ([mark] if mark else []), default=t1 - 1)
     t0 -= max((t1 - t0) // 50, 1)  # a little room before the first event
-    marks = ({"at": mark, "title": f"decision at {when(mark)}"},) if mark else ()
+    if w0 is not None or w1 is not None:
+        t0, t1 = (w0 if w0 is not None else t0), (w1 if w1 is not None else t1)
+        if t1 <= t0:
+            from ...errors import ValidationError
+            raise ValidationError(f"until ({when(t1)}) must be after since ({when(t0)})",
+                                  field="until")
     if alias:
-        rows = digest_lanes(alias, events, names, t1)
+        rows = digest_lanes(alias, events, names, t1, colors)
         label = f"timeline of {alias}: one lane per digest it pointed at"
     else:
-        rows = alias_lanes(events, names, t1)
+        rows = alias_lanes(events, names, t1, colors)
         label = "timeline of every alias: colour = digest"
-    chart = charts.lanes(rows, t0, t1, label=label, marks=marks) if events else None
-    return "aliases.html", {"alias": alias, "events": list(reversed(events)), "names": names,
-                            "chart": chart, "rollbacks": sum(e.kind == ROLLBACK
-                                                             for e in events),
-                            "colors": charts.color_of}
+    marks = ()
+    if mark is not None:
+        target = (resolved or {}).get(alias) if alias else None
+        marks = ({"at": mark, "title": f"at {when(mark)}" + (
+            f": {alias} → {names[target]} ({target})" if target else "")},)
+    chart = charts.lanes(_in_window(rows, t0, t1), t0, t1, label=label, marks=marks,
+                         brush=True) if events else None
+    base = {k: v for k, v in (("alias", alias), ("at", at)) if v}
+    found = incidents(events, names)
+    for inc in found:
+        inc["zoom"] = _zoom(base, inc["start"], inc["end"])
+    shown = [e for e in events if t0 <= e.at <= t1]
+    return "aliases.html", {
+        "alias": alias, "events": sorted(shown, key=lambda e: (e.at, e.id), reverse=True),
+        "hidden": len(events) - len(shown), "names": names, "chart": chart,
+        "rollbacks": sum(e.kind == ROLLBACK for e in events), "colors": colors,
+        "legend": [(d, names[d], c) for d, c in colors.items()], "incidents": found,
+        "at": at or "", "mark": mark, "resolved": resolved, "since": since or "",
+        "until": until or "", "zoomed": w0 is not None or w1 is not None,
+        "window": (t0, t1), "all_href": "/aliases?" + urlencode(base) if base else "/aliases",
+        "presets": [(name, "/aliases?" + urlencode({**base, "since": back}))
+                    for name, back in (("last 24 h", "24h"), ("last 7 days", "7d"),
+                                       ("last 30 days", "30d"))]}

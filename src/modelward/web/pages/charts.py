@@ -100,16 +100,30 @@ def bars(rows: list[dict], *, label: str, width: int = 760, unit: str = "",
     return _svg(width, height, out, label, "bars")
 
 
+INCIDENT_MIN_PX = 8  # an incident band is never thinner: six hours on eight months shows
+
+
 def lanes(rows: list[dict], t0: int, t1: int, *, label: str, width: int = 960,
-          left: int = 210, lane_h: int = 30, marks: tuple[dict, ...] = ()) -> Markup:
+          left: int = 210, lane_h: int = 30, marks: tuple[dict, ...] = (),
+          brush: bool = False) -> Markup:
     """Lanes on a time axis. ``rows``: {label, href?, spans: [{start, end, color, title,
-    key?, cls?}], points: [{at, title, cls}]}; ``marks``: vertical lines {at, title}."""
+    key?, cls?}], points: [{at, title, cls}], bands?: [{start, end, title}]}; ``marks``:
+    vertical lines {at, title}. A band (an incident) is drawn behind the lane at least
+    :data:`INCIDENT_MIN_PX` wide; a point of class ``delete`` is a cross. ``brush`` adds
+    the axis geometry as data attributes for static/timeline.js (drag to zoom)."""
     plot = width - left - 50  # room for the last tick's label
     span = max(t1 - t0, 1)
     x = lambda t: left + (min(max(t, t0), t1) - t0) / span * plot  # noqa: E731
     top = 10
     height = top + lane_h * len(rows) + 30
     out = []
+    for i, row in enumerate(rows):
+        for b in row.get("bands", ()):
+            x0, x1 = x(b["start"]), x(b["end"])
+            mid, w = (x0 + x1) / 2, max(x1 - x0, INCIDENT_MIN_PX)
+            out.append(f'<rect class="incident" x="{mid - w / 2:.1f}" y="{top + i * lane_h}" '
+                       f'width="{w:.1f}" height="{lane_h}"{_attrs(data_start=b["start"])}>'
+                       f'<title>{escape(b["title"])}</title></rect>')
     for t, text in time_ticks(t0, t1):
         out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{height - 22}" '
                    'class="grid"/>' + _text(x(t), height - 8, text, "middle", "tick"))
@@ -125,13 +139,23 @@ def lanes(rows: list[dict], t0: int, t1: int, *, label: str, width: int = 960,
                        f'<title>{escape(s["title"])}</title></rect>')
         for p in row.get("points", ()):
             px = x(p["at"])
+            if p.get("cls") == "delete":
+                out.append(f'<path class="delete" d="M{px - 5:.1f},{y + 5} l10,{lane_h - 10} '
+                           f'm0,-{lane_h - 10} l-10,{lane_h - 10}"><title>'
+                           f'{escape(p["title"])}</title></path>')
+                continue
             out.append(f'<path class="{p.get("cls", "point")}" d="M{px - 6:.1f},{y} '
                        f'l12,0 l-6,10 z"><title>{escape(p["title"])}</title></path>')
     for m in marks:
         out.append(f'<line class="mark" x1="{x(m["at"]):.1f}" x2="{x(m["at"]):.1f}" '
                    f'y1="{top - 4}" y2="{height - 22}"><title>{escape(m["title"])}</title>'
                    "</line>")
-    return _svg(width, height, out, label, "lanes")
+    svg = _svg(width, height, out, label, "lanes")
+    if brush:  # the axis, for the drag-to-zoom script: x = left + (t - t0) / span * plot
+        svg = Markup(str(svg).replace(
+            "<svg ", f'<svg data-t0="{t0}" data-t1="{t1}" data-left="{left}" '
+                     f'data-plot="{plot}" data-width="{width}" ', 1))
+    return svg
 
 
 def lines(series: list[dict], t0: int, t1: int, *, label: str, lo: float, hi: float,
@@ -171,3 +195,26 @@ def lines(series: list[dict], t0: int, t1: int, *, label: str, lo: float, hi: fl
                    f'fill="{s["color"]}"/>'
                    + _text(left + pw + 22, top + 49 + n * 18, s["label"][:22]))
     return _svg(width, height, out, label, "lines")
+
+
+SAFE_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
+                "#bab0ac")  # PALETTE without its reds: red means rollback
+
+
+def distinct_colors(keys) -> dict[str, str]:
+    """A colour per distinct key, in the order given, no two alike and none red (red marks
+    rollbacks): the safe palette first, then hues spaced by the golden angle, skipping the
+    reds (within 30 degrees of 0)."""
+    out: dict[str, str] = {}
+    for key in keys:
+        if key in out:
+            continue
+        n = len(out)
+        if n < len(SAFE_PALETTE):
+            out[key] = SAFE_PALETTE[n]
+            continue
+        i = n - len(SAFE_PALETTE)
+        hue = 30 + (i * 137.508) % 300  # 30..330 degrees: never red
+        light = (38, 52, 66)[i // 7 % 3]
+        out[key] = f"hsl({hue:.1f}, 58%, {light}%)"
+    return out

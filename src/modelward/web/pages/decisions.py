@@ -1,59 +1,85 @@
-"""Decision audit: search by id, subject, alias and time, and the audit page of one
+"""Decisions: the newest first, a page at a time, filtered by subject, alias, process,
+digest and time, each with whether it agrees with its alias (``registry.decision_list``,
+as ``GET /api/v1/decisions``), exported as CSV or JSON lines; and the audit page of one
 decision (``registry.audit.audit_decision``, the function behind ``modelward audit``)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
 from ...errors import ValidationError
 from ...ledger import aliases as ledger_aliases
-from ...ledger import decisions as ledger_decisions
 from ...registry.audit import audit_decision
-from ...timefmt import parse_when
+from ...registry.decision_list import filter_of, list_decisions
+from ...timefmt import iso
+from ..api.decisions import export_response
 from . import charts
 from ._base import UUID, labels, page, store_of
 from .aliases import digest_lanes
 
-LIMIT = 200
+PAGE = 50
+FIELDS = ("subject", "alias", "process", "digest", "since", "until")
 
 
-def _time(value: str | None, field: str) -> int | None:
-    """A form time: ISO 8601, or the browser's ``datetime-local`` value (read as UTC)."""
+def _time(value: str | None) -> str | None:
+    """A form time as ``parse_when`` reads it: the browser's ``datetime-local`` value
+    (``2026-03-01T12:00``, read as UTC) gains its seconds and offset."""
     if not value or not value.strip():
         return None
     text = value.strip()
-    if len(text) == 16 and text[10] == "T":  # 2026-03-01T12:00 from <input datetime-local>
+    if len(text) == 16 and text[10] == "T":
         text += ":00Z"
-    return parse_when(text, field=field)
+    return text
+
+
+def _filter(form: dict[str, str]):
+    return filter_of(**{k: _time(form[k]) if k in ("since", "until") else form[k]
+                        for k in FIELDS})
 
 
 @page("/decisions")
 def search_page(request: Request, id: str | None = None, subject: str | None = None,
-                alias: str | None = None, since: str | None = None,
-                until: str | None = None):
+                alias: str | None = None, process: str | None = None,
+                digest: str | None = None, since: str | None = None,
+                until: str | None = None, cursor: str | None = None):
     form = {"id": id or "", "subject": subject or "", "alias": alias or "",
-            "since": since or "", "until": until or ""}
+            "process": process or "", "digest": digest or "", "since": since or "",
+            "until": until or ""}
     if id and id.strip():
         wanted = id.strip().lower()
         if not UUID.match(wanted):
             raise ValidationError(f"not a decision id: {id[:80]!r}", field="id",
                                   hint="decision ids are UUIDs")
         return RedirectResponse(f"/decisions/{wanted}", 303)
-    found, searched = [], any(v.strip() for v in form.values())
-    if searched:
-        start, end = _time(since, "since"), _time(until, "until")
-        with store_of(request).read() as conn:
-            found = ledger_decisions.search(conn, subject=subject.strip() or None
-                                            if subject else None,
-                                            alias=alias.strip() or None if alias else None,
-                                            since=start, until=end, limit=LIMIT)
-            names = labels(conn, {d.model_digest for d in found}
-                           | {d.prompt_digest for d in found})
-    else:
-        names = {}
-    return "decisions.html", {"form": form, "found": found, "searched": searched,
-                              "names": names, "limit": LIMIT}
+    store = store_of(request)
+    found = list_decisions(store, _filter(form), cursor=cursor, limit=PAGE)
+    with store.read() as conn:
+        names = labels(conn, {i.decision.model_digest for i in found.items}
+                       | {i.decision.prompt_digest for i in found.items}
+                       | {i.alias_digest for i in found.items})
+    query = {k: v.strip() for k, v in form.items() if k != "id" and v.strip()}
+    return "decisions.html", {
+        "form": form, "found": found.items, "iso": iso, "names": names, "page_size": PAGE,
+        "filtered": bool(query), "first_page": cursor is None,
+        "next": "/decisions?" + urlencode({**query, "cursor": found.next_cursor})
+        if found.next_cursor else None,
+        "first": "/decisions" + ("?" + urlencode(query) if query else ""),
+        "export": "/decisions/export?" + urlencode(query) + ("&" if query else "")}
+
+
+@page("/decisions/export")
+def export_page(request: Request, format: str = "csv", subject: str | None = None,
+                alias: str | None = None, process: str | None = None,
+                digest: str | None = None, since: str | None = None,
+                until: str | None = None):
+    """The current filter of the decisions page, streamed as CSV or JSON lines."""
+    form = {k: v or "" for k, v in (("subject", subject), ("alias", alias),
+                                    ("process", process), ("digest", digest),
+                                    ("since", since), ("until", until))}
+    return export_response(store_of(request), _filter(form), format)
 
 
 @page("/decisions/{decision_id}")
