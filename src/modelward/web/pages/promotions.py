@@ -4,8 +4,11 @@ logged-in token's e-mail: the approval gate asks whether the approver opened the
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
+from markupsafe import Markup
 
 from ...errors import ValidationError
 from ...ledger import evals as ledger_evals
@@ -14,7 +17,7 @@ from ...ledger import promotions as ledger_promotions
 from ...registry import promotion
 from ...timefmt import now_us
 from . import charts
-from ._base import labels, page, store_of, when
+from ._base import env, labels, page, store_of, when
 
 
 @page("/promotions")
@@ -43,7 +46,8 @@ def promotion_page(request: Request, request_id: str):
     return "promotion.html", {"req": req, "reviews": reviews, "run": run, "why": why,
                               "opens": opens, "names": names, "gates": gates,
                               "stamps": stamps, "chart": chart, "events": events,
-                              "now": now_us()}
+                              "now": now_us(),
+                              "run_ids": [run_id] + [r.evidence_run_id for r in reviews]}
 
 
 LANES = ("request", "opens", "reviews", "approval")
@@ -67,21 +71,51 @@ def timeline_events(req, reviews, opens, run_id) -> list[dict]:
         out.append({"at": r.at, "lane": "approval" if approved else "reviews",
                     "cls": "approval" if approved else "review", "what": what,
                     "who": r.approver, "run": r.evidence_run_id or run_id})
-    return sorted(out, key=lambda e: e["at"])
+    out.sort(key=lambda e: e["at"])
+    for e in out:
+        e["after"] = e["at"] - req.requested_at
+    return out
+
+
+def run_links(text, run_ids) -> Markup:
+    """``text`` escaped, each of ``run_ids`` in it a link to its eval run page (a gate's or
+    MW203's message names the run it judged)."""
+    out = charts.escape(text)
+    for rid in sorted({r for r in run_ids if r}, key=len, reverse=True):
+        safe = str(charts.escape(rid))
+        out = Markup(str(out).replace(
+            safe, f'<a class="run-link" href="/evals/{quote(rid, safe="")}">{safe}</a>'))
+    return out
+
+
+def elapsed(us: int) -> str:
+    """A time after the request, to the two largest units: ``at filing``, ``+45s``,
+    ``+4m 10s``, ``+2d 3h``."""
+    secs = round(us / 1e6)
+    if secs <= 0:
+        return "at filing"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if secs >= size or parts:
+            parts.append(f"{secs // size}{unit}")
+            secs %= size
+    return "+" + " ".join(p for p in parts[:2] if not p.startswith("0") or p == parts[0])
+
+
+env.filters.update(run_links=run_links, elapsed=elapsed)
 
 
 def timeline_chart(events: list[dict], digest: str):
     """One lane per kind of event, each event a mark; the axis spans the events (from the
     request to the last of them, at least ten minutes), so an approval four minutes after
     the request is four minutes away, not a pixel at the end of "until now"."""
-    t0 = events[0]["at"]
-    t1 = max(events[-1]["at"], t0 + MIN_SPAN)
+    t0, t1 = events[0]["at"], events[-1]["at"]
+    short = max(MIN_SPAN - (t1 - t0), 0) // 2  # widen a short span on both sides
+    t0, t1 = t0 - short, t1 + short
     pad = (t1 - t0) // 20
     rows = []
-    for lane in LANES:
+    for lane in LANES:  # every lane, even empty: "nobody opened it" shows as a blank lane
         mine = [e for e in events if e["lane"] == lane]
-        if not mine and lane != "approval":
-            continue
         rows.append({"label": lane, "points": [{
             "at": e["at"], "cls": e["cls"], "title": f"{when(e['at'])}: {e['who']} {e['what']}"}
             for e in mine]})
@@ -90,7 +124,8 @@ def timeline_chart(events: list[dict], digest: str):
                          "color": charts.color_of(digest),
                          "title": f"{when(first['at'])} – {when(last['at'])}"}]
     return charts.lanes(rows, t0 - pad, t1 + pad, label="the request: filed, opens of its "
-                        "evidence, reviews and the approval", lane_h=34)
+                        "evidence, reviews and the approval", lane_h=34, width=720,
+                        left=90)
 
 
 @page("/promotions/{request_id}/evidence", methods=("POST",))
