@@ -31,6 +31,7 @@ PRE_PERIOD = "experiments/users-pre.csv"
 ARMS = [("control", 95.0), ("treatment", 5.0)]
 CANARY, BALANCED = "refund-flow-canary", "answer-style"
 COVARIATES = ["sessions_30d", "spend_90d"]
+METRIC = "resolved"  # each exposure's metric: 1 when the conversation ended resolved
 
 
 def _population(world: World) -> None:
@@ -72,7 +73,7 @@ def _canary(world: World) -> None:
     users = [f"u-{i}" for i in range(1, USERS + 1)]
     with world.store.write() as conn:
         ledger_experiments.create(conn, CANARY, "unused: bucketed by user_id % 100", ARMS,
-                                  meta={"bucketing": "user_id % 100 < 5"},
+                                  meta={"bucketing": "user_id % 100 < 5", "metric": METRIC},
                                   at=world.now - 15 * DAY)
     arms = ["treatment" if i % 100 < 5 else "control" for i in range(1, USERS + 1)]
     _expose(world, CANARY, users, arms, 14)
@@ -91,7 +92,7 @@ def _balanced(world: World) -> None:
         "subjects": len(table), "covariates": COVARIATES}}
     with world.store.write() as conn:
         ledger_experiments.create(conn, BALANCED, result.salt, ARMS, balance=balance,
-                                  at=world.now - 13 * DAY)
+                                  meta={"metric": METRIC}, at=world.now - 13 * DAY)
     exp = Experiment(BALANCED, result.salt, ARMS)
     users = list(table.subjects)
     _expose(world, BALANCED, users, list(assign_many(exp, users)), 12)

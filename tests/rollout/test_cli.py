@@ -175,13 +175,39 @@ def test_regimes_prints_the_metric_per_arm_per_regime(home):
     res = run("experiment", "regimes", "rag")
     assert res.code == 0
     assert res.out.splitlines()[:4] == [
-        "experiment rag: 200 exposures in 2 regimes (fingerprint_epoch changed)", "",
+        "experiment rag: 200 exposures in 2 regimes (fingerprint_epoch changed); metric: metric",
+        "",
         "R1  2026-03-01T12:00:00Z to 2026-03-01T13:39:00Z  100 exposures",
         f"  model - · embedder {emb[:19]}… · fingerprint_epoch 1 · vendor_model_id -"]
     assert "  Cochran's Q " in res.out and "R2: effect +0" in res.out
     data = orjson.loads(run("experiment", "regimes", "rag", "--json").out)
     assert [r["exposures"] for r in data["regimes"]] == [100, 100]
     assert data["interactions"][0]["effects"]["R1"]["effect"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_regimes_names_the_metric_and_gives_each_effect_its_welch_interval(home):
+    res = run("experiment", "create", "team/rag", "--arms", "control=1,treatment=1",
+              "--metric", "resolved")
+    assert res.code == 0, res.err
+    assert run("experiment", "create", "x", "--arms", "control=1,treatment=1",
+               "--metric", " ").code == 2
+    pairs = [(f"u{i}", "treatment" if i % 2 else "control") for i in range(120)]
+    expose(home, "team/rag", pairs, step=MIN, metric=lambda i, s, arm: float(i % 5)
+           + (0.5 if arm == "treatment" else 0.0))
+    res = run("experiment", "regimes", "team/rag")
+    assert res.code == 0 and res.out.splitlines()[0].endswith("; metric: resolved")
+    data = orjson.loads(run("experiment", "regimes", "team/rag", "--json").out)
+    assert data["metric"] == "resolved"
+    e = data["interactions"][0]["effects"]["R1"]
+    # Welch's interval over subjects, computed independently here
+    from scipy import stats
+    t = [float(i % 5) + 0.5 for i in range(120) if i % 2]
+    c = [float(i % 5) for i in range(120) if not i % 2]
+    welch = stats.ttest_ind(t, c, equal_var=False).confidence_interval(0.95)
+    assert (e["low"], e["high"]) == (pytest.approx(welch.low), pytest.approx(welch.high))
+    assert e["level"] == 0.95 and e["low"] < e["effect"] < e["high"]
+    assert f"R1: effect {e['effect']:+.4g}, 95% CI [{e['low']:+.4g}, {e['high']:+.4g}]" \
+        in res.out
 
 
 def test_audit_against_other_assignment_files(home, tmp_path):

@@ -69,6 +69,9 @@ def create_cmd(
     covariates: str = COVARIATES,
     candidates: int = typer.Option(100, "--candidates", help="Salts to try with --balance-on."),
     subject_column: str = SUBJECT_COLUMN,
+    metric: str = typer.Option(None, "--metric", help="What the exposures' metric measures "
+                               "(e.g. resolved_rate): named in the regimes report and the "
+                               "dashboard."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create an experiment: its salt and arms are fixed from then on."""
@@ -78,6 +81,8 @@ def create_cmd(
     from ..rollout.population import read_table
 
     parsed = parse_arms(arms, field="--arms")
+    if metric is not None and not (0 < len(metric.strip()) <= 100):
+        raise ValidationError("the metric name must be 1 to 100 characters", field="--metric")
     if salt is not None and balance_on is not None:
         raise ValidationError("give --salt or --balance-on, not both", field="--salt")
     if balance_on is None and (covariates or candidates != 100):
@@ -119,7 +124,8 @@ def create_cmd(
         elif salt is None:
             salt = secrets.token_hex(16)
         with store.write() as conn:
-            rec = ledger_experiments.create(conn, name, salt, list(parsed), balance=balance)
+            rec = ledger_experiments.create(conn, name, salt, list(parsed), balance=balance,
+                                            meta={"metric": metric} if metric else None)
     if as_json:
         print_json(rec.to_dict())
         return

@@ -85,7 +85,7 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
     n = len(rep.regimes)
     changed = f" ({', '.join(rep.varying)} changed)" if rep.varying else ""
     lines = [f"experiment {rep.experiment}: {rep.exposures:,} exposures in "
-             f"{plural(n, 'regime')}{changed}"]
+             f"{plural(n, 'regime')}{changed}; metric: {rep.metric}"]
     if rep.treatment_dims:
         lines.append(f"  differs by arm by design: {', '.join(rep.treatment_dims)}")
     for reg in rep.regimes:
@@ -106,7 +106,8 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
             lines.append(f"  Cochran's Q {i.q:.3g}, {i.dof} df, p = {_p(i.p_value)}, "
                          f"I² {i.i2:.2f}")
         for label, e in i.effects.items():
-            lines.append(f"  {label}: effect {e['effect']:+.4g} (se {e['se']:.3g}, "
+            lines.append(f"  {label}: effect {e['effect']:+.4g}, {e['level']:.0%} CI "
+                         f"[{e['low']:+.4g}, {e['high']:+.4g}] (se {e['se']:.3g}, "
                          f"{e['subjects_arm']:,} and {e['subjects_control']:,} subjects)")
     return "\n".join(lines)
 

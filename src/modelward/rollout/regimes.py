@@ -17,7 +17,12 @@ with R - 1 degrees of freedom, and I². The subject is the unit: a subject's exp
 regime are averaged first, and a regime's effect is the difference of the arms' means of
 subject means, with Welch standard errors over subjects. A subject's repeated exposures are
 correlated (the same user, the same habits); counted as independent they made Q reject a
-true null in 40% of experiments at p < 0.05.
+true null in 40% of experiments at p < 0.05. Each regime's effect carries its 95% interval,
+effect ± t(0.975, Welch–Satterthwaite df) × se, over the same subjects and standard error
+(:func:`interval`): what the CLI prints and the dashboard draws.
+
+The metric is the exposures' ``metric``; its name is the one the experiment was created
+with (``modelward experiment create --metric NAME``), else ``metric``.
 """
 
 from __future__ import annotations
@@ -82,9 +87,11 @@ class RegimeReport:
     treatment_dims: list[str]  # dimensions that differ by arm by design
     regimes: list[Regime] = field(default_factory=list)
     interactions: list[Interaction] = field(default_factory=list)
+    metric: str = "metric"  # what the exposures' metric measures (named at creation)
 
     def to_dict(self) -> dict:
-        return {"experiment": self.experiment, "exposures": self.exposures,
+        return {"experiment": self.experiment, "metric": self.metric,
+                "exposures": self.exposures,
                 "varying": self.varying, "treatment_dimensions": self.treatment_dims,
                 "regimes": [r.to_dict() for r in self.regimes],
                 "interactions": [i.__dict__ for i in self.interactions]}
@@ -168,6 +175,23 @@ def split(experiment: str, rows, epochs: dict[str, list[tuple[int, int]]], arms:
     return report
 
 
+LEVEL = 0.95  # the confidence level of each regime's effect interval
+
+
+def interval(effect: float, a: ArmMetric, c: ArmMetric,
+             level: float = LEVEL) -> tuple[float, float, float | None]:
+    """(low, high, df): the ``level`` interval of a regime's effect (difference of the arms'
+    means of subject means), Welch's t over subjects with Welch–Satterthwaite degrees of
+    freedom; a zero standard error gives the point itself (df None)."""
+    va, vc = a.subject_sd ** 2 / a.measured, c.subject_sd ** 2 / c.measured
+    se2 = va + vc
+    if se2 <= 0:
+        return effect, effect, None
+    df = se2 ** 2 / (va ** 2 / (a.measured - 1) + vc ** 2 / (c.measured - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
+    return effect - half, effect + half, df
+
+
 def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
     effects: dict[str, dict] = {}
     for reg in regimes:
@@ -175,7 +199,10 @@ def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
         if not a or not c or a.measured < 2 or c.measured < 2:
             continue
         se = math.sqrt(a.subject_sd ** 2 / a.measured + c.subject_sd ** 2 / c.measured)
-        effects[reg.label] = {"effect": a.subject_mean - c.subject_mean, "se": se,
+        effect = a.subject_mean - c.subject_mean
+        low, high, df = interval(effect, a, c)
+        effects[reg.label] = {"effect": effect, "se": se, "low": low, "high": high,
+                              "level": LEVEL, "df": df,
                               "n_arm": a.n, "n_control": c.n,
                               "subjects_arm": a.measured, "subjects_control": c.measured}
     usable = {k: e for k, e in effects.items() if e["se"] > 0}
@@ -206,4 +233,12 @@ def regime_report(conn, exp, *, since=None, until=None) -> RegimeReport:
     report behind MW404, ``modelward experiment regimes``, the API and the dashboard."""
     rows = ledger_experiments.read_exposures(conn, exp.name, since=since, until=until)
     epochs = ledger_experiments.fingerprint_epochs(conn, {r.embedder_digest for r in rows})
-    return split(exp.name, rows, epochs, list(exp.arm_names), exp.control)
+    found = split(exp.name, rows, epochs, list(exp.arm_names), exp.control)
+    found.metric = metric_name(ledger_experiments.get(conn, exp.name).meta)
+    return found
+
+
+def metric_name(meta: dict | None) -> str:
+    """The name the experiment's metric was created with, else ``metric``."""
+    name = (meta or {}).get("metric")
+    return name if isinstance(name, str) and name else "metric"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import ValidationError
+from ...errors import NotFoundError, ValidationError
 from ...guards import config as check_config
 from ...guards import registry
 from ...ledger import experiments as ledger_experiments
@@ -15,6 +15,7 @@ from ...rollout.checks import experiment_of
 from ...rollout.regimes import regime_report
 from ..auth import READ, WRITE, require
 from ..limits import body_limit
+from ..names import encoded_tail, segment
 from ._common import JSON, BatchError, ItemError, batch_schema, read_batch, store_of
 
 router = APIRouter(tags=["experiments"])
@@ -41,19 +42,14 @@ def list_experiments(request: Request) -> list[dict]:
         return JSON([r.to_dict() for r in ledger_experiments.list_all(conn)])
 
 
-@router.get("/experiments/{name}", dependencies=[Depends(require(*READ))])
-def get_experiment(name: str, request: Request) -> dict:
-    """One experiment: salt, arms and the balance report of its creation."""
-    with store_of(request).read() as conn:
-        return JSON(ledger_experiments.get(conn, name).to_dict())
-
-
-@router.get("/experiments/{name}/check", dependencies=[Depends(require(*READ))])
+@router.get("/experiments/{name:path}/check", dependencies=[Depends(require(*READ))])
 def check_experiment(name: str, request: Request) -> dict:
     """Sample ratio, covariate balance (against MW402's pre-period population: the one
     named in modelward.toml, else the one recorded at creation), correlation with other
     experiments and ID order; ``alarm`` is true when a check fires (``modelward experiment
     check`` exits 1)."""
+    if (whole := encoded_tail(request, name, "check")) is not None:
+        return get_experiment(whole, request)
     store = store_of(request)
     opts = _thresholds(store.settings)
     with store.read() as conn:
@@ -61,10 +57,12 @@ def check_experiment(name: str, request: Request) -> dict:
     return JSON({**result.to_dict(), "alarm": bool(result.problems)})
 
 
-@router.get("/experiments/{name}/regimes", dependencies=[Depends(require(*READ))])
+@router.get("/experiments/{name:path}/regimes", dependencies=[Depends(require(*READ))])
 def experiment_regimes(name: str, request: Request) -> dict:
     """The experiment's exposures split by substrate regime, with the metric per arm per
     regime and the treatment-by-regime interaction."""
+    if (whole := encoded_tail(request, name, "regimes")) is not None:
+        return get_experiment(whole, request)
     with store_of(request).read() as conn:
         return JSON(regime_report(conn, experiment_of(conn, name)).to_dict())
 
@@ -125,7 +123,7 @@ class _WrongExperiment:
         self.name = name
 
 
-@router.post("/experiments/{name}/exposures", dependencies=[Depends(require(*WRITE))],
+@router.post("/experiments/{name:path}/exposures", dependencies=[Depends(require(*WRITE))],
              openapi_extra=batch_schema(EXPOSURE_SCHEMA, "exposures"))
 @body_limit("max_batch_body")
 async def post_exposures(name: str, request: Request) -> dict:
@@ -133,5 +131,18 @@ async def post_exposures(name: str, request: Request) -> dict:
     [...]}``): all or nothing, every bad item named by index. An item's arm must be one of
     the experiment's; an item without an id is identified by its content, so sending the
     same batch again records nothing new (``duplicates`` counts the ids already recorded)."""
+    if (whole := encoded_tail(request, name, "exposures")) is not None:
+        raise NotFoundError(f"POST of experiment {whole!r} itself: exposures are posted to "
+                            f"/api/v1/experiments/{segment(whole)}/exposures")
     raw = await request.body()
     return await run_in_threadpool(record_exposures, store_of(request), name, raw)
+
+
+@router.get("/experiments/{name:path}", dependencies=[Depends(require(*READ))])
+def get_experiment(name: str, request: Request) -> dict:
+    """One experiment: salt, arms and the balance report of its creation. A name may hold
+    ``/`` (send it as is, or as ``%2F``); declared after the sub-routes, so
+    ``…/NAME/check`` is the check of NAME and ``…/NAME%2Fcheck`` the experiment
+    ``NAME/check``."""
+    with store_of(request).read() as conn:
+        return JSON(ledger_experiments.get(conn, name).to_dict())

@@ -1,6 +1,13 @@
 """Experiment balance: sample ratio (observed against allocated counts), covariate SMD per
 covariate, and substrate regimes, from ``rollout.report.check_recorded`` and the MW404
-guard's ``regime_report`` (what ``modelward experiment check|regimes`` print)."""
+guard's ``regime_report`` (what ``modelward experiment check|regimes`` print). Balance is
+judged on MW402's pre-period population (``rollout.population.pre_period_of`` with MW402's
+options) by MW402's randomisation test (``rollout.checks.balance``); the effect per regime
+is drawn with the interval ``rollout.regimes`` computes.
+
+An experiment's name may hold ``/``, ``%``, spaces, any Unicode: the page is
+``/experiments/{name:path}`` (links percent-encode the name as one segment, see
+``web.names``); a name that is all dots is shown at ``/experiments?name=..``."""
 
 from __future__ import annotations
 
@@ -9,14 +16,20 @@ from fastapi import Request
 from ...ledger import experiments as ledger_experiments
 from ...rollout import report
 from ...rollout.checks import experiment_of
-from ...rollout.regimes import regime_report
+from ...rollout.regimes import LEVEL, regime_report
 from ..api.experiments import _thresholds  # MW401-MW403 options: flag what the guards fire on
-from . import charts
-from ._base import page, store_of, when
+from ..names import experiment_href
+from . import charts, effects
+from ._base import env, page, store_of, when
+
+# every template links to an experiment with ``{{ name | experiment_href }}``
+env.filters["experiment_href"] = experiment_href
 
 
 @page("/experiments")
-def experiments_page(request: Request):
+def experiments_page(request: Request, name: str | None = None):
+    if name:  # a name no path segment can carry (".", ".."), or a link typed by hand
+        return experiment_page(request=request, name=name)
     with store_of(request).read() as conn:
         found = ledger_experiments.list_all(conn)
     return "experiments.html", {"experiments": found}
@@ -58,18 +71,21 @@ def regime_charts(reg) -> tuple[object, object]:
     t0 = min(r.first_at for r in reg.regimes)
     t1 = max(r.last_at for r in reg.regimes)
     lanes = charts.lanes(rows, t0, max(t1, t0 + 1), label="substrate regimes over time")
-    effects = [{"label": f"{i.arm} in {label}", "value": e["effect"], "key": label,
-                "color": charts.color_of(label),
-                "title": f"{i.arm} − {i.control} in {label}: {e['effect']:+.4g}"
-                         + (f" ± {e['se']:.2g}" if e.get("se") is not None else "")}
-               for i in reg.interactions for label, e in i.effects.items()
-               if e.get("effect") is not None]
-    bars = charts.bars(effects, label="treatment effect per regime",
-                       fmt=lambda v: f"{v:+.3g}") if effects else None
+    rows = [{"label": f"{i.arm} in {label}", "effect": e["effect"], "low": e["low"],
+             "high": e["high"], "key": f"{i.arm}:{label}", "color": charts.color_of(label),
+             "title": f"{i.arm} − {i.control} in {label}: {reg.metric} {e['effect']:+.4g}, "
+                      f"{e['level']:.0%} interval [{e['low']:+.4g}, {e['high']:+.4g}] "
+                      f"(se {e['se']:.3g}; {e['subjects_arm']:,} and "
+                      f"{e['subjects_control']:,} subjects)"}
+            for i in reg.interactions for label, e in i.effects.items()
+            if e.get("effect") is not None]
+    bars = effects.forest(rows, metric=reg.metric, level=LEVEL,
+                          label=f"treatment effect on {reg.metric} per regime, with its "
+                                "interval") if rows else None
     return lanes, bars
 
 
-@page("/experiments/{name}")
+@page("/experiments/{name:path}")
 def experiment_page(request: Request, name: str):
     store = store_of(request)
     opts = _thresholds(store.settings)
