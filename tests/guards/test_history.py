@@ -160,3 +160,19 @@ def test_facts_read_ids_and_counts_from_the_evidence_by_code():
     chain = facts(Finding("MW103", "error", "block 3", "m", evidence={
         "decisions": 5000, "decision_count": 2, "decision_ids": [d1, "not-a-uuid"]}))
     assert chain.decisions == 2 and chain.refs == (("decision", d1),)
+
+
+def test_a_run_left_running_by_a_crash_stops_counting_as_running(tmp_path, ledger, fleet):
+    from modelward.guards.history import RUNNING_MIN, current_runs
+    from modelward.timefmt import now_us
+
+    _run(ledger, settings_with(tmp_path, ""))  # a quick run: seconds, not minutes
+    started = now_us()
+    with ledger.store.write() as conn:
+        ledger_findings.start_run(conn, source="dashboard", started_at=started, now=NOW,
+                                  since=None, guards=["MW105"])  # the server then died
+    with ledger.store.read() as conn:
+        latest, running = current_runs(conn, started + RUNNING_MIN // 2)
+        assert running is not None and running.status == "running"
+        latest, running = current_runs(conn, started + RUNNING_MIN + 1)
+        assert running is None and latest.status == "done"

@@ -201,14 +201,19 @@ class Listing:
 
 
 RUNNING_FOR = 30 * 60 * 1_000_000  # a "running" row older than this was left by a crash
+RUNNING_MIN = 2 * 60 * 1_000_000
 
 
 def current_runs(conn, now: int):
     """(the latest completed run, a run in progress started after it) — None for either
-    when there is none; a ``running`` row older than RUNNING_FOR was left by a crash."""
+    when there is none. A ``running`` row is taken for one left by a crash (a server
+    stopped mid-run) once it is ten times as old as the latest run took, at least two
+    minutes and at most RUNNING_FOR."""
     latest = ledger_findings.latest_run(conn)
     running = ledger_findings.latest_run(conn, status="running")
-    if running is not None and (running.started_at < now - RUNNING_FOR or (
+    took = int((latest.seconds or 0) * 10_000_000) if latest else RUNNING_FOR
+    limit = min(RUNNING_FOR, max(RUNNING_MIN, took))
+    if running is not None and (running.started_at < now - limit or (
             latest is not None and latest.started_at > running.started_at)):
         running = None
     return latest, running
