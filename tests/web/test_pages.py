@@ -80,7 +80,7 @@ def page(browser, server):
 def confirm_login(pg, url: str) -> None:
     """Press Continue on a log-in link's page; the landing page may be the findings page
     (it answers at once from the latest recorded guard run)."""
-    with pg.expect_navigation(url=url, timeout=30_000):
+    with pg.expect_navigation(url=url, timeout=60_000):
         pg.click("#continue")
 
 
@@ -274,6 +274,14 @@ def test_findings_render_at_once_while_the_guards_run_in_the_background(page, se
     assert run.source == "dashboard" and previous is not None
     assert "(dashboard, " in pg.locator(".run-last").inner_text()
     shot(pg, "01d-findings-after-a-background-run")
+    pg.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than it
+    pg.goto(server.url + "/")
+    wide = pg.evaluate("""() => [...document.querySelectorAll('.findings-page *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                     && e.offsetParent !== null && !e.closest('details:not([open])'))
+        .map(e => e.tagName + '.' + e.className).slice(0, 5)""")
+    assert wide == [], wide
+    shot(pg, "01e-findings-390px")
 
 
 def test_alias_timeline_shows_which_digest_when_and_the_rollback(page, server, world):
