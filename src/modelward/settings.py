@@ -145,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 # Top-level tables of modelward.toml; each is validated by the module that reads it.
-KNOWN_TABLES = {"modelward", "check", "contamination"}
+KNOWN_TABLES = {"modelward", "check", "contamination", "alerts"}
 
 
 REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "azure://", "abfs://",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import alerts as ledger_alerts
 from .schema import chain_blocks, check_runs, findings
 
 
@@ -28,6 +29,7 @@ class Snapshot:
     open_findings: dict[tuple[str, str], int] = field(default_factory=dict)
     runs: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, status) -> n
     last_runs: dict[str, LastRun] = field(default_factory=dict)  # per source, newest done/failed
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, status)
 
 
 def snapshot(conn: Connection) -> Snapshot:
@@ -51,4 +53,4 @@ def snapshot(conn: Connection) -> Snapshot:
                                            r.started_at == newest.c.started))
                      .where(r.status != "running"))}
     return Snapshot(int(blocks), int(decisions), int(records), last, open_findings, runs,
-                    last_runs)
+                    last_runs, ledger_alerts.counts(conn))

@@ -109,6 +109,13 @@ class LedgerCollector:
                 t.add_metric([source], run.finished_at / US)
             f.add_metric([source], 1.0 if run.status == "failed" else 0.0)
         yield from (g, t, f)
+        g = GaugeMetricFamily("modelward_alert_deliveries",
+                              "Alert deliveries by channel and status: pending (queued or "
+                              "waiting to retry), delivered, failed (gave up).",
+                              labels=["channel", "status"])
+        for (channel, status), n in sorted(snap.deliveries.items()):
+            g.add_metric([channel, status], n)
+        yield g
 
     def _process(self):
         counts = ingest_counts(self.app)
