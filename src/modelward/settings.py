@@ -130,6 +130,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`modelward serve`: largest multipart upload (bytes) to POST /api/v1/artifacts; "
             "register larger payloads with `modelward register` on a host that sees the file.",
             minimum=1024),
+    Setting("metrics_listen", "str", None,
+            "`modelward serve`: HOST:PORT where /metrics is also served without a token, "
+            "for a network only Prometheus reaches (one worker process only); unset, "
+            "/metrics is served on the API port to any live token."),
     Setting("allowed_origins", "list", None,
             "`modelward serve`: origins besides the server's own (the Host it is reached by) "
             "allowed to send dashboard form posts, e.g. the public https://… origin of a "
@@ -141,7 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 # Top-level tables of modelward.toml; each is validated by the module that reads it.
-KNOWN_TABLES = {"modelward", "check", "contamination"}
+KNOWN_TABLES = {"modelward", "check", "contamination", "alerts"}
 
 
 REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "azure://", "abfs://",

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "digest is refused."),
     "check": ("check", "Run the guards over the ledger: exit 0 clean, 1 when a finding reaches "
               "--fail-on, 2 on a usage, configuration or storage error."),
+    "alerts": ("alerts", "Notifications of findings opened and resolved ([alerts] of "
+               "modelward.toml)."),
     "explain": ("check", "Print a guard's documentation: what it checks, why, an example, the "
                 "fix, its options."),
     "guards": ("check", "List every guard code: name, default severity and status (active or "

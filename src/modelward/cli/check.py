@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ValidationError
 from ..timefmt import now_us
-from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings, write
+from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, settings, write
 
 
 class Format(StrEnum):
@@ -47,6 +47,8 @@ def check_cmd(
 ) -> None:
     """Run the guards over the ledger: exit 0 clean, 1 when a finding reaches --fail-on,
     2 on a usage, configuration or storage error."""
+    from ..alerts import config as alerts_config
+    from ..alerts.deliver import notify
     from ..guards import run
     from ..guards.formats import render, summary_line
     from ..guards.history import run_and_record
@@ -56,9 +58,12 @@ def check_cmd(
     s = settings()
     options = {"select": select, "ignore": ignore,
                "fail_on": fail_on.value if fail_on else None, "since": start, "now": now}
+    alerting = record and bool(alerts_config.load(s).channels)  # a bad [alerts] fails first
     with opened() as store:
         if record:
-            report, _run_id = run_and_record(store, s, source="check", **options)
+            report, run_id = run_and_record(store, s, source="check", **options)
+            if alerting:  # on stderr: stdout stays the report
+                err.print(notify(store, s, run_id).line())
         else:
             report = run(store, s, **options)
     rendered = render(report, fmt.value, docs_url=s.docs_url)

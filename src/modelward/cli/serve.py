@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..errors import ValidationError
 from ..ledger import tokens as ledger_tokens
 from ._common import JSON_OPTION, opened, out, print_json, settings
 
@@ -16,6 +17,9 @@ def serve_cmd(
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Worker processes (each builds its own app; use "
                                 "PostgreSQL for more than one)."),
+    metrics_listen: str = typer.Option(None, "--metrics-listen", metavar="HOST:PORT",
+                                       help="Also serve /metrics without a token here "
+                                       "(default: setting metrics_listen)."),
 ) -> None:
     """Serve the JSON API (/api/v1), OTLP ingest (/v1/traces) and the dashboard."""
     import os
@@ -25,10 +29,19 @@ def serve_cmd(
     from ..web.app import create_app
 
     resolved = settings()
+    listen, option = ((metrics_listen, "--metrics-listen") if metrics_listen
+                      else (resolved.metrics_listen, "metrics_listen"))
+    if listen:
+        _check_listen(listen, option, workers)
     app = create_app(resolved)  # checks the ledger (and its schema) before listening
     out.print(f"modelward serving on http://{host}:{port} (ledger {app.state.store.display_url})"
               + (f", {workers} workers" if workers > 1 else ""))
     if workers == 1:
+        if listen:
+            from ..web.metrics import serve_separately
+
+            serve_separately(app, listen)
+            out.print(f"metrics on http://{listen}/metrics (no token)")
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
     app.state.store.dispose()
@@ -40,6 +53,15 @@ def serve_cmd(
         os.environ["MODELWARD_CONFIG"] = str(resolved.config_path.resolve())
     uvicorn.run("modelward.web.app:app_from_environment", factory=True, host=host, port=port,
                 log_level="warning", workers=workers)
+
+
+def _check_listen(listen: str, option: str, workers: int) -> None:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValidationError(f"{option} wants HOST:PORT, got {listen!r}", field=option)
+    if workers > 1:
+        raise ValidationError(f"{option} serves one process's metrics: use it with "
+                              "--workers 1, or scrape /metrics with a token", field=option)
 
 
 @token_app.command("create")

@@ -11,6 +11,7 @@ links every id from it and ranks by the counts; nothing parses a message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
 from ..errors import ValidationError
 from ..ids import is_uuid
@@ -107,4 +108,22 @@ def _time(evidence: dict, keys: tuple[str, ...]) -> int | None:
                 return parse_time(value, field=key)
             except ValidationError:
                 continue
+    return None
+
+
+def dashboard_path(kind: str, value: str) -> str | None:
+    """Where the dashboard shows the thing an id of ``kind`` names (None: no page for it);
+    the findings page links and the alerts' evidence links both come from here."""
+    if kind == "decision" and is_uuid(value):
+        return f"/decisions/{value}"
+    if kind == "eval_run":
+        return f"/evals/{quote(value, safe='')}"
+    if kind == "promotion":
+        return f"/promotions/{quote(value, safe='')}"
+    if kind == "alias":
+        return "/aliases?" + urlencode({"alias": value}, safe="/@:+")
+    if kind == "experiment":
+        return f"/experiments/{quote(value, safe='')}"
+    if kind == "fingerprint_run":
+        return "/fingerprints"
     return None

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy import Float as _Float
 
@@ -522,3 +523,31 @@ findings = Table(
     Column("resolved_at", BigInteger),
 )
 Index("ix_findings_code_resolved", findings.c.code, findings.c.resolved_at)
+
+# --- alert deliveries (migration 0016) ------------------------------------------------------
+
+# The outbox of notifications: one row per (channel, finding, transition, run), written when a
+# guard run opens or resolves a finding, then delivered (and retried with backoff) from here.
+# Operational state, not chained: the findings they announce are derived facts already.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel", String(100), nullable=False),
+    Column("finding_key", String(64), nullable=False),
+    Column("transition", String(16), nullable=False),  # opened | resolved
+    Column("run_id", String(36), nullable=False),
+    Column("code", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger),
+    Column("last_error", Text),
+    Column("payload", Text, nullable=False),  # the message as built when the run ended
+    UniqueConstraint("channel", "finding_key", "transition", "run_id",
+                     name="uq_alert_deliveries_once"),
+)
+Index("ix_alert_deliveries_status_next", alert_deliveries.c.status,
+      alert_deliveries.c.next_attempt_at)

@@ -215,6 +215,13 @@ class Ledger:
         with self.store.write() as conn:
             ledger_feedback.add(conn, [row])
 
+    def prometheus_collector(self):
+        """A ``prometheus_client`` collector of this ledger's recorder (queue depth, commits,
+        failures, flush latency) to register with the serving process's registry."""
+        from .metrics import RecorderCollector
+
+        return RecorderCollector(self)
+
     def flush(self, timeout: float = 60.0) -> None:
         if self._recorder is not None:
             self._recorder.flush(timeout)

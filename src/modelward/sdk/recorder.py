@@ -296,6 +296,9 @@ class Recorder:
         self._closed = False
         self.committed = 0
         self.failures = 0
+        self.flushes = 0  # commits made (one block each), their total and latest duration
+        self.flush_seconds = 0.0
+        self.last_flush_seconds: float | None = None
         self.last_error: BaseException | None = None
         self._pending = 0  # taken off the queue but not yet committed
         self._mixed = False  # an exposure was ever queued: batches need sorting by kind
@@ -367,6 +370,11 @@ class Recorder:
         if self._spool is not None and not self._queue:
             self._spool.close()
 
+    @property
+    def queue_depth(self) -> int:
+        """Decisions (and exposures) accepted but not committed yet."""
+        return len(self._queue) + self._pending
+
     # --- background side --------------------------------------------------------------
     def _run(self) -> None:
         backoff = 0.05
@@ -406,6 +414,7 @@ class Recorder:
             step = self.flush_records
             for i in range(0, len(batch), step):
                 part = batch[i:i + step]
+                started = time.perf_counter()
                 if self._mixed:
                     _commit(self.store, part)
                 else:
@@ -414,6 +423,10 @@ class Recorder:
                                                     on_conflict="report"))
                 self.committed += len(part)
                 self._pending -= len(part)
+                took = time.perf_counter() - started
+                self.flushes += 1
+                self.flush_seconds += took
+                self.last_flush_seconds = took
         except BaseException:
             # put what was not committed back at the front, in order
             done = len(batch) - self._pending

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from .._version import __version__
 from ..ledger.engine import Store
 from ..settings import Settings
-from . import dashboard, errors, otlp
+from . import dashboard, errors, metrics, otlp
 from .api import router as api_router
 from .api._common import JSON
 from .auth import READ, require
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(otlp.router)
+    app.include_router(metrics.router)
     app.include_router(dashboard.router)
     app.add_middleware(LimitsMiddleware, fastapi_app=app)
     return app

@@ -14,6 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from ..alerts.deliver import notify
 from ..guards.history import current_runs, run_and_record
 from ..timefmt import iso, now_us
 
@@ -82,8 +83,12 @@ def _run(runner: Runner, store) -> None:
         progress.code, progress.done, progress.total = code, done, total
 
     try:
-        run_and_record(store, store.settings, source="dashboard", progress=step)
+        _report, run_id = run_and_record(store, store.settings, source="dashboard",
+                                         progress=step)
         runner.last_error = None
+        summary = notify(store, store.settings, run_id)
+        if summary.errors:
+            log.warning("%s", summary.line())
     except Exception as exc:  # recorded as a failed run; the page says so
         runner.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("background guard run failed: %s", runner.last_error)

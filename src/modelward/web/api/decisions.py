@@ -11,13 +11,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import ValidationError
+from ...errors import ModelwardError, ValidationError
 from ...ledger import decisions as ledger_decisions
 from ...ledger.engine import Store
 from ...registry.decision_list import export, filter_of, list_decisions
 from ...timefmt import now_us
 from ..auth import READ, WRITE, require
 from ..limits import body_limit
+from ..metrics import ingest_counts
 from ._common import BatchError, ItemError, batch_schema, read_batch, store_of
 
 router = APIRouter(tags=["decisions"])
@@ -103,7 +104,16 @@ async def post_decisions(request: Request) -> dict:
     as duplicates, with different content they are a conflict (409 naming the ids)."""
     raw = await request.body()
     process = f"api:{request.state.token.name}"  # default when an item names no process
-    return await run_in_threadpool(ingest, store_of(request), raw, process)
+    counts = ingest_counts(request.app)
+    try:
+        result = await run_in_threadpool(ingest, store_of(request), raw, process)
+    except ModelwardError:
+        counts["refused"] += 1
+        raise
+    counts["batches"] += 1
+    counts["inserted"] += result["inserted"]
+    counts["duplicates"] += result["duplicates"]
+    return result
 
 
 @router.get("/decisions", dependencies=[Depends(require(*READ))])

@@ -6,7 +6,6 @@ every id a finding names linked; the guards run again in the background
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -14,30 +13,18 @@ from markupsafe import Markup, escape
 
 from ...display import inert, short_digest
 from ...guards import docs as guard_docs
-from ...guards import registry
+from ...guards import refs, registry
 from ...guards.history import Filters, listing
 from ...timefmt import parse_when
 from .. import checkruns
-from ._base import UUID, page, store_of
+from ._base import page, store_of
 
 SHOW_OPEN = 12  # with at most this many findings shown, every guard's list starts open
 
 
 def href(kind: str, value: str) -> str | None:
     """Where the dashboard shows the thing an id names (None: no page for it)."""
-    if kind == "decision" and UUID.match(value):
-        return f"/decisions/{value}"
-    if kind == "eval_run":
-        return f"/evals/{quote(value, safe='')}"
-    if kind == "promotion":
-        return f"/promotions/{quote(value, safe='')}"
-    if kind == "alias":
-        return "/aliases?" + urlencode({"alias": value}, safe="/@:+")
-    if kind == "experiment":
-        return f"/experiments/{quote(value, safe='')}"
-    if kind == "fingerprint_run":
-        return "/fingerprints"
-    return None
+    return refs.dashboard_path(kind, value)
 
 
 def link(kind: str, value: str, text: str | None = None) -> Markup:
