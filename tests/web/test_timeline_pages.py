@@ -153,3 +153,24 @@ def test_render_times_on_the_demo_ledger(page, server):  # noqa: F811
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
+
+
+def test_findings_are_marked_on_the_alias_timeline(page, server, world):  # noqa: F811
+    """The latest recorded guard run's findings that name an alias are the timeline's other
+    incidents: a mark at the time each was first seen, and a table linking to them."""
+    from modelward.web.pages.aliases import findings_by_alias
+
+    store, pg = world[2], page
+    expected = findings_by_alias(store, "chat/v1").get("chat/v1", [])
+    assert expected, "the demo's recorded run names chat/v1 in findings"
+    recorded = {f["code"] for f in world[1].findings}
+    pg.goto(server.url + "/aliases?alias=chat/v1")
+    rows = pg.locator("table.alias-findings tbody tr")
+    assert rows.count() == len(expected)
+    codes = pg.locator("table.alias-findings td:nth-child(2)").all_inner_texts()
+    assert set(codes) <= recorded  # what `modelward check` reported, nothing invented
+    assert pg.locator("svg.lanes path.finding").count() == len(expected)
+    shot(pg, "26-alias-findings-marked")
+    pg.locator("table.alias-findings td a[href^='/?']").first.click()
+    pg.wait_for_load_state()
+    assert "alias=chat%2Fv1" in pg.url and "guard=MW" in pg.url

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 
 from ...display import duration
+from ...guards.history import Filters, listing
 from ...ledger import aliases as ledger_aliases
 from ...timefmt import iso, now_us, parse_when
 from . import charts
@@ -94,6 +95,45 @@ def digest_lanes(alias: str, evs: list, names: dict[str, str], t1: int,
     return [{"label": names[d], **row} for d, row in rows.items()]
 
 
+def findings_by_alias(store, alias: str | None) -> dict[str, list[dict]]:
+    """The latest recorded guard run's findings that name each alias (``alias``: that one
+    only), as marks at the time each was first seen — the other incidents of a timeline."""
+    found = listing(store, Filters(alias=alias) if alias else None)
+    out: dict[str, list[dict]] = {}
+    for group in found.groups:
+        for item in group.items:
+            r = item.row
+            at = r.first_seen if r.first_seen is not None else item.opened_at
+            if at is None:
+                continue
+            named = {v for k, v in item.refs if k == "alias"}
+            for name in sorted(named if alias is None else named & {alias} or {alias}):
+                out.setdefault(name, []).append({
+                    "at": at, "cls": f"finding {r.severity}", "code": r.code,
+                    "severity": r.severity, "message": r.message,
+                    "href": "/?" + urlencode({"alias": name, "guard": r.code}),
+                    "title": f"{r.code} ({r.severity}) since {when(at)}: {r.message[:300]}"})
+    return out
+
+
+def _mark_findings(rows: list[dict], marks: dict[str, list[dict]], alias: str | None,
+                   events: list, names: dict[str, str]) -> None:
+    """Put each finding mark on its alias's lane (one alias: on the lane of the digest the
+    alias pointed at when the finding was first seen, else the first lane)."""
+    if alias is None:
+        for row in rows:
+            row["points"] += marks.get(row["label"], [])
+        return
+    by_label = {row["label"]: row for row in rows}
+    for m in marks.get(alias, []):
+        before = [e for e in events if e.at <= m["at"] and e.kind != DELETE]
+        lane = by_label.get(names[before[-1].digest]) if before else None
+        if lane is None and rows:
+            lane = rows[0]
+        if lane is not None:
+            lane["points"].append(m)
+
+
 def _in_window(rows: list[dict], t0: int, t1: int) -> list[dict]:
     """Only the marks that touch [t0, t1] (a span wholly outside would draw at the edge)."""
     for row in rows:
@@ -140,6 +180,8 @@ def aliases_page(request: Request, alias: str | None = None, at: str | None = No
     else:
         rows = alias_lanes(events, names, t1, colors)
         label = "timeline of every alias: colour = digest"
+    finding_marks = findings_by_alias(store_of(request), alias) if events else {}
+    _mark_findings(rows, finding_marks, alias, events, names)
     marks = ()
     if mark is not None:
         target = (resolved or {}).get(alias) if alias else None
@@ -157,6 +199,8 @@ def aliases_page(request: Request, alias: str | None = None, at: str | None = No
         "hidden": len(events) - len(shown), "names": names, "chart": chart,
         "rollbacks": sum(e.kind == ROLLBACK for e in events), "colors": colors,
         "legend": [(d, names[d], c) for d, c in colors.items()], "incidents": found,
+        "findings": sorted((dict(m, alias=a) for a, ms in finding_marks.items() for m in ms),
+                           key=lambda m: (-m["at"], m["code"])),
         "at": at or "", "mark": mark, "resolved": resolved, "since": since or "",
         "until": until or "", "zoomed": w0 is not None or w1 is not None,
         "window": (t0, t1), "all_href": "/aliases?" + urlencode(base) if base else "/aliases",

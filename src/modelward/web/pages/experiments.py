@@ -11,9 +11,14 @@ An experiment's name may hold ``/``, ``%``, spaces, any Unicode: the page is
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
 from fastapi import Request
 
 from ...ledger import experiments as ledger_experiments
+from ...ledger.chain import last_block
 from ...rollout import report
 from ...rollout.checks import experiment_of
 from ...rollout.regimes import LEVEL, regime_report
@@ -85,13 +90,51 @@ def regime_charts(reg) -> tuple[object, object]:
     return lanes, bars
 
 
+CACHED = 32  # experiments whose check the page keeps per server process
+_LOCK = threading.Lock()
+
+
+def _file_stamp(path) -> tuple | None:
+    try:
+        st = Path(path).stat()
+    except (OSError, TypeError, ValueError):
+        return None
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+def _checked(request: Request, store, name: str, opts: dict):
+    """The experiment's check and regime report, computed again only when the ledger has a
+    new block (every write seals one: exposures, experiments, artifacts), the options
+    change, or modelward.toml or a configured pre-period file changes; MW402's
+    randomisation test alone takes seconds on a large experiment."""
+    config = store.settings.config_path
+    pre = opts.get("pre_period")
+    if pre and config is not None and not Path(pre).is_absolute():
+        pre = config.resolve().parent / pre
+    with store.read() as conn:
+        head = last_block(conn)
+        key = (name, head, repr(sorted(opts.items())), _file_stamp(config), _file_stamp(pre))
+        cache = getattr(request.app.state, "experiment_checks", None)
+        if cache is None:
+            cache = request.app.state.experiment_checks = OrderedDict()
+        with _LOCK:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        result = report.check_recorded(conn, store, name, opts=opts)
+        reg = regime_report(conn, experiment_of(conn, name))
+    with _LOCK:
+        cache[key] = (result, reg)
+        while len(cache) > CACHED:
+            cache.popitem(last=False)
+    return result, reg
+
+
 @page("/experiments/{name:path}")
 def experiment_page(request: Request, name: str):
     store = store_of(request)
     opts = _thresholds(store.settings)
-    with store.read() as conn:
-        result = report.check_recorded(conn, store, name, opts=opts)
-        reg = regime_report(conn, experiment_of(conn, name))
+    result, reg = _checked(request, store, name, opts)
     regime_lanes, effect_bars = regime_charts(reg)
     return "experiment.html", {
         "name": name, "r": result, "reg": reg, "opts": opts,
