@@ -130,6 +130,11 @@ SETTINGS: tuple[Setting, ...] = (
             "`modelward serve`: largest multipart upload (bytes) to POST /api/v1/artifacts; "
             "register larger payloads with `modelward register` on a host that sees the file.",
             minimum=1024),
+    Setting("watch_interval", "duration", None,
+            "`modelward serve`: run the guards in the server (after writes seal new blocks, "
+            "at most every 10 s, and at least this often), recording each run and sending "
+            "its alerts, as `modelward watch` does; unset, the server runs them only for the "
+            "findings page.", minimum=1),
     Setting("metrics_listen", "str", None,
             "`modelward serve`: HOST:PORT where /metrics is also served without a token, "
             "for a network only Prometheus reaches (one worker process only); unset, "

@@ -75,7 +75,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "threshold": ("thresholds", "Retrieval-gate cuts as target pass rates, recalibrated on "
                   "substrate change."),
     "import": ("integrations", "Import artifacts and aliases from other systems."),
-    "watch": ("integrations", "Watch other systems and record what changes."),
+    "watch": ("integrations", "Run the guards as the ledger changes and send the alerts of "
+              "what opened or resolved (no sub-command); or watch another system and record "
+              "what changes (mlflow)."),
     "login-url": ("login", "Print a one-time dashboard log-in URL (single use; exchanged for a "
                   "12-hour session)."),
 }

@@ -1,4 +1,5 @@
-"""``modelward import mlflow`` and ``modelward watch mlflow``."""
+"""``modelward import mlflow``, ``modelward watch`` (the guards, as the ledger changes) and
+``modelward watch mlflow``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,45 @@ from ._common import JSON_OPTION, err, opened, out, print_json, write
 
 import_app = typer.Typer(help="Import artifacts and aliases from other systems.",
                          no_args_is_help=True)
-watch_app = typer.Typer(help="Watch other systems and record what changes.",
-                        no_args_is_help=True)
+watch_app = typer.Typer(help="Run the guards as the ledger changes and send the alerts of "
+                        "what opened or resolved (no sub-command); or watch another system "
+                        "and record what changes (mlflow).", invoke_without_command=True)
+
+
+@watch_app.callback()
+def watch_guards_cmd(
+    ctx: typer.Context,
+    interval: str = typer.Option("5m", "--interval", help="Run at least this often (the "
+                                 "backstop when nothing is written)."),
+    min_gap: str = typer.Option("10s", "--min-gap", help="After new blocks, wait at least "
+                                "this long since the last run."),
+    once: bool = typer.Option(False, "--once", help="One run, then exit."),
+) -> None:
+    """Run the guards whenever a write seals new blocks (at most every --min-gap) and at
+    least every --interval; record each run and send its alerts ([alerts] of
+    modelward.toml). One timestamped line per run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..alerts.config import load
+    from ..alerts.watch import watch
+    from ..timefmt import iso, now_us
+    from ._common import settings
+
+    every = parse_duration(interval, field="--interval") / 1e6
+    gap = parse_duration(min_gap, field="--min-gap") / 1e6
+    s = settings()
+    load(s)  # a bad [alerts] table stops it before the first run
+
+    def said(ran) -> None:
+        out.print(f"{iso(now_us())[:19]}Z run {ran.run_id} ({ran.reason}, block {ran.head}): "
+                  f"{ran.findings} findings in {ran.seconds:.1f}s; {ran.alerts.line()}")
+        sys.stdout.flush()
+
+    with opened() as store:
+        try:
+            watch(store, s, interval=every, min_gap=gap, once=once, on_run=said)
+        except KeyboardInterrupt:
+            pass
 
 TRACKING = typer.Option(..., "--tracking-uri", help="MLflow tracking URI (e.g. sqlite:///mlflow.db, "
                         "http://mlflow:5000).")

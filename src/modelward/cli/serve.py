@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from ..display import duration
 from ..errors import ValidationError
 from ..ledger import tokens as ledger_tokens
+from ..ledger.engine import Store
+from ..timefmt import parse_duration
 from ._common import JSON_OPTION, opened, out, print_json, settings
 
 token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
@@ -17,6 +20,10 @@ def serve_cmd(
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Worker processes (each builds its own app; use "
                                 "PostgreSQL for more than one)."),
+    watch_every: str = typer.Option(None, "--watch", metavar="INTERVAL",
+                                    help="Run the guards in the server as the ledger changes "
+                                    "and at least this often, sending alerts (default: "
+                                    "setting watch_interval; unset: off)."),
     metrics_listen: str = typer.Option(None, "--metrics-listen", metavar="HOST:PORT",
                                        help="Also serve /metrics without a token here "
                                        "(default: setting metrics_listen)."),
@@ -33,7 +40,20 @@ def serve_cmd(
                       else (resolved.metrics_listen, "metrics_listen"))
     if listen:
         _check_listen(listen, option, workers)
+    every = (parse_duration(watch_every, field="--watch") if watch_every
+             else resolved.watch_interval)
+    if every:
+        from ..alerts.config import load
+
+        load(resolved)  # a bad [alerts] table stops the server before it listens
     app = create_app(resolved)  # checks the ledger (and its schema) before listening
+    if every:
+        from ..alerts.watch import start_in_thread
+
+        start_in_thread(app.state.store if workers == 1 else Store(resolved), resolved,
+                        every / 1e6)
+        out.print(f"running the guards as the ledger changes, at least every "
+                  f"{duration(every)}")
     out.print(f"modelward serving on http://{host}:{port} (ledger {app.state.store.display_url})"
               + (f", {workers} workers" if workers > 1 else ""))
     if workers == 1:

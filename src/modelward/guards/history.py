@@ -24,7 +24,7 @@ from . import registry
 from .refs import facts, facts_of
 from .runner import Report, resolve_since, run
 
-SOURCES = ("check", "dashboard")
+SOURCES = ("check", "dashboard", "watch")
 MAX_SEARCH = 200
 MAX_ALIAS = 300
 CODE_PREFIX = re.compile(r"MW[0-9]{0,3}\Z")

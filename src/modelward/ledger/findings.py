@@ -204,6 +204,30 @@ def lifecycles(conn: Connection, keys: Iterable[str]) -> dict[str, Lifecycle]:
     return out
 
 
+STATES = ("open", "resolved", "all")
+
+
+def by_state(conn: Connection, state: str, *, guard: str | None = None,
+             limit: int = 1000) -> list[dict]:
+    """The findings' lifecycle rows (``open``: not resolved; ``resolved``; ``all``), newest
+    activity first, each with what the last run that showed it said."""
+    if state not in STATES:
+        raise ValueError(state)
+    f, cf = findings.c, check_findings.c
+    query = (sa.select(findings, cf.message, cf.fix)
+             .select_from(findings.outerjoin(check_findings, sa.and_(
+                 cf.run_id == f.last_run, cf.key == f.key)))
+             .order_by(sa.func.coalesce(f.resolved_at, f.last_seen_at).desc(), f.key)
+             .limit(limit))
+    if state == "open":
+        query = query.where(f.resolved_at.is_(None))
+    elif state == "resolved":
+        query = query.where(f.resolved_at.is_not(None))
+    if guard:
+        query = query.where(f.code.startswith(guard, autoescape=True))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
 def _chunks(items: list) -> Iterable[list]:
     for i in range(0, len(items), CHUNK):
         yield items[i:i + CHUNK]

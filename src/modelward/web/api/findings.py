@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ...guards import run
 from ...guards.history import Filters, listing
+from ...ledger import findings as ledger_findings
 from ...timefmt import iso, now_us
 from .. import checkruns
 from ..auth import READ, require
@@ -28,10 +29,18 @@ def findings(
         None, description="Severity counted as failing (default: check.fail_on)."),
     since: str | None = Query(None, description="Only decisions since this ISO 8601 time or "
                               "this long ago (7d); default check.window, else all."),
+    state: Literal["open", "resolved", "all"] | None = Query(
+        None, description="Instead of running the guards: the findings' lifecycle as the "
+        "recorded runs left it (open, resolved or all), with first and last seen."),
+    limit: int = Query(1000, ge=1, le=10_000, description="With state: at most this many."),
 ) -> dict:
     """Run the selected guards: the same report ``modelward check --format json`` prints,
-    plus ``exit_code`` (0 clean, 1 a finding reaches fail_on)."""
+    plus ``exit_code`` (0 clean, 1 a finding reaches fail_on). With ``state``, run nothing:
+    the lifecycle of the findings the recorded runs saw (``select`` narrows it by code
+    prefix)."""
     store = store_of(request)
+    if state is not None:
+        return _lifecycle(store, state, select, limit)
     now = now_us()
     report = run(store, store.settings, select=select, ignore=ignore, fail_on=fail_on,
                  since=query_time(since, "since", now), now=now)
@@ -74,3 +83,19 @@ def latest_findings(
         "groups": [g.to_dict() for g in shown.groups],
         "findings": [i.to_dict() for g in shown.groups for i in g.items],
     }
+
+
+def _lifecycle(store, state: str, select: str | None, limit: int) -> dict:
+    guard = None
+    if select:
+        guard = Filters.parse(guard=select).guard  # one prefix; a bad one is a 422
+    with store.read() as conn:
+        rows = ledger_findings.by_state(conn, state, guard=guard, limit=limit)
+    return {"state": state, "count": len(rows), "findings": [
+        {"key": r["key"], "code": r["code"], "severity": r["severity"],
+         "subject": r["subject"], "message": r["message"], "fix": r["fix"],
+         "state": "resolved" if r["resolved_at"] else "open",
+         "opened_at": iso(r["opened_at"]), "opened_run": r["opened_run"],
+         "last_seen_at": iso(r["last_seen_at"]), "last_run": r["last_run"],
+         "runs": r["runs"], "resolved_at": iso(r["resolved_at"]),
+         "resolved_run": r["resolved_run"]} for r in rows]}
