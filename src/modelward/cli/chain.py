@@ -47,7 +47,7 @@ def verify_cmd(
         out.print(_intact_line(report) + f" ({rate:,.0f} decisions/s)")
         if made is not None:
             out.print(f"signed checkpoint {made.number} stored at block {made.block}")
-        for note in report.notes:
+        for note in report.notes if keys.configured else ():  # without a key: no news
             err.print("note: " + note)
     else:
         first = report.first_broken
