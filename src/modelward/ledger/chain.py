@@ -40,6 +40,21 @@ Canonical values: times are integer microseconds; floats are finite (NaN and ±i
 refused at every write) and −0.0 is stored as 0.0 (SQLite does so anyway); decision strings
 are NFC; booleans hash as ``true``/``false`` whichever the driver returns.
 
+Verification from checkpoints: a signed checkpoint (:mod:`.checkpoints`, table
+``chain_checkpoints``) vouches that the chain up to block *N* verified; it signs *N*, its
+root, the decisions in blocks up to *N* and each chained table's row count. ``verify(since=
+checkpoint)`` then recomputes only the blocks after *N* (decision and record blocks, links
+from the signed root), compares the records written since with their newest leaves
+(:mod:`.records_since`), and checks that block *N* still has the signed root, that the
+decisions up to *N* still number what it signed (one index count) and that each table's
+row count is the signed one plus the keys created and minus those deleted since. So a
+decision or record deleted or inserted anywhere, anything after *N*, and a consistent
+re-seal of blocks up to *N* are caught; an *in-place* edit of a row the checkpoint covers
+is not (same count, no new leaf): only a full verification (``verify --full``), which
+should run on a schedule, recomputes those. Checkpoints are made only after a successful
+verification and only when a key can sign them; an unsigned or badly signed checkpoint
+row is itself a problem. docs/reliability.md tables what each mode proves.
+
 Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
 breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are
@@ -259,8 +274,8 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     processes; the persistence layer itself spawns none.
 
     ``since``: a checkpoint already judged valid (:mod:`.checkpoints`; ``block``, ``root``,
-    ``decisions``, ``rows``): only the blocks after ``since.block`` are recomputed, starting
-    from its root, plus the cheap checks of "Verification from checkpoints" above."""
+    ``decisions``, ``rows``, ``number``): only the blocks after ``since.block`` are
+    recomputed, from its root, plus the checks of "Verification from checkpoints" above."""
     import time
 
     t0 = time.perf_counter()
