@@ -8,7 +8,7 @@ import orjson
 import typer
 
 from ..display import plural
-from ..errors import ValidationError
+from ..errors import ModelwardError, ValidationError
 from ..ledger import chain as ledger_chain
 from ..ledger import checkpoints, heads
 from ..registry import parallel_verify
@@ -38,8 +38,11 @@ def verify_cmd(
             report = parallel_verify.verify(conn, workers=workers, keys=keys, full=full)
         made = None
         if report.ok and checkpoint and _can_sign(keys):
-            with store.write() as conn:
-                made = checkpoints.store(conn, report, keys)
+            try:
+                with store.write() as conn:
+                    made = checkpoints.store(conn, report, keys)
+            except ModelwardError as exc:  # a read-only replica: the verification stands
+                report.notes.append(f"no checkpoint stored: {exc}")
     if as_json:
         print_json({**report.to_dict(), "checkpoint_made": made and made.to_dict()})
     elif report.ok:

@@ -19,8 +19,8 @@ domain tag, so no head passes for a checkpoint nor the reverse::
 
 They live in ``chain_checkpoints`` (number, block, body, signature); the row's ``block``
 only orders them. Choosing one (:func:`newest`): the newest by block whose signature the
-configured key checks. One signed by another key or scheme is skipped with a note (a key
-rotation); an unsigned one, one whose signature fails, or a malformed body is a problem
+configured key checks, among the newest 64. One signed by another key or scheme is skipped
+with a note (a key rotation); an unsigned one, one whose signature fails, or a malformed body is a problem
 (MW103 fires): nothing this code writes looks like that. Deleting checkpoint rows only
 makes verification start earlier; forging one needs the key.
 """
@@ -43,6 +43,7 @@ from .heads import Keys, key_id
 from .schema import chain_blocks, chain_checkpoints
 
 VERSION = 1
+LOOK_BACK = 64  # checkpoints examined (newest first; for an audit, oldest covering first)
 TAG = b"modelward chain checkpoint v1\n"
 NO_KEY = ("no signing key configured (signing_key_file, or the HMAC secret in "
           "signing_key_env): checkpoints must be signed")
@@ -143,8 +144,8 @@ def newest(conn: Connection, keys: Keys) -> tuple[Checkpoint | None, list, list[
         return None, problems, ["no key is configured to check signed checkpoints: all "
                                 "history was verified"]
     c = chain_checkpoints.c
-    rows = conn.execute(sa.select(chain_checkpoints)
-                        .order_by(c.block.desc(), c.number.desc())).all()
+    rows = conn.execute(sa.select(chain_checkpoints).order_by(c.block.desc(), c.number.desc())
+                        .limit(LOOK_BACK)).all()
     for row in rows:
         body = row.body.encode() if isinstance(row.body, str) else bytes(row.body)
         verdict, why = judge_signature(body, row.signature, keys)
@@ -217,7 +218,7 @@ def covering(conn: Connection, keys: Keys, number: int) -> tuple[Checkpoint | No
         return None, None
     c = chain_checkpoints.c
     rows = conn.execute(sa.select(chain_checkpoints).where(c.block >= number)
-                        .order_by(c.block, c.number)).all()
+                        .order_by(c.block, c.number).limit(LOOK_BACK)).all()
     for row in rows:
         body = row.body.encode() if isinstance(row.body, str) else bytes(row.body)
         if judge_signature(body, row.signature, keys)[0] != "ok":
