@@ -119,3 +119,18 @@ def _any_digest(store) -> str:
     with store.read() as conn:
         return conn.execute(sa.select(artifacts.c.digest).where(artifacts.c.kind == "model")
                             .limit(1)).scalar()
+
+
+def test_a_row_deleted_since_then_put_back_is_inserted(world, key):  # noqa: F811
+    store = world.store
+    _checkpoint(store, key)
+    k = records.RECORD_KINDS["holds"]
+    with store.read() as conn:
+        row = dict(conn.execute(sa.select(k.table).order_by(k.table.c.id).limit(1)).first()._mapping)
+    with store.write() as conn:  # a deletion through the ledger: sealed as a tombstone
+        conn.execute(k.table.delete().where(k.table.c.id == row["id"]))
+        records.record(conn, "holds", [row["id"]])
+    assert _verify(store, key).ok
+    with store.engine.begin() as conn:  # put back behind the chain's back
+        conn.execute(k.table.insert().values(row))
+    assert _broken(_verify(store, key)) == {("holds", str(row["id"])): "inserted"}

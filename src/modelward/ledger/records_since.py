@@ -92,7 +92,9 @@ def verify_records_since(conn: Connection, blocks, problems: list[BlockProblem],
             leaf_hex, block = latest[(kind, key)]
             values = found.get(key)
             if leaf_hex != record_leaf(kind, orjson.loads(key), values).hex():
-                problem = "deleted" if values is None else "edited"
+                gone = record_leaf(kind, orjson.loads(key), None).hex()
+                problem = ("deleted" if values is None else
+                           "inserted" if leaf_hex == gone else "edited")
                 broken.setdefault(block, []).append(
                     {"kind": kind, "id": _show_key(key), "problem": problem})
         expected = since.rows.get(kind, 0) - len(_live_at(conn, kind, keys, since.block))
