@@ -51,3 +51,42 @@ def test_MW103_clean_on_a_realistic_ledger_after_erasure(ledger, fleet, findings
     # erasing a person's text leaves the chained record intact
     assert ledger_decisions.erase_subject(ledger.store, "u3") > 0
     assert findings("MW103") == []
+
+
+def _checkpoint(ledger):
+    from modelward.ledger import checkpoints, heads
+
+    keys = heads.keys_from(ledger.settings)
+    with ledger.store.read() as conn:
+        report = checkpoints.verify(conn, keys)
+    with ledger.store.write() as conn:
+        return checkpoints.store(conn, report, keys)
+
+
+def test_MW103_from_a_signed_checkpoint(ledger, fleet, findings, monkeypatch):
+    """With a key, MW103 recomputes only the blocks after the newest checkpoint: a new
+    block edited fires, an old one edited in place needs `verify --full` (documented), and a
+    forged checkpoint fires."""
+    from modelward.ledger.schema import chain_checkpoints
+
+    monkeypatch.setenv("MODELWARD_SIGNING_KEY", "k3y")
+    first = _decision_blocks(ledger)[0]
+    cp = _checkpoint(ledger)
+    with ledger.store.write() as conn:
+        conn.execute(decisions.update().where(decisions.c.block == first)
+                     .values(process="someone-else"))
+    assert findings("MW103") == []  # covered by the checkpoint: `verify --full` only
+    rows = [ledger_decisions.normalize({"at": 1, "subject": "late"})[0]]
+    new_block = ledger_decisions.append(ledger.store, rows).block
+    with ledger.store.write() as conn:
+        conn.execute(decisions.update().where(decisions.c.block == new_block)
+                     .values(process="someone-else"))
+    [f] = findings("MW103")
+    assert f.subject == f"block {new_block}"
+    assert f.evidence["from_checkpoint"]["number"] == cp.number and f.evidence["blocks"] == 1
+    with ledger.store.write() as conn:
+        conn.execute(chain_checkpoints.update().values(signature="hmac-sha256:00"))
+    found = findings("MW103")
+    assert [f.subject for f in found] == [f"block {first}", f"block {cp.block}",
+                                          f"block {new_block}"]
+    assert "checkpoint 1 is not to be trusted" in found[1].message

@@ -46,7 +46,7 @@ def test_agrees_with_the_alias_at_that_moment(store, rotated):
     assert later["chain"] == {"block": b, "verifies": True, "links": True, "problem": None,
                               "how": "proof", "verified_at": later["chain"]["verified_at"],
                               "newest_block": b, "links_forward": True,
-                              "forward_problem": None, "head": None}
+                              "forward_problem": None, "head": None, "checkpoint": None}
 
 
 def test_disagreement_names_both_digests_and_when_the_alias_held_the_recorded_one(store, rotated):

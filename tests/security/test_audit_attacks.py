@@ -83,3 +83,41 @@ def test_edited_text_fails_audit_and_is_not_replayed(store, tmp_path):
     report = replay(store, d, RUNNER)
     assert [(m.what, m.status) for m in report.missing] == [("input text", "altered")]
     assert report.output is None
+
+
+def test_audit_links_forward_to_the_signed_checkpoint(store, tmp_path, monkeypatch):
+    """With a signed checkpoint covering the decision's block, audit follows the links up to
+    it (not to the newest block) and checks its signed root: re-sealing every block from the
+    decision's on, up to the newest, fools the links but not the checkpoint."""
+    from modelward.ledger import checkpoints
+
+    monkeypatch.setenv("MODELWARD_SIGNING_KEY", "k3y")
+    keys = heads.keys_from(store.settings)
+    m1 = model(store, tmp_path, b"weights")
+    (d,) = record(store, {"at": T0 + DAY, "model_digest": m1, "subject": "u-1"})
+    record(store, {"at": T0 + 2 * DAY, "model_digest": m1})
+    with store.read() as conn:
+        report = checkpoints.verify(conn, keys)
+    with store.write() as conn:
+        cp = checkpoints.store(conn, report, keys)
+    record(store, {"at": T0 + 3 * DAY, "model_digest": m1})  # after the checkpoint
+    r = audit_decision(store, d)
+    assert r.ok and r.chain.checkpoint["number"] == cp.number and r.chain.newest == cp.block
+    # edit the decision and re-seal every block from its own to the newest, consistently
+    number = _reseal(store, d, "u-2")
+    with store.write() as conn:
+        t, p = chain.chain_blocks, store.paramstyle
+        prev = conn.execute(sa.select(t.c.root).where(t.c.number == number)).scalar()
+        newest = conn.execute(sa.select(sa.func.max(t.c.number))).scalar()
+        for n in range(number + 1, newest + 1):
+            rows = conn.exec_driver_sql(chain._select_chained(p, f"WHERE block = {p}"),
+                                        (n,)).fetchall()
+            leaves = chain.leaves(rows, 1) or [bytes.fromhex(x) for (x,) in conn.exec_driver_sql(
+                f"SELECT leaf FROM chain_leaves WHERE block = {p} ORDER BY pos", (n,))]
+            root = chain.block_root(prev, leaves)
+            conn.execute(t.update().where(t.c.number == n).values(root=root, prev_root=prev))
+            prev = root
+    r = audit_decision(store, d, use_cache=False)
+    assert r.chain.verifies and r.chain.links and not r.ok
+    assert r.chain.forward == (f"block {cp.block}'s root differs from the one signed by "
+                               f"checkpoint {cp.number}: the chain up to it was rewritten")

@@ -203,6 +203,27 @@ def test_audit_verify_and_chain_head_answer_as_the_cli_does(api):
         conn.exec_driver_sql("UPDATE decisions SET subject = 'someone-else'")
     broken = api.get("/api/v1/verify").json()
     assert (broken["ok"], broken["first_broken_block"]) == (False, block)
+    assert api.get("/api/v1/verify", params={"full": True}).json()["full"] is True
+    assert error(api.get("/api/v1/verify", params={"full": "banana"}), 422)["field"] == "full"
+
+
+def test_verify_starts_from_the_newest_signed_checkpoint(api, monkeypatch):
+    from modelward.ledger import checkpoints, heads
+
+    monkeypatch.setenv("MODELWARD_SIGNING_KEY", "k3y")  # the server's key
+    model = seed_model(api.store)
+    api.post("/api/v1/decisions", json=[decision(model)])
+    keys = heads.keys_from(api.store.settings)
+    with api.store.read() as conn:
+        report = checkpoints.verify(conn, keys)
+    with api.store.write() as conn:
+        cp = checkpoints.store(conn, report, keys)
+    api.post("/api/v1/decisions", json=[decision(model)])
+    got = api.get("/api/v1/verify").json()
+    assert got["ok"] and not got["full"] and got["from_checkpoint"]["number"] == cp.number
+    assert (got["blocks"], got["decisions"]) == (1, 1)
+    full = api.get("/api/v1/verify", params={"full": "true"}).json()
+    assert full["ok"] and full["full"] and full["decisions"] == 2
 
 
 def test_findings_run_the_guards_with_select_and_ignore(api):

@@ -90,6 +90,8 @@ def render(r: AuditReport) -> list[str]:
     c = r.chain
     if c.verifies and c.links:
         lines.append(f"links on  BROKEN: {c.forward}" if c.forward else
+                     f"links on  to block {c.newest}, signed checkpoint {c.checkpoint['number']}"
+                     if c.checkpoint is not None else
                      f"links on  to the newest block ({c.newest})" if c.newest != c.block else
                      "links on  this is the newest block")
     if c.head is not None:

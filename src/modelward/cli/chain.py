@@ -8,30 +8,50 @@ import orjson
 import typer
 
 from ..display import plural
-from ..errors import ValidationError
+from ..errors import ModelwardError, ValidationError
 from ..ledger import chain as ledger_chain
-from ..ledger import heads
+from ..ledger import checkpoints, heads
 from ..registry import parallel_verify
 from ._common import JSON_OPTION, err, opened, out, print_json, settings
 
 chain_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
 
 
+FULL_OPTION = typer.Option(False, "--full", help="Recompute all history, not only what is "
+                           "newer than the newest signed checkpoint.")
+
+
 def verify_cmd(
     as_json: bool = JSON_OPTION,
     workers: int = typer.Option(1, "--workers", min=1, max=32,
                                 help="Worker processes that check ranges of blocks in parallel."),
+    full: bool = FULL_OPTION,
+    checkpoint: bool = typer.Option(True, "--checkpoint/--no-checkpoint",
+                                    help="After a successful verification, store a signed "
+                                    "checkpoint (only when a signing key is configured)."),
 ) -> None:
-    """Recompute every chain block; exit 0 when intact, 1 naming the first broken block."""
-    with opened() as store, store.read() as conn:
-        report = parallel_verify.verify(conn, workers=workers)
+    """Recompute the chain from the newest signed checkpoint (all of it with --full or
+    without a key); exit 0 when intact, 1 naming the first broken block."""
+    keys = heads.keys_from(settings())
+    with opened() as store:
+        with store.read() as conn:
+            report = parallel_verify.verify(conn, workers=workers, keys=keys, full=full)
+        made = None
+        if report.ok and checkpoint and _can_sign(keys):
+            try:
+                with store.write() as conn:
+                    made = checkpoints.store(conn, report, keys)
+            except ModelwardError as exc:  # a read-only replica: the verification stands
+                report.notes.append(f"no checkpoint stored: {exc}")
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "checkpoint_made": made and made.to_dict()})
     elif report.ok:
         rate = report.decisions / report.seconds if report.seconds else 0
-        out.print(f"chain intact: {plural(report.blocks, 'block')}, "
-                  f"{plural(report.decisions, 'decision')}, {plural(report.records, 'record')}, "
-                  f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
+        out.print(_intact_line(report) + f" ({rate:,.0f} decisions/s)")
+        if made is not None:
+            out.print(f"signed checkpoint {made.number} stored at block {made.block}")
+        for note in report.notes if keys.configured else ():  # without a key: no news
+            err.print("note: " + note)
     else:
         first = report.first_broken
         where = (f"at block {first.block}" if first.block is not None
@@ -47,6 +67,48 @@ def verify_cmd(
             err.print(f"{len(report.problems) - 1} more broken blocks (see --json)")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _can_sign(keys: heads.Keys) -> bool:
+    return keys.signing_key is not None or bool(keys.hmac_key)
+
+
+def _intact_line(report: ledger_chain.VerifyReport) -> str:
+    cp = report.checkpoint
+    counts = (f"{plural(report.decisions, 'decision')}, {plural(report.records, 'record')}, "
+              f"head {report.head_root[:16]}…")
+    if cp is None:
+        return f"chain intact: {plural(report.blocks, 'block')}, {counts}"
+    return (f"chain intact: {plural(report.blocks, 'new block')} after signed checkpoint "
+            f"{cp['number']} (block {cp['block']}, history last verified in full "
+            f"{cp['full_at']}), {counts}")
+
+
+@chain_app.command("checkpoint")
+def checkpoint_cmd(full: bool = FULL_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Verify the chain (from the newest signed checkpoint, or all of it with --full) and
+    store a new checkpoint signed with the configured key; exit 1 when verification fails,
+    2 when no signing key is configured."""
+    keys = heads.keys_from(settings())
+    checkpoints.signer(keys)  # ConfigError (exit 2) before any work when nobody can sign
+    with opened() as store:
+        with store.read() as conn:
+            report = parallel_verify.verify(conn, keys=keys, full=full)
+        made = None
+        if report.ok:
+            with store.write() as conn:
+                made = checkpoints.store(conn, report, keys)
+    if not report.ok:
+        err.print(_broken_line(report.first_broken))
+        raise typer.Exit(1)
+    if as_json:
+        print_json({"verified": report.to_dict(), "checkpoint": made and made.to_dict()})
+    elif made is None:
+        out.print("the chain is empty: nothing to checkpoint")
+    else:
+        out.print(_intact_line(report))
+        out.print(f"signed checkpoint {made.number} stored at block {made.block} "
+                  f"({made.signer})")
 
 
 @chain_app.command("head")
@@ -77,6 +139,7 @@ def head_cmd(
 @chain_app.command("check")
 def check_head_cmd(
     exported: Path = typer.Argument(None, help="A head exported earlier."),
+    full: bool = FULL_OPTION,
     heads_log: Path = typer.Option(None, "--heads", help="A heads log (`chain head --log`): "
                                    "prove the ledger extends every head in it."),
 ) -> None:
@@ -102,7 +165,7 @@ def check_head_cmd(
         if logged is not None:
             problems += heads.check_log(conn, logged, keys)
         # extending a head proves nothing if the record itself was edited since
-        report = parallel_verify.verify(conn)
+        report = parallel_verify.verify(conn, keys=keys, full=full)
     if not report.ok:
         problems.append(_broken_line(report.first_broken))
     if problems:

@@ -12,8 +12,18 @@ fingerprints, threshold policies, feedback, closures, erasures) with the state i
 leaf sealed. One finding per broken block, naming the block, the reason, the ids of the
 decisions in it and the kind, id and problem (edited, deleted, in a broken block) of each
 broken record; records that no block sealed (inserted rows) are one finding of their own.
-The first broken block is named in each. The whole log is verified whatever ``--since``
-says: a rewrite of old history is exactly what this guard exists to catch.
+The first broken block is named in each. ``--since`` does not narrow it: a rewrite of old
+history is exactly what this guard exists to catch.
+
+With a signing or verify key configured (``signing_key_file``, ``verify_key_file`` or the
+HMAC secret in ``signing_key_env``) it starts from the newest signed checkpoint the key
+checks (``modelward verify`` and ``modelward chain checkpoint`` store them), so its cost is
+proportional to the blocks sealed since, not to history: the blocks after it are recomputed
+and linked to the checkpoint's signed root, rows deleted from or inserted into any chained
+table (or the decisions it covers) show in the counts it signed, and a forged, altered or
+unsigned checkpoint row is itself a finding (everything is then recomputed). An in-place
+edit of a row the checkpoint covers is caught only by ``modelward verify --full``: run it
+on a schedule (see docs/reliability.md). Without a key, every block is recomputed.
 
 Why it matters
 --------------
@@ -97,5 +107,6 @@ def check(view, config) -> Iterator[Finding]:
                       "decision_count": len(p.decision_ids),
                       "decision_ids": p.decision_ids[:limit],
                       "record_count": len(p.records), "records": p.records[:limit],
-                      "blocks": report.blocks, "decisions": report.decisions},
+                      "blocks": report.blocks, "decisions": report.decisions,
+                      "from_checkpoint": report.checkpoint},
             fix=FIX, identity=("block", "reason"))

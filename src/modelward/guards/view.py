@@ -20,6 +20,8 @@ from ..errors import ConfigError, ModelwardError
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
+from ..ledger import checkpoints as ledger_checkpoints
+from ..ledger import heads
 from ..ledger import retention as ledger_retention
 from ..ledger.artifacts import Artifact
 from ..ledger.engine import Store
@@ -161,8 +163,10 @@ class View:
         return ledger_aliases.by_digest(self.alias_targets())
 
     def verify_chain(self) -> ledger_chain.VerifyReport:
+        """The chain from the newest checkpoint the configured key vouches for (all history
+        without a key): :func:`modelward.ledger.checkpoints.verify`."""
         if self._chain is None:
-            self._chain = ledger_chain.verify(self._conn)
+            self._chain = ledger_checkpoints.verify(self._conn, heads.keys_from(self.settings))
         return self._chain
 
     # --- contamination scans (MW302) ----------------------------------------------------

@@ -40,6 +40,21 @@ Canonical values: times are integer microseconds; floats are finite (NaN and ±i
 refused at every write) and −0.0 is stored as 0.0 (SQLite does so anyway); decision strings
 are NFC; booleans hash as ``true``/``false`` whichever the driver returns.
 
+Verification from checkpoints: a signed checkpoint (:mod:`.checkpoints`, table
+``chain_checkpoints``) vouches that the chain up to block *N* verified; it signs *N*, its
+root, the decisions in blocks up to *N* and each chained table's row count. ``verify(since=
+checkpoint)`` then recomputes only the blocks after *N* (decision and record blocks, links
+from the signed root), compares the records written since with their newest leaves
+(:mod:`.records_since`), and checks that block *N* still has the signed root, that the
+decisions up to *N* still number what it signed (one index count) and that each table's
+row count is the signed one plus the keys created and minus those deleted since. So a
+decision or record deleted or inserted anywhere, anything after *N*, and a consistent
+re-seal of blocks up to *N* are caught; an *in-place* edit of a row the checkpoint covers
+is not (same count, no new leaf): only a full verification (``verify --full``), which
+should run on a schedule, recomputes those. Checkpoints are made only after a successful
+verification and only when a key can sign them; an unsigned or badly signed checkpoint
+row is itself a problem. docs/reliability.md tables what each mode proves.
+
 Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
 breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are
@@ -166,6 +181,15 @@ class VerifyReport:
     problems: list[BlockProblem]
     seconds: float = 0.0
     records: int = 0
+    # verification from a checkpoint (ledger/checkpoints.py): the signed checkpoint it
+    # started from (None: all history was recomputed), the newest block, every decision
+    # through it (checkpoint's + new) and each record kind's rows: what a next checkpoint signs
+    checkpoint: dict | None = None
+    head_block: int = 0
+    all_decisions: int = 0
+    rows: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    full_at: int | None = None  # when history was last recomputed in full, if known
 
     @property
     def first_broken(self) -> BlockProblem | None:
@@ -173,7 +197,8 @@ class VerifyReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "blocks": self.blocks, "decisions": self.decisions,
-                "records": self.records,
+                "records": self.records, "full": self.checkpoint is None,
+                "from_checkpoint": self.checkpoint, "notes": self.notes,
                 "head_root": self.head_root, "seconds": round(self.seconds, 3),
                 "first_broken_block": self.first_broken.block if self.first_broken else None,
                 "problems": [p.to_dict() for p in self.problems]}
@@ -240,24 +265,30 @@ def fetched(cursor, size: int = 20000):
 
 
 def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
-           judge=None) -> VerifyReport:
+           judge=None, since=None) -> VerifyReport:
     """Recompute every block from the stored decisions and the chain of roots.
 
     ``judge(conn, blocks, problems, seen_blocks, progress)`` recomputes the blocks' roots and
     returns how many decisions it read, or None to let this process do it (the default).
     :mod:`modelward.registry.parallel_verify` passes one that spreads the work over worker
-    processes; the persistence layer itself spawns none."""
+    processes; the persistence layer itself spawns none.
+
+    ``since``: a checkpoint already judged valid (:mod:`.checkpoints`; ``block``, ``root``,
+    ``decisions``, ``rows``, ``number``): only the blocks after ``since.block`` are
+    recomputed, from its root, plus the checks of "Verification from checkpoints" above."""
     import time
 
     t0 = time.perf_counter()
-    blocks = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root,
-                                    chain_blocks.c.prev_root, chain_blocks.c.count,
-                                    chain_blocks.c.records)
-                          .order_by(chain_blocks.c.number)).all()
-    by_number = {b.number: b for b in blocks}
+    floor = since.block if since is not None else 0
+    c = chain_blocks.c
+    query = sa.select(c.number, c.root, c.prev_root, c.count, c.records).order_by(c.number)
+    blocks = conn.execute(query.where(c.number >= floor) if floor else query).all()
     problems: list[BlockProblem] = []
     expected_prev = GENESIS
-    for i, b in enumerate(blocks, start=1):
+    if floor:
+        expected_prev, blocks = _anchor(blocks, since, problems)
+    by_number = {b.number: b for b in blocks}
+    for i, b in enumerate(blocks, start=floor + 1):
         if b.number != i:
             problems.append(BlockProblem(i, f"block {i} is missing (next is {b.number})"))
             break
@@ -266,9 +297,12 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
         expected_prev = b.root
 
     seen_blocks: set[int] = set()
-    total = judge(conn, blocks, problems, seen_blocks, progress) if judge else None
+    total = judge(conn, blocks, problems, seen_blocks, progress) if judge and blocks else None
     if total is None:
-        cursor = conn.exec_driver_sql(_select_chained("")).cursor
+        where, params = ("WHERE block > ?", (floor,)) if floor else ("", ())
+        if conn.dialect.name != "sqlite":
+            where = where.replace("?", "%s")
+        cursor = conn.exec_driver_sql(_select_chained("", where), params).cursor
         total = judge_blocks(fetched(cursor), by_number, problems, seen_blocks,
                              stop_at_first=stop_at_first, progress=progress)
         cursor.close()
@@ -276,22 +310,64 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
         if b.number not in seen_blocks and b.count:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))
     from .records import verify_records  # records build on this module's blocks
+    from .records_since import row_counts, verify_records_since
 
-    records = verify_records(conn, blocks, problems, seen_blocks)
+    if since is None:
+        records = verify_records(conn, blocks, problems, seen_blocks)
+        rows = row_counts(conn)
+    else:
+        _count_before(conn, since, problems)
+        records, rows = verify_records_since(conn, blocks, problems, seen_blocks, since)
     problems.sort(key=_block_order)
-    head = blocks[-1].root if blocks else GENESIS
+    head = blocks[-1].root if blocks else (since.root if since is not None else GENESIS)
+    head_block = blocks[-1].number if blocks else floor
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
-                        problems=problems, seconds=time.perf_counter() - t0, records=records)
+                        problems=problems, seconds=time.perf_counter() - t0, records=records,
+                        head_block=head_block, rows=rows,
+                        all_decisions=total + (since.decisions if since is not None else 0))
 
 
-def links_forward(conn: Connection, number: int) -> tuple[int, str | None]:
-    """Whether every block after ``number`` links to the one before it, up to the newest:
-    (newest block number, the first problem or None). A block re-sealed after an edit gets
-    a new root, which the next block's ``prev_root`` does not name."""
-    rows = conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root,
-                                  chain_blocks.c.prev_root)
-                        .where(chain_blocks.c.number >= number)
-                        .order_by(chain_blocks.c.number)).all()
+# ---- verification from a checkpoint -------------------------------------------------------
+def _anchor(blocks, since, problems: list[BlockProblem]):
+    """The checkpoint's block must still be there with the signed root; returns the root
+    the next block must link to and the blocks after the checkpoint's."""
+    if not blocks or blocks[0].number != since.block:
+        problems.append(BlockProblem(since.block, f"block {since.block}, covered by signed "
+                                     f"checkpoint {since.number}, is gone: the chain was "
+                                     "truncated"))
+        return since.root, [b for b in blocks if b.number > since.block]
+    if blocks[0].root != since.root:
+        problems.append(BlockProblem(since.block, f"root differs from the one signed by "
+                                     f"checkpoint {since.number}: the chain up to this block "
+                                     "was rewritten"))
+    return since.root, blocks[1:]
+
+
+def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None:
+    """Deleting or inserting a decision at or before the checkpoint changes the count of
+    such decisions, which the checkpoint signed (one index count, no hashing)."""
+    from .schema import decisions
+
+    n = conn.execute(sa.select(sa.func.count()).select_from(decisions)
+                     .where(decisions.c.block <= since.block)).scalar()
+    if n != since.decisions:
+        problems.append(BlockProblem(since.block, f"{plural(n, 'decision')} in blocks up to "
+                                     f"{since.block}, signed checkpoint {since.number} counted "
+                                     f"{since.decisions}: decisions it covers were deleted or "
+                                     "inserted (`verify --full` names the blocks)"))
+
+
+def links_forward(conn: Connection, number: int,
+                  until: int | None = None) -> tuple[int, str | None]:
+    """Whether every block after ``number`` links to the one before it, up to the newest
+    (or up to block ``until``, one a signed checkpoint vouches for): (the last block
+    walked, the first problem or None). A block re-sealed after an edit gets a new root,
+    which the next block's ``prev_root`` does not name."""
+    query = (sa.select(chain_blocks.c.number, chain_blocks.c.root, chain_blocks.c.prev_root)
+             .where(chain_blocks.c.number >= number).order_by(chain_blocks.c.number))
+    if until is not None:
+        query = query.where(chain_blocks.c.number <= until)
+    rows = conn.execute(query).all()
     if not rows or rows[0].number != number:
         return (rows[-1].number if rows else 0), f"block {number} is missing"
     for before, after in itertools.pairwise(rows):

@@ -40,6 +40,7 @@ class BlockCheck:
     newest: int | None = None  # the newest block the links were followed to
     forward: str | None = None  # why the links from this block to the newest fail, if they do
     head: dict | None = None  # an exported head checked against it: {"blocks", "problems"}
+    checkpoint: dict | None = None  # the signed checkpoint the links were followed to
 
 
 def sealed_root(prev_root: str, merkle_root: bytes, count: int) -> str:

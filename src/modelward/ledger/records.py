@@ -209,6 +209,34 @@ def _show_key(key_json: str):
     return key[0] if len(key) == 1 else key
 
 
+def _listed(entries, what):
+    return [{"kind": kind, "id": _show_key(key), "problem": what} for kind, key, _leaf in entries]
+
+
+def _check_record_blocks(blocks, by_block, seen_blocks, problems: list[BlockProblem]) -> None:
+    """Each record block of ``blocks`` against its leaves (``by_block``), and leaves naming a
+    block that is not a sealed record block."""
+    sealed = {b.number: b for b in blocks}
+    for b in blocks:
+        if b.count or b.number in seen_blocks:
+            continue
+        entries = by_block.get(b.number, [])
+        records = getattr(b, "records", 0) or 0
+        if len(entries) != records:
+            problems.append(BlockProblem(b.number, f"holds {len(entries)} records, sealed "
+                                         f"with {records}",
+                                         records=_listed(entries, "in a broken block")))
+        elif block_root(b.prev_root, [bytes.fromhex(e[2]) for e in entries]) != b.root:
+            problems.append(BlockProblem(b.number, "records do not match the sealed root",
+                                         records=_listed(entries, "in a broken block")))
+    for number, entries in by_block.items():
+        blk = sealed.get(number)
+        if blk is None or blk.count:
+            problems.append(BlockProblem(number, "records name a block that was never sealed"
+                                         if blk is None else "records name a block of decisions",
+                                         records=_listed(entries, "in a broken block")))
+
+
 def verify_records(conn: Connection, blocks, problems: list[BlockProblem],
                    seen_blocks: set[int]) -> int:
     """Check the record blocks' roots and every chained row against the newest leaf of its
@@ -221,30 +249,7 @@ def verify_records(conn: Connection, blocks, problems: list[BlockProblem],
         by_block.setdefault(block, []).append((kind, key, leaf_hex))
         latest[(kind, key)] = (leaf_hex, block)
     cursor.close()
-    sealed = {b.number: b for b in blocks}
-
-    def listed(entries, what):
-        return [{"kind": kind, "id": _show_key(key), "problem": what}
-                for kind, key, _leaf in entries]
-
-    for b in blocks:
-        if b.count or b.number in seen_blocks:
-            continue
-        entries = by_block.get(b.number, [])
-        records = getattr(b, "records", 0) or 0
-        if len(entries) != records:
-            problems.append(BlockProblem(b.number, f"holds {len(entries)} records, sealed "
-                                         f"with {records}",
-                                         records=listed(entries, "in a broken block")))
-        elif block_root(b.prev_root, [bytes.fromhex(e[2]) for e in entries]) != b.root:
-            problems.append(BlockProblem(b.number, "records do not match the sealed root",
-                                         records=listed(entries, "in a broken block")))
-    for number, entries in by_block.items():
-        blk = sealed.get(number)
-        if blk is None or blk.count:
-            problems.append(BlockProblem(number, "records name a block that was never sealed"
-                                         if blk is None else "records name a block of decisions",
-                                         records=listed(entries, "in a broken block")))
+    _check_record_blocks(blocks, by_block, seen_blocks, problems)
 
     broken: dict[int | None, list[dict]] = {}
     total = 0

@@ -175,6 +175,20 @@ chain_leaves = Table(
 )
 Index("ix_chain_leaves_kind_key", chain_leaves.c.kind, chain_leaves.c.key)
 
+# Signed checkpoints (migration 0013_checkpoints): each vouches that the chain up to
+# ``block`` verified, so later verifications recompute only what is newer. ``body`` is the
+# signed canonical JSON (block, root, counts, times, signer); ``signature`` signs it under a
+# domain tag (see ledger/checkpoints.py). ``block`` repeats the body's, for ordering only.
+chain_checkpoints = Table(
+    "chain_checkpoints",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("block", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+)
+Index("ix_chain_checkpoints_block", chain_checkpoints.c.block)
+
 holds = Table(
     "holds",
     metadata,

@@ -16,8 +16,8 @@ from ..ids import decision_id as checked_decision_id
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
+from ..ledger import checkpoints, heads, proofs
 from ..ledger import decisions as ledger_decisions
-from ..ledger import heads, proofs
 from ..ledger.artifacts import Artifact
 from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD, Decision
 from ..timefmt import iso, now_us
@@ -118,7 +118,8 @@ class AuditReport:
             "chain": {"block": c.block, "verifies": c.verifies, "links": c.links,
                       "problem": c.problem, "how": c.how, "verified_at": iso(c.verified_at),
                       "newest_block": c.newest, "links_forward": c.forward is None,
-                      "forward_problem": c.forward, "head": c.head},
+                      "forward_problem": c.forward, "head": c.head,
+                      "checkpoint": c.checkpoint},
             "payload_mode": self.payload_mode,
         }
 
@@ -131,7 +132,8 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
     ``verify_payloads=False`` checks payload presence and size only; ``use_cache=False``
     rehashes every payload and the whole chain block even when a recent verification of
     unchanged files is cached. The record is proven up to the newest block: its block is
-    recomputed, every later block must link to the one before, and ``head`` (a chain head
+    recomputed, every later block must link to the one before (up to the oldest signed
+    checkpoint covering it, whose root must still be its block's, when there is one), and ``head`` (a chain head
     exported earlier, ``modelward chain head``) must be this ledger's and cover the block."""
     decision_id = checked_decision_id(decision_id, "decision_id")
     now = now_us() if now is None else now
@@ -145,11 +147,16 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
             conn, {dig for _f, dig in recorded} | {alias.digest if alias else None})
         chain_check = proofs.check_block(conn, d.block, d.id, d.pos, store.paramstyle,
                                          kept=cache.block(d.block), at=now)
-        chain_check.newest, chain_check.forward = ledger_chain.links_forward(conn, d.block)
+        keys = heads.keys_from(store.settings)
+        anchor, anchor_problem = checkpoints.covering(conn, keys, d.block)
+        chain_check.newest, chain_check.forward = ledger_chain.links_forward(
+            conn, d.block, until=anchor.block if anchor is not None else None)
+        if anchor is not None:
+            chain_check.checkpoint = anchor.to_dict()
+            chain_check.forward = chain_check.forward or anchor_problem
         if head is not None:
             chain_check.head = {"blocks": head.get("blocks"),
-                                "problems": heads.head_covers(conn, head, d.block,
-                                                             heads.keys_from(store.settings))}
+                                "problems": heads.head_covers(conn, head, d.block, keys)}
     if chain_check.kept is not None:
         cache.put_block(d.block, chain_check.kept)
     elif not (chain_check.verifies and chain_check.links):

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from ..errors import StorageError
-from ..ledger import chain
+from ..ledger import chain, checkpoints
 
 Sealed = namedtuple("Sealed", "root prev_root count")
 
@@ -94,14 +94,17 @@ def judge_in_processes(conn: Connection, url: str, blocks, workers: int,
     ranges = split(blocks, workers)
     by_number = {b.number: b for b in blocks}
     if len(ranges) < 2:
-        return _judge(conn, by_number, None, None, problems, seen, progress)
+        return _judge(conn, by_number, blocks[0].number - 1 or None, None, problems, seen,
+                      progress)
     requests = [orjson.dumps({"url": url, "after": after, "through": through, "sealed": [
         (b.number, b.root, b.prev_root, b.count) for b in blocks if after < b.number <= through]})
         for after, through in ranges[1:]]
     # threads only wait on the worker processes; the work happens in them and right here
+    # from a checkpoint, ``blocks`` start after it: the first range starts there too
+    floor = blocks[0].number - 1 or None
     with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
         futures = [pool.submit(_run_worker, r) for r in requests]
-        total = _judge(conn, by_number, None, ranges[0][1], problems, seen, progress)
+        total = _judge(conn, by_number, floor, ranges[0][1], problems, seen, progress)
         total += _judge(conn, by_number, blocks[-1].number, None, problems, seen, progress)
         for future in futures:
             result = future.result()
@@ -114,12 +117,15 @@ def judge_in_processes(conn: Connection, url: str, blocks, workers: int,
 
 
 def verify(conn: Connection, *, workers: int = 1, stop_at_first: bool = False,
-           progress=None) -> chain.VerifyReport:
+           progress=None, keys=None, full: bool = True) -> chain.VerifyReport:
     """:func:`modelward.ledger.chain.verify`, with ``workers`` > 1 spreading the recomputation
     over that many processes, each reading its own range of blocks (a file or server
     database of at least ``2 * workers`` blocks; otherwise, and for an in-memory database,
     it runs here). Blocks past the last one the snapshot lists are read here, on that
-    snapshot, so a block sealed meanwhile is never mistaken for an unsealed one."""
+    snapshot, so a block sealed meanwhile is never mistaken for an unsealed one.
+
+    With ``keys`` (:class:`~modelward.ledger.heads.Keys`) and ``full`` False, it starts from
+    the newest checkpoint they vouch for (:func:`modelward.ledger.checkpoints.verify`)."""
 
     def judge(conn, blocks, problems, seen_blocks, progress):
         url = worker_url(conn) if workers > 1 and len(blocks) >= 2 * workers else None
@@ -128,6 +134,8 @@ def verify(conn: Connection, *, workers: int = 1, stop_at_first: bool = False,
         return judge_in_processes(conn, url, blocks, workers, problems, seen_blocks,
                                   progress=progress)
 
+    if keys is not None:
+        return checkpoints.verify(conn, keys, full=full, judge=judge, progress=progress)
     return chain.verify(conn, stop_at_first=stop_at_first, progress=progress, judge=judge)
 
 
