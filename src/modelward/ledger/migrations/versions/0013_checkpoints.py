@@ -2,14 +2,14 @@
 the newest valid one.
 
 Revision ID: 0013_checkpoints
-Revises: 0010_chain_all
+Revises: 0012_check_runs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_checkpoints"
-down_revision = "0010_chain_all"
+down_revision = "0012_check_runs"
 branch_labels = None
 depends_on = None
 

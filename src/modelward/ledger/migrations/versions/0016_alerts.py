@@ -2,14 +2,14 @@
 finding (operational state, not chained).
 
 Revision ID: 0016_alerts
-Revises: 0012_check_runs
+Revises: 0013_checkpoints
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_alerts"
-down_revision = "0012_check_runs"
+down_revision = "0013_checkpoints"
 branch_labels = None
 depends_on = None
 
