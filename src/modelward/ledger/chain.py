@@ -59,6 +59,7 @@ from sqlalchemy.engine import Connection
 
 from ..display import plural
 from ..timefmt import now_us
+from .scan import fetched, streamed  # noqa: F401  (fetched: callers import it from here)
 from .schema import chain_blocks
 
 GENESIS = "0" * 64
@@ -234,11 +235,6 @@ def judge_blocks(rows, sealed: dict, problems: list[BlockProblem], seen_blocks: 
     return total
 
 
-def fetched(cursor, size: int = 20000):
-    """The rows of a DBAPI cursor, fetched ``size`` at a time."""
-    return itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(size), []))
-
-
 def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
            judge=None) -> VerifyReport:
     """Recompute every block from the stored decisions and the chain of roots.
@@ -268,10 +264,9 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     seen_blocks: set[int] = set()
     total = judge(conn, blocks, problems, seen_blocks, progress) if judge else None
     if total is None:
-        cursor = conn.exec_driver_sql(_select_chained("")).cursor
-        total = judge_blocks(fetched(cursor), by_number, problems, seen_blocks,
-                             stop_at_first=stop_at_first, progress=progress)
-        cursor.close()
+        with streamed(conn, _select_chained("")) as rows:  # a server-side cursor on PG
+            total = judge_blocks(rows, by_number, problems, seen_blocks,
+                                 stop_at_first=stop_at_first, progress=progress)
     for b in blocks:
         if b.number not in seen_blocks and b.count:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from ..timefmt import now_us
 from . import schema as _schema
-from .chain import BlockProblem, _dumps, _sha, block_root, fetched, last_block, seal
+from .chain import BlockProblem, _dumps, _sha, block_root, last_block, seal
+from .scan import streamed
 from .schema import chain_leaves
 
 # ---- chained records --------------------------------------------------------------------
@@ -120,8 +121,8 @@ def _canonical_rows(conn: Connection, k: RecordKind, keys: list[tuple] | None = 
     q = sa.select(*cols)
     if k.where is not None:
         q = q.where(k.where(t))
-    if keys is None:
-        batches = [q]
+    if keys is None:  # every row of the table: streamed (a server-side cursor on PG)
+        batches = [q.execution_options(yield_per=5000)]
     elif len(k.key) == 1:
         col = t.c[k.key[0]]
         batches = [q.where(col.in_([key[0] for key in keys[i:i + 500]]))
@@ -215,12 +216,11 @@ def verify_records(conn: Connection, blocks, problems: list[BlockProblem],
     key; appends what is wrong to ``problems``; returns how many records it read."""
     by_block: dict[int, list[tuple[str, str, str]]] = {}
     latest: dict[tuple[str, str], tuple[str, int]] = {}
-    cursor = conn.exec_driver_sql(
-        "SELECT block, kind, key, leaf FROM chain_leaves ORDER BY block, pos").cursor
-    for block, kind, key, leaf_hex in fetched(cursor):
-        by_block.setdefault(block, []).append((kind, key, leaf_hex))
-        latest[(kind, key)] = (leaf_hex, block)
-    cursor.close()
+    with streamed(conn, "SELECT block, kind, key, leaf FROM chain_leaves "
+                  "ORDER BY block, pos") as rows:  # a server-side cursor on PG
+        for block, kind, key, leaf_hex in rows:
+            by_block.setdefault(block, []).append((kind, key, leaf_hex))
+            latest[(kind, key)] = (leaf_hex, block)
     sealed = {b.number: b for b in blocks}
 
     def listed(entries, what):
