@@ -132,6 +132,15 @@ Index("ix_decisions_subject", decisions.c.subject)
 Index("ix_decisions_alias_at", decisions.c.alias, decisions.c.at)
 Index("ix_decisions_model", decisions.c.model_digest)
 
+# PostgreSQL partitions decisions by month of ``at`` (ledger/partitions.py, migration
+# 0015_partitions): there the key of ``decisions`` is (id, at) and this table keeps a
+# decision id unique across partitions. Unused on SQLite, whose decisions keep ``id`` as key.
+decision_ids = Table(
+    "decision_ids",
+    metadata,
+    Column("id", String(36), primary_key=True),
+)
+
 # Raw text lives apart from the chained record, so erasing it never breaks verification.
 decision_payloads = Table(
     "decision_payloads",
