@@ -167,6 +167,7 @@ class VerifyReport:
     problems: list[BlockProblem]
     seconds: float = 0.0
     records: int = 0
+    retired: int = 0  # blocks whose decisions retention dropped (their roots still link)
 
     @property
     def first_broken(self) -> BlockProblem | None:
@@ -174,7 +175,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "blocks": self.blocks, "decisions": self.decisions,
-                "records": self.records,
+                "records": self.records, "retired_blocks": self.retired,
                 "head_root": self.head_root, "seconds": round(self.seconds, 3),
                 "first_broken_block": self.first_broken.block if self.first_broken else None,
                 "problems": [p.to_dict() for p in self.problems]}
@@ -267,16 +268,21 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
         with streamed(conn, _select_chained("")) as rows:  # a server-side cursor on PG
             total = judge_blocks(rows, by_number, problems, seen_blocks,
                                  stop_at_first=stop_at_first, progress=progress)
+    from .retirement import retired_numbers  # retention's record of the blocks it dropped
+
+    retired = retired_numbers(conn)
     for b in blocks:
-        if b.number not in seen_blocks and b.count:
+        if b.number not in seen_blocks and b.count and b.number not in retired:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))
+    retired_gone = sum(1 for b in blocks if b.number in retired and b.number not in seen_blocks)
     from .records import verify_records  # records build on this module's blocks
 
     records = verify_records(conn, blocks, problems, seen_blocks)
     problems.sort(key=_block_order)
     head = blocks[-1].root if blocks else GENESIS
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
-                        problems=problems, seconds=time.perf_counter() - t0, records=records)
+                        problems=problems, seconds=time.perf_counter() - t0, records=records,
+                        retired=retired_gone)
 
 
 def links_forward(conn: Connection, number: int) -> tuple[int, str | None]:

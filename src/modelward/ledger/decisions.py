@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from ..digest import canonical_json

@@ -5,7 +5,7 @@ partition per calendar month (UTC) named ``decisions_pYYYYMM``, plus ``decisions
 for anything outside them. The ledger creates the partitions it needs before it writes: the
 months of the block being written and :data:`AHEAD` months past the current one, so a
 decision never waits on DDL at the turn of a month and never fails for want of a partition
-(a month outside ``[now - retention - 1 month, now + ahead]`` lands in the default
+(a month outside ``[now - max(retention, 10 years), now + ahead]`` lands in the default
 partition instead of creating tables on a client's say-so). Retention drops whole
 partitions (:mod:`modelward.ledger.retirement`). SQLite keeps one table.
 
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 DEFAULT = "decisions_pdefault"
 AHEAD = 3  # months created past the current one
+BACK = 10 * 366 * 86_400_000_000  # older (and past retention): the default partition
 _UTC = dt.UTC
 
 
@@ -60,6 +61,12 @@ def is_partition(table_name: str | None) -> bool:
     return bool(table_name) and table_name.startswith("decisions_p")
 
 
+def has_partitions(conn: Connection) -> bool:
+    """Whether ``decisions`` is partitioned (a PostgreSQL ledger at 0015_partitions or later)."""
+    return conn.exec_driver_sql(
+        f"SELECT to_regclass('{DEFAULT}')").scalar() is not None
+
+
 def existing(conn: Connection) -> dict[str, tuple[int, int]]:
     """The monthly partitions of ``decisions``: name -> (year, month), oldest first."""
     rows = conn.exec_driver_sql(
@@ -90,7 +97,7 @@ def ensure(conn: Connection, known: set[str], first_at: int, last_at: int, *, no
     """Create the partitions a block spanning ``first_at..last_at`` needs and those up to
     :data:`AHEAD` months past ``now``, in the caller's write transaction. ``known`` (the
     store's cache of names already there) saves the catalogue look-up on every block."""
-    floor = month_of(now - retention - 31 * 86_400_000_000)
+    floor = month_of(now - max(retention, BACK))
     ceiling = month_of(now)
     for _ in range(AHEAD):
         ceiling = _next(*ceiling)

@@ -141,6 +141,18 @@ decision_ids = Table(
     Column("id", String(36), primary_key=True),
 )
 
+# Decision blocks retired by retention (ledger/retirement.py): their decisions were dropped
+# (a PostgreSQL partition or rows) once every one was past the retention window and none
+# named a held artifact. Chained, so verify can tell a retired block from a deleted one.
+retired_blocks = Table(
+    "retired_blocks",
+    metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),
+    Column("before_at", BigInteger, nullable=False),
+    Column("method", String(16), nullable=False),  # "partition" | "rows"
+)
+
 # Raw text lives apart from the chained record, so erasing it never breaks verification.
 decision_payloads = Table(
     "decision_payloads",

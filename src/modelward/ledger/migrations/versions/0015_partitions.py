@@ -1,4 +1,5 @@
-"""PostgreSQL: decisions partitioned by month of ``at``; ``decision_ids`` keeps ids unique.
+"""PostgreSQL: decisions partitioned by month of ``at``; ``decision_ids`` keeps ids unique;
+``retired_blocks`` (every backend) names the decision blocks retention dropped.
 
 A partitioned table's primary key must include the partition key, so ``decisions`` is keyed
 by ``(id, at)`` on PostgreSQL and ``decision_ids`` (id primary key) keeps a client-made id
@@ -58,6 +59,13 @@ def _swap(partitioned: bool) -> None:
 
 def upgrade() -> None:
     op.create_table("decision_ids", sa.Column("id", sa.String(36), primary_key=True))
+    op.create_table(
+        "retired_blocks",
+        sa.Column("block", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.Column("before_at", sa.BigInteger(), nullable=False),
+        sa.Column("method", sa.String(16), nullable=False),
+    )
     if op.get_bind().dialect.name != "postgresql":
         return
     _swap(partitioned=True)
@@ -65,6 +73,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("retired_blocks")
     op.drop_table("decision_ids")
     if op.get_bind().dialect.name != "postgresql":
         return
