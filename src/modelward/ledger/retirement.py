@@ -119,10 +119,16 @@ def retire(conn: Connection, *, before: int, held: set[str], now: int) -> Retire
     counts = dict(conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.count)
                                .where(chain_blocks.c.number.in_(out.blocks))).all())
     out.decisions = sum(counts.values())
-    rows = [{"block": n, "at": now, "before_at": before,
-             "method": "partition" if i < n_partition else "rows"}
-            for i, n in enumerate(out.blocks)]
+    mark(conn, out.blocks[:n_partition], before=before, now=now, method="partition")
+    mark(conn, out.blocks[n_partition:], before=before, now=now, method="rows")
+    return out
+
+
+def mark(conn: Connection, blocks: list[int], *, before: int, now: int, method: str) -> None:
+    """Record ``blocks`` as retired (chained in the caller's transaction)."""
+    if not blocks:
+        return
+    rows = [{"block": n, "at": now, "before_at": before, "method": method} for n in blocks]
     for i in range(0, len(rows), 1000):
         conn.execute(retired_blocks.insert(), rows[i:i + 1000])
-    records.record(conn, "retired_blocks", out.blocks)
-    return out
+    records.record(conn, "retired_blocks", blocks)
