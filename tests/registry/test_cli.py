@@ -280,6 +280,7 @@ def test_retention_retire_drops_old_blocks_and_verify_calls_them_retired(cli_env
     method = ("1 partition dropped (decisions_p" if store.dialect == "postgresql"
               else "1 block by row delete")
     assert first.startswith("retired 1 block (2 decisions before ") and method in first
+    assert ", 1 block retired by retention, head " in run(args, "verify")
     report = orjson.loads(run(args, "verify", "--json"))
     assert (report["ok"], report["retired_blocks"], report["decisions"]) == (True, 1, 2)
     with store.read() as conn:

@@ -31,7 +31,9 @@ def verify_cmd(
         rate = report.decisions / report.seconds if report.seconds else 0
         out.print(f"chain intact: {plural(report.blocks, 'block')}, "
                   f"{plural(report.decisions, 'decision')}, {plural(report.records, 'record')}, "
-                  f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
+                  + (f"{plural(report.retired, 'block')} retired by retention, "
+                     if report.retired else "")
+                  + f"head {report.head_root[:16]}… ({rate:,.0f} decisions/s)")
     else:
         first = report.first_broken
         where = (f"at block {first.block}" if first.block is not None
