@@ -66,10 +66,11 @@ def _sqlite_multi_insert_sql(n_rows: int) -> str:
             + ", ".join([one] * n_rows))
 
 
-def _insert_rows(conn: Connection, store: Store, rows: list[tuple]) -> int:
+def _insert_rows(conn: Connection, store: Store, rows: list[tuple],
+                 hashed: list | None = None) -> int:
     """Insert full decision rows (COLUMNS order); returns how many were new."""
     if store.driver == "psycopg":  # partitioned by month: ids claimed, then COPY
-        return pgcopy.insert_rows(conn, store, COLUMNS, rows)
+        return pgcopy.insert_rows(conn, store, COLUMNS, rows, hashed)
     if store.dialect != "sqlite":
         return conn.exec_driver_sql(_insert_sql(store), rows).rowcount
     # pysqlite's executemany runs one sqlite3_step per row and releases the GIL around each,
@@ -167,7 +168,8 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
     number, prev_root = chain.last_block(conn)
     number += 1
     full = [r + (recorded_at, number, i) for i, r in enumerate(unique)]
-    inserted = _insert_rows(conn, store, full)
+    hashed: list[bytes] = []  # PostgreSQL: the leaves of the rows written, hashed as COPY streams
+    inserted = _insert_rows(conn, store, full, hashed)
     conflicts: dict[str, list[str]] = {}
     if inserted != len(full):
         present = set(conn.exec_driver_sql(
@@ -180,7 +182,7 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
         offered -= len(conflicts)
     if not full:
         return AppendResult(None, 0, offered, conflicts)
-    leaves = chain.leaves(full)
+    leaves = hashed if len(hashed) == len(full) else chain.leaves(full)
     chain.seal(conn, number, prev_root, leaves, min(r[1] for r in full),
                max(r[1] for r in full))
     kept = {r[0] for r in full}

@@ -96,7 +96,7 @@ def ensure(conn: Connection, known: set[str], first_at: int, last_at: int, *, no
            retention: int) -> None:
     """Create the partitions a block spanning ``first_at..last_at`` needs and those up to
     :data:`AHEAD` months past ``now``, in the caller's write transaction. ``known`` (the
-    store's cache of names already there) saves the catalogue look-up on every block."""
+    store's cache of names found in the catalogue) saves the look-up on every block."""
     floor = month_of(now - max(retention, BACK))
     ceiling = month_of(now)
     for _ in range(AHEAD):
@@ -108,5 +108,7 @@ def ensure(conn: Connection, known: set[str], first_at: int, last_at: int, *, no
         return
     known.update(existing(conn))
     for ym in wanted:
-        if name(*ym) not in known and create(conn, *ym):
-            known.add(name(*ym))
+        if name(*ym) not in known:
+            # not cached as made: this transaction may yet roll back; the next block finds
+            # it in the catalogue once committed
+            create(conn, *ym)

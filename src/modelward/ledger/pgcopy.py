@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from ..timefmt import now_us
-from . import partitions
+from . import chain, partitions
 
 COPY_MIN = 64  # fewer rows: one pipelined executemany is cheaper than COPY's round trips
 TYPES = {"id": "varchar", "at": "int8", "gate_threshold": "float8",
@@ -47,9 +47,12 @@ def _legacy_sql(columns: tuple[str, ...]) -> str:
             f"({', '.join(['%s'] * len(columns))}) ON CONFLICT (id) DO NOTHING")
 
 
-def insert_rows(conn: Connection, store, columns: tuple[str, ...], rows: list[tuple]) -> int:
-    """Insert full decision rows (``columns`` order, id first, ``at`` second) whose ids are
-    not recorded yet; returns how many went in."""
+def insert_rows(conn: Connection, store, columns: tuple[str, ...], rows: list[tuple],
+                hashed: list | None = None) -> int:
+    """Insert full decision rows (``columns`` order, id first, ``at`` second, the chained
+    columns first) whose ids are not recorded yet; returns how many went in. ``hashed``,
+    when given, receives the chain leaf of each row written, in order: hashed between the
+    rows COPY sends, while the server is busy with the ones before."""
     import psycopg
 
     settings = store.settings
@@ -79,13 +82,24 @@ def insert_rows(conn: Connection, store, columns: tuple[str, ...], rows: list[tu
         if len(rows) < COPY_MIN:
             sql = f"INSERT INTO decisions ({cols}) VALUES ({', '.join(['%s'] * len(columns))})"
             cur.executemany(sql, rows)
+            if hashed is not None:
+                hashed.extend(chain.leaves(rows))
             return len(rows)
         sql = f"COPY decisions ({cols}) FROM STDIN (FORMAT BINARY)"
         with cur.copy(sql) as copy:
             copy.set_types([TYPES.get(c, "varchar") for c in columns])
             write = copy.write_row
-            for row in rows:
-                write(row)
+            if hashed is None:
+                for row in rows:
+                    write(row)
+            else:  # chain.leaves, inlined into the loop that feeds COPY
+                prefix, dumps, n, keep = chain._LEAF_PREFIX.copy, chain._dumps, \
+                    chain.N_CHAINED, hashed.append
+                for row in rows:
+                    write(row)
+                    h = prefix()
+                    h.update(dumps(row[:n]))
+                    keep(h.digest())
         return len(rows)
     except psycopg.Error as exc:  # the driver's error in SQLAlchemy's shape: the ledger's
         raise sa_exc.DBAPIError.instance(  # one translation (engine.translate) applies
