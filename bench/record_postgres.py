@@ -5,14 +5,15 @@ the PostgreSQL at ``--database-url`` (default: the local test database), each ru
 schema:
 
 * ``decisions_per_s`` — N realistic ``ledger.record()`` calls plus the final ``flush()``:
-  validation, chain hashing, blocks of ``flush_records`` written by COPY into a staging
-  table and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (client-made ids stay
-  idempotent);
+  validation, chain hashing, blocks of ``flush_records`` whose ids are claimed in
+  ``decision_ids`` (client-made ids stay idempotent) and whose rows then go by binary COPY
+  straight into the partitioned table (ledger/pgcopy.py);
 * ``executemany_path_decisions_per_s`` — the same recorder with the bulk path switched off
   (every block by psycopg ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING``): what
   it wrote before;
 * ``raw_executemany_rows_per_s`` / ``raw_copy_rows_per_s`` — the limits: the identical rows
-  into an identical table (``LIKE decisions INCLUDING ALL``: same types, keys, indexes), in
+  into the decisions table of a fresh ledger (partitioned by month: same types, keys,
+  indexes, partitions), in
   transactions of ``flush_records`` rows, by psycopg ``executemany`` and by binary ``COPY``;
   no validation, no hashing, no thread, no deduplication;
 * ``ratio_vs_raw_copy`` — ``decisions_per_s`` / ``raw_copy_rows_per_s`` (target >= 0.6);
@@ -63,8 +64,10 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
     from modelward.ledger import decisions as ledger_decisions
 
     schema = Schema(base)
-    saved = ledger_decisions._PG_COPY_MIN
-    ledger_decisions._PG_COPY_MIN = saved if bulk else 1 << 62
+    from modelward.ledger import pgcopy
+
+    saved = pgcopy.COPY_MIN
+    pgcopy.COPY_MIN = saved if bulk else 1 << 62
     try:
         ledger = modelward.open(str(tmp / schema.name), database_url=schema.url)
         store = ledger.store
@@ -90,7 +93,7 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
                 f"SELECT {cols} FROM decisions ORDER BY block, pos")]
         ledger.close()
     finally:
-        ledger_decisions._PG_COPY_MIN = saved
+        pgcopy.COPY_MIN = saved
         schema.drop()
     if len(rows) != n:
         raise SystemExit(f"record_postgres: {len(rows)} decisions in the ledger, expected {n}")
@@ -102,19 +105,19 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
     import sqlalchemy as sa
 
     from modelward.ledger import decisions as ledger_decisions
+    from modelward.ledger import pgcopy
 
     cols = ", ".join(ledger_decisions.COLUMNS)
     schema = Schema(base)
     try:
-        # a real ledger's decisions table, then an identical empty one beside it
+        # a real ledger's own decisions table (partitioned by month, same keys and indexes),
+        # written directly: no id claims, no hashing, no chain
         import modelward
 
         modelward.open(f"/tmp/{schema.name}", database_url=schema.url).close()
         dsn = sa.make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(dsn, options=f"-csearch_path={schema.name}") as db:
-            db.execute("CREATE TABLE raw_decisions (LIKE decisions INCLUDING ALL)")
-            db.commit()
-            types = [ledger_decisions._PG_TYPES.get(col, "varchar")
+            types = [pgcopy.TYPES.get(col, "varchar")
                      for col in ledger_decisions.COLUMNS]
             marks = ", ".join(["%s"] * len(ledger_decisions.COLUMNS))
             t0 = time.perf_counter()
@@ -122,16 +125,16 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
                 chunk = rows[i:i + batch]
                 with db.cursor() as cur:
                     if copy:
-                        with cur.copy(f"COPY raw_decisions ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
+                        with cur.copy(f"COPY decisions ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
                             cp.set_types(types)
                             for row in chunk:
                                 cp.write_row(row)
                     else:
-                        cur.executemany(f"INSERT INTO raw_decisions ({cols}) VALUES ({marks})",
+                        cur.executemany(f"INSERT INTO decisions ({cols}) VALUES ({marks})",
                                         chunk)
                 db.commit()
             seconds = time.perf_counter() - t0
-            got = db.execute("SELECT count(*) FROM raw_decisions").fetchone()[0]
+            got = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
     finally:
         schema.drop()
     if got != len(rows):

@@ -14,6 +14,7 @@ from modelward.ledger import (
     people,
     promotions,
     retention,
+    retirement,
     thresholds,
 )
 from modelward.ledger import feedback as ledger_feedback
@@ -117,5 +118,8 @@ def build(store) -> dict:
          "model_digest": base, "metric": 0.5 * i}) for i in range(2)])
     decisions.erase_subject(store, "u1")
     decisions.erase_subject(store, "u2")
+    with store.write() as conn:  # two retirements (of record blocks: nothing is dropped)
+        retirement.mark(conn, [2], before=T0, now=T0 + 150, method="rows")
+        retirement.mark(conn, [3], before=T0 + 1, now=T0 + 151, method="partition")
     return {"base": base, "tuned": tuned, "decisions": decision_ids, "runs": runs,
             "feedback": [f["id"] for f in fb]}

@@ -261,3 +261,31 @@ def test_audit_with_an_exported_head(cli_env, tmp_path):
     assert isinstance(result.exception, ValidationError)
     assert result.exception.field == "--head"
     assert "cannot read an exported head from " in result.exception.message
+
+
+def test_retention_retire_drops_old_blocks_and_verify_calls_them_retired(cli_env, tmp_path):
+    """`retention --retire`: whole blocks past the window go (a PostgreSQL month as a
+    partition), a block naming a held artifact stays, and verify says retired, not broken."""
+    led, args = cli_env
+    store = led.store
+    now = now_us()
+    kept = model(store, tmp_path, b"held", name="held", at=now - 600 * DAY)
+    other = model(store, tmp_path, b"other", name="other", at=now - 600 * DAY)
+    old = now - 520 * DAY
+    record(store, {"at": old, "model_digest": other}, {"at": old + 1, "model_digest": other})
+    (held_id,) = record(store, {"at": old + 40 * DAY, "model_digest": kept})
+    record(store, {"at": now - DAY, "model_digest": other})
+    run(args, "hold", kept, "--reason", "legal matter 2026-014")
+    first = run(args, "retention", "--retire").split("\n", 1)[0]
+    method = ("1 partition dropped (decisions_p" if store.dialect == "postgresql"
+              else "1 block by row delete")
+    assert first.startswith("retired 1 block (2 decisions before ") and method in first
+    assert ", 1 block retired by retention, head " in run(args, "verify")
+    report = orjson.loads(run(args, "verify", "--json"))
+    assert (report["ok"], report["retired_blocks"], report["decisions"]) == (True, 1, 2)
+    with store.read() as conn:
+        assert decisions.get(conn, held_id).model_digest == kept
+    again = orjson.loads(run(args, "retention", "--retire", "--json"))["retired"]
+    assert (again["blocks"], again["decisions"]) == (0, 0)
+    assert run(args, "retention", "--retire").startswith("retired nothing: no block holds "
+                                                         "only decisions before ")

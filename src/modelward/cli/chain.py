@@ -76,7 +76,9 @@ def _can_sign(keys: heads.Keys) -> bool:
 def _intact_line(report: ledger_chain.VerifyReport) -> str:
     cp = report.checkpoint
     counts = (f"{plural(report.decisions, 'decision')}, {plural(report.records, 'record')}, "
-              f"head {report.head_root[:16]}…")
+              + (f"{plural(report.retired, 'block')} retired by retention, "
+                 if report.retired else "")
+              + f"head {report.head_root[:16]}…")
     if cp is None:
         return f"chain intact: {plural(report.blocks, 'block')}, {counts}"
     return (f"chain intact: {plural(report.blocks, 'new block')} after signed checkpoint "

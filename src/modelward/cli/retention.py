@@ -28,15 +28,21 @@ def _label(a) -> str:
 def retention_cmd(
     verify: bool = typer.Option(False, "--verify", help="Rehash payloads instead of checking "
                                 "presence and size."),
+    retire: bool = typer.Option(False, "--retire", help="First drop the decisions past the "
+                                "retention window that name no held artifact (whole "
+                                "PostgreSQL month partitions where possible)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every artifact: the decisions inside the retention window that name it, aliases, holds,
     lineage, and its payload status. What nothing keeps is what `modelward gc` deletes."""
     with opened() as store:
+        retired = registry_retention.retire_decisions(store) if retire else None
         report = registry_retention.retention_report(store, verify_payloads=verify)
     if as_json:
-        print_json(report.to_dict())
+        print_json(report.to_dict() | ({"retired": retired.to_dict()} if retired else {}))
         return
+    if retired is not None:
+        _say(_retired_line(retired))
     _say(f"retention {_days(report.retention)}: decisions since {iso(report.since)} keep the "
          f"artifacts they name; gc grace {_days(report.grace)}")
     if not report.artifacts:
@@ -49,6 +55,19 @@ def retention_cmd(
     kept = sum(1 for i in report.artifacts if i.kept)
     _say(f"{plural(len(report.artifacts), 'artifact')}: {kept} kept, "
          f"{len(report.artifacts) - kept} not kept")
+
+
+def _retired_line(r) -> str:
+    if not r.blocks:
+        return f"retired nothing: no block holds only decisions before {iso(r.before)}"
+    how = []
+    if r.partitions:
+        how.append(f"{plural(len(r.partitions), 'partition')} dropped "
+                   f"({', '.join(r.partitions)})")
+    if r.row_blocks:
+        how.append(f"{plural(r.row_blocks, 'block')} by row delete")
+    return (f"retired {plural(len(r.blocks), 'block')} ({plural(r.decisions, 'decision')} "
+            f"before {iso(r.before)}): {'; '.join(how)}")
 
 
 def _kept_by(item: ArtifactRetention) -> str:

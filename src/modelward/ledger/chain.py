@@ -74,6 +74,7 @@ from sqlalchemy.engine import Connection
 
 from ..display import plural
 from ..timefmt import now_us
+from .scan import fetched, streamed  # noqa: F401  (fetched: callers import it from here)
 from .schema import chain_blocks
 
 GENESIS = "0" * 64
@@ -190,6 +191,7 @@ class VerifyReport:
     rows: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     full_at: int | None = None  # when history was last recomputed in full, if known
+    retired: int = 0  # blocks whose decisions retention dropped (their roots still link)
 
     @property
     def first_broken(self) -> BlockProblem | None:
@@ -199,6 +201,7 @@ class VerifyReport:
         return {"ok": self.ok, "blocks": self.blocks, "decisions": self.decisions,
                 "records": self.records, "full": self.checkpoint is None,
                 "from_checkpoint": self.checkpoint, "notes": self.notes,
+                "retired_blocks": self.retired,
                 "head_root": self.head_root, "seconds": round(self.seconds, 3),
                 "first_broken_block": self.first_broken.block if self.first_broken else None,
                 "problems": [p.to_dict() for p in self.problems]}
@@ -259,11 +262,6 @@ def judge_blocks(rows, sealed: dict, problems: list[BlockProblem], seen_blocks: 
     return total
 
 
-def fetched(cursor, size: int = 20000):
-    """The rows of a DBAPI cursor, fetched ``size`` at a time."""
-    return itertools.chain.from_iterable(iter(lambda: cursor.fetchmany(size), []))
-
-
 def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
            judge=None, since=None) -> VerifyReport:
     """Recompute every block from the stored decisions and the chain of roots.
@@ -302,13 +300,20 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
         where, params = ("WHERE block > ?", (floor,)) if floor else ("", ())
         if conn.dialect.name != "sqlite":
             where = where.replace("?", "%s")
-        cursor = conn.exec_driver_sql(_select_chained("", where), params).cursor
-        total = judge_blocks(fetched(cursor), by_number, problems, seen_blocks,
-                             stop_at_first=stop_at_first, progress=progress)
-        cursor.close()
+        with streamed(conn, _select_chained("", where), params) as rows:  # server-side on PG
+            total = judge_blocks(rows, by_number, problems, seen_blocks,
+                                 stop_at_first=stop_at_first, progress=progress)
+    from .retirement import retired_numbers  # retention's record of the blocks it dropped
+
+    retired = retired_numbers(conn)
     for b in blocks:
-        if b.number not in seen_blocks and b.count:
+        if b.number not in seen_blocks and b.count and b.number not in retired:
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))
+    gone = [b for b in blocks if b.number in retired and b.number not in seen_blocks]
+    retired_gone = len(gone)
+    # a checkpoint counts the decisions its blocks sealed, whether still stored or retired by
+    # retention since: a later retirement leaves the count it signed unchanged
+    retired_decisions = sum(b.count for b in gone)
     from .records import verify_records  # records build on this module's blocks
     from .records_since import row_counts, verify_records_since
 
@@ -323,8 +328,9 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     head_block = blocks[-1].number if blocks else floor
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
                         problems=problems, seconds=time.perf_counter() - t0, records=records,
-                        head_block=head_block, rows=rows,
-                        all_decisions=total + (since.decisions if since is not None else 0))
+                        head_block=head_block, rows=rows, retired=retired_gone,
+                        all_decisions=total + retired_decisions
+                        + (since.decisions if since is not None else 0))
 
 
 # ---- verification from a checkpoint -------------------------------------------------------
@@ -345,11 +351,15 @@ def _anchor(blocks, since, problems: list[BlockProblem]):
 
 def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None:
     """Deleting or inserting a decision at or before the checkpoint changes the count of
-    such decisions, which the checkpoint signed (one index count, no hashing)."""
-    from .schema import decisions
+    such decisions, which the checkpoint signed (one index count, no hashing); the decisions
+    of blocks retention retired count as their blocks sealed them."""
+    from .schema import decisions, retired_blocks
 
     n = conn.execute(sa.select(sa.func.count()).select_from(decisions)
                      .where(decisions.c.block <= since.block)).scalar()
+    c = chain_blocks.c
+    n += conn.execute(sa.select(sa.func.coalesce(sa.func.sum(c.count), 0)).where(
+        c.number <= since.block, c.number.in_(sa.select(retired_blocks.c.block)))).scalar()
     if n != since.decisions:
         problems.append(BlockProblem(since.block, f"{plural(n, 'decision')} in blocks up to "
                                      f"{since.block}, signed checkpoint {since.number} counted "

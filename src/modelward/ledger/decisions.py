@@ -2,8 +2,8 @@
 
 :func:`normalize` (from ``decision_fields``) validates one decision (from the SDK, a JSONL
 backfill or the API) into the row tuple the chain hashes; :func:`append` writes a batch as
-one sealed chain block in one transaction (PostgreSQL: the DBAPI's ``executemany``; SQLite:
-a few multi-row INSERTs).
+one sealed chain block in one transaction (PostgreSQL: :mod:`.pgcopy`; SQLite: a few
+multi-row INSERTs).
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from ..digest import canonical_json
 from ..errors import IdConflictError, UnknownDecisionError, ValidationError
 from ..ids import content_id
 from ..timefmt import iso, now_us
-from . import chain, records
+from . import chain, pgcopy, records
 from .decision_fields import (  # noqa: F401  (the public names live on here too)
     DIGEST_FIELDS,
     FIELDS,
@@ -67,45 +66,11 @@ def _sqlite_multi_insert_sql(n_rows: int) -> str:
             + ", ".join([one] * n_rows))
 
 
-# PostgreSQL: rows go in by binary COPY into a session-local staging table, then one
-# INSERT ... SELECT ... ON CONFLICT DO NOTHING keeps client-made ids idempotent. COPY cannot
-# skip a conflicting row itself; the staging step costs a fraction of what binding every
-# row of an executemany costs (bench/record_postgres.py measures both against raw COPY).
-_PG_TYPES = {"id": "varchar", "at": "int8", "gate_threshold": "float8",
-             "gate_candidates": "int4", "gate_passed": "int4", "recorded_at": "int8",
-             "block": "int8", "pos": "int4", "segments": "text", "extra": "text"}
-_PG_STAGE = "mw_staged_decisions"
-_PG_COPY_MIN = 64  # fewer rows: one executemany is cheaper than the COPY round trips
-
-
-def _pg_copy_insert(conn: Connection, rows: list[tuple]) -> int:
-    import psycopg
-
-    cols = ", ".join(COLUMNS)
-    cur = conn.connection.driver_connection.cursor()
-    try:
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGE} "
-                    "(LIKE decisions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        with cur.copy(f"COPY {_PG_STAGE} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types([_PG_TYPES.get(c, "varchar") for c in COLUMNS])
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(f"INSERT INTO decisions ({cols}) SELECT {cols} FROM {_PG_STAGE} "
-                    "ON CONFLICT (id) DO NOTHING")
-        inserted = cur.rowcount
-        cur.execute(f"TRUNCATE {_PG_STAGE}")  # a second append in this transaction
-        return inserted
-    except psycopg.Error as exc:  # the driver's error in SQLAlchemy's shape: the ledger's
-        raise sa_exc.DBAPIError.instance(  # one translation (engine.translate) applies
-            f"COPY {_PG_STAGE}", None, exc, psycopg.Error) from exc
-    finally:
-        cur.close()
-
-
-def _insert_rows(conn: Connection, store: Store, rows: list[tuple]) -> int:
+def _insert_rows(conn: Connection, store: Store, rows: list[tuple],
+                 hashed: list | None = None) -> int:
     """Insert full decision rows (COLUMNS order); returns how many were new."""
-    if store.driver == "psycopg" and len(rows) >= _PG_COPY_MIN:
-        return _pg_copy_insert(conn, rows)
+    if store.driver == "psycopg":  # partitioned by month: ids claimed, then COPY
+        return pgcopy.insert_rows(conn, store, COLUMNS, rows, hashed)
     if store.dialect != "sqlite":
         return conn.exec_driver_sql(_insert_sql(store), rows).rowcount
     # pysqlite's executemany runs one sqlite3_step per row and releases the GIL around each,
@@ -203,7 +168,8 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
     number, prev_root = chain.last_block(conn)
     number += 1
     full = [r + (recorded_at, number, i) for i, r in enumerate(unique)]
-    inserted = _insert_rows(conn, store, full)
+    hashed: list[bytes] = []  # PostgreSQL: the leaves of the rows written, hashed as COPY streams
+    inserted = _insert_rows(conn, store, full, hashed)
     conflicts: dict[str, list[str]] = {}
     if inserted != len(full):
         present = set(conn.exec_driver_sql(
@@ -216,7 +182,7 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
         offered -= len(conflicts)
     if not full:
         return AppendResult(None, 0, offered, conflicts)
-    leaves = chain.leaves(full)
+    leaves = hashed if len(hashed) == len(full) else chain.leaves(full)
     chain.seal(conn, number, prev_root, leaves, min(r[1] for r in full),
                max(r[1] for r in full))
     kept = {r[0] for r in full}

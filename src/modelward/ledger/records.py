@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from ..timefmt import now_us
 from . import schema as _schema
-from .chain import BlockProblem, _dumps, _sha, block_root, fetched, last_block, seal
+from .chain import BlockProblem, _dumps, _sha, block_root, last_block, seal
+from .scan import streamed
 from .schema import chain_leaves
 
 # ---- chained records --------------------------------------------------------------------
@@ -69,6 +70,7 @@ RECORD_KINDS: dict[str, RecordKind] = {k.kind: k for k in (
     _record_kind(S.exposures),
     _record_kind(S.fingerprints),
     _record_kind(S.threshold_policies),
+    _record_kind(S.retired_blocks),  # decision blocks retention dropped (ledger/retirement.py)
     # an erasure: when a decision's kept text was erased (the text itself is never chained)
     _record_kind(S.decision_payloads, ("decision_id", "erased_at"), kind="erasures",
                  where=lambda t: t.c.erased_at.isnot(None)),
@@ -120,8 +122,8 @@ def _canonical_rows(conn: Connection, k: RecordKind, keys: list[tuple] | None = 
     q = sa.select(*cols)
     if k.where is not None:
         q = q.where(k.where(t))
-    if keys is None:
-        batches = [q]
+    if keys is None:  # every row of the table: streamed (a server-side cursor on PG)
+        batches = [q.execution_options(yield_per=5000)]
     elif len(k.key) == 1:
         col = t.c[k.key[0]]
         batches = [q.where(col.in_([key[0] for key in keys[i:i + 500]]))
@@ -197,7 +199,10 @@ def seal_existing(conn: Connection) -> int | None:
     """Seal every stored record into one block (upgrading a ledger whose records were not
     chained yet); returns its number (None when there is no record)."""
     entries = []
+    present = set(sa.inspect(conn).get_table_names())
     for kind, k in RECORD_KINDS.items():
+        if k.table.name not in present:  # a table a later migration creates (empty then)
+            continue
         for key_json, values in _canonical_rows(conn, k):
             entries.append((kind, key_json, record_leaf(kind, orjson.loads(key_json),
                                                         values).hex()))
@@ -243,12 +248,11 @@ def verify_records(conn: Connection, blocks, problems: list[BlockProblem],
     key; appends what is wrong to ``problems``; returns how many records it read."""
     by_block: dict[int, list[tuple[str, str, str]]] = {}
     latest: dict[tuple[str, str], tuple[str, int]] = {}
-    cursor = conn.exec_driver_sql(
-        "SELECT block, kind, key, leaf FROM chain_leaves ORDER BY block, pos").cursor
-    for block, kind, key, leaf_hex in fetched(cursor):
-        by_block.setdefault(block, []).append((kind, key, leaf_hex))
-        latest[(kind, key)] = (leaf_hex, block)
-    cursor.close()
+    with streamed(conn, "SELECT block, kind, key, leaf FROM chain_leaves "
+                  "ORDER BY block, pos") as rows:  # a server-side cursor on PG
+        for block, kind, key, leaf_hex in rows:
+            by_block.setdefault(block, []).append((kind, key, leaf_hex))
+            latest[(kind, key)] = (leaf_hex, block)
     _check_record_blocks(blocks, by_block, seen_blocks, problems)
 
     broken: dict[int | None, list[dict]] = {}

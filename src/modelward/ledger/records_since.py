@@ -23,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .chain import BlockProblem, fetched
+from .chain import BlockProblem
 from .records import (
     RECORD_KINDS,
     _canonical_rows,
@@ -31,6 +31,7 @@ from .records import (
     _show_key,
     record_leaf,
 )
+from .scan import streamed
 from .schema import chain_leaves
 
 
@@ -68,12 +69,11 @@ def verify_records_since(conn: Connection, blocks, problems: list[BlockProblem],
     by_block: dict[int, list[tuple[str, str, str]]] = {}
     latest: dict[tuple[str, str], tuple[str, int]] = {}
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    cursor = conn.exec_driver_sql("SELECT block, kind, key, leaf FROM chain_leaves WHERE "
-                                  f"block > {mark} ORDER BY block, pos", (since.block,)).cursor
-    for block, kind, key, leaf_hex in fetched(cursor):
-        by_block.setdefault(block, []).append((kind, key, leaf_hex))
-        latest[(kind, key)] = (leaf_hex, block)
-    cursor.close()
+    with streamed(conn, "SELECT block, kind, key, leaf FROM chain_leaves WHERE "
+                  f"block > {mark} ORDER BY block, pos", (since.block,)) as rows:
+        for block, kind, key, leaf_hex in rows:  # a server-side cursor on PG
+            by_block.setdefault(block, []).append((kind, key, leaf_hex))
+            latest[(kind, key)] = (leaf_hex, block)
     _check_record_blocks(blocks, by_block, seen_blocks, problems)
 
     touched: dict[str, list[str]] = {}

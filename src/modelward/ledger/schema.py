@@ -133,6 +133,27 @@ Index("ix_decisions_subject", decisions.c.subject)
 Index("ix_decisions_alias_at", decisions.c.alias, decisions.c.at)
 Index("ix_decisions_model", decisions.c.model_digest)
 
+# PostgreSQL partitions decisions by month of ``at`` (ledger/partitions.py, migration
+# 0015_partitions): there the key of ``decisions`` is (id, at) and this table keeps a
+# decision id unique across partitions. Unused on SQLite, whose decisions keep ``id`` as key.
+decision_ids = Table(
+    "decision_ids",
+    metadata,
+    Column("id", String(36), primary_key=True),
+)
+
+# Decision blocks retired by retention (ledger/retirement.py): their decisions were dropped
+# (a PostgreSQL partition or rows) once every one was past the retention window and none
+# named a held artifact. Chained, so verify can tell a retired block from a deleted one.
+retired_blocks = Table(
+    "retired_blocks",
+    metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),
+    Column("before_at", BigInteger, nullable=False),
+    Column("method", String(16), nullable=False),  # "partition" | "rows"
+)
+
 # Raw text lives apart from the chained record, so erasing it never breaks verification.
 decision_payloads = Table(
     "decision_payloads",

@@ -68,12 +68,8 @@ def _where(after: int | None, through: int | None, mark: str) -> tuple[str, tupl
 def _judge(conn, sealed: dict, after, through, problems, seen, progress=None) -> int:
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     where, params = _where(after, through, mark)
-    cursor = conn.exec_driver_sql(chain._select_chained(mark, where), params).cursor
-    try:
-        return chain.judge_blocks(chain.fetched(cursor), sealed, problems, seen,
-                                  progress=progress)
-    finally:
-        cursor.close()
+    with chain.streamed(conn, chain._select_chained(mark, where), params or None) as rows:
+        return chain.judge_blocks(rows, sealed, problems, seen, progress=progress)
 
 
 def _run_worker(request: bytes) -> dict:

@@ -23,6 +23,7 @@ from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
 from ..ledger import retention as ledger_retention
+from ..ledger import retirement as ledger_retirement
 from ..ledger.artifacts import Artifact
 from ..ledger.retention import Hold, References
 from ..timefmt import iso, now_us
@@ -226,6 +227,17 @@ def gc(store, *, dry_run: bool = False, now: int | None = None) -> GcReport:
                     cache_for(store, now).drop_payload(art.digest)
             items.append(item)
     return GcReport(now, dry_run, items, sum(1 for i in plan if i.kept))
+
+
+def retire_decisions(store, *, now: int | None = None) -> ledger_retirement.Retired:
+    """Drop the decision blocks past the retention window that name no held artifact: whole
+    PostgreSQL partitions where a month qualifies, else the blocks' rows; each retired
+    block is chained as such, so verify reports it retired, not broken."""
+    now = now_us() if now is None else now
+    with store.write() as conn:
+        held = {h.digest for h in ledger_retention.list_holds(conn)}
+        return ledger_retirement.retire(conn, before=now - store.settings.retention, held=held,
+                                        now=now)
 
 
 # --- holds ----------------------------------------------------------------------------

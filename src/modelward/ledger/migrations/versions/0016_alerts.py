@@ -2,14 +2,14 @@
 finding (operational state, not chained).
 
 Revision ID: 0016_alerts
-Revises: 0013_checkpoints
+Revises: 0015_partitions
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_alerts"
-down_revision = "0013_checkpoints"
+down_revision = "0015_partitions"
 branch_labels = None
 depends_on = None
 
