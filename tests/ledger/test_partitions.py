@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from modelward.errors import IdConflictError
 from modelward.ledger import chain, decisions, partitions, retention
+from modelward.ledger.schema import decisions as decisions_table
 from modelward.registry import retention as registry_retention
 from modelward.timefmt import now_us
 
@@ -143,3 +144,36 @@ def test_a_forged_retirement_is_named_by_verify(store):
     assert not report.ok
     assert any(r["kind"] == "retired_blocks" and r["problem"] == "inserted"
                for p in report.problems for r in p.records)
+
+
+def test_a_signed_checkpoint_still_verifies_after_retention_retires_blocks_it_covers(
+        store, tmp_path):
+    """A checkpoint counts the decisions its blocks sealed; retention dropping whole blocks
+    under it later is no tampering (the retirement is chained), deleting one decision is."""
+    from modelward.ledger import checkpoints
+
+    from .test_heads import keys as make_keys
+
+    key = make_keys(tmp_path, sign=True)
+    now = now_us()
+    old = now - (store.settings.retention // DAY + 120) * DAY
+    for block in (_rows(4, old, model_digest=MODEL_A), _rows(3, now - DAY)):
+        _append(store, block)
+    with store.read() as conn:
+        report = checkpoints.verify(conn, key, full=True)
+    assert report.ok
+    with store.write() as conn:
+        cp = checkpoints.store(conn, report, key)
+    assert cp.decisions == 7
+    assert registry_retention.retire_decisions(store, now=now).decisions == 4
+    with store.read() as conn:
+        after = checkpoints.verify(conn, key)
+    assert after.ok, after.problems
+    assert after.checkpoint is not None  # it started from the checkpoint
+    with store.write() as conn:  # a decision under the checkpoint deleted by hand: caught
+        conn.execute(decisions_table.delete().where(decisions_table.c.id == conn.execute(
+            sa.select(decisions_table.c.id).limit(1)).scalar()))
+    with store.read() as conn:
+        broken = checkpoints.verify(conn, key)
+    assert not broken.ok
+    assert any("were deleted or inserted" in p.reason for p in broken.problems)
