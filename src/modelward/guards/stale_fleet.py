@@ -103,7 +103,7 @@ def _count(view, ranges: list[Stale]) -> dict[tuple, list]:
     """(alias, digest, process) -> [count, first, last] of decisions inside the ranges."""
     return ledger_usage.stale_counts(
         view, [ledger_usage.StaleRange(r.alias, r.digest, r.field, r.lo, r.hi) for r in ranges],
-        since=view.since)
+        since=view.since, rollups=view.rollups)
 
 
 def _decision_at(view, alias, field, digest, process, at) -> str | None:

@@ -278,10 +278,24 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     from .records import verify_records  # records build on this module's blocks
 
     records = verify_records(conn, blocks, problems, seen_blocks)
+    _verify_rollups(conn, seen_blocks, problems)
     problems.sort(key=_block_order)
     head = blocks[-1].root if blocks else GENESIS
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
                         problems=problems, seconds=time.perf_counter() - t0, records=records)
+
+
+def _verify_rollups(conn: Connection, seen_blocks: set[int], problems: list[BlockProblem]
+                    ) -> None:
+    """Rollups are not leaves: they are recomputed from the decisions of the blocks just
+    verified (:mod:`.rollups`), and a block whose stored rollups differ is broken."""
+    from . import rollups
+
+    broken = {p.block for p in problems if p.block is not None}
+    first = min(seen_blocks) if seen_blocks else 1  # no decisions: any rollup is forged
+    for number, found in rollups.verify(conn, first, broken):
+        problems.append(BlockProblem(number, "its rollups do not match its decisions",
+                                     records=found))
 
 
 def links_forward(conn: Connection, number: int) -> tuple[int, str | None]:
