@@ -21,11 +21,12 @@ def _dirty(store, fleet) -> None:
     move(store, "chat/v1", v5, T0 + 6 * HOUR)
     pinned = put_hosted(store, "openai:gpt-4o-mini-2024-07-18", "mini")
     decs = []
-    for step in range(60):  # resolves once an hour, so names v3 up to an hour after the move
-        at = T0 + 4 * HOUR + step * 4 * MIN + 1_000_000
-        decs.append(dict(at=at, alias="chat/v1", process="lagger",
-                         model_digest=resolve(store, "chat/v1", at - HOUR),
-                         prompt_digest=fleet["p38"]))
+    for step in range(60):  # resolve an hour (50 minutes) late, so name v3 after the move
+        for process, lag, off in (("lagger", HOUR, 1), ("lagger-2", 50 * MIN, 2)):
+            at = T0 + 4 * HOUR + step * 4 * MIN + off * 1_000_000
+            decs.append(dict(at=at, alias="chat/v1", process=process,
+                             model_digest=resolve(store, "chat/v1", at - lag),
+                             prompt_digest=fleet["p38"]))
     decs += [dict(at=T0 + i * 7 * MIN + 2_000_000, alias="chat/v1", process="hand")
              for i in range(30)]
     decs += [dict(at=T0 + i * 9 * MIN + 3_000_000, process="odd",

@@ -13,7 +13,8 @@ Two ways a decision fails to say what produced it:
 
 One finding per alias without a digest, and one per (field, unknown digest), each with the
 number of decisions, when they were first and last seen, and a few example decision ids.
-Counted in SQL (``GROUP BY``): a ledger of millions of decisions is read in two passes.
+Counted in SQL (``GROUP BY``) from the per-block rollups (``check_rollups``): a ledger of
+millions of decisions is read as thousands of rollup rows.
 
 Why it matters
 --------------

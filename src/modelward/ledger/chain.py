@@ -40,6 +40,11 @@ Canonical values: times are integer microseconds; floats are finite (NaN and ±i
 refused at every write) and −0.0 is stored as 0.0 (SQLite does so anyway); decision strings
 are NFC; booleans hash as ``true``/``false`` whichever the driver returns.
 
+Rollups (:mod:`.rollups`, one row per distinct alias/digests/process/vendor id of a
+decision block, what the counting guards read) are not leaves: they are a function of the
+block's decisions, so :func:`verify` recomputes them for the blocks it verifies and a
+block whose stored rollups differ is broken. Decision block roots are unchanged by them.
+
 Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
 breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are

@@ -149,6 +149,43 @@ def changing_digests(conn: Connection, *, since: int | None, subject: str) -> li
     ).scalars())
 
 
+def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
+                  subject: str) -> dict[str, tuple[set[int], set[int]] | None]:
+    """Per hosted artifact: (blocks where its reported id can change, those blocks plus the
+    block before each in time), or None when its blocks overlap in time (several writers
+    at once), and then all its decisions must be ordered. A change is inside a block that
+    reports two ids, or between a block and the one before it reporting another."""
+    src = rollups.window(conn, since)
+    digest = src.c[subject]
+    per: dict[str, dict[int, list]] = {}
+    for dg, block, vid, first, last in conn.execute(
+            sa.select(digest, src.c.block, src.c.vendor_model_id, src.c.first_at,
+                      src.c.last_at)
+            .where(digest.in_(digests), src.c.vendor_model_id.is_not(None),
+                   _subject_where(src, subject))):
+        b = per.setdefault(dg, {}).setdefault(block, [first, last, set()])
+        b[0], b[1] = min(b[0], first), max(b[1], last)
+        b[2].add(vid)
+    out: dict[str, tuple[set[int], set[int]] | None] = {}
+    for dg, blocks in per.items():
+        order = sorted(blocks.items(), key=lambda kv: kv[1][0])
+        suspect: set[int] = set()
+        needed: set[int] = set()
+        overlap = False
+        for i, (number, (first, _last, vids)) in enumerate(order):
+            prev = order[i - 1] if i else None
+            if prev is not None and prev[1][1] >= first:
+                overlap = True
+                break
+            if len(vids) > 1 or (prev is not None and prev[1][2] != vids):
+                suspect.add(number)
+                needed.add(number)
+                if prev is not None:
+                    needed.add(prev[0])
+        out[dg] = None if overlap else (suspect, needed)
+    return out
+
+
 # --- stale digests (MW105) ---------------------------------------------------------------------
 def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> dict[tuple, list]:
     """(alias, digest, process) -> [decisions, first, last] inside the stale ranges: one
@@ -164,7 +201,7 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
     aliases = sorted({r.alias for r in ranges})
     fields = sorted({r.field for r in ranges})
     src = rollups.window(conn, since)
-    totals: dict[tuple, list] = {}
+    judged = []  # (block, counted key, n, first, last, spans reached or None when inside)
     cut: set[int] = set()
     for i in range(0, len(aliases), _BLOCKS):
         rows = conn.execute(
@@ -178,22 +215,30 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
                 if spans is None:
                     continue
                 j = bisect.bisect_left(los[key], first) - 1  # the span starting before it
-                inside = outside = False
                 if j >= 0 and (spans[j].hi is None or spans[j].hi > last) and first > spans[j].lo:
-                    inside = True
-                else:
-                    nxt = spans[j + 1] if j + 1 < len(spans) else None
-                    before_end = j < 0 or (spans[j].hi is not None and spans[j].hi <= first)
-                    outside = before_end and (nxt is None or nxt.lo >= last)
-                if inside:
-                    t = totals.setdefault((alias, digest, process), [0, first, last])
-                    t[0] += int(n)
-                    t[1], t[2] = min(t[1], first), max(t[2], last)
-                elif not outside:
-                    cut.add(block)
+                    judged.append((block, (alias, digest, process), int(n), first, last,
+                                   [spans[j]]))
+                    continue
+                nxt = spans[j + 1] if j + 1 < len(spans) else None
+                before_end = j < 0 or (spans[j].hi is not None and spans[j].hi <= first)
+                if before_end and (nxt is None or nxt.lo >= last):
+                    continue  # wholly outside every range
+                cut.add(block)
+                k = bisect.bisect_left(los[key], last)
+                judged.append((block, None, 0, first, last, spans[max(j, 0):k + 1]))
+    totals: dict[tuple, list] = {}
+    near: dict[int, object] = {}
+    for block, key, n, first, last, spans in judged:
+        if block in cut:  # read from its decisions, whole: nothing counted twice
+            near.update((id(sp), sp) for sp in spans)
+            continue
+        t = totals.setdefault(key, [0, first, last])
+        t[0] += n
+        t[1], t[2] = min(t[1], first), max(t[2], last)
     cut_list = sorted(cut)
+    reached = list(near.values())
     for i in range(0, len(cut_list), _BLOCKS):
-        for key, (n, first, last) in count_raw(ranges, cut_list[i:i + _BLOCKS]).items():
+        for key, (n, first, last) in count_raw(reached, cut_list[i:i + _BLOCKS]).items():
             t = totals.setdefault(key, [0, first, last])
             t[0] += n
             t[1], t[2] = min(t[1], first), max(t[2], last)

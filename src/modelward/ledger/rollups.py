@@ -150,7 +150,11 @@ def window(conn: Connection, since: int | None, *, key: tuple[str, ...] = KEY) -
     """Rollup rows (block, ``key`` columns, n, first_at, last_at, min_id) covering exactly the
     decisions at or after ``since``; aggregate them further with GROUP BY."""
     r, d = decision_rollups.c, decisions.c
-    raw = raw_blocks(conn, since)
+    # one answer per snapshot: a guard view (one read transaction) keeps it for every guard
+    cache = getattr(conn, "__dict__", {}).setdefault("_rollup_raw_blocks", {})
+    raw = cache.get(since)
+    if raw is None:
+        raw = cache[since] = raw_blocks(conn, since)
     rolled = sa.select(r.block, *[r[k] for k in key], r.count.label("n"), r.first_at,
                        r.last_at, r.min_id)
     if since is not None:

@@ -91,10 +91,12 @@ def _stale_pass(conn: Connection, ranges: list[StaleRange], since: int | None,
             which = sa.case(*[(sa.and_(col == r.digest, d.at > r.lo,
                                        *([d.at < r.hi] if r.hi is not None else [])), k)
                               for k, r in enumerate(batch)], else_=None).label("range")
+            if blocks is None:  # the alias's decisions in time order (ix_decisions_alias_at)
+                where = [d.alias == alias]
+            else:  # a few blocks: ``alias || ''`` keeps SQLite on the block index
+                where = [d.block.in_(blocks), d.alias.concat("") == alias]
             inner = (sa.select(col.label("digest"), d.process, d.at, which)
-                     .where(d.alias == alias, col.in_({r.digest for r in batch}),
-                            _since(d.at, since),
-                            *([d.block.in_(blocks)] if blocks is not None else []))
+                     .where(*where, col.in_({r.digest for r in batch}), _since(d.at, since))
                      ).subquery()
             rows = conn.execute(
                 sa.select(inner.c.digest, inner.c.process, sa.func.count(),
@@ -245,8 +247,9 @@ def _subject(subject: str):
 
 
 def vendor_changes(conn: Connection, field: str, *, since: int | None,
-                   subject: str = "model_digest", rollups: bool = False) -> list:
-    """Rows (digest, id, at, value, vid, prev_id, prev_at, prev_value, prev_vid) where
+                   subject: str = "model_digest", rollups: bool = False,
+                   _where=None) -> list:
+    """Rows (digest, block, id, at, value, vid, prev_id, prev_at, prev_value, prev_vid) where
     ``field`` (``vendor_model_id`` or ``vendor_fingerprint``) changed between consecutive
     decisions of a hosted model (``subject="embedder_digest"``: of a hosted embedder, over
     decisions naming no model). For the fingerprint, only changes under the same reported
@@ -260,10 +263,23 @@ def vendor_changes(conn: Connection, field: str, *, since: int | None,
         changing = rollup_usage.changing_digests(conn, since=since, subject=subject)
         if not changing:
             return []
-        cond = sa.and_(cond, digest.in_(changing))
+        out = []
+        plans = rollup_usage.change_blocks(conn, changing, since=since, subject=subject)
+        for dg in changing:
+            plan = plans.get(dg)
+            if plan is not None and not plan[0]:
+                continue
+            # a few blocks: ``digest || ''`` keeps SQLite on the block index
+            where = (sa.and_(cond, digest == dg) if plan is None else
+                     sa.and_(cond, digest.concat("") == dg, d.block.in_(sorted(plan[1]))))
+            rows = vendor_changes(conn, field, since=since, subject=subject, _where=where)
+            out += [r for r in rows if plan is None or r.block in plan[0]]
+        return sorted(out, key=lambda r: (r.digest, r.at, r.id))
+    if _where is not None:
+        cond = _where
     w = dict(partition_by=digest, order_by=(d.at, d.id))
     inner = (
-        sa.select(digest.label("digest"), d.id, d.at, column.label("value"),
+        sa.select(digest.label("digest"), d.block, d.id, d.at, column.label("value"),
                   sa.func.coalesce(d.vendor_model_id, "").label("vid"),
                   sa.func.lag(d.id).over(**w).label("prev_id"),
                   sa.func.lag(d.at).over(**w).label("prev_at"),
