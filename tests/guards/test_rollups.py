@@ -144,3 +144,21 @@ def test_the_migration_backfills_rollups_as_append_writes_them(ledger, fleet):
         again = sorted(tuple(r) for r in conn.exec_driver_sql(
             "SELECT * FROM decision_rollups").all())
     assert written == again and len(written) > 10
+
+
+def test_since_leaves_earlier_decisions_out_of_every_count(ledger, fleet, findings,
+                                                           settings_for):
+    """--since is applied in each guard's query: a window after every decision finds
+    nothing, and a window cutting through the lagging process counts only its later part."""
+    _dirty(ledger.store, fleet)
+    for rollups_on in (True, False):
+        for code in GUARDS:
+            assert _run(findings, settings_for, code, NOW, rollups_on) == [], code
+        whole = sum(f["evidence"]["decisions"] for f in _run(
+            findings, settings_for, "MW105", None, rollups_on))
+        cut = sum(f["evidence"]["decisions"] for f in _run(
+            findings, settings_for, "MW105", T0 + 6 * HOUR + 40 * MIN, rollups_on))
+        assert 0 < cut < whole
+        unknown = [f for f in _run(findings, settings_for, "MW101", T0 + 2 * HOUR, rollups_on)
+                   if f["evidence"]["kind"] == "unknown-digest"]
+        assert unknown and unknown[0]["evidence"]["decisions"] < 25
