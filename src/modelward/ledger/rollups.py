@@ -36,12 +36,14 @@ KEY = ("alias", "model_digest", "prompt_digest", "embedder_digest", "reranker_di
 _VALUES = ("count", "first_at", "last_at", "min_id")
 
 
-def _aggregate(blocks_where) -> sa.Select:
-    """The rollup rows of the decisions ``blocks_where`` selects, in table column order."""
+def _aggregate(blocks_where, *, numbered: bool = True) -> sa.Select:
+    """The rollup rows of the decisions ``blocks_where`` selects, in table column order
+    (``numbered=False``: without ``pos``, which verify does not compare)."""
     d = decisions.c
     key = [d[k] for k in KEY]
-    pos = sa.func.row_number().over(partition_by=d.block, order_by=key) - 1
-    return (sa.select(d.block, pos.label("pos"), *key, sa.func.count().label("count"),
+    pos = [(sa.func.row_number().over(partition_by=d.block, order_by=key) - 1).label("pos")]
+    return (sa.select(d.block, *(pos if numbered else []), *key,
+                      sa.func.count().label("count"),
                       sa.func.min(d.at).label("first_at"), sa.func.max(d.at).label("last_at"),
                       sa.func.min(d.id).label("min_id"))
             .where(blocks_where).group_by(d.block, *key))
@@ -97,9 +99,10 @@ def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[
         return []
     r = decision_rollups.c
     cols = ["block", *KEY, *_VALUES]
-    inner = _aggregate(decisions.c.block >= first_block).subquery()
+    # aggregated by the database: only the rollup-sized result crosses to the client
     want = {(row[0], *row[1:1 + len(KEY)]): tuple(row[1 + len(KEY):])
-            for row in conn.execute(sa.select(*[inner.c[c] for c in cols]))}
+            for row in conn.execute(_aggregate(decisions.c.block >= first_block,
+                                               numbered=False))}
     have: dict[tuple, tuple] = {}
     pos_of: dict[tuple, int] = {}
     dupes: list[tuple] = []
