@@ -63,10 +63,11 @@ class Coverage:
                                                    key=lambda kv: -(kv[1] or 0))]}
 
 
-def coverage(conn, *, since: int | None) -> Coverage:
+def coverage(conn, *, since: int | None, rollups: bool = False) -> Coverage:
     """The pairs the decisions since ``since`` used, each judged scored, unscored or not
-    judged; ``conn`` is a connection or a guard view (SELECTs only)."""
-    used = ledger_usage.prompt_model_usage(conn, since=since)
+    judged; ``conn`` is a connection or a guard view (SELECTs only); ``rollups``: counted
+    from the per-block rollups."""
+    used = ledger_usage.prompt_model_usage(conn, since=since, rollups=rollups)
     scored = ledger_evals.scored_pairs(conn)
     prompts = {p for p, _m in scored if p is not None}
     known = ledger_artifacts.known_digests(conn, {u[0] for u in used})

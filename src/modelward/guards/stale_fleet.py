@@ -8,8 +8,9 @@ the digest field of P's artifact kind (``model_digest`` for a model or adapter a
 ``prompt_digest`` for a prompt alias, …) later than t + grace, while the alias had not
 pointed back at P: a rollback to P makes P correct again from the moment of the rollback.
 One finding per (alias, process, stale digest), with the number of stale decisions, the
-first and last one, and the move they ignored. The alias history is read once; the
-decisions are counted in SQL over the stale time ranges.
+first and last one, and the move they ignored. The alias history is read once; each
+alias's decisions in the window are then counted in one ordered pass, from the per-block
+rollups (decisions are read only in the blocks where a stale range starts or ends).
 
 Only the alias a decision names (its ``alias`` field, the first of ``uses=`` in the SDK)
 is judged.
@@ -103,7 +104,7 @@ def _count(view, ranges: list[Stale]) -> dict[tuple, list]:
     """(alias, digest, process) -> [count, first, last] of decisions inside the ranges."""
     return ledger_usage.stale_counts(
         view, [ledger_usage.StaleRange(r.alias, r.digest, r.field, r.lo, r.hi) for r in ranges],
-        since=view.since)
+        since=view.since, rollups=view.rollups)
 
 
 def _decision_at(view, alias, field, digest, process, at) -> str | None:

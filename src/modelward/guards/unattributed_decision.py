@@ -13,7 +13,8 @@ Two ways a decision fails to say what produced it:
 
 One finding per alias without a digest, and one per (field, unknown digest), each with the
 number of decisions, when they were first and last seen, and a few example decision ids.
-Counted in SQL (``GROUP BY``): a ledger of millions of decisions is read in two passes.
+Counted in SQL (``GROUP BY``) from the per-block rollups (``check_rollups``): a ledger of
+millions of decisions is read as thousands of rollup rows.
 
 Why it matters
 --------------
@@ -73,7 +74,7 @@ FIX_DIGEST = ("register the artifact (`modelward register KIND PATH --name …`,
 
 def _aliases_without_digest(view, limit: int) -> Iterator[Finding]:
     groups, examples = ledger_usage.aliases_without_digest(view, since=view.since,
-                                                           examples=limit)
+                                                           examples=limit, rollups=view.rollups)
     for alias, kind, n, first, last in groups:
         field = KIND_FIELD.get(kind, "model_digest" if kind is None else "any digest field")
         known = "" if kind else " (the registry has no such alias)"
@@ -89,15 +90,16 @@ def _aliases_without_digest(view, limit: int) -> Iterator[Finding]:
 
 
 def _unknown_digests(view, limit: int) -> Iterator[Finding]:
-    usage = ledger_usage.digest_usage(view, since=view.since)
+    usage = ledger_usage.digest_usage(view, since=view.since, rollups=view.rollups)
     known = view.artifacts(d for _f, d in usage)
     unknown = sorted(k for k in usage if k[1] not in known)
     for field in DIGEST_FIELDS:
         mine = [k for k in unknown if k[0] == field]
         if not mine:
             continue
-        examples = ledger_usage.unregistered_examples(view, field, since=view.since,
-                                                      examples=limit)
+        examples = ledger_usage.unregistered_examples(
+            view, field, since=view.since, examples=limit,
+            digests=[d for _f, d in mine] if view.rollups else None)
         for _field, digest in mine:
             n, first, last = usage[(field, digest)]
             yield Finding(

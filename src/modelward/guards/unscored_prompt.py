@@ -101,7 +101,7 @@ def _scored_text(view, what: str, run: dict) -> str:
 def check(view, config) -> Iterator[Finding]:
     window = view.now - config["window"]
     start = max(window, view.since) if view.since is not None else window
-    unscored = coverage(view, since=start).unscored  # the coverage page's own verdict
+    unscored = coverage(view, since=start, rollups=view.rollups).unscored  # the coverage page's own verdict
     if not unscored:
         return
     aliases_of = ledger_aliases.names_of(view)  # latest naming first

@@ -88,7 +88,8 @@ FIX_SERVED = ("the vendor did not serve the model the decisions name: call the p
 def _served_other(view) -> Iterator[Finding]:
     """Decisions whose reported model id is not the pinned hosted artifact they name."""
     for subject in ledger_usage.VENDOR_SUBJECTS:
-        rows = ledger_usage.served_ids(view, since=view.since, subject=subject)
+        rows = ledger_usage.served_ids(view, since=view.since, subject=subject,
+                                       rollups=view.rollups)
         hosted = view.artifacts({r.digest for r in rows})
         for digest, served, n, first, last, example in rows:
             art = hosted.get(digest)
@@ -108,7 +109,8 @@ def _served_other(view) -> Iterator[Finding]:
 
 def _changes(view, field: str, subject: str = "model_digest"):
     """Rows where ``field`` changed between consecutive decisions of a hosted artifact."""
-    return ledger_usage.vendor_changes(view, field, since=view.since, subject=subject)
+    return ledger_usage.vendor_changes(view, field, since=view.since, subject=subject,
+                                       rollups=view.rollups)
 
 
 def _event_times(view, digest: str, hosted_id: str, new_value: str | None) -> list[int]:
@@ -136,7 +138,8 @@ def _findings(view, field: str, rows, subject: str = "model_digest") -> Iterator
     if not groups:
         return
     counts = ledger_usage.vendor_value_counts(view, field, {k[0] for k in groups},
-                                              since=view.since, subject=subject)
+                                              since=view.since, subject=subject,
+                                              rollups=view.rollups)
     for (digest, old, new), changes in groups.items():
         art, first = hosted[digest], changes[0]
         yield Finding(

@@ -53,6 +53,8 @@ class View:
         self.now = now_us() if now is None else now
         self.since = since  # decisions before this are outside the window (None: all)
         self.dialect = store.dialect
+        # counting guards read per-block rollups (ledger/rollups.py) unless told otherwise
+        self.rollups = bool(settings.check_rollups)
         # filled by the runner before the meta guards (MW001, MW002) run
         self.suppressions: list = []
         self.codes_run: set[str] = set()
@@ -118,8 +120,8 @@ class View:
         """Digest -> decisions naming it at or after ``since`` and the latest of them: the
         same scan retention and gc keep payloads by."""
         if since not in self._references:
-            self._references[since] = ledger_retention.decision_references(self._conn,
-                                                                           since=since)
+            self._references[since] = ledger_retention.decision_references(
+                self._conn, since=since, rollups=self.rollups)
         return self._references[since]
 
     def payload_check(self, art: Artifact, *, verify: bool = True) -> PayloadCheck:

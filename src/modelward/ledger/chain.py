@@ -55,6 +55,11 @@ should run on a schedule, recomputes those. Checkpoints are made only after a su
 verification and only when a key can sign them; an unsigned or badly signed checkpoint
 row is itself a problem. docs/reliability.md tables what each mode proves.
 
+Rollups (:mod:`.rollups`, one row per distinct alias/digests/process/vendor id of a
+decision block, what the counting guards read) are not leaves: they are a function of the
+block's decisions, so :func:`verify` recomputes them for the blocks it verifies and a
+block whose stored rollups differ is broken. Decision block roots are unchanged by them.
+
 Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
 breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are
@@ -323,6 +328,7 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     else:
         _count_before(conn, since, problems)
         records, rows = verify_records_since(conn, blocks, problems, seen_blocks, since)
+    _verify_rollups(conn, seen_blocks, problems, floor)
     problems.sort(key=_block_order)
     head = blocks[-1].root if blocks else (since.root if since is not None else GENESIS)
     head_block = blocks[-1].number if blocks else floor
@@ -365,6 +371,22 @@ def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None
                                      f"{since.block}, signed checkpoint {since.number} counted "
                                      f"{since.decisions}: decisions it covers were deleted or "
                                      "inserted (`verify --full` names the blocks)"))
+
+
+def _verify_rollups(conn: Connection, seen_blocks: set[int], problems: list[BlockProblem],
+                    floor: int = 0) -> None:
+    """Rollups are not leaves: they are recomputed from the decisions of the blocks just
+    verified (:mod:`.rollups`), and a block whose stored rollups differ is broken. From a
+    checkpoint (``floor``: its block) only the blocks after it: a rollup the checkpoint
+    covers is vouched for as the decisions are, and recomputed by a full verification."""
+    from . import rollups
+
+    broken = {p.block for p in problems if p.block is not None}
+    # no decisions read: any rollup after the floor is forged
+    first = min(seen_blocks) if seen_blocks else floor + 1
+    for number, found in rollups.verify(conn, first, broken):
+        problems.append(BlockProblem(number, "its rollups do not match its decisions",
+                                     records=found))
 
 
 def links_forward(conn: Connection, number: int,

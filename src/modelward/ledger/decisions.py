@@ -22,7 +22,7 @@ from ..digest import canonical_json
 from ..errors import IdConflictError, UnknownDecisionError, ValidationError
 from ..ids import content_id
 from ..timefmt import iso, now_us
-from . import chain, pgcopy, records
+from . import chain, pgcopy, records, rollups
 from .decision_fields import (  # noqa: F401  (the public names live on here too)
     DIGEST_FIELDS,
     FIELDS,
@@ -185,6 +185,7 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
     leaves = hashed if len(hashed) == len(full) else chain.leaves(full)
     chain.seal(conn, number, prev_root, leaves, min(r[1] for r in full),
                max(r[1] for r in full))
+    rollups.write_block(conn, number)  # the counting guards' per-block aggregates
     kept = {r[0] for r in full}
     payload_rows = [p for p in payloads if p[0] in kept]
     if payload_rows:

@@ -97,9 +97,15 @@ class References:
 
 
 def decision_references(conn: Connection, *, since: int | None = None,
-                        after_block: int | None = None) -> dict[str, References]:
+                        after_block: int | None = None,
+                        rollups: bool = False) -> dict[str, References]:
     """Every artifact digest named by decisions at or after ``since`` (and, when given, in
-    blocks after ``after_block``): one pass over those decisions."""
+    blocks after ``after_block``): one pass over those decisions (``rollups``: over the
+    window's per-block rollups)."""
+    if rollups and after_block is None:
+        from .rollup_usage import references
+
+        return {d: References(*v) for d, v in references(conn, since=since).items()}
     cols = [decisions.c[f] for f in DIGEST_FIELDS]
     q = sa.select(*cols, sa.func.count(), sa.func.max(decisions.c.at),
                   sa.func.min(decisions.c.at)).group_by(*cols)

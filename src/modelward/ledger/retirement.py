@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import partitions, records
+from . import partitions, records, rollups
 from .decisions import DIGEST_FIELDS
 from .schema import chain_blocks, decisions, retired_blocks
 
@@ -119,6 +119,7 @@ def retire(conn: Connection, *, before: int, held: set[str], now: int) -> Retire
     counts = dict(conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.count)
                                .where(chain_blocks.c.number.in_(out.blocks))).all())
     out.decisions = sum(counts.values())
+    rollups.refresh(conn, out.blocks)  # a block without decisions keeps no rollups
     mark(conn, out.blocks[:n_partition], before=before, now=now, method="partition")
     mark(conn, out.blocks[n_partition:], before=before, now=now, method="rows")
     return out

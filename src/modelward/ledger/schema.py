@@ -166,6 +166,29 @@ decision_payloads = Table(
 )
 Index("ix_decision_payloads_subject", decision_payloads.c.subject)
 
+# Per-block rollups of the decisions (migration 0014_rollups; ledger/rollups.py): one row per
+# distinct (alias, digests, process, vendor model id) in a decision block, written with the
+# block and verified by recomputing it from the block's decisions.
+decision_rollups = Table(
+    "decision_rollups",
+    metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("pos", Integer, primary_key=True, autoincrement=False),
+    Column("alias", String(200)),
+    Column("model_digest", DIGEST),
+    Column("prompt_digest", DIGEST),
+    Column("embedder_digest", DIGEST),
+    Column("reranker_digest", DIGEST),
+    Column("config_digest", DIGEST),
+    Column("process", String(300)),
+    Column("vendor_model_id", String(300)),
+    Column("count", Integer, nullable=False),
+    Column("first_at", BigInteger, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("min_id", String(36), nullable=False),
+)
+Index("ix_decision_rollups_first_at", decision_rollups.c.first_at)
+
 chain_blocks = Table(
     "chain_blocks",
     metadata,

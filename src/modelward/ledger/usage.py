@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import rollup_usage
 from .decision_fields import DIGEST_FIELDS, KIND_FIELD
 from .schema import alias_events, artifacts, decisions
 
@@ -34,9 +35,13 @@ def first_id_at(conn: Connection, at: int, **fields) -> str | None:
 
 
 # --- prompt and model pairs (MW301, the coverage page) ---------------------------------------
-def prompt_model_usage(conn: Connection, *, since: int | None) -> list[tuple]:
+def prompt_model_usage(conn: Connection, *, since: int | None, rollups: bool = False
+                       ) -> list[tuple]:
     """(prompt, model, decisions, first, last) per (prompt digest, model digest) pair the
-    decisions since ``since`` name (those naming no prompt are left out); most used first."""
+    decisions since ``since`` name (those naming no prompt are left out); most used first.
+    ``rollups``: read the per-block rollups (same answer, cost of the window's blocks)."""
+    if rollups:
+        return rollup_usage.prompt_model_usage(conn, since=since)
     d = decisions.c
     return [tuple(r) for r in conn.execute(
         sa.select(d.prompt_digest, d.model_digest, sa.func.count(), sa.func.min(d.at),
@@ -59,26 +64,46 @@ class StaleRange:
 
 
 def stale_counts(conn: Connection, ranges: Iterable[StaleRange], *,
-                 since: int | None) -> dict[tuple, list]:
-    """(alias, digest, process) -> [decisions, first, last] inside the ranges, counted in
-    SQL, a hundred ranges per query."""
+                 since: int | None, rollups: bool = False) -> dict[tuple, list]:
+    """(alias, digest, process) -> [decisions, first, last] inside the ranges: one pass
+    over the window's decisions of each alias (its index in time order), each decision
+    classified in SQL by the range it falls in. ``rollups``: over the alias's rollup rows
+    instead, reading decisions only in the blocks a range's end cuts through."""
+    ranges = list(ranges)
+    if rollups:
+        return rollup_usage.stale_counts(
+            conn, ranges, since=since,
+            count_raw=lambda rs, blocks: _stale_pass(conn, rs, since, blocks))
+    return _stale_pass(conn, ranges, since, None)
+
+
+def _stale_pass(conn: Connection, ranges: list[StaleRange], since: int | None,
+                blocks: list[int] | None) -> dict[tuple, list]:
     totals: dict[tuple, list] = {}
     d = decisions.c
-    by_field: dict[str, list[StaleRange]] = {}
+    by_alias: dict[tuple[str, str], list[StaleRange]] = {}
     for r in ranges:
-        by_field.setdefault(r.field, []).append(r)
-    for field, items in by_field.items():
+        by_alias.setdefault((r.alias, r.field), []).append(r)
+    for (alias, field), items in sorted(by_alias.items()):
         col = d[field]
         for i in range(0, len(items), _BATCH):
             batch = items[i:i + _BATCH]
-            terms = [sa.and_(d.alias == r.alias, col == r.digest, d.at > r.lo,
-                             *([d.at < r.hi] if r.hi is not None else [])) for r in batch]
+            which = sa.case(*[(sa.and_(col == r.digest, d.at > r.lo,
+                                       *([d.at < r.hi] if r.hi is not None else [])), k)
+                              for k, r in enumerate(batch)], else_=None).label("range")
+            if blocks is None:  # the alias's decisions in time order (ix_decisions_alias_at)
+                where = [d.alias == alias]
+            else:  # a few blocks: ``alias || ''`` keeps SQLite on the block index
+                where = [d.block.in_(blocks), d.alias.concat("") == alias]
+            inner = (sa.select(col.label("digest"), d.process, d.at, which)
+                     .where(*where, col.in_({r.digest for r in batch}), _since(d.at, since))
+                     ).subquery()
             rows = conn.execute(
-                sa.select(d.alias, col, d.process, sa.func.count(), sa.func.min(d.at),
-                          sa.func.max(d.at))
-                .where(sa.or_(*terms), _since(d.at, since))
-                .group_by(d.alias, col, d.process)).all()
-            for alias, digest, process, n, first, last in rows:
+                sa.select(inner.c.digest, inner.c.process, sa.func.count(),
+                          sa.func.min(inner.c.at), sa.func.max(inner.c.at))
+                .where(inner.c.range.is_not(None))
+                .group_by(inner.c.digest, inner.c.process)).all()
+            for digest, process, n, first, last in rows:
                 t = totals.setdefault((alias, digest, process), [0, first, last])
                 t[0] += n
                 t[1], t[2] = min(t[1], first), max(t[2], last)
@@ -93,9 +118,9 @@ def _alias_kinds():
             .group_by(alias_events.c.alias).subquery("alias_kind"))
 
 
-def _missing_digest(kind_col):
-    """Decisions whose alias's digest field is empty, given the alias's artifact kind."""
-    d = decisions.c
+def _missing_digest(kind_col, d=decisions.c):
+    """Decisions (or rollup rows ``d``) whose alias's digest field is empty, given the
+    alias's artifact kind."""
     terms = [sa.and_(kind_col == kind, d[f].is_(None))
              for kind, f in KIND_FIELD.items() if f != "model_digest"]
     terms.append(sa.and_(sa.or_(kind_col.is_(None), kind_col.in_(("model", "adapter"))),
@@ -121,13 +146,30 @@ def _examples(conn, where: Callable, partition, limit: int) -> dict[str, list[st
     return out
 
 
-def aliases_without_digest(conn: Connection, *, since: int | None, examples: int
-                           ) -> tuple[list[tuple], dict[str, list[str]]]:
+def aliases_without_digest(conn: Connection, *, since: int | None, examples: int,
+                           rollups: bool = False) -> tuple[list[tuple], dict[str, list[str]]]:
     """Decisions that name an alias but leave empty the digest field of the alias's
     artifact kind: ([(alias, kind or None, decisions, first, last)], alias -> the first
-    ``examples`` decision ids)."""
+    ``examples`` decision ids). ``rollups``: counted from the rollups, the examples read
+    from the blocks that hold the first of them."""
     kinds = _alias_kinds()
     d = decisions.c
+    if rollups:
+        groups = rollup_usage.alias_groups(conn, since=since, missing=_missing_digest)
+        if not groups:
+            return [], {}
+        out: dict[str, list[str]] = {}
+        for alias, kind, *_ in groups:
+            blocks = rollup_usage.example_blocks(
+                conn, since=since, want=examples,
+                where=lambda src, a=alias, k=kind: sa.and_(
+                    src.c.alias == a, _missing_digest(sa.literal(k, sa.String), src.c)))
+            if blocks and examples > 0:
+                found = _examples(conn, lambda q, a=alias, b=blocks, k=kind: q.where(
+                    d.alias == a, d.block.in_(b), _since(d.at, since),
+                    _missing_digest(sa.literal(k, sa.String))), d.alias, examples)
+                out.update(found)
+        return groups, out
 
     def where(q):
         return (q.select_from(decisions.outerjoin(kinds, kinds.c.alias == d.alias))
@@ -141,9 +183,13 @@ def aliases_without_digest(conn: Connection, *, since: int | None, examples: int
     return groups, _examples(conn, where, d.alias, examples)
 
 
-def digest_usage(conn: Connection, *, since: int | None) -> dict[tuple[str, str], list]:
+def digest_usage(conn: Connection, *, since: int | None, rollups: bool = False
+                 ) -> dict[tuple[str, str], list]:
     """(field, digest) -> [decisions, first, last]: one GROUP BY pass over all digest
-    fields at once (their combinations are few: models x prompts x embedders …)."""
+    fields at once (their combinations are few: models x prompts x embedders …);
+    ``rollups``: over the window's rollup rows."""
+    if rollups:
+        return rollup_usage.digest_usage(conn, since=since)
     cols = [decisions.c[f] for f in DIGEST_FIELDS]
     usage: dict[tuple[str, str], list] = {}
     rows = conn.execute(sa.select(*cols, sa.func.count(), sa.func.min(decisions.c.at),
@@ -163,10 +209,22 @@ def digest_usage(conn: Connection, *, since: int | None) -> dict[tuple[str, str]
 
 
 def unregistered_examples(conn: Connection, field: str, *, since: int | None,
-                          examples: int) -> dict[str, list[str]]:
+                          examples: int, digests: Iterable[str] | None = None
+                          ) -> dict[str, list[str]]:
     """Digest named in ``field`` but not registered -> the first ``examples`` decision ids
-    naming it."""
+    naming it. ``digests`` (the unregistered ones, known from the rollups): read only the
+    blocks holding the first of their decisions."""
     col = decisions.c[field]
+    if digests is not None:
+        out: dict[str, list[str]] = {}
+        for digest in digests:
+            blocks = rollup_usage.example_blocks(conn, since=since, want=examples,
+                                                 where=lambda src, g=digest: src.c[field] == g)
+            if blocks and examples > 0:
+                out.update(_examples(conn, lambda q, g=digest, b=blocks: q.where(
+                    col == g, decisions.c.block.in_(b), _since(decisions.c.at, since)),
+                    col, examples))
+        return out
 
     def where(q):
         return (q.select_from(decisions.outerjoin(artifacts, artifacts.c.digest == col))
@@ -189,18 +247,39 @@ def _subject(subject: str):
 
 
 def vendor_changes(conn: Connection, field: str, *, since: int | None,
-                   subject: str = "model_digest") -> list:
-    """Rows (digest, id, at, value, vid, prev_id, prev_at, prev_value, prev_vid) where
+                   subject: str = "model_digest", rollups: bool = False,
+                   _where=None) -> list:
+    """Rows (digest, block, id, at, value, vid, prev_id, prev_at, prev_value, prev_vid) where
     ``field`` (``vendor_model_id`` or ``vendor_fingerprint``) changed between consecutive
     decisions of a hosted model (``subject="embedder_digest"``: of a hosted embedder, over
     decisions naming no model). For the fingerprint, only changes under the same reported
-    model id count (a new id is a change of the model id)."""
+    model id count (a new id is a change of the model id). ``rollups`` (model ids only):
+    the rollups name the hosted artifacts that reported more than one id in the window,
+    and only their decisions are put in order."""
     d = decisions.c
     column = d[field]
     digest, cond = _subject(subject)
+    if rollups and field == "vendor_model_id":
+        changing = rollup_usage.changing_digests(conn, since=since, subject=subject)
+        if not changing:
+            return []
+        out = []
+        plans = rollup_usage.change_blocks(conn, changing, since=since, subject=subject)
+        for dg in changing:
+            plan = plans.get(dg)
+            if plan is not None and not plan[0]:
+                continue
+            # a few blocks: ``digest || ''`` keeps SQLite on the block index
+            where = (sa.and_(cond, digest == dg) if plan is None else
+                     sa.and_(cond, digest.concat("") == dg, d.block.in_(sorted(plan[1]))))
+            rows = vendor_changes(conn, field, since=since, subject=subject, _where=where)
+            out += [r for r in rows if plan is None or r.block in plan[0]]
+        return sorted(out, key=lambda r: (r.digest, r.at, r.id))
+    if _where is not None:
+        cond = _where
     w = dict(partition_by=digest, order_by=(d.at, d.id))
     inner = (
-        sa.select(digest.label("digest"), d.id, d.at, column.label("value"),
+        sa.select(digest.label("digest"), d.block, d.id, d.at, column.label("value"),
                   sa.func.coalesce(d.vendor_model_id, "").label("vid"),
                   sa.func.lag(d.id).over(**w).label("prev_id"),
                   sa.func.lag(d.at).over(**w).label("prev_at"),
@@ -219,9 +298,11 @@ def vendor_changes(conn: Connection, field: str, *, since: int | None,
 
 
 def vendor_value_counts(conn: Connection, field: str, digests: Iterable[str], *,
-                        since: int | None, subject: str = "model_digest"
-                        ) -> dict[tuple[str, str | None], int]:
+                        since: int | None, subject: str = "model_digest",
+                        rollups: bool = False) -> dict[tuple[str, str | None], int]:
     """(hosted digest, value of ``field``) -> decisions, for the artifacts ``digests``."""
+    if rollups and field == "vendor_model_id":
+        return rollup_usage.vendor_value_counts(conn, digests, since=since, subject=subject)
     col = decisions.c[field]
     digest, cond = _subject(subject)
     return {(dg, v): n for dg, v, n in conn.execute(
@@ -230,10 +311,13 @@ def vendor_value_counts(conn: Connection, field: str, digests: Iterable[str], *,
         .group_by(digest, col)).all()}
 
 
-def served_ids(conn: Connection, *, since: int | None, subject: str = "model_digest") -> list:
+def served_ids(conn: Connection, *, since: int | None, subject: str = "model_digest",
+               rollups: bool = False) -> list:
     """Per hosted artifact (``subject``: model, or embedder of decisions naming no model)
     and vendor-reported model id: (digest, vendor_model_id, decisions, first at, last at,
     an example decision id)."""
+    if rollups:
+        return rollup_usage.served_ids(conn, since=since, subject=subject)
     d = decisions.c
     digest, cond = _subject(subject)
     return conn.execute(

@@ -9,14 +9,14 @@ table is created (unused there: its decisions keep ``id`` as their key) and noth
 changes.
 
 Revision ID: 0015_partitions
-Revises: 0013_checkpoints
+Revises: 0014_rollups
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_partitions"
-down_revision = "0013_checkpoints"
+down_revision = "0014_rollups"
 branch_labels = None
 depends_on = None
 

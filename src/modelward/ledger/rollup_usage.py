@@ -1,0 +1,246 @@
+"""The aggregate reads of :mod:`.usage`, answered from per-block rollups (:mod:`.rollups`).
+
+Same arguments, same results as their raw counterparts (the tests compare both on SQLite
+and PostgreSQL); ``usage`` dispatches here when called with ``rollups=True``. Each reads
+the rollup rows of the window (thousands where the decisions are millions) and touches
+decisions only where a rollup cannot answer: blocks the window's start cuts through, the
+few blocks a stale range's ends cut through (MW105), and the hosted models whose reported
+id changed in the window (MW104's change points).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import rollups
+from .decision_fields import DIGEST_FIELDS
+from .schema import alias_events, artifacts
+
+_BLOCKS = 500  # blocks per IN list
+
+
+def _grouped(conn, src, keys, *, where=()) -> list:
+    cols = [src.c[k] for k in keys]
+    return conn.execute(sa.select(*cols, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
+                                  sa.func.max(src.c.last_at), sa.func.min(src.c.min_id))
+                        .where(*where).group_by(*cols)).all()
+
+
+def digest_usage(conn: Connection, *, since: int | None) -> dict[tuple[str, str], list]:
+    src = rollups.window(conn, since)
+    usage: dict[tuple[str, str], list] = {}
+    for row in _grouped(conn, src, DIGEST_FIELDS):
+        n, first, last = int(row[len(DIGEST_FIELDS)]), row[-3], row[-2]
+        for field, digest in zip(DIGEST_FIELDS, row[:len(DIGEST_FIELDS)], strict=True):
+            if digest is None:
+                continue
+            u = usage.get((field, digest))
+            if u is None:
+                usage[(field, digest)] = [n, first, last]
+            else:
+                u[0], u[1], u[2] = u[0] + n, min(u[1], first), max(u[2], last)
+    return usage
+
+
+def references(conn: Connection, *, since: int | None) -> dict[str, tuple[int, int, int]]:
+    """Digest -> (decisions, last, first), as ``retention.decision_references`` counts."""
+    out: dict[str, list] = {}
+    src = rollups.window(conn, since)
+    for row in _grouped(conn, src, DIGEST_FIELDS):
+        n, first, last = int(row[len(DIGEST_FIELDS)]), row[-3], row[-2]
+        for digest in set(row[:len(DIGEST_FIELDS)]):
+            if digest is None:
+                continue
+            u = out.get(digest)
+            if u is None:
+                out[digest] = [n, last, first]
+            else:
+                u[0], u[1], u[2] = u[0] + n, max(u[1], last), min(u[2], first)
+    return {d: tuple(v) for d, v in out.items()}
+
+
+def prompt_model_usage(conn: Connection, *, since: int | None) -> list[tuple]:
+    src = rollups.window(conn, since)
+    rows = _grouped(conn, src, ("prompt_digest", "model_digest"),
+                    where=[src.c.prompt_digest.is_not(None)])
+    out = [(p, m, int(n), first, last) for p, m, n, first, last, _id in rows]
+    return sorted(out, key=lambda r: -r[2])
+
+
+def alias_groups(conn: Connection, *, since: int | None, missing) -> list[tuple]:
+    """(alias, kind, decisions, first, last) of the window's decisions naming an alias with
+    its kind's digest field empty; ``missing(kind_col, columns)`` is that condition."""
+    src = rollups.window(conn, since)
+    kinds = (sa.select(alias_events.c.alias, sa.func.min(artifacts.c.kind).label("kind"))
+             .join(artifacts, artifacts.c.digest == alias_events.c.digest)
+             .group_by(alias_events.c.alias).subquery("alias_kind"))
+    rows = conn.execute(
+        sa.select(src.c.alias, kinds.c.kind, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
+                  sa.func.max(src.c.last_at))
+        .select_from(src.outerjoin(kinds, kinds.c.alias == src.c.alias))
+        .where(src.c.alias.is_not(None), missing(kinds.c.kind, src.c))
+        .group_by(src.c.alias, kinds.c.kind)).all()
+    return [(a, k, int(n), first, last) for a, k, n, first, last in rows]
+
+
+def example_blocks(conn: Connection, *, since: int | None, where, want: int) -> list[int] | None:
+    """Blocks holding the first ``want`` decisions (by time) among the window's rows
+    ``where(src)`` selects: enough blocks in time order to hold ``want`` of them, and every
+    block that starts before the last of those ends. None: no such decision."""
+    src = rollups.window(conn, since)
+    rows = conn.execute(sa.select(src.c.block, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
+                                  sa.func.max(src.c.last_at))
+                        .where(where(src)).group_by(src.c.block)).all()
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r[2])
+    held, until = 0, None
+    for _b, n, _first, last in rows:
+        held += int(n)
+        until = last if until is None else max(until, last)
+        if held >= want:
+            break
+    return [b for b, _n, first, _last in rows if first <= until]
+
+
+# --- hosted models (MW104) ---------------------------------------------------------------------
+def _subject_where(src, subject: str):
+    return src.c.model_digest.is_(None) if subject == "embedder_digest" else sa.true()
+
+
+def served_ids(conn: Connection, *, since: int | None, subject: str) -> list:
+    src = rollups.window(conn, since)
+    digest = src.c[subject]
+    return conn.execute(
+        sa.select(digest.label("digest"), src.c.vendor_model_id, sa.func.sum(src.c.n),
+                  sa.func.min(src.c.first_at), sa.func.max(src.c.last_at),
+                  sa.func.min(src.c.min_id))
+        .select_from(src.join(artifacts, sa.and_(artifacts.c.digest == digest,
+                                                 artifacts.c.payload == "vendor")))
+        .where(src.c.vendor_model_id.is_not(None), _subject_where(src, subject))
+        .group_by(digest, src.c.vendor_model_id).order_by(digest, src.c.vendor_model_id)).all()
+
+
+def vendor_value_counts(conn: Connection, digests: Iterable[str], *, since: int | None,
+                        subject: str) -> dict[tuple[str, str | None], int]:
+    src = rollups.window(conn, since)
+    digest = src.c[subject]
+    return {(dg, v): int(n) for dg, v, n in conn.execute(
+        sa.select(digest, src.c.vendor_model_id, sa.func.sum(src.c.n))
+        .where(digest.in_(set(digests)), _subject_where(src, subject))
+        .group_by(digest, src.c.vendor_model_id)).all()}
+
+
+def changing_digests(conn: Connection, *, since: int | None, subject: str) -> list[str]:
+    """Hosted artifacts whose decisions in the window report more than one model id: the
+    only ones whose reported id can have changed between consecutive decisions."""
+    src = rollups.window(conn, since)
+    digest = src.c[subject]
+    return list(conn.execute(
+        sa.select(digest)
+        .select_from(src.join(artifacts, sa.and_(artifacts.c.digest == digest,
+                                                 artifacts.c.payload == "vendor")))
+        .where(src.c.vendor_model_id.is_not(None), _subject_where(src, subject))
+        .group_by(digest).having(sa.func.count(sa.distinct(src.c.vendor_model_id)) > 1)
+    ).scalars())
+
+
+def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
+                  subject: str) -> dict[str, tuple[set[int], set[int]] | None]:
+    """Per hosted artifact: (blocks where its reported id can change, those blocks plus the
+    block before each in time), or None when its blocks overlap in time (several writers
+    at once), and then all its decisions must be ordered. A change is inside a block that
+    reports two ids, or between a block and the one before it reporting another."""
+    src = rollups.window(conn, since)
+    digest = src.c[subject]
+    per: dict[str, dict[int, list]] = {}
+    for dg, block, vid, first, last in conn.execute(
+            sa.select(digest, src.c.block, src.c.vendor_model_id, src.c.first_at,
+                      src.c.last_at)
+            .where(digest.in_(digests), src.c.vendor_model_id.is_not(None),
+                   _subject_where(src, subject))):
+        b = per.setdefault(dg, {}).setdefault(block, [first, last, set()])
+        b[0], b[1] = min(b[0], first), max(b[1], last)
+        b[2].add(vid)
+    out: dict[str, tuple[set[int], set[int]] | None] = {}
+    for dg, blocks in per.items():
+        order = sorted(blocks.items(), key=lambda kv: kv[1][0])
+        suspect: set[int] = set()
+        needed: set[int] = set()
+        overlap = False
+        for i, (number, (first, _last, vids)) in enumerate(order):
+            prev = order[i - 1] if i else None
+            if prev is not None and prev[1][1] >= first:
+                overlap = True
+                break
+            if len(vids) > 1 or (prev is not None and prev[1][2] != vids):
+                suspect.add(number)
+                needed.add(number)
+                if prev is not None:
+                    needed.add(prev[0])
+        out[dg] = None if overlap else (suspect, needed)
+    return out
+
+
+# --- stale digests (MW105) ---------------------------------------------------------------------
+def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> dict[tuple, list]:
+    """(alias, digest, process) -> [decisions, first, last] inside the stale ranges: one
+    ordered pass over the window's rollup rows of each alias. A rollup row wholly inside a
+    range counts whole, one wholly outside not at all; the decisions of the few blocks an
+    end of a range cuts through are counted by ``count_raw(ranges, blocks)``."""
+    by_key: dict[tuple, list] = {}
+    for r in ranges:
+        by_key.setdefault((r.alias, r.field, r.digest), []).append(r)
+    for spans in by_key.values():
+        spans.sort(key=lambda s: s.lo)
+    los = {k: [s.lo for s in v] for k, v in by_key.items()}
+    aliases = sorted({r.alias for r in ranges})
+    fields = sorted({r.field for r in ranges})
+    src = rollups.window(conn, since)
+    judged = []  # (block, counted key, n, first, last, spans reached or None when inside)
+    cut: set[int] = set()
+    for i in range(0, len(aliases), _BLOCKS):
+        rows = conn.execute(
+            sa.select(src.c.block, src.c.alias, src.c.process, src.c.n, src.c.first_at,
+                      src.c.last_at, *[src.c[f] for f in fields])
+            .where(src.c.alias.in_(aliases[i:i + _BLOCKS]))).all()
+        for block, alias, process, n, first, last, *digests in rows:
+            for field, digest in zip(fields, digests, strict=True):
+                key = (alias, field, digest)
+                spans = by_key.get(key)
+                if spans is None:
+                    continue
+                j = bisect.bisect_left(los[key], first) - 1  # the span starting before it
+                if j >= 0 and (spans[j].hi is None or spans[j].hi > last) and first > spans[j].lo:
+                    judged.append((block, (alias, digest, process), int(n), first, last,
+                                   [spans[j]]))
+                    continue
+                nxt = spans[j + 1] if j + 1 < len(spans) else None
+                before_end = j < 0 or (spans[j].hi is not None and spans[j].hi <= first)
+                if before_end and (nxt is None or nxt.lo >= last):
+                    continue  # wholly outside every range
+                cut.add(block)
+                k = bisect.bisect_left(los[key], last)
+                judged.append((block, None, 0, first, last, spans[max(j, 0):k + 1]))
+    totals: dict[tuple, list] = {}
+    near: dict[int, object] = {}
+    for block, key, n, first, last, spans in judged:
+        if block in cut:  # read from its decisions, whole: nothing counted twice
+            near.update((id(sp), sp) for sp in spans)
+            continue
+        t = totals.setdefault(key, [0, first, last])
+        t[0] += n
+        t[1], t[2] = min(t[1], first), max(t[2], last)
+    cut_list = sorted(cut)
+    reached = list(near.values())
+    for i in range(0, len(cut_list), _BLOCKS):
+        for key, (n, first, last) in count_raw(reached, cut_list[i:i + _BLOCKS]).items():
+            t = totals.setdefault(key, [0, first, last])
+            t[0] += n
+            t[1], t[2] = min(t[1], first), max(t[2], last)
+    return totals
+
