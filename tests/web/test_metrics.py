@@ -102,3 +102,25 @@ def test_metrics_listen_is_one_process_only(tmp_path):
 
     res = modelward(tmp_path, "serve", "--workers", "2", "--metrics-listen", "127.0.0.1:9")
     assert res.returncode == 2 and "--workers 1" in res.stderr
+
+
+def test_how_far_verification_lags_the_chain(api, tmp_path):
+    from modelward.ledger import checkpoints
+
+    from ..ledger.test_heads import keys as make_keys
+
+    model = seed_model(api.store)
+    before = scrape(api)
+    assert before[("modelward_chain_checkpoint_block", ())] == 0
+    assert ("modelward_chain_checkpoint_timestamp_seconds", ()) not in before
+    key = make_keys(tmp_path, sign=True)
+    with api.store.read() as conn:
+        report = checkpoints.verify(conn, key, full=True)
+    with api.store.write() as conn:
+        cp = checkpoints.store(conn, report, key)
+    assert api.post("/api/v1/decisions", json=[decision(model)]).status_code == 200
+    got = scrape(api)
+    assert got[("modelward_chain_checkpoint_block", ())] == cp.block
+    assert got[("modelward_chain_blocks_after_checkpoint", ())] == 1
+    assert got[("modelward_chain_checkpoint_timestamp_seconds", ())] == cp.made_at / 1e6
+    assert got[("modelward_chain_full_verify_timestamp_seconds", ())] == cp.full_at / 1e6

@@ -159,7 +159,7 @@ def test_the_shipped_rules_pass_promtool():
     res = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "SUCCESS: 7 rules found" in res.stdout
+    assert "SUCCESS: 8 rules found" in res.stdout
 
 
 def test_the_dashboard_and_rules_name_only_metrics_modelward_exports(tmp_path):

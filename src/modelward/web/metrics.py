@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
+from ..errors import ModelwardError
 from ..guards.registry import SEVERITIES
 from ..ledger import metrics as ledger_metrics
 from . import otlp
@@ -109,6 +110,7 @@ class LedgerCollector:
                 t.add_metric([source], run.finished_at / US)
             f.add_metric([source], 1.0 if run.status == "failed" else 0.0)
         yield from (g, t, f)
+        yield from _checkpoint_metrics(snap)
         g = GaugeMetricFamily("modelward_alert_deliveries",
                               "Alert deliveries by channel and status: pending (queued or "
                               "waiting to retry), delivered, failed (gave up).",
@@ -166,3 +168,48 @@ def serve_separately(app, listen: str):
     host, _, port = listen.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host, registry=registry_of(app))
     return server
+
+
+def _checkpoint_metrics(snap):
+    """How far verification lags: the newest stored checkpoint (its signature is checked by
+    `verify` and MW103, not here) against the chain's head."""
+    cp = snap.checkpoint if isinstance(snap.checkpoint, dict) else None
+    block = GaugeMetricFamily("modelward_chain_checkpoint_block",
+                              "Block the newest signed checkpoint covers (0: none).")
+    block.add_metric([], _number(cp, "block"))
+    yield block
+    behind = GaugeMetricFamily("modelward_chain_blocks_after_checkpoint",
+                               "Blocks sealed after the newest checkpoint: what the next "
+                               "verify recomputes.")
+    behind.add_metric([], max(snap.head_block - _number(cp, "block"), 0))
+    yield behind
+    for name, key, what in (
+            ("modelward_chain_checkpoint_timestamp_seconds", "made_at",
+             "When the newest checkpoint was made (Unix time)."),
+            ("modelward_chain_full_verify_timestamp_seconds", "full_at",
+             "When all history was last recomputed (`verify --full`), per the newest "
+             "checkpoint (Unix time).")):
+        g = GaugeMetricFamily(name, what)
+        at = _time(cp, key)
+        if at is not None:
+            g.add_metric([], at)
+        yield g
+
+
+def _number(cp: dict | None, key: str) -> int:
+    value = (cp or {}).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _time(cp: dict | None, key: str) -> float | None:
+    from ..timefmt import parse_time
+
+    value = (cp or {}).get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value / US
+    if isinstance(value, str):
+        try:
+            return parse_time(value) / US
+        except (ValueError, TypeError, ModelwardError):
+            return None
+    return None
