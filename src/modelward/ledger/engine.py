@@ -188,7 +188,32 @@ class Store:
         with _alembic_quiet():  # importing alembic logs its plugins at INFO
             from alembic import command
 
-        before = self.revision()
+        with self._migration_lock():
+            return self._upgrade(command)
+
+    @contextlib.contextmanager
+    def _migration_lock(self):
+        """One process migrates a SQLite file at a time: an exclusive lock on
+        ``ledger.db.migrate-lock`` beside it. (BEGIN IMMEDIATE alone does not do it: a
+        migration that commits part-way lets a process that waited start again from the
+        revision it read, and run a migration twice.) PostgreSQL takes an advisory lock in
+        the upgrade's transaction instead."""
+        if self._sqlite_file is None:
+            yield
+            return
+        import fcntl
+
+        path = self._sqlite_file.with_name(self._sqlite_file.name + ".migrate-lock")
+        create_file(path, self.settings.umask_bits)
+        with open(path, "rb") as fh:  # noqa: PTH123
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _upgrade(self, command) -> tuple[str | None, str]:
+        before = self.revision()  # read under the lock: a waiter sees the schema at head
         self._refuse_newer(before)  # Alembic cannot go from a revision it does not know
         with storage_errors(), self.engine.connect() as conn:
             conn.execution_options(mw_write=True)
