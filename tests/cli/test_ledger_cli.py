@@ -232,7 +232,7 @@ def test_decisions_import_show_search_erase_verify(ready, tmp_path):
     sqlite = cli.url.startswith("sqlite")
     assert cli.json("erase", "--subject", "u0") == {
         "subject": "u0", "erased": 0, "key_destroyed": False, "plain_digests": 0,
-        "wal_truncated": True if sqlite else None, "vacuumed": []}
+        "wal_truncated": True if sqlite else None, "vacuumed": [], "vacuum_held_back": 0}
     verify = cli.ok("verify")
     # the erasure is chained: one block sealing the three erasures
     assert re.fullmatch(r"chain intact: 3 blocks, 5 decisions, 3 records, head [0-9a-f]{16}… "

@@ -98,9 +98,10 @@ def erase_cmd(
     chained digests; the chained record stays intact."""
     with opened() as store:
         report = erasure.erase(store, subject)
-        vacuumed = erasure.vacuum(store) if vacuum else []
+        vacuumed = erasure.vacuum(store) if vacuum else erasure.VacuumReport([])
     if as_json:
-        print_json({**report.to_dict(), "vacuumed": vacuumed})
+        print_json({**report.to_dict(), "vacuumed": vacuumed.tables,
+                    "vacuum_held_back": vacuumed.held_back})
         return
     s = report.subject
     line = f"erased the text of {plural(report.texts, 'decision')} of {s}"
@@ -114,8 +115,12 @@ def erase_cmd(
     if report.wal_truncated is False:
         out.print("note: a reader held an old snapshot, so the WAL still holds the erased "
                   f"pages; run `modelward erase --subject {s}` again to truncate it")
-    if vacuumed:
-        out.print(f"rewrote {', '.join(vacuumed)} (VACUUM FULL)")
+    if vacuumed.tables:
+        out.print(f"rewrote {', '.join(vacuumed.tables)} (VACUUM FULL)")
+    if vacuumed.held_back:
+        out.print(f"note: {plural(vacuumed.held_back, 'transaction')} open since before the "
+                  "erasure may still see the old rows, so VACUUM FULL kept them; run `modelward "
+                  f"erase --subject {s} --vacuum` again once they end")
 
 
 def register(app: typer.Typer) -> None:

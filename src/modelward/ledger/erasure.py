@@ -14,6 +14,7 @@ rewritten): :func:`vacuum` runs the latter on the two tables (docs/reliability.m
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -85,15 +86,36 @@ def checkpoint(store: Store) -> bool:
     return not busy
 
 
-def vacuum(store: Store) -> list[str]:
+# Transactions in this database that began before ``since`` and still hold a snapshot or
+# a transaction id: VACUUM keeps every row version they might see (OldestXmin).
+_OLDER_TRANSACTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) "
+    "AND xact_start < to_timestamp(%s / 1e6)")
+
+
+@dataclass
+class VacuumReport:
+    tables: list[str]
+    held_back: int = 0  # transactions older than the erasure still open when it ran
+
+
+def vacuum(store: Store, *, since: int | None = None, wait: float = 30.0) -> VacuumReport:
     """PostgreSQL: ``VACUUM FULL`` the kept-text and key tables, so no old row version (an
     erased text, a destroyed key) is left in their files. It locks each table while it
-    rewrites it. Returns the tables rewritten (none on SQLite, which needs no vacuum)."""
+    rewrites it, and keeps a row version any transaction open since before ``since`` (the
+    erasure) might still see: it first waits up to ``wait`` seconds for those to end, and
+    reports how many were still open (run it again later). SQLite needs no vacuum."""
     if store.dialect != "postgresql":
-        return []
+        return VacuumReport([])
+    since = now_us() if since is None else since
     tables = ["subject_keys", "decision_payloads"]
     with storage_errors(), store.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # not in a transaction
+        deadline = time.monotonic() + wait
+        while (held := conn.exec_driver_sql(_OLDER_TRANSACTIONS, (since,)).scalar()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
         for table in tables:
             conn.exec_driver_sql(f"VACUUM FULL {table}")
-    return tables
+    return VacuumReport(tables, held)
