@@ -11,6 +11,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from modelward.ledger import subject_keys
+from modelward.ledger.engine import Store
+from modelward.settings import Settings
+
 from ..conftest import TESTER, database_url
 from .runner import Cli, sha
 
@@ -200,7 +204,13 @@ def test_decisions_import_show_search_erase_verify(ready, tmp_path):
 
     shown = cli.json("decisions", "show", decision(1)["id"])
     assert (shown["at"], shown["subject"], shown["block"], shown["pos"]) == ("2026-03-01T12:00:01Z", "u1", 1, 1)
-    assert shown["input_digest"] == sha(b"question 1") and shown["gate"] is None
+    store = Store(Settings({"home": str(cli.home), "database_url": cli.url}, env={}))
+    try:
+        with store.read() as conn:  # keyed with the subject's key
+            keyed = subject_keys.chained_digest(conn, "u1", sha(b"question 1"))
+    finally:
+        store.dispose()
+    assert shown["input_digest"] == keyed != sha(b"question 1") and shown["gate"] is None
     text = cli.ok("decisions", "show", decision(1)["id"])
     assert text.splitlines()[:4] == [f"id                   {decision(1)['id']}",
                                      "at                   2026-03-01T12:00:01Z",
@@ -217,8 +227,12 @@ def test_decisions_import_show_search_erase_verify(ready, tmp_path):
         line.format(id=decision(i)["id"], i=i, a="a" * 64, s=i % 2) for i in (3, 2))
     assert len(cli.json("decisions", "search", "--limit", "2")) == 2
 
-    assert cli.ok("erase", "--subject", "u0") == "erased the text of 3 decisions of u0\n"
-    assert cli.json("erase", "--subject", "u0") == {"subject": "u0", "erased": 0}
+    assert cli.ok("erase", "--subject", "u0") == (
+        "erased the text of 3 decisions of u0 and destroyed its digest key\n")
+    sqlite = cli.url.startswith("sqlite")
+    assert cli.json("erase", "--subject", "u0") == {
+        "subject": "u0", "erased": 0, "key_destroyed": False, "plain_digests": 0,
+        "wal_truncated": True if sqlite else None, "vacuumed": [], "vacuum_held_back": 0}
     verify = cli.ok("verify")
     # the erasure is chained: one block sealing the three erasures
     assert re.fullmatch(r"chain intact: 3 blocks, 5 decisions, 3 records, head [0-9a-f]{16}… "

@@ -13,6 +13,7 @@ from modelward.integrations.openai import context, instrument, uninstrument
 from modelward.ledger import aliases as ledger_aliases
 from modelward.ledger import artifacts as ledger_artifacts
 from modelward.ledger import decisions as ledger_decisions
+from modelward.ledger import subject_keys
 
 from .openai_server import OpenAIServer
 
@@ -31,6 +32,12 @@ def decisions(ledger):
     ledger.flush()
     with ledger.store.read() as conn:
         return sorted(ledger_decisions.search(conn, limit=1000), key=lambda d: d.at)
+
+
+def keyed(ledger, subject, plain):
+    """What the ledger chains for a text digest recorded for ``subject`` (keyed)."""
+    with ledger.store.read() as conn:
+        return subject_keys.chained_digest(conn, subject, plain)
 
 
 def payload(ledger, decision_id):
@@ -61,8 +68,8 @@ def test_chat_records_hosted_model_vendor_ids_usage_and_digests(ledger, server):
                                   "total_tokens": 3}
     assert one.extra["response_id"] == "chatcmpl-1"
     assert 0 < one.extra["latency_ms"] < 10_000
-    assert one.input_digest == dg.of_text('[{"content":"hello","role":"user"}]')
-    assert one.output_digest == dg.of_text("echo: hello")
+    assert one.input_digest == keyed(ledger, "u-1", dg.of_text('[{"content":"hello","role":"user"}]'))
+    assert one.output_digest == keyed(ledger, "u-1", dg.of_text("echo: hello"))
     assert payload(ledger, one.id) is None  # no text without keep_text
     with ledger.store.read() as conn:
         art = ledger_artifacts.get(conn, hosted)
@@ -107,11 +114,12 @@ def test_responses_and_embeddings_with_kept_text(ledger, server):
     assert r.extra["route"] == "/ask" and r.extra["endpoint"] == "responses"
     kept = payload(ledger, r.id)
     assert (kept.input_text, kept.output_text) == ("why?", "answer to why?")
-    assert r.output_digest == dg.of_text("answer to why?")
+    assert r.output_digest == keyed(ledger, "u-9", dg.of_text("answer to why?"))
 
     assert e.model_digest is None
     assert e.embedder_digest == dg.of_text("openai:text-embedding-3-small")
-    assert e.output_digest == dg.of_bytes(b"[[2.0,0.5,-0.25],[3.0,0.5,-0.25]]")
+    assert e.output_digest == keyed(ledger, e.subject,
+                                    dg.of_bytes(b"[[2.0,0.5,-0.25],[3.0,0.5,-0.25]]"))
     assert payload(ledger, e.id).input_text == '["ab","abc"]'
     with ledger.store.read() as conn:
         assert ledger_artifacts.get(conn, e.embedder_digest).kind == "embedder"
@@ -223,7 +231,8 @@ def test_streamed_chat_is_recorded_when_the_stream_ends_with_usage(ledger, serve
     assert d.extra["stream"] == "completed" and d.extra["response_id"] == "chatcmpl-s"
     assert d.extra["usage"] == {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}
     assert payload(ledger, d.id).output_text == "echo: hello there"
-    assert d.output_digest is None or d.output_digest == dg.of_text("echo: hello there")
+    assert d.output_digest is None or d.output_digest == keyed(ledger, "u-s",
+                                                               dg.of_text("echo: hello there"))
     # without include_usage there is no usage to record, and the rest is the same
     with _stream_chat(client) as stream:
         for _chunk in stream:

@@ -19,6 +19,7 @@ from modelward.integrations.otel import ModelwardSpanProcessor, decision_id
 from modelward.ledger import aliases as ledger_aliases
 from modelward.ledger import artifacts as ledger_artifacts
 from modelward.ledger import decisions as ledger_decisions
+from modelward.ledger import subject_keys
 
 from .web_server import WebServer
 
@@ -89,8 +90,11 @@ def test_exporter_to_running_server_records_genai_spans(ledger, web):
     instance = provider.resource.attributes.get("service.instance.id")
     assert (chat.subject, chat.segments, chat.process) == (
         "u-7", {"plan": "pro"}, f"support-bot:{instance}" if instance else "support-bot")
-    assert chat.input_digest == dg.of_text('{"0.content":"hello","0.role":"user"}')
-    assert chat.output_digest == dg.of_text('{"0.content":"hi there"}')
+    with ledger.store.read() as conn:  # keyed with the subject's key
+        assert chat.input_digest == subject_keys.chained_digest(
+            conn, "u-7", dg.of_text('{"0.content":"hello","0.role":"user"}'))
+        assert chat.output_digest == subject_keys.chained_digest(
+            conn, "u-7", dg.of_text('{"0.content":"hi there"}'))
     assert chat.extra["usage"] == {"input_tokens": 12, "output_tokens": 5}
     assert chat.extra["request"] == {"temperature": 0.2}
     assert chat.extra["span_name"] == "chat chat/v1" and chat.extra["operation"] == "chat"

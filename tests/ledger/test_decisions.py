@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from modelward import digest as dg
 from modelward.errors import ModelwardError, UnknownDecisionError, ValidationError
 from modelward.ids import uuid7
-from modelward.ledger import chain, decisions
+from modelward.ledger import chain, decisions, subject_keys
 from modelward.ledger.schema import chain_blocks, decision_payloads
 from modelward.timefmt import parse_time
 
@@ -56,13 +56,16 @@ def test_every_field_round_trips(ledger):
         text = decisions.payload(conn, rid)
         other = decisions.get(conn, bare)
         assert decisions.payload(conn, bare) is None
+        # a decision with a subject chains its text digests keyed with the subject's key
+        want_in = subject_keys.chained_digest(conn, "u-1", dg.of_text(d["input_text"]))
+        want_out = subject_keys.chained_digest(conn, "u-1", dg.of_text("On its way."))
     assert rid == d["id"]
     assert (got.at, got.alias, got.model_digest, got.prompt_digest, got.embedder_digest,
             got.reranker_digest, got.config_digest) == (T + 1, "chat/v1", M, P, E, R, C)
     assert (got.vendor_model_id, got.vendor_fingerprint, got.subject, got.process) == (
         "gpt-4o-2024-08-06", "fp_abc", "u-1", "web-1")
-    assert got.input_digest == dg.of_text(d["input_text"])
-    assert got.output_digest == dg.of_text("On its way.")
+    assert got.input_digest == want_in and want_in.startswith("hmac:")
+    assert got.output_digest == want_out and want_out.startswith("hmac:")
     assert got.segments == d["segments"] and got.extra == d["extra"]
     assert (got.gate_threshold, got.gate_candidates, got.gate_passed) == (0.4, 20, 7)
     assert got.block >= 1 and got.pos >= 0 and got.recorded_at >= got.at
@@ -350,6 +353,7 @@ def test_erase_removes_text_only(ledger):
     ledger.flush()
     with ledger.store.read() as conn:
         before = [decisions.get(conn, i) for i in ids]
+        q0 = subject_keys.chained_digest(conn, "alice", dg.of_text("q0"))
     assert decisions.erase_subject(ledger.store, "alice") == 2
     assert decisions.erase_subject(ledger.store, "alice") == 0
     with ledger.store.read() as conn:
@@ -358,7 +362,10 @@ def test_erase_removes_text_only(ledger):
     assert after == before  # digests, subject and everything chained stay
     assert [(t.input_text, t.output_text) for t in texts] == [(None, None), ("q1", "a1"), (None, None)]
     assert texts[0].erased_at is not None and texts[1].erased_at is None
-    assert after[0].input_digest == dg.of_text("q0")
+    assert after[0].input_digest == q0  # the digest stays; its key is gone
+    with ledger.store.read() as conn:
+        assert subject_keys.key_for(conn, "alice") is None
+        assert subject_keys.key_for(conn, "bob") is not None
     report = verify(ledger.store)
     assert report.ok and report.decisions == 3
     with pytest.raises(ValidationError) as exc:

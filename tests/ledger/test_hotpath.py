@@ -4,6 +4,7 @@ chunk boundary, batched leaf hashing, and the dict fast path of normalize."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 from types import MappingProxyType
 
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelward.errors import ValidationError
-from modelward.ledger import chain, decision_fields, decisions
+from modelward.ledger import chain, decision_fields, decisions, subject_keys
 from modelward.ledger.schema import chain_blocks
 from modelward.registry import parallel_verify
 
@@ -66,7 +67,13 @@ def test_append_at_every_chunk_boundary(store):
         assert (result.block, result.inserted, result.duplicates) == (number, n, 0)
         stored, sealed = _block(store, number)
         assert [r[0] for r in stored] == list(range(n))  # positions in order
-        assert [r[1:] for r in stored] == [r + (T + 10**9,) for r in rows]  # values as given
+        # values as given, the input digest keyed with its subject's key (HMAC-SHA256 of
+        # the plain digest, written out here)
+        with store.read() as conn:
+            keys = {r[10]: subject_keys.key_for(conn, r[10]) for r in rows}
+        keyed = [r[:11] + ("hmac:" + hmac.new(keys[r[10]], r[11].encode(), "sha256").hexdigest(),)
+                 + r[12:] for r in rows]
+        assert [r[1:] for r in stored] == [r + (T + 10**9,) for r in keyed]
         assert sealed.count == n
         assert sealed.root == _reference_root(prev, [r[1:] for r in stored])
         prev = sealed.root

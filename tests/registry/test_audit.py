@@ -195,7 +195,7 @@ def test_text_kept_then_erased(store, rotated):
         {"at": T0 + 5 * DAY, "model_digest": m1, "subject": "u-2"})
     assert audit_decision(store, kept).text == {"status": "kept", "erased_at": None,
                                                 "input": True, "output": True,
-                                                "altered": []}
+                                                "altered": [], "unverifiable": []}
     assert audit_decision(store, none).text["status"] == "none"
     decisions.erase_subject(store, "u-1")
     r = audit_decision(store, kept)

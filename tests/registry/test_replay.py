@@ -8,7 +8,7 @@ import pytest
 
 from modelward.digest import of_text
 from modelward.errors import UnknownDecisionError, ValidationError
-from modelward.ledger import artifacts, decisions
+from modelward.ledger import artifacts, decisions, subject_keys
 from modelward.registry.replay import replay
 from modelward.timefmt import iso, now_us
 
@@ -74,7 +74,9 @@ def test_identical_with_the_retained_model_prompt_and_input(store, setup):
                             "at": iso(T0 + DAY), "alias": None}
     assert rep.model["status"] == rep.prompt["status"] == "present"
     assert rep.prompt["uses_input"] is True
-    assert rep.output_digest == rep.recorded_digest == of_text(EXPECTED)
+    with store.read() as conn:  # a decision with a subject chains its digests keyed
+        want = subject_keys.chained_digest(conn, "u1", of_text(EXPECTED))
+    assert rep.output_digest == rep.recorded_digest == want != of_text(EXPECTED)
 
 
 def test_different_with_a_unified_diff(store, setup):

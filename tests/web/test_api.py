@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from modelward.ids import uuid7
-from modelward.ledger import chain
+from modelward.ledger import chain, subject_keys
 from modelward.ledger import decisions as ledger_decisions
 from modelward.ledger import feedback as ledger_feedback
 
@@ -41,9 +41,10 @@ def test_a_batch_is_one_chain_block_and_a_resent_batch_never_duplicates(api):
         assert ledger_decisions.count(conn) == 7 and chain.verify(conn).ok
         stored = ledger_decisions.get(conn, batch[0]["id"])
         assert ledger_decisions.payload(conn, batch[5]["id"]).input_text == "hello"
+        keyed_in = subject_keys.chained_digest(conn, "u-1", digest("in"))
     assert (stored.block, stored.pos, stored.model_digest, stored.gate_passed) == (first, 0, model, 3)
     assert stored.process == "api:test-writer"  # an item naming no process: the token's name
-    assert stored.input_digest == digest("in")
+    assert stored.input_digest == keyed_in != digest("in")  # keyed by the ledger
 
 
 def test_a_bad_batch_names_every_bad_item_by_index_and_writes_nothing(api):

@@ -22,8 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "artifacts": ("artifacts", "List registered artifacts."),
     "alias": ("aliases", "Mutable names with append-only, time-indexed history."),
     "decisions": ("decisions", "Production decisions and their record."),
-    "erase": ("decisions", "Erase the raw input/output text kept for a subject; the chained "
-              "record stays intact."),
+    "erase": ("decisions", "Erase the raw input/output text kept for a subject and destroy "
+              "the key of its chained digests; the chained record stays intact."),
     "verify": ("chain", "Recompute every chain block; exit 0 when intact, 1 naming the first "
                "broken block."),
     "chain": ("chain", "The tamper-evident decision log."),

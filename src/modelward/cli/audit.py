@@ -131,6 +131,8 @@ def _text(t: dict) -> str:
     text = "kept (" + " and ".join(kept) + ")" if kept else "kept (empty)"
     if t.get("altered"):
         text += ", " + " and ".join(t["altered"]) + " ALTERED since recorded"
+    if t.get("unverifiable"):
+        text += ", " + " and ".join(t["unverifiable"]) + " UNVERIFIABLE (the subject's key is gone)"
     return text
 
 

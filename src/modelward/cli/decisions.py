@@ -8,6 +8,7 @@ import typer
 
 from ..display import plural
 from ..ledger import decisions as ledger_decisions
+from ..ledger import erasure
 from ..timefmt import iso
 from ._common import JSON_OPTION, importing, opened, out, parse_at, print_json, read_input
 
@@ -74,15 +75,38 @@ def search_cmd(
 
 def erase_cmd(
     subject: str = typer.Option(..., "--subject", help="The subject whose text to erase."),
+    vacuum: bool = typer.Option(False, "--vacuum", help="PostgreSQL: then VACUUM FULL the "
+                                "text and key tables, so no old row version is left in their "
+                                "files (locks each table while it is rewritten)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Erase the raw input/output text kept for a subject; the chained record stays intact."""
+    """Erase the raw input/output text kept for a subject and destroy the key of its
+    chained digests; the chained record stays intact."""
     with opened() as store:
-        n = ledger_decisions.erase_subject(store, subject)
+        report = erasure.erase(store, subject)
+        vacuumed = erasure.vacuum(store) if vacuum else erasure.VacuumReport([])
     if as_json:
-        print_json({"subject": subject, "erased": n})
-    else:
-        out.print(f"erased the text of {plural(n, 'decision')} of {subject}")
+        print_json({**report.to_dict(), "vacuumed": vacuumed.tables,
+                    "vacuum_held_back": vacuumed.held_back})
+        return
+    s = report.subject
+    line = f"erased the text of {plural(report.texts, 'decision')} of {s}"
+    if report.key_destroyed:
+        line += " and destroyed its digest key"
+    out.print(line)
+    if report.plain_digests:
+        out.print(f"note: {plural(report.plain_digests, 'decision')} of {s} chain plain "
+                  "sha256 digests (recorded before keyed digests): erasure cannot shred them, "
+                  "and a guessable text can still be recovered from them")
+    if report.wal_truncated is False:
+        out.print("note: a reader held an old snapshot, so the WAL still holds the erased "
+                  f"pages; run `modelward erase --subject {s}` again to truncate it")
+    if vacuumed.tables:
+        out.print(f"rewrote {', '.join(vacuumed.tables)} (VACUUM FULL)")
+    if vacuumed.held_back:
+        out.print(f"note: {plural(vacuumed.held_back, 'transaction')} open since before the "
+                  "erasure may still see the old rows, so VACUUM FULL kept them; run `modelward "
+                  f"erase --subject {s} --vacuum` again once they end")
 
 
 def register(app: typer.Typer) -> None:

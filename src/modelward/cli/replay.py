@@ -33,8 +33,10 @@ def render_replay(rep) -> str:
     elif rep.verdict == "error":
         lines.append(f"verdict   ERROR: {rep.error}")
     elif rep.verdict == "not-comparable":
-        lines.append("verdict   NOT COMPARABLE: the decision recorded no output text or "
-                     f"digest; the replay produced {rep.output_digest}")
+        why = rep.text_note if rep.recorded_digest else \
+            "the decision recorded no output text or digest"
+        lines.append(f"verdict   NOT COMPARABLE: {why}; the replay produced "
+                     f"{rep.output_digest}")
     else:
         how = ("its text" if rep.compared_by == "text"
                else f"its digest {rep.recorded_digest}; {rep.text_note}")

@@ -22,7 +22,8 @@ so the final summary), eval results, evidence opens, eval set deprecations, feed
 the datasets built from it, people (the roster) and alias roles (owners and reviewers),
 promotion requests and reviews, closures, experiments (salt, arms) and exposures,
 fingerprints, threshold policies, and erasures (when a decision's text was erased; never
-the text). Not chained: the kept text itself (erasable), API tokens and log-in codes.
+the text). Not chained: the kept text itself (erasable), the per-subject keys of the keyed
+text digests (:mod:`.subject_keys`: erasure destroys them), API tokens and log-in codes.
 
 Every write of a chained table calls :func:`.records.record` in its own transaction: the rows as
 they now are (read back, so what is hashed is what any backend returns) are sealed in a

@@ -22,7 +22,7 @@ from ..digest import canonical_json
 from ..errors import IdConflictError, UnknownDecisionError, ValidationError
 from ..ids import content_id
 from ..timefmt import iso, now_us
-from . import chain, pgcopy, records, rollups
+from . import chain, erasure, pgcopy, rollups, subject_keys
 from .decision_fields import (  # noqa: F401  (the public names live on here too)
     DIGEST_FIELDS,
     FIELDS,
@@ -34,7 +34,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     nfc,
     normalize,
 )
-from .engine import Store, storage_errors
+from .engine import Store
 from .schema import decision_payloads, decisions
 
 # Insert order: the chained columns, then block and position.
@@ -165,6 +165,8 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
         raise ValueError(on_conflict)
     offered = len(unique) if offered is None else offered
     recorded_at = now_us() if recorded_at is None else recorded_at
+    # a subject's text digests are chained keyed with its key (ledger/subject_keys.py)
+    unique = subject_keys.key_digests(conn, store, unique)
     number, prev_root = chain.last_block(conn)
     number += 1
     full = [r + (recorded_at, number, i) for i, r in enumerate(unique)]
@@ -284,40 +286,9 @@ def search(conn: Connection, *, subject: str | None = None, since: int | None = 
 
 
 def erase_subject(store: Store, subject: str) -> int:
-    """Remove the raw text kept for a subject's decisions; the chained record stays."""
-    if not subject:
-        raise ValidationError("name the subject whose text to erase", field="subject")
-    subject = nfc(subject)  # as it was recorded
-    sqlite = store.dialect == "sqlite"
-    with store.write() as conn:
-        ids = list(conn.execute(
-            sa.select(decision_payloads.c.decision_id)
-            .where(decision_payloads.c.subject == subject,
-                   decision_payloads.c.erased_at.is_(None))).scalars())
-        if sqlite:  # the freed bytes of the rewritten rows are zeroed, not left in the page
-            conn.exec_driver_sql("PRAGMA secure_delete = ON")
-        try:
-            result = conn.execute(
-                decision_payloads.update()
-                .where(decision_payloads.c.subject == subject,
-                       decision_payloads.c.erased_at.is_(None))
-                .values(input_text=None, output_text=None, erased_at=now_us()))
-        finally:
-            if sqlite:
-                conn.exec_driver_sql("PRAGMA secure_delete = OFF")
-        records.record(conn, "erasures", ids)
-        erased = result.rowcount
-    if sqlite and erased:
-        # the WAL still holds the pages as they were written (text included): copy the
-        # new pages into the database file and truncate the WAL to nothing
-        # (waiting at most 2 s for readers of older snapshots, not the writers' 60 s)
-        with storage_errors(), store.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA busy_timeout = 2000")
-            try:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                conn.exec_driver_sql("PRAGMA busy_timeout = 60000")
-    return erased
+    """Remove the raw text kept for a subject's decisions and destroy the key of its
+    digests (:func:`.erasure.erase`); the chained record stays. Returns how many texts."""
+    return erasure.erase(store, subject).texts
 
 
 def count(conn: Connection) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -188,6 +189,17 @@ decision_rollups = Table(
     Column("min_id", String(36), nullable=False),
 )
 Index("ix_decision_rollups_first_at", decision_rollups.c.first_at)
+
+# The key of each subject's keyed text digests (ledger/subject_keys.py): never chained, never
+# exported; erasing the subject deletes its row, so its chained digests can no longer be
+# tested against guesses (crypto-shredding).
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("key", LargeBinary(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
 
 chain_blocks = Table(
     "chain_blocks",

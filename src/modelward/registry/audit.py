@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..digest import of_text
 from ..errors import UnknownAliasError, ValidationError
 from ..ids import decision_id as checked_decision_id
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import chain as ledger_chain
-from ..ledger import checkpoints, heads, proofs
+from ..ledger import checkpoints, heads, proofs, subject_keys
 from ..ledger import decisions as ledger_decisions
 from ..ledger.artifacts import Artifact
 from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD, Decision
@@ -141,6 +140,10 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
     with store.read() as conn:
         d = ledger_decisions.get(conn, decision_id)
         text_row = ledger_decisions.payload(conn, decision_id)
+        # the key of keyed digests: only needed to re-hash kept text
+        key = (subject_keys.key_for(conn, d.subject) if text_row is not None and (
+            subject_keys.is_keyed(d.input_digest) or subject_keys.is_keyed(d.output_digest))
+            else None)
         alias = _alias_at(conn, d) if d.alias else None
         recorded = [(f[:-7], getattr(d, f)) for f in DIGEST_FIELDS if getattr(d, f)]
         found = ledger_artifacts.find_many(
@@ -175,7 +178,7 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
         alias.target = found.get(alias.digest)
     if alias is not None and alias.state == "resolved":
         alias.verdict = verdict(d, alias.digest, alias.artifact_kind)
-    report = AuditReport(d, alias, digests, _text(text_row, d), chain_check,
+    report = AuditReport(d, alias, digests, _text(text_row, d, key), chain_check,
                          "full" if verify_payloads else "quick")
     report.problems = _problems(report)
     return report
@@ -230,25 +233,31 @@ def _held(events, digest: str, before: int) -> tuple[int, int | None] | None:
     return span
 
 
-def _text(row, d: Decision) -> dict:
+def _text(row, d: Decision, key: bytes | None = None) -> dict:
     """What text is kept, and whether it still hashes to the chained digests (the text is
-    not chained, its digest is: an edited text shows here)."""
+    not chained, its digest is: an edited text shows here). A keyed digest whose subject
+    key is gone cannot be checked: that text is ``unverifiable``, not altered."""
     if row is None:
         return {"status": "none", "erased_at": None, "input": False, "output": False,
-                "altered": []}
+                "altered": [], "unverifiable": []}
     m = row._mapping
     if m["erased_at"] is not None:
         return {"status": "erased", "erased_at": m["erased_at"], "input": False,
-                "output": False, "altered": []}
+                "output": False, "altered": [], "unverifiable": []}
+    checks = text_checks(m, d, key)
     return {"status": "kept", "erased_at": None, "input": m["input_text"] is not None,
-            "output": m["output_text"] is not None, "altered": altered_text(m, d)}
+            "output": m["output_text"] is not None,
+            "altered": [name for name, ok in checks.items() if ok is False],
+            "unverifiable": [name for name, ok in checks.items() if ok is None]}
 
 
-def altered_text(m, d: Decision) -> list[str]:
-    """Which kept texts ("input", "output") no longer hash to the decision's chained digest."""
-    return [name for name, text, digest in (("input", m["input_text"], d.input_digest),
-                                            ("output", m["output_text"], d.output_digest))
-            if text is not None and of_text(text) != digest]
+def text_checks(m, d: Decision, key: bytes | None) -> dict[str, bool | None]:
+    """For each kept text ("input", "output"): whether it hashes to the decision's chained
+    digest (None: the digest is keyed and the subject's key is gone)."""
+    return {name: subject_keys.text_matches(text, digest, key)
+            for name, text, digest in (("input", m["input_text"], d.input_digest),
+                                       ("output", m["output_text"], d.output_digest))
+            if text is not None}
 
 
 def _problems(r: AuditReport) -> list[dict]:
@@ -270,6 +279,10 @@ def _problems(r: AuditReport) -> list[dict]:
         out.append({"code": "text-altered", "message": f"the kept {name} text does not hash "
                     f"to the chained {name}_digest {digest}: it was changed after it was "
                     "recorded"})
+    for name in r.text.get("unverifiable", []):
+        out.append({"code": "text-unverifiable", "message": f"the kept {name} text cannot be "
+                    f"checked: its chained {name}_digest is keyed and the key of subject "
+                    f"{d.subject!r} is gone (destroyed by an erasure, or lost)"})
     if a is not None:
         if a.verdict == "disagrees":
             recorded = getattr(d, a.field)

@@ -28,6 +28,7 @@ from ..evals.harness.prompts import Prompt, load_prompt
 from ..ids import decision_id as checked_decision_id
 from ..ledger import artifacts as ledger_artifacts
 from ..ledger import decisions as ledger_decisions
+from ..ledger import subject_keys
 from ..ledger.artifacts import Artifact
 from ..ledger.decisions import Decision
 from ..ledger.engine import Store
@@ -43,7 +44,7 @@ VERDICTS = ("identical", "different", "not-retained", "not-comparable", "error")
 class Missing:
     """Something the replay needs and cannot get: ``what`` (model, prompt, input text),
     ``status`` (missing, corrupt, not-stored, retired, unregistered, erased, not-kept,
-    altered) and
+    altered, unverifiable) and
     ``since`` (when it went: gc's deletion, the vendor's retirement, the erasure)."""
 
     what: str
@@ -122,7 +123,7 @@ def _unretained(what: str, art: Artifact, check: PayloadCheck) -> Missing | None
                    "gc was recorded)", art.digest)
 
 
-def _input(row, d: Decision) -> tuple[str | None, Missing | None]:
+def _input(row, d: Decision, key: bytes | None = None) -> tuple[str | None, Missing | None]:
     if row is None:
         return None, Missing("input text", "not-kept", "the input text was never kept: the "
                              "decision was recorded with digests only", d.input_digest)
@@ -134,7 +135,13 @@ def _input(row, d: Decision) -> tuple[str | None, Missing | None]:
     if m["input_text"] is None:
         return None, Missing("input text", "not-kept", "the input text was never kept (only "
                              "the output was)", d.input_digest)
-    if of_text(m["input_text"]) != d.input_digest:
+    matches = subject_keys.text_matches(m["input_text"], d.input_digest, key)
+    if matches is None:
+        return None, Missing("input text", "unverifiable", "the kept input text cannot be "
+                             "checked against the chained input_digest: it is keyed and the "
+                             f"key of subject {d.subject!r} is gone, so it is not replayed",
+                             d.input_digest)
+    if not matches:
         return None, Missing("input text", "altered", "the kept input text does not hash to "
                              f"the chained input_digest {d.input_digest}: it was changed "
                              "after it was recorded, and is not replayed", d.input_digest)
@@ -184,6 +191,8 @@ def replay(store: Store, decision_id: str, runner: str, *, timeout: float = DEFA
     with store.read() as conn:
         d = ledger_decisions.get(conn, decision_id)
         row = ledger_decisions.payload(conn, decision_id)
+        key = (subject_keys.key_for(conn, d.subject) if subject_keys.is_keyed(d.input_digest)
+               or subject_keys.is_keyed(d.output_digest) else None)
         arts = ledger_artifacts.find_many(conn, [d.model_digest, d.prompt_digest])
     if d.model_digest is None:
         raise ValidationError(f"decision {d.id} records no model digest: there is nothing to "
@@ -207,7 +216,7 @@ def replay(store: Store, decision_id: str, runner: str, *, timeout: float = DEFA
         lost = _unretained(what, art, check)
         if lost is not None:
             report.missing.append(lost)
-    text, lost = _input(row, d)
+    text, lost = _input(row, d, key)
     if lost is not None:
         report.missing.append(lost)
     if report.missing:
@@ -233,13 +242,16 @@ def replay(store: Store, decision_id: str, runner: str, *, timeout: float = DEFA
         except RunnerError as exc:
             report.verdict, report.error = "error", str(exc)
             return report
-    _compare(report, row)
+    _compare(report, row, key)
     return report
 
 
-def _compare(report: ReplayReport, row) -> None:
+def _compare(report: ReplayReport, row, key: bytes | None = None) -> None:
     new = report.output or ""
     report.output_digest = of_text(new)
+    if key is not None and subject_keys.is_keyed(report.recorded_digest):
+        # in the recorded digest's own form (keyed with the subject's key), so the two compare
+        report.output_digest = subject_keys.keyed(key, report.output_digest)
     recorded = row._mapping["output_text"] if row is not None else None
     if row is not None and row._mapping["erased_at"] is not None:
         report.text_note = f"the output text was erased at {iso(row._mapping['erased_at'])}"
@@ -247,10 +259,17 @@ def _compare(report: ReplayReport, row) -> None:
         report.text_note = "the output text was never kept"
     if recorded is not None:
         report.recorded_output, report.compared_by = recorded, "text"
-        same = of_text(recorded) == report.output_digest
+        same = of_text(recorded) == of_text(new)
     elif report.recorded_digest is not None:
         report.compared_by = "digest"
         same = report.recorded_digest == report.output_digest
+        if subject_keys.is_keyed(report.recorded_digest) and key is None:
+            # keyed with a subject key that is gone (erased): nothing can be compared
+            report.verdict = "not-comparable"
+            report.text_note = ((report.text_note or "the output text was never kept")
+                                + "; the recorded output digest is keyed and the subject's "
+                                "key is gone")
+            return
     else:
         report.verdict = "not-comparable"
         return

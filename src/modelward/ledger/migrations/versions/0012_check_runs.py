@@ -3,14 +3,14 @@
 resolved). Derived facts, so not chained.
 
 Revision ID: 0012_check_runs
-Revises: 0010_chain_all
+Revises: 0011_subject_keys
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_check_runs"
-down_revision = "0010_chain_all"
+down_revision = "0011_subject_keys"
 branch_labels = None
 depends_on = None
 
