@@ -110,7 +110,7 @@ def _fast(alpha: float, *, subjects: int = 200, per_subject=10, icc: float = 0.5
 NULL = "2 regimes, subjects nested, 10 exposures each, ICC 0.5, 200 subjects per regime"
 ROWS = " (exposure rows through regimes.split)"
 THREE = "3 regimes, nested, 1 + geometric exposures (mean 10), ICC 0.3"
-SMALL = "3 regimes, nested, 12 subjects per regime (~6 per arm), 1 + geometric exposures, ICC 0.3"
+SMALL = "3 regimes, nested, 8 subjects per regime (~4 per arm), 1 + geometric exposures, ICC 0.3"
 SCENARIOS = [
     Scenario("MW404", NULL + ROWS, 0.05, _fires(0.05), reps=500),
     Scenario("MW404", NULL, 0.05, _fast(0.05), reps=5000),
@@ -122,7 +122,7 @@ SCENARIOS = [
     Scenario("MW404", THREE + " (alpha 0.001)", 0.001,
              _fast(0.001, per_subject="varied", icc=0.3, n_regimes=3), reps=20000),
     Scenario("MW404", SMALL, 0.05,
-             _fast(0.05, subjects=12, per_subject="varied", icc=0.3, n_regimes=3), reps=5000,
+             _fast(0.05, subjects=8, per_subject="varied", icc=0.3, n_regimes=3), reps=5000,
              tags=("small arms",)),
     Scenario("MW404", "2 regimes, nested, binary metric (clicks), 20 exposures, ICC 0.5", 0.05,
              _fast(0.05, per_subject=20, binary=True), reps=3000),
