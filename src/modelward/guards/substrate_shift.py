@@ -9,7 +9,8 @@ vendor-reported model id. A dimension that differs by arm by design (the arms ar
 models) counts by generation within each arm, so only a change under an arm makes a new
 regime. It fires when more than one regime holds at least ``min_exposures`` exposures
 (default 1), naming what changed and when, the exposures per regime, and the
-treatment-by-regime interaction test (Cochran's Q over per-regime effects, Welch's F) when a metric
+treatment-by-regime interaction test (Cochran's Q over per-regime effects, Welch's F) when a
+metric
 was recorded: below ``alpha`` (default 0.05) it says the effect differs by regime, else that
 it is consistent. ``modelward experiment regimes NAME`` prints the metric per arm per
 regime.
@@ -29,7 +30,7 @@ correction accounts for it. Nominal level: with no interaction, the claim "diffe
 regime" is made in at most ``alpha`` of experiments per treatment arm. Counting exposures as
 independent, it was made in 40% of such experiments (10 exposures per subject, intra-class
 correlation 0.5). ``bench/calibration.py`` measures the level on null experiments (nested
-and crossed subjects, unequal exposure counts, clicks, three regimes, about 6 subjects per
+and crossed subjects, unequal exposure counts, clicks, three regimes, about 4 subjects per
 arm) and the power at planted interactions of 0.3 and 0.5 SD; ``tests/calibration`` fails
 when a seeded subset exceeds it.
 
