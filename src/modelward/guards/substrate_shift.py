@@ -9,10 +9,9 @@ vendor-reported model id. A dimension that differs by arm by design (the arms ar
 models) counts by generation within each arm, so only a change under an arm makes a new
 regime. It fires when more than one regime holds at least ``min_exposures`` exposures
 (default 1), naming what changed and when, the exposures per regime, and the
-treatment-by-regime interaction test (Cochran's Q over per-regime effects, Welch's F) when a
-metric
-was recorded: below ``alpha`` (default 0.05) it says the effect differs by regime, else that
-it is consistent. ``modelward experiment regimes NAME`` prints the metric per arm per
+treatment-by-regime interaction test (Cochran's Q over per-regime effects, Welch's F) when
+a metric was recorded: below ``alpha`` (default 0.05) it says the effect differs by regime,
+else that it is consistent. ``modelward experiment regimes NAME`` prints the metric per arm per
 regime.
 
 How it decides: that the experiment spans regimes is a fact, not a test. Whether the
