@@ -55,10 +55,13 @@ def _items(counts: np.ndarray) -> list[dict]:
 
 
 def case(items: int, window: int = 5000, *, independent: bool = False,
-         short: tuple[str, str, float] | None = None):
+         short: tuple[str, str, float] | None = None, feedback: int = 0):
     """``items`` drawn without replacement from a window of ``window`` decisions (or,
     ``independent``, from the same mix but not from the window); ``short`` = (key, value,
-    factor) multiplies one segment's weight among the items (planted under-representation)."""
+    factor) multiplies one segment's weight among the items (planted under-representation);
+    ``feedback`` of the items were curated from thumbs-up feedback (the rest are
+    ``sampled``, as ``evalset rebuild`` records them). The decision is the guard's whole
+    one: an under-represented segment or a dominant feedback source."""
     probs = PROBS
     if short is not None:
         key, value, factor = short
@@ -72,10 +75,13 @@ def case(items: int, window: int = 5000, *, independent: bool = False,
             drawn = gen.multivariate_hypergeometric(window_counts, items)
         else:
             drawn = gen.multinomial(items, probs)
-        comp = rep.comparison_of(_items(drawn), _traffic(window_counts))
+        sources = ["thumbs_up"] * feedback + ["sampled"] * (items - feedback)
+        comp = rep.comparison_of(_items(drawn), _traffic(window_counts), sources=sources)
         return bool(rep.under_represented(comp, min_traffic_share=DEFAULTS["min_traffic_share"],
                                           min_ratio=DEFAULTS["min_ratio"],
-                                          alpha=DEFAULTS["alpha"]))
+                                          alpha=DEFAULTS["alpha"])
+                    or rep.dominant_sources(comp, sources=DEFAULTS["feedback_sources"],
+                                            max_share=DEFAULTS["max_source_share"]))
     return fires
 
 
@@ -88,6 +94,11 @@ SCENARIOS = [
     Scenario("MW303", "random sample of traffic, 200 items", NOMINAL, case(200), reps=5000),
     Scenario("MW303", "same mix, not from the window: 40 items vs 150 decisions", NOMINAL,
              case(40, window=150, independent=True), reps=5000, tags=("small arms",)),
+    Scenario("MW303", "random sample of traffic, 40 items, 20 of them from thumbs-up feedback",
+             NOMINAL, case(40, feedback=20), reps=5000),
+    Scenario("MW303", "random sample of traffic, 40 items, 21 of them from thumbs-up feedback",
+             NOMINAL, case(40, feedback=21), effect="feedback share 52.5% (limit 50%)",
+             reps=300),
     Scenario("MW303", "enterprise (12%) at a quarter of its share, 200 items", NOMINAL,
              case(200, short=("tier", "enterprise", 0.25)), effect="segment share x0.25",
              reps=1000),

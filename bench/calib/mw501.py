@@ -60,13 +60,13 @@ def case(between: float, within: float, update: float | None = None, runs: int =
 NOMINAL = fp.ALPHA
 SCENARIOS = [
     Scenario("MW501", "noise varying between runs, quiet repeats", NOMINAL,
-             case(between=0.02, within=0.002), reps=1000, tags=("clustered",)),
+             case(between=0.02, within=0.002), reps=3000, tags=("clustered",)),
     Scenario("MW501", "noise varying between runs, quiet repeats, 3 baseline runs", NOMINAL,
-             case(between=0.02, within=0.002, runs=3), reps=1000, tags=("clustered",)),
+             case(between=0.02, within=0.002, runs=3), reps=3000, tags=("clustered",)),
     Scenario("MW501", "noise varying between runs, noisy repeats", NOMINAL,
-             case(between=0.05, within=0.05), reps=1000, tags=("clustered",)),
+             case(between=0.05, within=0.05), reps=3000, tags=("clustered",)),
     Scenario("MW501", "steady noisy API, no change", NOMINAL,
-             case(between=0.0, within=0.12), reps=1000),
+             case(between=0.0, within=0.12), reps=3000),
     Scenario("MW501", "update to cosine 0.98 behind a noisy API", NOMINAL,
              case(between=0.0, within=0.12, update=0.98), effect="per-probe cosine 0.98",
              reps=500),

@@ -100,9 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
             "requests and approvals when --actor/--as is not given; default `git config "
             "user.email`. With none of them, moves and approvals are refused."),
     Setting("clock_skew", "duration", "5m",
-            "How far after the moment it is recorded a decision's `at` (or an alias move's "
-            "time) may lie: beyond it the recording host's clock is wrong and the write is "
-            "refused.", minimum=0),
+            "How far after the moment it is recorded a decision's or an exposure's `at` (or "
+            "an alias move's time) may lie: beyond it the recording host's clock is wrong and "
+            "the write is refused.", minimum=0),
     Setting("ingest_window", "duration", None,
             "When set, a decision dated further back than this before the moment it is "
             "recorded is refused (a host whose clock runs slow); unset, any past time is "

@@ -103,7 +103,9 @@ def render_regimes(rep, labels: dict[str, str]) -> str:
         if i.p_value is None:
             lines.append(f"  not tested: {i.note}")
         else:
-            lines.append(f"  Cochran's Q {i.q:.3g}, {i.dof} df, p = {_p(i.p_value)}, "
+            welch = (f"Welch's F({i.dof}, {i.dof2:.3g}) {i.f:.3g}" if i.f is not None
+                     and i.dof2 is not None else f"{i.dof} df")
+            lines.append(f"  Cochran's Q {i.q:.3g}, {welch}, p = {_p(i.p_value)}, "
                          f"I² {i.i2:.2f}")
         for label, e in i.effects.items():
             lines.append(f"  {label}: effect {e['effect']:+.4g}, {e['level']:.0%} CI "

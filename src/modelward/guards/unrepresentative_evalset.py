@@ -38,8 +38,18 @@ docs/representativeness.md).
 the defaults and ten segments judged, 20 items show a 30% segment as under-represented
 only when it has no item, and a 10% segment never (0 of 20 is 12% likely by chance); at
 200 items a 10% segment with 7 or fewer items fires. The test asks whether the items could be a random
-sample of traffic; a set curated on purpose (hard cases only) fails it by design. The
-source-mix rule is a plain share limit, not a test.
+sample of traffic; a set curated on purpose (hard cases only) fails it by design.
+
+**Why the source rule is a limit, not a test.** A segment's share of traffic is unknown
+and the eval set is a sample of it, so the segment part must allow for sampling noise. An
+item's source is not sampled: it is recorded on the item (how it was collected), and the
+set's share of items from one feedback channel is counted exactly, over the whole set
+being evaluated. There is no population share to estimate and no chance to allow for;
+what biases the eval is the share the set actually holds (a channel's selection: the
+happy users who click thumbs-up), so the rule states a limit on that share. A set drawn
+at random from traffic (``evalset rebuild``, source ``sampled``) never trips it, and
+``bench/calib/mw303.py`` includes such sets with half their items from thumbs-up feedback
+in its null cases; a set one item over the limit always fires.
 
 Why it matters
 --------------

@@ -21,6 +21,7 @@ from ..errors import NotFoundError, ValidationError
 from ..ids import is_uuid, uuid7
 from ..timefmt import iso, now_us, parse_time
 from . import records
+from .decision_fields import check_time
 from .engine import Store
 from .schema import experiments as experiments_table
 from .schema import exposures, fingerprints
@@ -112,8 +113,11 @@ def list_all(conn: Connection) -> list[ExperimentRecord]:
 # --- exposures ------------------------------------------------------------------------------
 
 def normalize_exposure(d: Mapping, *, line: int | None = None,
-                       now: int | None = None) -> tuple:
-    """Validate one exposure into its row tuple (:data:`COLUMNS` order)."""
+                       now: int | None = None, skew: int | None = None) -> tuple:
+    """Validate one exposure into its row tuple (:data:`COLUMNS` order). With ``skew``
+    (the ``clock_skew`` setting, µs), an ``at`` more than that after ``now`` is refused, as
+    a decision's is: a host whose clock runs ahead would otherwise put its exposures beyond
+    every check window."""
     if not isinstance(d, Mapping):
         raise ValidationError(f"an exposure must be an object, got {type(d).__name__}",
                               line=line)
@@ -127,7 +131,13 @@ def normalize_exposure(d: Mapping, *, line: int | None = None,
     elif not is_uuid(eid):
         raise ValidationError(f"not a lowercase UUID: {str(eid)[:60]!r}", field="id", line=line)
     at = d.get("at")
-    at = (now if now is not None else now_us()) if at is None else parse_time(at, field="at")
+    now = now_us() if now is None else now
+    if at is None:
+        at = now
+    else:
+        at = parse_time(at, field="at")
+        if skew is not None:
+            check_time(at, now, skew=skew, line=line)
     digests = []
     for field in DIGEST_FIELDS:
         value = d.get(field)
@@ -298,7 +308,8 @@ def csv_exposure(cells: Mapping[str, str], *, line: int) -> dict:
 
 
 def prepare_exposures(conn: Connection, items: list[tuple[int, object]], *,
-                      where: str = "line", convert=None, max_problems: int = 50) -> list[tuple]:
+                      where: str = "line", convert=None, max_problems: int = 50,
+                      skew: int | None = None) -> list[tuple]:
     """Validate ``(position, object)`` pairs into exposure rows, all or nothing.
 
     Each object is checked by :func:`normalize_exposure`; its experiment must be in the
@@ -324,7 +335,7 @@ def prepare_exposures(conn: Connection, items: list[tuple[int, object]], *,
             derived = isinstance(obj, dict) and obj.get("id") is None
             if derived:
                 obj = {**obj, "id": content_id(b"exposure\n" + canonical_json(obj))}
-            row = normalize_exposure(obj, line=ln, now=now)
+            row = normalize_exposure(obj, line=ln, now=now, skew=skew)
             name, arm = row[1], row[3]
             if name not in arms_of:
                 found = conn.execute(sa.select(experiments_table.c.arms)
@@ -368,7 +379,8 @@ def import_exposures(store: Store, items: list[tuple[int, object]], *,
     transaction and one chain block, or nothing. Ids already recorded are counted as
     duplicates."""
     with store.read() as conn:
-        rows = prepare_exposures(conn, items, where=where, convert=convert)
+        rows = prepare_exposures(conn, items, where=where, convert=convert,
+                                 skew=store.settings.clock_skew)
     with store.write() as conn:
         _refuse_conflicts(conn, rows)
         inserted = append_exposures_in(conn, store, rows)

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 
 def _clean(x):
@@ -276,6 +276,18 @@ def independence(other: str, arms_a: list[str], arms_b: list[str], pairs: list[t
                               control_b=control_b, alpha=alpha)
 
 
+def pearson(table: np.ndarray) -> tuple[float, float, int, float]:
+    """Pearson's chi-square test of independence of a contingency table with no empty row
+    or column (no continuity correction; ``scipy.stats.chi2_contingency`` without its
+    per-call overhead, which dominated a run over hundreds of experiment pairs): (statistic,
+    p-value, degrees of freedom, smallest expected count)."""
+    t = np.asarray(table, dtype=np.float64)
+    expected = np.outer(t.sum(1), t.sum(0)) / t.sum()
+    chi2 = float(((t - expected) ** 2 / expected).sum())
+    dof = (t.shape[0] - 1) * (t.shape[1] - 1)
+    return chi2, float(special.chdtrc(dof, chi2)), dof, float(expected.min())
+
+
 def independence_table(other: str, arms_a: list[str], arms_b: list[str], table: np.ndarray,
                        *, control_a: str, control_b: str, alpha: float = 0.001
                        ) -> Independence:
@@ -294,10 +306,8 @@ def independence_table(other: str, arms_a: list[str], arms_b: list[str], table: 
     dof = 0
     judged = False
     if keep_r.sum() >= 2 and keep_c.sum() >= 2:
-        sub = table[np.ix_(keep_r, keep_c)]
-        res = stats.chi2_contingency(sub, correction=False)
-        chi2, p, dof = float(res.statistic), float(res.pvalue), int(res.dof)
-        judged = bool(res.expected_freq.min() >= 5)
+        chi2, p, dof, least = pearson(table[np.ix_(keep_r, keep_c)])
+        judged = least >= 5
     return Independence(other, n, {a: {b: int(table[rows[a], cols[b]]) for b in arms_b}
                                    for a in arms_a},
                         chi2, dof, p, judged, judged and p is not None and p < alpha, overlaps)
@@ -382,12 +392,12 @@ def _residue_test(modulus: int, ids: np.ndarray, ok: np.ndarray, arm_index: np.n
     label, n = f"id-mod-{modulus}", int(keep.sum())
     if table.shape[0] < 2 or table.shape[1] < 2:
         return OrderTest(label, None, None, None, None, n, note="one arm or one residue")
-    res = stats.chi2_contingency(table, correction=False)
-    if res.expected_freq.min() < 5:
+    chi2, p, _dof, least = pearson(table)
+    if least < 5:
         return OrderTest(label, None, None, None, None, n,
                          note="too few subjects (a cell expects fewer than 5)")
-    v = math.sqrt(res.statistic / (n * (min(table.shape) - 1)))
-    return OrderTest(label, None, float(res.statistic), float(res.pvalue), v, n)
+    v = math.sqrt(chi2 / (n * (min(table.shape) - 1)))
+    return OrderTest(label, None, chi2, p, v, n)
 
 
 def order_tests(subjects: list[str], arm_index: np.ndarray, names: list[str], control: int, *,

@@ -134,25 +134,29 @@ def order(assign: Assignments, table: Table | None = None, *, alpha: float = 0.0
                        alpha=alpha)
 
 
-def _codes(assign: Assignments) -> dict[str, int]:
-    return dict(zip(assign.subjects, assign.index().tolist(), strict=True))
+def _universe(assigns) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each assignment as (its subjects' positions in one numbering of every subject of
+    ``assigns``, their arm indices): the shared subjects of a pair found by array lookup."""
+    number: dict[str, int] = {}
+    return {name: (np.fromiter((number.setdefault(s, len(number)) for s in a.subjects),
+                               dtype=np.int64, count=len(a.subjects)), a.index())
+            for name, a in assigns.items()}
 
 
 def pair_test(mine: Assignments, other: str, theirs: Assignments, *, alpha: float = 0.001,
               min_shared: int = 100, codes=None) -> Independence | None:
     """Independence of two assignments over their shared subjects (None: none shared;
-    fewer than ``min_shared``: not judged). ``codes``: the two subject -> arm index maps,
-    when the caller already has them."""
-    a, b = codes or (_codes(mine), _codes(theirs))
-    if len(b) < len(a):
-        shared = [(a[s], j) for s, j in b.items() if s in a]
-    else:
-        shared = [(i, b[s]) for s, i in a.items() if s in b]
-    if not shared:
+    fewer than ``min_shared``: not judged). ``codes``: the two assignments as
+    :func:`_universe` numbers them, when the caller already has them."""
+    (pa, ia), (pb, ib) = codes or _universe({0: mine, 1: theirs}).values()
+    dense = np.full(int(max(pa.max(initial=-1), pb.max(initial=-1))) + 1, -1, dtype=np.int64)
+    dense[pb] = ib
+    j = dense[pa]
+    shared = (j >= 0) & (ia >= 0)
+    if not shared.any():
         return None
-    ij = np.asarray(shared, dtype=np.int64)
-    table = np.zeros((len(mine.names), len(theirs.names)), dtype=np.int64)
-    np.add.at(table, (ij[:, 0], ij[:, 1]), 1)
+    na, nb = len(mine.names), len(theirs.names)
+    table = np.bincount(ia[shared] * nb + j[shared], minlength=na * nb).reshape(na, nb)
     res = independence_table(other, mine.names, theirs.names, table, control_a=mine.control,
                              control_b=theirs.control, alpha=alpha)
     if res.shared < min_shared:
@@ -210,7 +214,7 @@ def correlated_assignment(assigns: dict[str, Assignments], judged: list[str],
     ``assigns`` (each pair once) and against ID order and its table's time columns, all
     tests Holm-adjusted as one family, so the chance that a run with no correlated
     assignment reports any is at most ``alpha``."""
-    codes = {name: _codes(a) for name, a in assigns.items()}
+    codes = _universe(assigns)
     pairs: list[tuple[str, Independence]] = []
     done: set[frozenset] = set()
     for name in judged:

@@ -12,8 +12,9 @@ first value an arm ran on, the second, …), so a model A/B test is one regime u
 arm's model changes under it.
 
 For each treatment arm against control the report gives the metric per regime, and a
-treatment-by-regime interaction test: Cochran's Q over the per-regime effects, chi-square
-with R - 1 degrees of freedom, and I². The subject is the unit: a subject's exposures in a
+treatment-by-regime interaction test: Cochran's Q over the per-regime effects, referred to
+Welch's F(R - 1, nu2) (the small-sample correction for estimated weights; chi-square
+ignores it and is liberal at moderate sizes), and I². The subject is the unit: a subject's exposures in a
 regime are averaged first, and a regime's effect is the difference of the arms' means of
 subject means, with Welch standard errors over subjects. A subject's repeated exposures are
 correlated (the same user, the same habits); counted as independent they made Q reject a
@@ -77,6 +78,8 @@ class Interaction:
     p_value: float | None
     i2: float | None
     note: str | None = None
+    f: float | None = None  # Welch's F: Q / (R - 1) with the small-sample correction
+    dof2: float | None = None  # its denominator degrees of freedom
 
 
 @dataclass
@@ -171,7 +174,7 @@ def split(experiment: str, rows, epochs: dict[str, list[tuple[int, int]]], arms:
             f"R{n}", key, mine[0].at, mine[-1].at, len(mine),
             {a: _arm_metric([r for r in mine if r.arm == a]) for a in arms
              if any(r.arm == a for r in mine)}))
-    report.interactions = [_interaction(report.regimes, a, control) for a in arms if a != control]
+    report.interactions = [interaction(report.regimes, a, control) for a in arms if a != control]
     return report
 
 
@@ -192,17 +195,50 @@ def interval(effect: float, a: ArmMetric, c: ArmMetric,
     return effect - half, effect + half, df
 
 
-def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
+def _satterthwaite(va: float, na: int, vc: float, nc: int) -> float:
+    """Welch-Satterthwaite degrees of freedom of a difference of two means."""
+    a, c = va / na, vc / nc
+    den = a * a / (na - 1) + c * c / (nc - 1)
+    return (a + c) ** 2 / den if den > 0 else math.inf
+
+
+def heterogeneity(effects, ses, dfs) -> tuple[float, float, float, float]:
+    """Welch's test that R effects (each with its standard error, estimated on ``dfs``
+    degrees of freedom) are equal: Cochran's Q with estimated weights, referred to
+    F(R - 1, nu2) with Welch's (1951) small-sample correction instead of chi-square, which
+    ignores that the weights are estimated and is liberal at moderate sizes.
+
+    Returns (Q, F, nu2, p). Vectorised: each argument is (R,) or (..., R)."""
+    d = np.asarray(effects, dtype=np.float64)
+    w = 1.0 / np.asarray(ses, dtype=np.float64) ** 2
+    nu = np.asarray(dfs, dtype=np.float64)
+    k = d.shape[-1]
+    sw = w.sum(axis=-1, keepdims=True)
+    pooled = (w * d).sum(axis=-1, keepdims=True) / sw
+    q = (w * (d - pooled) ** 2).sum(axis=-1)
+    lam = ((1.0 - w / sw) ** 2 / nu).sum(axis=-1)
+    f = q / (k - 1) / (1.0 + 2.0 * (k - 2) * lam / (k * k - 1))
+    nu2 = np.where(lam > 0, (k * k - 1) / (3.0 * np.maximum(lam, 1e-300)), np.inf)
+    p = np.where(np.isfinite(nu2), stats.f.sf(f, k - 1, np.minimum(nu2, 1e12)),
+                 stats.chi2.sf(q, k - 1))
+    return q, f, nu2, p
+
+
+def interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
+    """The treatment-by-regime interaction test of ``arm`` against ``control`` over the
+    regimes' subject-level metrics (the test MW404 reports)."""
     effects: dict[str, dict] = {}
     for reg in regimes:
         a, c = reg.arms.get(arm), reg.arms.get(control)
         if not a or not c or a.measured < 2 or c.measured < 2:
             continue
-        se = math.sqrt(a.subject_sd ** 2 / a.measured + c.subject_sd ** 2 / c.measured)
+        va, vc = a.subject_sd ** 2, c.subject_sd ** 2
+        se = math.sqrt(va / a.measured + vc / c.measured)
         effect = a.subject_mean - c.subject_mean
-        low, high, df = interval(effect, a, c)
+        low, high, _df = interval(effect, a, c)
         effects[reg.label] = {"effect": effect, "se": se, "low": low, "high": high,
-                              "level": LEVEL, "df": df,
+                              "level": LEVEL,
+                              "df": _satterthwaite(va, a.measured, vc, c.measured),
                               "n_arm": a.n, "n_control": c.n,
                               "subjects_arm": a.measured, "subjects_control": c.measured}
     usable = {k: e for k, e in effects.items() if e["se"] > 0}
@@ -210,13 +246,14 @@ def _interaction(regimes: list[Regime], arm: str, control: str) -> Interaction:
         return Interaction(arm, control, effects, None, 0, None, None,
                            note="fewer than two regimes with a metric for two subjects in "
                                 "both arms")
-    w = np.array([1 / e["se"] ** 2 for e in usable.values()])
-    d = np.array([e["effect"] for e in usable.values()])
-    pooled = float((w * d).sum() / w.sum())
-    q = float((w * (d - pooled) ** 2).sum())
+    q, f, nu2, p = heterogeneity([e["effect"] for e in usable.values()],
+                                 [e["se"] for e in usable.values()],
+                                 [e["df"] for e in usable.values()])
     dof = len(usable) - 1
-    return Interaction(arm, control, effects, q, dof, float(stats.chi2.sf(q, dof)),
-                       max(0.0, (q - dof) / q) if q > 0 else 0.0)
+    q = float(q)
+    return Interaction(arm, control, effects, q, dof, float(p),
+                       max(0.0, (q - dof) / q) if q > 0 else 0.0,
+                       f=float(f), dof2=float(nu2))
 
 
 ALPHA = 0.05  # MW404 says an arm's effect differs by regime below this p-value

@@ -173,7 +173,7 @@ class Ledger:
             fields.setdefault(field, res.digest)
         row = ledger_experiments.normalize_exposure(
             {**fields, "id": id, "experiment": exp.name, "subject": subject, "arm": arm,
-             "at": at, "metric": metric})
+             "at": at, "metric": metric}, skew=self.store.settings.clock_skew)
         self.recorder.submit_exposure(row)
         return row[0]
 
