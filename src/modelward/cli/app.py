@@ -24,8 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decisions": ("decisions", "Production decisions and their record."),
     "erase": ("decisions", "Erase the raw input/output text kept for a subject and destroy "
               "the key of its chained digests; the chained record stays intact."),
-    "verify": ("chain", "Recompute every chain block; exit 0 when intact, 1 naming the first "
-               "broken block."),
+    "verify": ("chain", "Recompute the chain from the newest signed checkpoint (all of it with "
+               "--full or without a key); exit 0 when intact, 1 naming the first broken block."),
     "chain": ("chain", "The tamper-evident decision log."),
     "audit": ("audit", "Which artifacts produced a decision, whether that matches the alias at "
               "that moment, whether their payloads are still retained, and whether the record "

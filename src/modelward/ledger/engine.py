@@ -204,6 +204,7 @@ class Store:
         import fcntl
 
         path = self._sqlite_file.with_name(self._sqlite_file.name + ".migrate-lock")
+        make_dirs(path.parent, self.settings.umask_bits)
         create_file(path, self.settings.umask_bits)
         with open(path, "rb") as fh:  # noqa: PTH123
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
