@@ -338,6 +338,18 @@ def _breakdown(home: Path, url: str | None, results: list[dict]) -> tuple[list[f
     return [r["seconds"] for r in runs.values() if r["source"] == "watch" and r["seconds"]], n
 
 
+def run_in_schema(args) -> None:
+    """On PostgreSQL: in a fresh schema of ``--database-url``, dropped afterwards."""
+    from record_postgres import Schema
+
+    schema = Schema(args.database_url)
+    try:
+        args.database_url = schema.url
+        run(args)
+    finally:
+        schema.drop()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=3000, help="decisions per second sent")
@@ -350,7 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--interval", type=int, default=60, help="serve --watch INTERVAL (s)")
     ap.add_argument("--probe-every", type=float, default=20, help="fingerprint schedule (s)")
     ap.add_argument("--grace", type=int, default=5, help="[check.MW105] grace (s)")
-    ap.add_argument("--database-url", help="default: a fresh SQLite file")
+    ap.add_argument("--database-url", help="PostgreSQL: measured in a fresh schema of it "
+                    "(default: a fresh SQLite file)")
     ap.add_argument("--out", help="scratch directory (default: bench/out/detect)")
     ap.add_argument("--quick", action="store_true", help="tiny rate, one incident: a smoke test")
     args = ap.parse_args(argv)
@@ -361,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
                      backend="postgresql" if args.database_url else "sqlite")
     c.note(f"{args.rate:,.0f} decisions/s in batches of {args.batch}; incidents "
            f"{' '.join(args.incidents)}")
-    run(args)
+    (run_in_schema if args.database_url else run)(args)
 
 
 if __name__ == "__main__":
