@@ -60,7 +60,8 @@ def _prepare(home: Path, url: str | None):
     with store.write() as conn:
         aliases.set_alias(conn, "chat/v1", model.digest)
         aliases.set_alias(conn, "prompt/support@production", prompt.digest)
-        _tok, secret = tokens.create(conn, role="writer", name="bench")
+        _tok, secret = tokens.create(conn, role="writer", name="bench",
+                                     email="bench@example.com")
     uses = [ledger.resolve("chat/v1"), ledger.resolve("prompt/support@production")]
     return ledger, uses, secret
 
@@ -83,8 +84,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, url: str | None) -> tuple[subprocess.Popen, str]:
-    """``modelward serve`` in a subprocess; returns it and its base URL once /healthz answers."""
+def start_server(home: Path, url: str | None, extra: list[str] | None = None,
+                 log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """``modelward serve`` in a subprocess; returns it and its base URL once /healthz answers.
+    ``extra``: more ``serve`` options; ``log``: a file for its stderr (a long run would fill
+    a pipe nobody reads)."""
     import httpx
 
     port = _free_port()
@@ -93,13 +97,15 @@ def start_server(home: Path, url: str | None) -> tuple[subprocess.Popen, str]:
            "PYTHONPATH": str(c.SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from modelward.cli.app import main; main()",
-         "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "serve", "--host", "127.0.0.1", "--port", str(port), *(extra or [])],
+        env=env, stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb") if log else subprocess.PIPE)  # noqa: SIM115 (the child's)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"serve bench: the server exited: {proc.stderr.read().decode()}")
+            said = log.read_text() if log else proc.stderr.read().decode()
+            raise SystemExit(f"serve bench: the server exited: {said}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return proc, base
