@@ -5,7 +5,6 @@ finding resolves the alert (``send_resolved``)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -15,7 +14,7 @@ import pytest
 
 from modelward.settings import Settings
 
-from ..web.browser import free_port
+from ..web.browser import free_port, require_program
 from .receiver import Receiver
 from .test_alerts import GHOST, run, stray_decisions
 
@@ -23,13 +22,8 @@ ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 
 
 def require_alertmanager() -> None:
-    if ALERTMANAGER.is_file() and os.access(ALERTMANAGER, os.X_OK):
-        return
-    message = (f"{ALERTMANAGER} is missing: `apt-get install -y prometheus-alertmanager` "
-               "(.ci/run does)")
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "; the Alertmanager test is required under CI")
-    pytest.skip(message)
+    require_program(ALERTMANAGER, "`apt-get install -y prometheus-alertmanager` (.ci/run does)",
+                    "the Alertmanager tests")
 
 
 def _until(what, probe, timeout=60.0):

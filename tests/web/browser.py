@@ -23,14 +23,19 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
-def require_chromium() -> None:
-    if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
+def require_program(path: Path, install: str, tests: str) -> None:
+    """Skip unless the Debian program at ``path`` runs; under CI (which installs it) fail."""
+    if path.is_file() and os.access(path, os.X_OK):
         return
-    message = (f"{CHROMIUM} is missing: install Debian's chromium (`make browser`, or "
-               "`apt-get install -y chromium`)")
+    message = f"{path} is missing: {install}"
     if os.environ.get("CI") == "true":
-        pytest.fail(message + "; the browser tests are required under CI")
+        pytest.fail(f"{message}; {tests} are required under CI")
     pytest.skip(message)
+
+
+def require_chromium() -> None:
+    require_program(CHROMIUM, "install Debian's chromium (`make browser`, or "
+                    "`apt-get install -y chromium`)", "the browser tests")
 
 
 def free_port() -> int:

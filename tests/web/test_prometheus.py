@@ -5,7 +5,6 @@ series and the alert a recorded guard run opens are read back through its HTTP A
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -20,7 +19,7 @@ from modelward.ledger import aliases, artifacts
 from modelward.ledger import tokens as ledger_tokens
 
 from .apiclient import digest
-from .browser import ROOT, Server, free_port
+from .browser import ROOT, Server, free_port, require_program
 from .browser import modelward as run_cli
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -29,12 +28,8 @@ DASHBOARD = ROOT / "docs" / "monitoring" / "grafana-dashboard.json"
 
 
 def require_prometheus() -> None:
-    if PROMETHEUS.is_file() and os.access(PROMETHEUS, os.X_OK):
-        return
-    message = f"{PROMETHEUS} is missing: `apt-get install -y prometheus` (.ci/run does)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "; the Prometheus test is required under CI")
-    pytest.skip(message)
+    require_program(PROMETHEUS, "`apt-get install -y prometheus` (.ci/run does)",
+                    "the Prometheus tests")
 
 
 def _post(url: str, token: str, body) -> dict:

@@ -32,10 +32,16 @@ def _grouped(conn, src, keys, *, where=()) -> list:
 
 def digest_usage(conn: Connection, *, since: int | None) -> dict[tuple[str, str], list]:
     src = rollups.window(conn, since)
+    return fold_usage((row[:len(DIGEST_FIELDS)], int(row[len(DIGEST_FIELDS)]), row[-3], row[-2])
+                      for row in _grouped(conn, src, DIGEST_FIELDS))
+
+
+def fold_usage(groups) -> dict[tuple[str, str], list]:
+    """(field, digest) -> [decisions, first, last] from (digests per field, count, first,
+    last) groups: the one fold of the raw and the rollup paths."""
     usage: dict[tuple[str, str], list] = {}
-    for row in _grouped(conn, src, DIGEST_FIELDS):
-        n, first, last = int(row[len(DIGEST_FIELDS)]), row[-3], row[-2]
-        for field, digest in zip(DIGEST_FIELDS, row[:len(DIGEST_FIELDS)], strict=True):
+    for digests, n, first, last in groups:
+        for field, digest in zip(DIGEST_FIELDS, digests, strict=True):
             if digest is None:
                 continue
             u = usage.get((field, digest))

@@ -191,21 +191,10 @@ def digest_usage(conn: Connection, *, since: int | None, rollups: bool = False
     if rollups:
         return rollup_usage.digest_usage(conn, since=since)
     cols = [decisions.c[f] for f in DIGEST_FIELDS]
-    usage: dict[tuple[str, str], list] = {}
     rows = conn.execute(sa.select(*cols, sa.func.count(), sa.func.min(decisions.c.at),
                                   sa.func.max(decisions.c.at))
                         .where(_since(decisions.c.at, since)).group_by(*cols))
-    for row in rows:
-        n, first, last = row[len(cols):]
-        for field, digest in zip(DIGEST_FIELDS, row[:len(cols)], strict=True):
-            if digest is None:
-                continue
-            u = usage.get((field, digest))
-            if u is None:
-                usage[(field, digest)] = [n, first, last]
-            else:
-                u[0], u[1], u[2] = u[0] + n, min(u[1], first), max(u[2], last)
-    return usage
+    return rollup_usage.fold_usage((row[:len(cols)], *row[len(cols):]) for row in rows)
 
 
 def unregistered_examples(conn: Connection, field: str, *, since: int | None,
