@@ -369,6 +369,7 @@ def test_ed25519_heads_and_a_heads_log(ready, tmp_path, monkeypatch):
     # the newest block deleted after the export: verify is fooled, the log is not
     cli.sql("DELETE FROM decisions WHERE block = 3")
     cli.sql("DELETE FROM chain_blocks WHERE number = 3")
+    cli.sql("DELETE FROM decision_rollups WHERE block = 3")  # else its rollups give it away
     assert cli.ok("verify").startswith("chain intact: 2 blocks")
     assert cli.fails("chain", "check", "--heads", log, code=1) == (
         "head 3 (block 3): block 3 named by the exported head is gone (the ledger ends at "

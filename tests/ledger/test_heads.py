@@ -11,7 +11,7 @@ import pytest
 
 from modelward.errors import ConfigError, ValidationError
 from modelward.ledger import chain, decisions, heads
-from modelward.ledger.schema import chain_blocks
+from modelward.ledger.schema import chain_blocks, decision_rollups
 from modelward.ledger.schema import decisions as decisions_table
 from modelward.settings import Settings
 
@@ -67,6 +67,8 @@ def test_head_catches_truncation_and_accepts_growth(store, blocks):
     with store.write() as conn:
         conn.execute(decisions_table.delete().where(decisions_table.c.block >= BLOCKS))
         conn.execute(chain_blocks.delete().where(chain_blocks.c.number >= BLOCKS))
+        # (their rollups left behind would give the deletion away to verify)
+        conn.execute(decision_rollups.delete().where(decision_rollups.c.block >= BLOCKS))
     assert verify(store).ok
     assert check(store, exported) == [
         f"block {BLOCKS} named by the exported head is gone (the ledger ends at block "
@@ -166,6 +168,7 @@ def test_a_heads_log_proves_the_ledger_extends_every_head(store, blocks, tmp_pat
     with store.write() as conn:
         conn.execute(decisions_table.delete().where(decisions_table.c.block == BLOCKS + 2))
         conn.execute(chain_blocks.delete().where(chain_blocks.c.number == BLOCKS + 2))
+        conn.execute(decision_rollups.delete().where(decision_rollups.c.block == BLOCKS + 2))
     assert verify(store).ok  # verify alone sees a shorter, intact chain
     with store.read() as conn:
         assert heads.check_log(conn, logged, heads.Keys()) == [
