@@ -21,6 +21,7 @@ from ..settings import Settings
 from ..timefmt import iso, now_us
 from . import config as check_config
 from . import registry
+from .acks import AckSuppression
 from .refs import facts, facts_of
 from .runner import Report, resolve_since, run
 
@@ -54,7 +55,9 @@ def run_and_record(store: Store, settings: Settings, *, source: str, select=None
             ledger_findings.fail_run(conn, run_id, finished_at=now_us(),
                                      error=f"{type(exc).__name__}: {exc}")
         raise
-    rows = [_row(f) for f in report.findings]
+    # acknowledged findings are still shown by this run: their lifecycle goes on
+    rows = [_row(f) for f in report.findings] + [
+        _row(f) for f, s in report.suppressed if isinstance(s, AckSuppression)]
     with store.write() as conn:
         ledger_findings.finish_run(conn, run_id, rows, finished_at=now_us(),
                                    guards=report.guards_run,
