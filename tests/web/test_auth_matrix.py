@@ -52,6 +52,8 @@ EXPECTED = {
     ("POST", "/api/v1/feedback"): WRITE,
     ("GET", "/api/v1/findings"): READ,
     ("GET", "/api/v1/findings/latest"): READ,
+    ("POST", "/api/v1/findings/{key}/ack"): ("admin", "approver", "writer"),
+    ("DELETE", "/api/v1/findings/{key}/ack"): ("admin", "approver", "writer"),
     ("GET", "/api/v1/fingerprints"): READ,
     ("GET", "/api/v1/fingerprints/compare"): READ,
     ("GET", "/api/v1/people"): READ,
