@@ -138,8 +138,8 @@ def of_finding(conn: Connection, key: str) -> list[Ack]:
         a.finding_key == key).order_by(a.created_at, a.id))]
 
 
-def after(conn: Connection, cursor: int, limit: int = 500) -> list[Ack]:
-    """Acks made after ``cursor`` (their created_at), oldest first: the event stream."""
+def made_after(conn: Connection, at: int, limit: int = 500) -> list[Ack]:
+    """Acks made at or after ``at``, oldest first: the event stream."""
     a = finding_acks.c
     return [_ack(r) for r in conn.execute(sa.select(finding_acks).where(
-        a.created_at > cursor).order_by(a.created_at, a.id).limit(limit))]
+        a.created_at >= at).order_by(a.created_at, a.id).limit(limit))]

@@ -244,3 +244,11 @@ def by_state(conn: Connection, state: str, *, guard: str | None = None,
 def _chunks(items: list) -> Iterable[list]:
     for i in range(0, len(items), CHUNK):
         yield items[i:i + CHUNK]
+
+
+def finished_after(conn: Connection, at: int, limit: int = 100) -> list[Run]:
+    """Completed runs that finished at or after ``at``, oldest first (the event stream)."""
+    c = check_runs.c
+    return [_run(r) for r in conn.execute(
+        sa.select(check_runs).where(c.status == "done", c.finished_at >= at)
+        .order_by(c.finished_at, c.id).limit(limit))]

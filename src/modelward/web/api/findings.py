@@ -16,6 +16,7 @@ from ...ledger import findings as ledger_findings
 from ...timefmt import iso, now_us
 from .. import checkruns
 from ..auth import READ, WRITE, require
+from . import finding_events
 from ._common import JSON, Text, acting_as, query_time, store_of
 
 ACK_ROLES = (*WRITE, "approver")  # any token that names a person
@@ -128,3 +129,6 @@ def unacknowledge(key: str, request: Request) -> dict:
     when it has none."""
     actor = acting_as(request, None, "actor")
     return JSON(acks.unacknowledge(store_of(request), key, actor=actor).to_dict())
+
+
+router.include_router(finding_events.router)  # GET /findings/events
