@@ -112,3 +112,21 @@ def test_a_token_without_an_email_cannot_acknowledge(api):
                            headers={"Authorization": f"Bearer {secret}"})
     assert error(resp, 403)["code"] == "forbidden"
     assert _acks(api.store) == []
+
+
+def test_the_event_streams_are_bounded(api, monkeypatch):
+    from modelward.web.api import finding_events
+
+    monkeypatch.setattr(finding_events, "MAX_STREAMS", 0)
+    got = error(api.get("/api/v1/findings/events"), 429)
+    assert got["code"] == "too_many_streams"
+    assert finding_events.open_streams(api.client.app) == 0
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "1-", "-1", "1-2-3", "9" * 40 + "-1",
+                                   "12-" + "9" * 40, "１２-3", "12 -3\n"])
+def test_a_foreign_last_event_id_starts_from_now(value):
+    from modelward.guards.events import Cursor
+
+    assert Cursor.parse(value) is None
+    assert Cursor.parse("1765000000000000-2") == Cursor(1765000000000000, 2)

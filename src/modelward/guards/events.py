@@ -10,6 +10,7 @@ client that reconnects with ``Last-Event-ID`` gets every later event once, none 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..ledger import acks as ledger_acks
@@ -18,6 +19,7 @@ from ..ledger import findings as ledger_findings
 from ..ledger.engine import Store
 from ..timefmt import iso
 
+_ID = re.compile(r"([0-9]{1,18})-([0-9]{1,9})\Z")
 MAX_BATCH = 200  # events read per poll; the rest follow on the next
 
 
@@ -34,10 +36,8 @@ class Cursor:
         """A ``Last-Event-ID``; None when absent or not one of ours (then: from now)."""
         if not value:
             return None
-        at, sep, n = value.strip().partition("-")
-        if not sep or not at.isdigit() or not n.isdigit() or len(at) > 19 or len(n) > 9:
-            return None
-        return cls(int(at), int(n))
+        m = _ID.match(value)
+        return cls(int(m.group(1)), int(m.group(2))) if m else None
 
 
 @dataclass(frozen=True)
