@@ -62,6 +62,11 @@ async def finding_events(
     """A ``text/event-stream`` of ``finding.opened``, ``finding.resolved`` and
     ``finding.acknowledged`` events as guard runs and acks record them; each ``data:`` is
     one JSON object (the finding's key, code, severity, subject, …, or the ack)."""
+    return event_response(request, last_event_id)
+
+
+def event_response(request: Request, last_event_id: str | None) -> StreamingResponse:
+    """The stream, for the API route and the findings page's ``/findings/events``."""
     store = store_of(request)
     cursor = events.Cursor.parse(last_event_id) or events.Cursor(now_us())
     app = request.app

@@ -67,6 +67,8 @@ def latest_findings(
     q: str | None = Query(None, description="Words that must all appear in the code, name, "
                           "subject, message or the ids a finding names (case-insensitive)."),
     new: bool = Query(False, description="Only findings new since the previous run."),
+    state: str | None = Query(None, description="Only open (nobody acknowledged them) or "
+                              "acknowledged findings."),
 ) -> dict:
     """The latest recorded guard run, ranked by guard, filtered, each finding marked
     ``new`` when the previous run did not show it: what the dashboard's findings page
@@ -74,7 +76,7 @@ def latest_findings(
     ``findings_max_age``; ``state`` says whether one is running."""
     store = store_of(request)
     filters = Filters.parse(severity=severity, guard=guard, alias=alias,
-                            since=query_time(since, "since"), q=q, new=new)
+                            since=query_time(since, "since"), q=q, new=new, state=state)
     checkruns.ensure_fresh(request.app)
     shown = listing(store, filters)
     return {
@@ -83,7 +85,7 @@ def latest_findings(
         "previous_run": shown.previous.to_dict() if shown.previous else None,
         "filters": {"severity": filters.severity, "guard": filters.guard,
                     "alias": filters.alias, "since": iso(filters.since), "q": filters.q,
-                    "new": filters.new},
+                    "new": filters.new, "state": filters.state},
         "total": shown.total,
         "shown": shown.shown,
         "summary": shown.counts(),
