@@ -73,3 +73,28 @@ def test_bad_input_is_exit_2_naming_it(home):
     res = cli(home, "check")
     assert res.returncode == 2 and "kind must be one of" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_findings_ack_list_and_unack_as_a_user_runs_them(home):
+    home, _receiver = home
+    assert cli(home, "check", "--select", "MW101").returncode == 1
+    listed = cli(home, "findings", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    key = row["key"]
+    bad = cli(home, "findings", "ack", key, "--reason", "known", "--until", "soon",
+              "--as", "ana@example.com")
+    assert bad.returncode == 2 and "until" in bad.stderr
+    assert cli(home, "findings", "ack", key, "--as", "ana@example.com").returncode == 2
+    done = cli(home, "findings", "ack", key, "--reason", "vendor digest pending",
+               "--until", "2d", "--as", "ana@example.com")
+    assert done.returncode == 0, done.stderr
+    assert "acknowledged by ana@example.com until" in done.stdout
+    assert cli(home, "check", "--select", "MW101").returncode == 0  # suppressed by the ack
+    shown = cli(home, "findings", "list", "--state", "acknowledged")
+    assert key in shown.stdout and "acknowledged by ana@example.com" in shown.stdout
+    assert cli(home, "findings", "list").stdout.strip() == "no open findings"
+    assert cli(home, "findings", "unack", key, "--as", "bo@example.com").returncode == 0
+    assert cli(home, "findings", "unack", key, "--as", "bo@example.com").returncode == 2
+    assert cli(home, "check", "--select", "MW101").returncode == 1
+    assert cli(home, "findings", "list", "--state", "nope").returncode == 2

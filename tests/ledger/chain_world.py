@@ -4,6 +4,7 @@ ledger's own write paths (so each is sealed as it would be in production)."""
 from __future__ import annotations
 
 from modelward.ledger import (
+    acks,
     aliases,
     artifacts,
     closures,
@@ -121,5 +122,9 @@ def build(store) -> dict:
     with store.write() as conn:  # two retirements (of record blocks: nothing is dropped)
         retirement.mark(conn, [2], before=T0, now=T0 + 150, method="rows")
         retirement.mark(conn, [3], before=T0 + 1, now=T0 + 151, method="partition")
+    with store.write() as conn:  # who silenced which finding (chained)
+        for i in range(2):
+            acks.add(conn, key=f"{i:016x}", code="MW101", actor="ana@example.com",
+                     reason=f"known {i}", at=T0 + 150 + i, until=T0 + 10**9 if i else None)
     return {"base": base, "tuned": tuned, "decisions": decision_ids, "runs": runs,
             "feedback": [f["id"] for f in fb]}

@@ -12,6 +12,10 @@ Webhook messages are signed: ``X-Modelward-Signature: v1=<hex HMAC-SHA256>`` ove
 receiver can check the sender, refuse stale timestamps and drop a replayed id.
 Alertmanager keeps an alert firing only while it is re-sent, so each dispatch also re-posts
 every open finding routed to an Alertmanager channel (not recorded as deliveries).
+
+An acknowledged finding (:mod:`modelward.guards.acks`) is not announced and not re-posted
+(so Alertmanager lets its alert lapse); when its ack expires or is revoked while it is still
+open, the next run announces it again, once.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .._version import __version__
+from ..ledger import acks as ledger_acks
 from ..ledger import alerts as ledger_alerts
 from ..ledger.engine import Store
 from ..settings import Settings
@@ -106,6 +111,13 @@ def notify(store: Store, settings: Settings, run_id: str, *, sleep=time.sleep) -
         return summary
     with store.read() as conn:
         moved = ledger_alerts.transitions(conn, run_id)
+        now = now_us()
+        acked = ledger_acks.active(conn, now)
+        again = set(ledger_acks.lapsed(conn, now))
+        if again:  # an ack expired or was revoked while the finding stayed open
+            moved += [replace(t, run_id=run_id) for t in ledger_alerts.open_transitions(conn)
+                      if t.key in again]
+    moved = [t for t in moved if not (t.state == "opened" and t.key in acked)]
     rows = [{"channel": ch.name, "finding_key": t.key, "transition": t.state,
              "run_id": t.run_id, "code": t.code, "severity": t.severity,
              "payload": messages.build(ch, t, cfg.dashboard_url)}
@@ -169,7 +181,8 @@ def _refresh_alertmanager(store: Store, cfg: AlertConfig, summary: Summary) -> N
     if not managers:
         return
     with store.read() as conn:
-        still_open = ledger_alerts.open_transitions(conn)
+        acked = ledger_acks.active(conn, now_us())
+        still_open = [t for t in ledger_alerts.open_transitions(conn) if t.key not in acked]
     for ch in managers:
         alerts = [messages.build(ch, t, cfg.dashboard_url)["alertmanager"][0]
                   for t in still_open if ch.routes(t.code, t.severity)]

@@ -15,12 +15,14 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import ValidationError
+from ..ledger import acks as ledger_acks
 from ..ledger import findings as ledger_findings
 from ..ledger.engine import Store
 from ..settings import Settings
 from ..timefmt import iso, now_us
 from . import config as check_config
 from . import registry
+from .acks import AckSuppression
 from .refs import facts, facts_of
 from .runner import Report, resolve_since, run
 
@@ -28,6 +30,8 @@ SOURCES = ("check", "dashboard", "watch")
 MAX_SEARCH = 200
 MAX_ALIAS = 300
 CODE_PREFIX = re.compile(r"MW[0-9]{0,3}\Z")
+LIVE_STATES = ("open", "acknowledged")  # the states of a finding the latest run showed
+RESOLVED_SHOWN = 20  # recently resolved findings listed under the latest run's
 
 
 def run_and_record(store: Store, settings: Settings, *, source: str, select=None,
@@ -54,7 +58,9 @@ def run_and_record(store: Store, settings: Settings, *, source: str, select=None
             ledger_findings.fail_run(conn, run_id, finished_at=now_us(),
                                      error=f"{type(exc).__name__}: {exc}")
         raise
-    rows = [_row(f) for f in report.findings]
+    # acknowledged findings are still shown by this run: their lifecycle goes on
+    rows = [_row(f) for f in report.findings] + [
+        _row(f) for f, s in report.suppressed if isinstance(s, AckSuppression)]
     with store.write() as conn:
         ledger_findings.finish_run(conn, run_id, rows, finished_at=now_us(),
                                    guards=report.guards_run,
@@ -86,10 +92,11 @@ class Filters:
     since: int | None = None  # last seen (else opened) at or after
     q: str | None = None  # words that must all appear (code, name, subject, message, ids)
     new: bool = False  # only findings new since the previous run
+    state: str | None = None  # open (nobody acknowledged it) | acknowledged
 
     @classmethod
     def parse(cls, *, severity=None, guard=None, alias=None, since=None, q=None,
-              new=False) -> Filters:
+              new=False, state=None) -> Filters:
         severity = (severity or "").strip().lower() or None
         if severity is not None and severity not in registry.SEVERITIES:
             raise ValidationError(f"unknown severity {severity[:40]!r}", field="severity",
@@ -105,11 +112,15 @@ class Filters:
         q = (q or "").strip() or None
         if q is not None and len(q) > MAX_SEARCH:
             raise ValidationError(f"a search is at most {MAX_SEARCH} characters", field="q")
-        return cls(severity, guard, alias, since, q, bool(new))
+        state = (state or "").strip().lower() or None
+        if state is not None and state not in LIVE_STATES:
+            raise ValidationError(f"unknown state {state[:40]!r}", field="state",
+                                  hint="one of " + ", ".join(LIVE_STATES))
+        return cls(severity, guard, alias, since, q, bool(new), state)
 
     def active(self) -> bool:
         return any((self.severity, self.guard, self.alias, self.since is not None, self.q,
-                    self.new))
+                    self.new, self.state))
 
 
 @dataclass
@@ -121,6 +132,11 @@ class Item:
     new: bool
     opened_at: int | None
     runs: int | None
+    ack: object = None  # its active acknowledgement (modelward.ledger.acks.Ack), if any
+
+    @property
+    def state(self) -> str:
+        return "acknowledged" if self.ack is not None else "open"
 
     @property
     def ref_kinds(self) -> dict[str, str]:
@@ -141,7 +157,10 @@ class Item:
                 "fix": r.fix, "evidence": r.evidence, "decisions": r.decisions,
                 "aliases": r.aliases, "first_seen": iso(r.first_seen),
                 "last_seen": iso(r.last_seen), "new": self.new,
-                "opened_at": iso(self.opened_at), "runs": self.runs,
+                "opened_at": iso(self.opened_at), "runs": self.runs, "state": self.state,
+                "acknowledged_by": self.ack.actor if self.ack else None,
+                "ack_reason": self.ack.reason if self.ack else None,
+                "ack_until": iso(self.ack.until) if self.ack else None,
                 "refs": [{"kind": k, "id": v} for k, v in self.refs]}
 
 
@@ -187,6 +206,7 @@ class Listing:
     groups: list[Group]
     total: int  # findings of the run before filtering
     filters: Filters
+    resolved: list = field(default_factory=list)  # recently resolved lifecycle rows
 
     @property
     def shown(self) -> int:
@@ -231,6 +251,8 @@ def listing(store: Store, filters: Filters | None = None, *, now: int | None = N
         rows = ledger_findings.run_findings(conn, latest.id)
         before = ledger_findings.run_keys(conn, previous.id) if previous else None
         states = ledger_findings.lifecycles(conn, [r.key for r in rows])
+        acked = ledger_acks.active(conn, now, [r.key for r in rows])
+        resolved = ledger_findings.by_state(conn, "resolved", limit=RESOLVED_SHOWN, now=now)
     items = []
     for r in rows:
         state = states.get(r.key)
@@ -241,9 +263,13 @@ def listing(store: Store, filters: Filters | None = None, *, now: int | None = N
         else:
             new = state is not None and state.opened_run == latest.id
         items.append(Item(r, facts_of(r.code, r.evidence).refs, new,
-                          state.opened_at if state else None, state.runs if state else None))
+                          state.opened_at if state else None, state.runs if state else None,
+                          acked.get(r.key)))
     kept = [i for i in items if _matches(i, filters)]
-    return Listing(latest, previous, running, _rank(kept), len(items), filters)
+    if filters.guard:
+        resolved = [r for r in resolved if r["code"].startswith(filters.guard)]
+    return Listing(latest, previous, running, _rank(kept), len(items), filters,
+                   resolved=resolved)
 
 
 def _matches(item: Item, f: Filters) -> bool:
@@ -257,6 +283,8 @@ def _matches(item: Item, f: Filters) -> bool:
     if f.since is not None and (item.seen is None or item.seen < f.since):
         return False
     if f.new and not item.new:
+        return False
+    if f.state and item.state != f.state:
         return False
     if f.q:
         text = " ".join([r.code, registry.BY_CODE[r.code].name, r.severity, r.subject,

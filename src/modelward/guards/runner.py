@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from ..ledger import acks as ledger_acks
 from ..ledger.engine import Store, storage_errors
 from ..settings import Settings
 from ..timefmt import iso, now_us
@@ -105,6 +106,8 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
     timings: dict[str, float] = {}
     skipped: dict[str, str] = {}
     limited: dict[str, str] = {}
+    with storage_errors(), store.read() as conn:
+        acked = ledger_acks.active(conn, now)  # acknowledged findings count as suppressed
     with storage_errors(), View.open(store, settings, now=now, since=since) as view:
         total, first_meta = len(ledger_guards) + len(meta_guards), len(ledger_guards)
         for i, row in enumerate(ledger_guards):
@@ -126,6 +129,8 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
             timings[row.code] = time.perf_counter() - started
         ledger_guards = [c for c in ledger_guards if c.code not in skipped]
         findings, suppressed = _suppress(raw, cfg.suppressions, now)
+        findings, by_ack = _acknowledged(findings, acked)
+        suppressed += by_ack
         view.suppressions = cfg.suppressions
         view.codes_run = {c.code for c in ledger_guards}
         for i, row in enumerate(meta_guards, start=first_meta):
@@ -167,4 +172,22 @@ def _suppress(findings: list[Finding], suppressions: list[Suppression], now: int
         else:
             match.matched += 1
             suppressed.append((f, match))
+    return kept, suppressed
+
+
+def _acknowledged(findings: list[Finding], acked: dict):
+    """Split off the findings an active ack in the ledger covers (:mod:`.acks`)."""
+    if not acked:
+        return findings, []
+    from .acks import as_suppression
+
+    kept, suppressed = [], []
+    for f in findings:
+        ack = acked.get(f.fingerprint)
+        if ack is None:
+            kept.append(f)
+        else:
+            s = as_suppression(ack)
+            s.matched = 1
+            suppressed.append((f, s))
     return kept, suppressed

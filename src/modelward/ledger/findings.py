@@ -204,30 +204,51 @@ def lifecycles(conn: Connection, keys: Iterable[str]) -> dict[str, Lifecycle]:
     return out
 
 
-STATES = ("open", "resolved", "all")
+STATES = ("open", "resolved", "acknowledged", "all")
 
 
 def by_state(conn: Connection, state: str, *, guard: str | None = None,
-             limit: int = 1000) -> list[dict]:
-    """The findings' lifecycle rows (``open``: not resolved; ``resolved``; ``all``), newest
-    activity first, each with what the last run that showed it said."""
+             limit: int = 1000, now: int | None = None) -> list[dict]:
+    """The findings' lifecycle rows (``open``: not resolved and not acknowledged;
+    ``acknowledged``: open with an active ack; ``resolved``; ``all``), newest activity
+    first, each with what the last run that showed it said and its active ack (``ack``,
+    None when there is none)."""
+    from ..timefmt import now_us
+    from . import acks
+
     if state not in STATES:
         raise ValueError(state)
+    now = now_us() if now is None else now
     f, cf = findings.c, check_findings.c
     query = (sa.select(findings, cf.message, cf.fix)
              .select_from(findings.outerjoin(check_findings, sa.and_(
                  cf.run_id == f.last_run, cf.key == f.key)))
              .order_by(sa.func.coalesce(f.resolved_at, f.last_seen_at).desc(), f.key)
              .limit(limit))
+    acked = acks.active_keys(now)
     if state == "open":
-        query = query.where(f.resolved_at.is_(None))
+        query = query.where(f.resolved_at.is_(None), f.key.not_in(acked))
+    elif state == "acknowledged":
+        query = query.where(f.resolved_at.is_(None), f.key.in_(acked))
     elif state == "resolved":
         query = query.where(f.resolved_at.is_not(None))
     if guard:
         query = query.where(f.code.startswith(guard, autoescape=True))
-    return [dict(r._mapping) for r in conn.execute(query)]
+    rows = [dict(r._mapping) for r in conn.execute(query)]
+    by_key = acks.active(conn, now, [r["key"] for r in rows])
+    for r in rows:
+        r["ack"] = by_key.get(r["key"])
+    return rows
 
 
 def _chunks(items: list) -> Iterable[list]:
     for i in range(0, len(items), CHUNK):
         yield items[i:i + CHUNK]
+
+
+def finished_after(conn: Connection, at: int, limit: int = 100) -> list[Run]:
+    """Completed runs that finished at or after ``at``, oldest first (the event stream)."""
+    c = check_runs.c
+    return [_run(r) for r in conn.execute(
+        sa.select(check_runs).where(c.status == "done", c.finished_at >= at)
+        .order_by(c.finished_at, c.id).limit(limit))]

@@ -71,6 +71,7 @@ RECORD_KINDS: dict[str, RecordKind] = {k.kind: k for k in (
     _record_kind(S.fingerprints),
     _record_kind(S.threshold_policies),
     _record_kind(S.retired_blocks),  # decision blocks retention dropped (ledger/retirement.py)
+    _record_kind(S.finding_acks),
     # an erasure: when a decision's kept text was erased (the text itself is never chained)
     _record_kind(S.decision_payloads, ("decision_id", "erased_at"), kind="erasures",
                  where=lambda t: t.c.erased_at.isnot(None)),

@@ -621,3 +621,23 @@ alert_deliveries = Table(
 )
 Index("ix_alert_deliveries_status_next", alert_deliveries.c.status,
       alert_deliveries.c.next_attempt_at)
+
+# --- finding acknowledgements (migration 0017) ----------------------------------------------
+
+# Who acknowledged (or snoozed) which finding, why and until when; chained, so who silenced
+# what is tamper-evident. An ack covers the finding's current opening only; revoking sets
+# ``revoked_at``/``revoked_by`` (the row is never deleted).
+finding_acks = Table(
+    "finding_acks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("finding_key", String(64), nullable=False),
+    Column("code", String(16), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("until", BigInteger),  # NULL: until the finding resolves
+    Column("revoked_at", BigInteger),
+    Column("revoked_by", String(320)),
+)
+Index("ix_finding_acks_key", finding_acks.c.finding_key, finding_acks.c.created_at)

@@ -68,24 +68,24 @@ def evidence_value(key: str, value, refs: dict[str, str]) -> Markup:
     return escape("—" if value is None else inert(value))
 
 
-def filters_of(severity, guard, alias, since, q, new) -> Filters:
+def filters_of(severity, guard, alias, since, q, new, state=None) -> Filters:
     start = parse_when(since.strip(), field="since") if since and since.strip() else None
     return Filters.parse(severity=severity, guard=guard, alias=alias, since=start, q=q,
-                         new=new)
+                         new=new, state=state)
 
 
 @page("/")
 def findings_page(request: Request, severity: str | None = None, guard: str | None = None,
                   alias: str | None = None, since: str | None = None, q: str | None = None,
-                  new: bool = False, fresh: bool = False):
+                  new: bool = False, fresh: bool = False, state: str | None = None):
     store_of(request)  # the NUL check of every query parameter, first
-    filters = filters_of(severity, guard, alias, since, q, new)
+    filters = filters_of(severity, guard, alias, since, q, new, state)
     checkruns.ensure_fresh(request.app, force=fresh)
     shown = listing(request.app.state.store, filters)
     state = checkruns.state(request.app)
     form = {"severity": filters.severity or "", "guard": filters.guard or "",
             "alias": filters.alias or "", "since": (since or "").strip(),
-            "q": filters.q or "", "new": filters.new}
+            "q": filters.q or "", "new": filters.new, "state": filters.state or ""}
     return "findings.html", {
         "shown": shown, "state": state, "form": form, "codes": registry.BY_CODE,
         "severities": list(reversed(registry.SEVERITIES)), "link": link,
@@ -95,6 +95,15 @@ def findings_page(request: Request, severity: str | None = None, guard: str | No
                   ("promotion", "Promotions"), ("alias", "Aliases"),
                   ("experiment", "Experiments"), ("fingerprint_run", "Fingerprint runs"),
                   ("digest", "Digests"))}
+
+
+@page("/findings/events")
+def findings_events(request: Request):
+    """The event stream of ``GET /api/v1/findings/events`` for the page's live view (the
+    dashboard's cookie is not accepted under /api/)."""
+    from ..api.finding_events import event_response
+
+    return event_response(request, request.headers.get("last-event-id"))
 
 
 @page("/findings/state")

@@ -1,5 +1,6 @@
 /* The findings page: poll the guard run's progress while one runs; open the guard a
-   #MWxxx link points at. Plain JS, no build step. */
+   #MWxxx link points at; count the findings opened since the page was opened from the
+   event stream (/findings/events). Plain JS, no build step. */
 (function () {
   "use strict";
   var line = document.getElementById("run-state");
@@ -10,6 +11,24 @@
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
+  var live = document.getElementById("live-new");
+  if (live && window.EventSource) {
+    var opened = {};
+    var count = 0;
+    var stream = new EventSource("/findings/events");
+    stream.addEventListener("finding.opened", function (e) {
+      var key;
+      try { key = JSON.parse(e.data).key; } catch (err) { return; }
+      if (!key || opened[key]) { return; }
+      opened[key] = true;
+      count += 1;
+      document.getElementById("live-new-text").textContent = count + " new finding" +
+        (count === 1 ? "" : "s") + " since you opened the page.";
+      live.querySelector("a").href = location.pathname + location.search;
+      live.hidden = false;
+    });
+    window.addEventListener("pagehide", function () { stream.close(); });
+  }
   if (!line) { return; }
   var shownRun = line.dataset.run;
   var bar = document.getElementById("run-progress");
