@@ -70,3 +70,21 @@ def test_a_value_stored_with_another_type_breaks_the_block(sqlite_store):
     assert report.problems[0].reason == "decisions do not match the sealed root"
     assert report.problems[0].decision_ids == [r[0] for r in rows[:3]]
     assert report.problems[1].decision_ids == [r[0] for r in rows[3:]]
+
+
+def test_a_one_ulp_edit_of_a_gate_threshold_breaks_the_block(sqlite_store):
+    """SQLite would print both floats alike (15 digits): the threshold is written by orjson."""
+    import math
+
+    rows = _rows(3)
+    decisions.append(sqlite_store, rows)
+    edited = math.nextafter(rows[2][14], 1.0)  # 1e-07
+    assert f"{edited:.15g}" == f"{rows[2][14]:.15g}"
+    db = sqlite3.connect(sqlite_store.engine.url.database)
+    db.execute("UPDATE decisions SET gate_threshold = ? WHERE id = ?", (edited, rows[2][0]))
+    db.commit()
+    db.close()
+    with sqlite_store.read() as conn:
+        report = chain.verify(conn)
+    assert [(p.block, p.reason) for p in report.problems] == [
+        (1, "decisions do not match the sealed root")]
