@@ -4,36 +4,20 @@ indexes stay append-mostly."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import threading
-import time
+
+from uuid_utils import uuid7 as _uuid7
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_lock = threading.Lock()
-_last_ms = 0
-_seq = 0
 
 
 def uuid7() -> str:
-    """A new UUIDv7 string; monotonic within this process (a 12-bit counter in rand_a)."""
-    global _last_ms, _seq
-    ms = time.time_ns() // 1_000_000
-    with _lock:
-        if ms <= _last_ms:
-            ms = _last_ms
-            _seq += 1
-            if _seq > 0xFFF:  # counter spent inside one millisecond: borrow the next one
-                ms += 1
-                _seq = 0
-        else:
-            _seq = int.from_bytes(os.urandom(2)) & 0x3FF
-        _last_ms = ms
-        seq = _seq
-    rand = int.from_bytes(os.urandom(8)) & 0x3FFFFFFFFFFFFFFF
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A new UUIDv7 string, lower-case and hyphenated; monotonic within this process, across
+    threads (uuid-utils, Rust's ``uuid`` crate: the 48-bit millisecond time, then a counter
+    seeded at random each millisecond, so ids made in one millisecond still sort in the
+    order they were made). ~0.3 µs where the pure-Python version took ~2 µs on the
+    recorder's hot path."""
+    return str(_uuid7())
 
 
 def content_id(data: bytes) -> str:

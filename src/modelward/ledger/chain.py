@@ -303,12 +303,20 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     seen_blocks: set[int] = set()
     total = judge(conn, blocks, problems, seen_blocks, progress) if judge and blocks else None
     if total is None:
+        from . import chain_sqlite
+
         where, params = ("WHERE block > ?", (floor,)) if floor else ("", ())
-        if conn.dialect.name != "sqlite":
-            where = where.replace("?", "%s")
-        with streamed(conn, _select_chained("", where), params) as rows:  # server-side on PG
-            total = judge_blocks(rows, by_number, problems, seen_blocks,
-                                 stop_at_first=stop_at_first, progress=progress)
+        if conn.dialect.name == "sqlite" and chain_sqlite.SUPPORTED:  # SQLite writes the JSON
+            with streamed(conn, chain_sqlite.select(where), params) as rows:
+                total = chain_sqlite.judge_blocks(conn, rows, by_number, problems, seen_blocks,
+                                                  stop_at_first=stop_at_first,
+                                                  progress=progress)
+        else:
+            if conn.dialect.name != "sqlite":
+                where = where.replace("?", "%s")
+            with streamed(conn, _select_chained("", where), params) as rows:  # server-side on PG
+                total = judge_blocks(rows, by_number, problems, seen_blocks,
+                                     stop_at_first=stop_at_first, progress=progress)
     from .retirement import retired_numbers  # retention's record of the blocks it dropped
 
     retired = retired_numbers(conn)

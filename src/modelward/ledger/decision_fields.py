@@ -227,8 +227,9 @@ def _normalize_common(d, now, process):
     at = get("at")
     if at is not None and (type(at) is not int or not MIN_US <= at <= MAX_US):
         return None
-    for field in DIGEST_FIELDS:
-        value = get(field)
+    artifacts = (get("model_digest"), get("prompt_digest"), get("embedder_digest"),
+                 get("reranker_digest"), get("config_digest"))  # DIGEST_FIELDS order
+    for value in artifacts:
         if value is not None and not _artifact_digest_ok(value):
             return None
     input_digest, output_digest = get("input_digest"), get("output_digest")
@@ -316,9 +317,8 @@ def _normalize_common(d, now, process):
         did = uuid7()
     if at is None:
         at = now if now is not None else now_us()
-    row = (did, at, alias, get("model_digest"), get("prompt_digest"), get("embedder_digest"),
-           get("reranker_digest"), get("config_digest"), vendor_model_id, vendor_fingerprint,
-           subject, input_digest, output_digest, segments, threshold, candidates, passed,
+    row = (did, at, alias, *artifacts, vendor_model_id, vendor_fingerprint, subject,
+           input_digest, output_digest, segments, threshold, candidates, passed,
            proc or process or _PROCESS, extra)
     if input_text is None and output_text is None:
         return row, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ _SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _SQLITE_CHUNKS = tuple(n for n in (1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
                        if n * len(COLUMNS) <= _SQLITE_MAX_PARAMS)
 _flatten = itertools.chain.from_iterable
+_id, _at = operator.itemgetter(0), operator.itemgetter(1)
 
 
 @functools.lru_cache(maxsize=len(_SQLITE_CHUNKS))
@@ -137,16 +139,19 @@ def append(store: Store, rows: list[tuple], payloads: Iterable[tuple] = (),
     was new)."""
     if not rows:
         return AppendResult(None, 0, 0)
-    seen: dict[str, tuple] = {}
-    unique = []
     repeats: dict[str, list[str]] = {}
-    for r in rows:
-        first = seen.get(r[0])
-        if first is None:
-            seen[r[0]] = r
-            unique.append(r)
-        elif first != r and (differ := _differing(first, r)):
-            repeats[r[0]] = differ
+    if len(set(map(_id, rows))) == len(rows):  # the usual batch: no id twice (a C pass)
+        unique = rows
+    else:
+        seen: dict[str, tuple] = {}
+        unique = []
+        for r in rows:
+            first = seen.get(r[0])
+            if first is None:
+                seen[r[0]] = r
+                unique.append(r)
+            elif first != r and (differ := _differing(first, r)):
+                repeats[r[0]] = differ
     if repeats and on_conflict == "raise":
         raise conflict_error(repeats)
     with store.write(chain=True) as conn:
@@ -185,11 +190,13 @@ def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Ite
     if not full:
         return AppendResult(None, 0, offered, conflicts)
     leaves = hashed if len(hashed) == len(full) else chain.leaves(full)
-    chain.seal(conn, number, prev_root, leaves, min(r[1] for r in full),
-               max(r[1] for r in full))
+    ats = list(map(_at, full))
+    chain.seal(conn, number, prev_root, leaves, min(ats), max(ats))
     rollups.write_block(conn, number)  # the counting guards' per-block aggregates
-    kept = {r[0] for r in full}
-    payload_rows = [p for p in payloads if p[0] in kept]
+    payload_rows = list(payloads)
+    if payload_rows:
+        kept = set(map(_id, full))
+        payload_rows = [p for p in payload_rows if p[0] in kept]
     if payload_rows:
         conn.exec_driver_sql(_payload_sql(store), payload_rows)
     return AppendResult(number, len(full), offered - len(full), conflicts)
