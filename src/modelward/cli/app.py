@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("alerts", "Notifications of findings opened and resolved ([alerts] of "
                "modelward.toml)."),
     "findings": ("findings", "Findings opened, acknowledged and resolved by the recorded guard "
-                 "runs; acknowledge or snooze one.")
+                 "runs; acknowledge or snooze one."),
     "explain": ("check", "Print a guard's documentation: what it checks, why, an example, the "
                 "fix, its options."),
     "guards": ("check", "List every guard code: name, default severity and status (active or "
