@@ -207,7 +207,12 @@ def test_rollout_and_retrieval_incidents(built, findings, demo_store):
     assert rotated["subject"] == "embed/hosted" and "epoch 1 -> 2" in rotated["message"]
     gate = _one(findings, "MW502")
     assert gate["subject"] == "kb/search" and gate["evidence"]["kind"] == "pass-rate-shift"
-    assert "-37% relative" in gate["message"]
+    # the planted shift, 35% to about 22%; the check window's start moves with the date
+    # while the change happened at a fixed time, so the exact figure moves by a point or so
+    ev = gate["evidence"]
+    relative = (ev["pass_rate_after"] - ev["pass_rate_before"]) / ev["pass_rate_before"]
+    assert -0.45 < relative < -0.3
+    assert f"{relative:+.0%} relative" in gate["message"]
     assert all(f["subject"] not in ("docs/search", "embed/local") for f in findings)
 
 
