@@ -37,12 +37,12 @@ def _fires(arms: str, n: int, *, lose: float = 0.0, ids: str = "seq"):
 
 SCENARIOS = [
     Scenario("MW401", "50/50 n=2000", ALPHA, _fires("control=50,treatment=50", 2000),
-             reps=15000),
-    Scenario("MW401", "95/5 n=4000", ALPHA, _fires("control=95,treatment=5", 4000), reps=15000),
+             reps=60000),
+    Scenario("MW401", "95/5 n=4000", ALPHA, _fires("control=95,treatment=5", 4000), reps=60000),
     Scenario("MW401", "90/5/5 n=4000 18-digit ids", ALPHA,
-             _fires("control=90,a=5,b=5", 4000, ids="long"), reps=15000),
+             _fires("control=90,a=5,b=5", 4000, ids="long"), reps=60000),
     Scenario("MW401", "34/33/33 n=300 (small arms)", ALPHA,
-             _fires("control=34,a=33,b=33", 300), reps=15000),
+             _fires("control=34,a=33,b=33", 300), reps=60000),
     Scenario("MW401", "95/5 n=4000", ALPHA, _fires("control=95,treatment=5", 4000, lose=0.2),
              effect="20% of treatment exposures lost", reps=300),
     Scenario("MW401", "95/5 n=20000", ALPHA,

@@ -112,15 +112,15 @@ ROWS = " (exposure rows through regimes.split)"
 THREE = "3 regimes, nested, 1 + geometric exposures (mean 10), ICC 0.3"
 SMALL = "3 regimes, nested, 8 subjects per regime (~4 per arm), 1 + geometric exposures, ICC 0.3"
 SCENARIOS = [
-    Scenario("MW404", NULL + ROWS, 0.05, _fires(0.05), reps=500),
+    Scenario("MW404", NULL + ROWS, 0.05, _fires(0.05), reps=1500),
     Scenario("MW404", NULL, 0.05, _fast(0.05), reps=5000),
-    Scenario("MW404", NULL + " (alpha 0.001)", 0.001, _fast(0.001), reps=20000),
+    Scenario("MW404", NULL + " (alpha 0.001)", 0.001, _fast(0.001), reps=150000),
     Scenario("MW404", THREE, 0.05, _fast(0.05, per_subject="varied", icc=0.3, n_regimes=3),
              reps=5000),
     Scenario("MW404", THREE + ROWS, 0.05,
-             _fires(0.05, per_subject="varied", icc=0.3, n_regimes=3), reps=300),
+             _fires(0.05, per_subject="varied", icc=0.3, n_regimes=3), reps=1500),
     Scenario("MW404", THREE + " (alpha 0.001)", 0.001,
-             _fast(0.001, per_subject="varied", icc=0.3, n_regimes=3), reps=20000),
+             _fast(0.001, per_subject="varied", icc=0.3, n_regimes=3), reps=150000),
     Scenario("MW404", SMALL, 0.05,
              _fast(0.05, subjects=8, per_subject="varied", icc=0.3, n_regimes=3), reps=5000,
              tags=("small arms",)),
