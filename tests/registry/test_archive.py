@@ -226,3 +226,27 @@ def test_bytes_per_decision(store, tmp_path):
         blocks = conn.execute(sa.select(sa.func.count()).select_from(archived_blocks)).scalar()
         assert blocks == 5
         assert conn.execute(sa.select(archives_table.c.decisions)).scalar() == 10_000
+
+
+def test_a_signed_checkpoint_still_verifies_after_its_blocks_are_archived(store, tmp_path):
+    """The checkpoint signed the decisions its blocks sealed: archiving them later leaves
+    that count whole (archived blocks count as sealed), and a later hand deletion is caught."""
+    from modelward.ledger import checkpoints
+    from tests.ledger.test_heads import keys as make_keys
+
+    keys = make_keys(tmp_path, sign=True)
+    now = _ledger_with_history(store)
+    with store.read() as conn:
+        report = checkpoints.verify(conn, keys)
+    with store.write() as conn:
+        assert checkpoints.store(conn, report, keys) is not None
+    archive.archive(store, older_than="90d", to=str(tmp_path / "a"), now=now)
+    with store.read() as conn:
+        again = checkpoints.verify(conn, keys)
+        assert again.ok and again.checkpoint is not None, again.problems
+        assert again.all_decisions == 200
+    with store.write(chain=False) as conn:
+        conn.execute(decisions_table.delete().where(decisions_table.c.block == 4))
+    with store.read() as conn:
+        assert not checkpoints.verify(conn, keys).ok
+    assert "all 50 decisions of the block are gone" in _full(store).problems[0].reason

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from modelward.errors import ConflictError
+from modelward.errors import ConflictError, ModelwardError
 from modelward.ledger import archives, decisions
 from modelward.ledger.blobs import blob_key
 from modelward.ledger.schema import archived_blocks
@@ -158,7 +158,8 @@ def test_archiving_the_same_blocks_twice_is_refused(store, tmp_path):
         archives.record_and_drop(conn, url=files[0].url, digest=files[0].digest,
                                  size=files[0].bytes, blocks=blocks, rows_by_block=back,
                                  before=0, now=now_us())
-    with pytest.raises(Exception), store.write(chain=False) as conn:  # the key refuses it
+    with pytest.raises((ModelwardError, sa.exc.IntegrityError)), \
+            store.write(chain=False) as conn:  # the key refuses it
         conn.execute(archived_blocks.insert().values(block=1, archive=99, root="0" * 64,
                                                      count=40, min_id="0", max_id="z"))
     assert _full(store).ok

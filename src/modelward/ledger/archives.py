@@ -201,6 +201,17 @@ def locate(conn: Connection, decision_id: str) -> list:
                         .order_by(b.block)).all()
 
 
+def sealed(conn: Connection, numbers: list[int]) -> dict:
+    """Block number -> its chain_blocks row (number, root, prev_root, count)."""
+    c = chain_blocks.c
+    out = {}
+    for i in range(0, len(numbers), 500):
+        out.update({r.number: r for r in conn.execute(
+            sa.select(c.number, c.root, c.prev_root, c.count)
+            .where(c.number.in_(numbers[i:i + 500])))})
+    return out
+
+
 def files(conn: Connection) -> list:
     return conn.execute(sa.select(archives).order_by(archives.c.id)).all()
 

@@ -61,6 +61,11 @@ decision block, what the counting guards read) are not leaves: they are a functi
 block's decisions, so :func:`verify` recomputes them for the blocks it verifies and a
 block whose stored rollups differ is broken. Decision block roots are unchanged by them.
 
+Archived blocks (:mod:`.archives`, ``modelward archive``): a block whose decisions were
+moved to a Parquet file keeps its root and link here; an ``archived_blocks`` record (chained)
+makes :func:`verify` count it as archived rather than gone, and ``verify --full``
+(:mod:`modelward.registry.archive`) recomputes it from the file.
+
 Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
 breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are

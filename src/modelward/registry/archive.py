@@ -202,16 +202,11 @@ def verify_files(conn) -> list[ledger_chain.BlockProblem]:
     """Fetch every recorded archive file, check its sha256, recompute each of its blocks'
     leaves and root from its rows and compare them with the sealed block (and the root the
     archive record kept). One problem per unprovable block."""
-    import sqlalchemy as sa
-
-    from ..ledger.schema import chain_blocks
-
     problems: list[ledger_chain.BlockProblem] = []
     files = {f.id: f for f in ledger_archives.files(conn)}
     by_file: dict[int, list] = {}
     for b in ledger_archives.blocks_of(conn):
         by_file.setdefault(b.archive, []).append(b)
-    c = chain_blocks.c
     for archive_id, blocks in by_file.items():
         f = files.get(archive_id)
         if f is None:
@@ -222,8 +217,7 @@ def verify_files(conn) -> list[ledger_chain.BlockProblem]:
             continue
         rows, why = _fetch(f.url, f.digest)
         numbers = [b.block for b in blocks]
-        sealed = {s.number: s for s in conn.execute(
-            sa.select(c.number, c.root, c.prev_root, c.count).where(c.number.in_(numbers)))}
+        sealed = ledger_archives.sealed(conn, numbers)
         for b in blocks:
             s = sealed.get(b.block)
             if why is not None:
@@ -260,11 +254,6 @@ class Found:
 def find(conn, decision_id: str) -> Found | None:
     """The archived decision ``decision_id`` read from its file, its block recomputed from
     the file against the sealed root; None when no archive record covers it."""
-    import sqlalchemy as sa
-
-    from ..ledger.schema import chain_blocks
-
-    c = chain_blocks.c
     n = len(ledger_chain.CHAINED)
     for hit in ledger_archives.locate(conn, decision_id):
         rows, why = _fetch(hit.url, hit.digest)
@@ -275,8 +264,7 @@ def find(conn, decision_id: str) -> Found | None:
         mine = [r for r in block_rows if r[0] == decision_id]
         if not mine:
             continue
-        sealed = conn.execute(sa.select(c.number, c.root, c.prev_root, c.count)
-                              .where(c.number == hit.block)).first()
+        sealed = ledger_archives.sealed(conn, [hit.block]).get(hit.block)
         problem = ("the archived block has no sealed block" if sealed is None
                    else ledger_archives.block_problem(block_rows, sealed))
         r = mine[0]
