@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from modelward.errors import UnknownDecisionError, ValidationError
 from modelward.ledger import archives, chain, decisions, partitions
 from modelward.ledger import retention as ledger_retention
+from modelward.ledger.blobs import blob_key
 from modelward.ledger.schema import archived_blocks
 from modelward.ledger.schema import archives as archives_table
 from modelward.ledger.schema import decisions as decisions_table
@@ -120,6 +121,27 @@ def test_archive_to_s3(store, s3_url):
     with store.read() as conn:
         some = archives.locate(conn, archives.blocks_of(conn)[0].min_id)
     assert some and some[0].url == s3_url
+
+
+def test_an_object_deleted_from_s3_is_reported(store, s3_url, s3_server):
+    now = _ledger_with_history(store, old_blocks=2)
+    f = archive.archive(store, older_than="90d", to=s3_url, now=now).files[0]
+    bucket, prefix = s3_url[len("s3://"):].split("/", 1)
+    s3_server.client().delete_object(Bucket=bucket, Key=f"{prefix}/{blob_key(f.digest)}")
+    report = _full(store)
+    assert {p.block for p in report.problems} == {1, 2}
+    assert all("is missing" in p.reason for p in report.problems)
+
+
+def test_retention_leaves_archived_blocks_to_the_archive(store, tmp_path):
+    from modelward.registry import retention as registry_retention
+
+    now = _ledger_with_history(store)
+    archive.archive(store, older_than="90d", to=str(tmp_path / "a"), now=now)
+    retired = registry_retention.retire_decisions(store, now=now + 400 * DAY)
+    assert retired.blocks == [4]  # the stored block; the archived ones stay archived
+    v = _full(store)
+    assert v.ok and v.archived == 3 and v.retired == 1
 
 
 def test_dry_run_changes_nothing(store, tmp_path):
