@@ -33,7 +33,7 @@ from ..ledger.decisions import Decision
 from ..settings import is_remote
 from ..timefmt import now_us, parse_duration
 
-MAX_DECISIONS = 1_000_000  # per file
+MAX_DECISIONS = 100_000  # per file: the rows, the file and its read-back are held in memory
 _SCHEMES = ("s3://", "gs://", "az://", "abfs://", "abfss://", "file://")
 
 
