@@ -14,6 +14,7 @@ from modelward.ledger import (
     fingerprints,
     people,
     promotions,
+    records,
     retention,
     retirement,
     thresholds,
@@ -22,6 +23,7 @@ from modelward.ledger import feedback as ledger_feedback
 from modelward.ledger.closures import ClosureRow
 from modelward.ledger.evals import ItemResult
 from modelward.ledger.fingerprints import Fingerprint
+from modelward.ledger.schema import archived_blocks, archives
 from modelward.ledger.thresholds import PolicyVersion
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -122,6 +124,18 @@ def build(store) -> dict:
     with store.write() as conn:  # two retirements (of record blocks: nothing is dropped)
         retirement.mark(conn, [2], before=T0, now=T0 + 150, method="rows")
         retirement.mark(conn, [3], before=T0 + 1, now=T0 + 151, method="partition")
+    with store.write() as conn:  # two archive records (of record blocks: nothing dropped)
+        for i in range(2):
+            aid = conn.execute(archives.insert().values(
+                at=T0 + 152 + i, before_at=T0, url=f"file:///srv/archive{i}",
+                digest="sha256:" + f"{i}" * 64, bytes=1000 + i, first_block=4 + i,
+                last_block=4 + i, decisions=0, refs='{"sha256:x": [1, 2, 3]}'),
+            ).inserted_primary_key[0]
+            conn.execute(archived_blocks.insert().values(
+                block=4 + i, archive=aid, root="0" * 64, count=0, min_id=f"a{i}",
+                max_id=f"b{i}"))
+            records.record(conn, "archives", [aid])
+            records.record(conn, "archived_blocks", [4 + i])
     with store.write() as conn:  # who silenced which finding (chained)
         for i in range(2):
             acks.add(conn, key=f"{i:016x}", code="MW101", actor="ana@example.com",

@@ -37,6 +37,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hold": ("retention", "Protect an artifact's payload (and its lineage) from gc until "
              "released; or release a hold with --release ID."),
     "holds": ("retention", "Holds in force (with --all, released ones too), oldest first."),
+    "archive": ("archive", "Move sealed decision blocks older than --older-than to Parquet "
+                "files on a blob store (checked, then recorded in the chain with their sha256 "
+                "and block roots), then drop them from the database;..."),
     "blobs": ("blobs", "The content-addressed blob store (local directory or object store)."),
     "fetch": ("blobs", "Write a verified copy of what ALIAS resolves to into DIR (a file, or a "
               "directory for a directory artifact); a payload whose bytes no longer match its "

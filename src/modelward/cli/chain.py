@@ -78,6 +78,9 @@ def _intact_line(report: ledger_chain.VerifyReport) -> str:
     counts = (f"{plural(report.decisions, 'decision')}, {plural(report.records, 'record')}, "
               + (f"{plural(report.retired, 'block')} retired by retention, "
                  if report.retired else "")
+              + (f"{plural(report.archived, 'block')} archived to Parquet"
+                 + (" (files checked), " if cp is None else " (files checked by --full), ")
+                 if report.archived else "")
               + f"head {report.head_root[:16]}…")
     if cp is None:
         return f"chain intact: {plural(report.blocks, 'block')}, {counts}"

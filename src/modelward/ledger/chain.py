@@ -61,6 +61,11 @@ decision block, what the counting guards read) are not leaves: they are a functi
 block's decisions, so :func:`verify` recomputes them for the blocks it verifies and a
 block whose stored rollups differ is broken. Decision block roots are unchanged by them.
 
+Archived blocks (:mod:`.archives`, ``modelward archive``): a block whose decisions were
+moved to a Parquet file keeps its root and link here; an ``archived_blocks`` record (chained)
+makes :func:`verify` count it as archived rather than gone, and ``verify --full``
+(:mod:`modelward.registry.archive`) recomputes it from the file.
+
 Existing ledgers: migration ``0010_chain_all`` seals the rows stored before it in one
 record block after the newest block. Payload text is not chained: erasing it never
 breaks verification, and the erasure itself is a record. Exported heads, their signatures and the heads log are
@@ -198,6 +203,7 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
     full_at: int | None = None  # when history was last recomputed in full, if known
     retired: int = 0  # blocks whose decisions retention dropped (their roots still link)
+    archived: int = 0  # blocks whose decisions were moved to Parquet files (`archive`)
 
     @property
     def first_broken(self) -> BlockProblem | None:
@@ -207,7 +213,7 @@ class VerifyReport:
         return {"ok": self.ok, "blocks": self.blocks, "decisions": self.decisions,
                 "records": self.records, "full": self.checkpoint is None,
                 "from_checkpoint": self.checkpoint, "notes": self.notes,
-                "retired_blocks": self.retired,
+                "retired_blocks": self.retired, "archived_blocks": self.archived,
                 "head_root": self.head_root, "seconds": round(self.seconds, 3),
                 "first_broken_block": self.first_broken.block if self.first_broken else None,
                 "problems": [p.to_dict() for p in self.problems]}
@@ -317,17 +323,22 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
             with streamed(conn, _select_chained("", where), params) as rows:  # server-side on PG
                 total = judge_blocks(rows, by_number, problems, seen_blocks,
                                      stop_at_first=stop_at_first, progress=progress)
+    from .archives import archived as archived_blocks  # blocks moved to Parquet files
     from .retirement import retired_numbers  # retention's record of the blocks it dropped
 
     retired = retired_numbers(conn)
+    moved = archived_blocks(conn)
     for b in blocks:
-        if b.number not in seen_blocks and b.count and b.number not in retired:
+        if (b.number not in seen_blocks and b.count and b.number not in retired
+                and b.number not in moved):
             problems.append(BlockProblem(b.number, f"all {b.count} decisions of the block are gone"))
     gone = [b for b in blocks if b.number in retired and b.number not in seen_blocks]
     retired_gone = len(gone)
+    in_files = [b for b in blocks if b.number in moved and b.number not in retired
+                and b.number not in seen_blocks]
     # a checkpoint counts the decisions its blocks sealed, whether still stored or retired by
-    # retention since: a later retirement leaves the count it signed unchanged
-    retired_decisions = sum(b.count for b in gone)
+    # retention (or archived) since: a later retirement leaves the count it signed unchanged
+    retired_decisions = sum(b.count for b in gone) + sum(b.count for b in in_files)
     from .records import verify_records  # records build on this module's blocks
     from .records_since import row_counts, verify_records_since
 
@@ -344,6 +355,7 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     return VerifyReport(ok=not problems, blocks=len(blocks), decisions=total, head_root=head,
                         problems=problems, seconds=time.perf_counter() - t0, records=records,
                         head_block=head_block, rows=rows, retired=retired_gone,
+                        archived=len(in_files),
                         all_decisions=total + retired_decisions
                         + (since.decisions if since is not None else 0))
 
@@ -368,13 +380,14 @@ def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None
     """Deleting or inserting a decision at or before the checkpoint changes the count of
     such decisions, which the checkpoint signed (one index count, no hashing); the decisions
     of blocks retention retired count as their blocks sealed them."""
-    from .schema import decisions, retired_blocks
+    from .schema import archived_blocks, decisions, retired_blocks
 
     n = conn.execute(sa.select(sa.func.count()).select_from(decisions)
                      .where(decisions.c.block <= since.block)).scalar()
     c = chain_blocks.c
+    gone = sa.union(sa.select(retired_blocks.c.block), sa.select(archived_blocks.c.block))
     n += conn.execute(sa.select(sa.func.coalesce(sa.func.sum(c.count), 0)).where(
-        c.number <= since.block, c.number.in_(sa.select(retired_blocks.c.block)))).scalar()
+        c.number <= since.block, c.number.in_(gone))).scalar()
     if n != since.decisions:
         problems.append(BlockProblem(since.block, f"{plural(n, 'decision')} in blocks up to "
                                      f"{since.block}, signed checkpoint {since.number} counted "
@@ -396,6 +409,17 @@ def _verify_rollups(conn: Connection, seen_blocks: set[int], problems: list[Bloc
     for number, found in rollups.verify(conn, first, broken):
         problems.append(BlockProblem(number, "its rollups do not match its decisions",
                                      records=found))
+
+
+def links_into(conn: Connection, number: int) -> bool:
+    """Whether block ``number`` links to the root of the block before it (or to genesis)."""
+    rows = dict(conn.execute(sa.select(chain_blocks.c.number, chain_blocks.c.root).where(
+        chain_blocks.c.number.in_([number, number - 1]))).all())
+    prev = conn.execute(sa.select(chain_blocks.c.prev_root)
+                        .where(chain_blocks.c.number == number)).scalar()
+    if prev is None:
+        return False
+    return prev == (rows.get(number - 1) if number > 1 else GENESIS)
 
 
 def links_forward(conn: Connection, number: int,

@@ -72,6 +72,8 @@ RECORD_KINDS: dict[str, RecordKind] = {k.kind: k for k in (
     _record_kind(S.threshold_policies),
     _record_kind(S.retired_blocks),  # decision blocks retention dropped (ledger/retirement.py)
     _record_kind(S.finding_acks),
+    _record_kind(S.archives),  # Parquet files of archived decision blocks (ledger/archives.py)
+    _record_kind(S.archived_blocks),
     # an erasure: when a decision's kept text was erased (the text itself is never chained)
     _record_kind(S.decision_payloads, ("decision_id", "erased_at"), kind="erasures",
                  where=lambda t: t.c.erased_at.isnot(None)),

@@ -102,10 +102,17 @@ def decision_references(conn: Connection, *, since: int | None = None,
     """Every artifact digest named by decisions at or after ``since`` (and, when given, in
     blocks after ``after_block``): one pass over those decisions (``rollups``: over the
     window's per-block rollups)."""
+    out: dict[str, References] = {}
+    if after_block is None:  # decisions moved to Parquet files still keep what they name
+        from .archives import references as archived
+
+        out = {d: References(*v) for d, v in archived(conn, since=since).items()}
     if rollups and after_block is None:
         from .rollup_usage import references
 
-        return {d: References(*v) for d, v in references(conn, since=since).items()}
+        for d, v in references(conn, since=since).items():
+            out[d] = out[d].merge(References(*v)) if d in out else References(*v)
+        return out
     cols = [decisions.c[f] for f in DIGEST_FIELDS]
     q = sa.select(*cols, sa.func.count(), sa.func.max(decisions.c.at),
                   sa.func.min(decisions.c.at)).group_by(*cols)
@@ -113,7 +120,6 @@ def decision_references(conn: Connection, *, since: int | None = None,
         q = q.where(decisions.c.at >= since)
     if after_block is not None:
         q = q.where(decisions.c.block > after_block)
-    out: dict[str, References] = {}
     n_fields = len(DIGEST_FIELDS)
     for row in conn.execute(q):
         refs = References(int(row[n_fields]), int(row[n_fields + 1]), int(row[n_fields + 2]))

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from . import partitions, records, rollups
 from .decisions import DIGEST_FIELDS
-from .schema import chain_blocks, decisions, retired_blocks
+from .schema import archived_blocks, chain_blocks, decisions, retired_blocks
 
 
 @dataclass
@@ -84,7 +84,9 @@ def _drop_partitions(conn: Connection, before: int, held: set[str], out: Retired
 
 
 def _delete_rows(conn: Connection, before: int, held: set[str], out: Retired) -> None:
-    done = retired_numbers(conn) | set(out.blocks)
+    # blocks moved to Parquet (ledger/archives.py) are proven from their files: not retired
+    done = (retired_numbers(conn) | set(out.blocks)
+            | set(conn.execute(sa.select(archived_blocks.c.block)).scalars()))
     old = [n for n in conn.execute(
         sa.select(chain_blocks.c.number).where(chain_blocks.c.count > 0,
                                                 chain_blocks.c.last_at < before)).scalars()

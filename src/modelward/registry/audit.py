@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import UnknownAliasError, ValidationError
+from ..errors import UnknownAliasError, UnknownDecisionError, ValidationError
 from ..ids import decision_id as checked_decision_id
 from ..ledger import aliases as ledger_aliases
 from ..ledger import artifacts as ledger_artifacts
@@ -20,6 +20,7 @@ from ..ledger import decisions as ledger_decisions
 from ..ledger.artifacts import Artifact
 from ..ledger.decisions import DIGEST_FIELDS, KIND_FIELD, Decision
 from ..timefmt import iso, now_us
+from . import archive
 from .hosted import served_mismatch
 from .payloads import PayloadCheck, check_payload
 from .verification import cache_for
@@ -138,8 +139,15 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
     now = now_us() if now is None else now
     cache = cache_for(store, now, enabled=use_cache)
     with store.read() as conn:
-        d = ledger_decisions.get(conn, decision_id)
-        text_row = ledger_decisions.payload(conn, decision_id)
+        try:
+            d = ledger_decisions.get(conn, decision_id)
+            archived = None
+        except UnknownDecisionError:
+            archived = archive.find(conn, decision_id)  # moved to a Parquet file?
+            if archived is None:
+                raise
+            d = archived.decision
+        text_row = ledger_decisions.payload(conn, decision_id) if archived is None else None
         # the key of keyed digests: only needed to re-hash kept text
         key = (subject_keys.key_for(conn, d.subject) if text_row is not None and (
             subject_keys.is_keyed(d.input_digest) or subject_keys.is_keyed(d.output_digest))
@@ -148,8 +156,13 @@ def audit_decision(store, decision_id: str, *, verify_payloads: bool = True,
         recorded = [(f[:-7], getattr(d, f)) for f in DIGEST_FIELDS if getattr(d, f)]
         found = ledger_artifacts.find_many(
             conn, {dig for _f, dig in recorded} | {alias.digest if alias else None})
-        chain_check = proofs.check_block(conn, d.block, d.id, d.pos, store.paramstyle,
-                                         kept=cache.block(d.block), at=now)
+        if archived is None:
+            chain_check = proofs.check_block(conn, d.block, d.id, d.pos, store.paramstyle,
+                                             kept=cache.block(d.block), at=now)
+        else:
+            chain_check = proofs.BlockCheck(
+                d.block, archived.verifies, ledger_chain.links_into(conn, d.block),
+                archived.problem, "archive " + archived.file)
         keys = heads.keys_from(store.settings)
         anchor, anchor_problem = checkpoints.covering(conn, keys, d.block)
         chain_check.newest, chain_check.forward = ledger_chain.links_forward(

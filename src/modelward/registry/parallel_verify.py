@@ -131,8 +131,18 @@ def verify(conn: Connection, *, workers: int = 1, stop_at_first: bool = False,
                                   progress=progress)
 
     if keys is not None:
-        return checkpoints.verify(conn, keys, full=full, judge=judge, progress=progress)
-    return chain.verify(conn, stop_at_first=stop_at_first, progress=progress, judge=judge)
+        report = checkpoints.verify(conn, keys, full=full, judge=judge, progress=progress)
+    else:
+        report = chain.verify(conn, stop_at_first=stop_at_first, progress=progress, judge=judge)
+    if report.checkpoint is None:  # all history: archived blocks are proven from their files
+        from .archive import verify_files
+
+        found = verify_files(conn)
+        if found:
+            report.problems = sorted(report.problems + found,
+                                     key=lambda p: (p.block is None, p.block or 0))
+            report.ok = False
+    return report
 
 
 def _worker_main() -> None:

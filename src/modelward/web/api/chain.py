@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from ...ledger import checkpoints, heads
+from ...ledger import heads
+from ...registry import parallel_verify
 from ..auth import READ, require
 from ._common import store_of
 
@@ -16,11 +17,12 @@ def verify(request: Request, full: bool = False) -> dict:
     """Recompute the chain blocks after the newest checkpoint the server's key vouches for
     (``modelward verify``; every block with ``?full=true`` or without a key): ok, counts,
     the checkpoint it started from, the first broken block and every problem. Always 200;
-    read ``ok``. Stores no checkpoint (a read)."""
+    read ``ok``. Stores no checkpoint (a read). A full verification also fetches and
+    recomputes the Parquet files of archived blocks (``modelward archive``)."""
     store = store_of(request)
     keys = heads.keys_from(store.settings)
     with store.read() as conn:
-        return checkpoints.verify(conn, keys, full=full).to_dict()
+        return parallel_verify.verify(conn, keys=keys, full=full).to_dict()
 
 
 @router.get("/chain/head", dependencies=[Depends(require(*READ))])
