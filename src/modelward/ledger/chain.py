@@ -143,6 +143,23 @@ def last_block(conn: Connection) -> tuple[int, str]:
     return (row.number, row.root) if row else (0, GENESIS)
 
 
+def changed_after(conn: Connection, after: int) -> tuple[int, set[str]]:
+    """(the newest block, what the blocks after ``after`` hold: ``decisions`` for decision
+    blocks, and the kind of each record leaf): reads the new blocks' rows only."""
+    from .schema import chain_leaves
+
+    c = chain_blocks.c
+    head = conn.execute(sa.select(sa.func.max(c.number))).scalar() or 0
+    if head <= after:
+        return head, set()
+    kinds = set(conn.execute(sa.select(chain_leaves.c.kind).where(
+        chain_leaves.c.block > after).distinct()).scalars())
+    if conn.execute(sa.select(c.number).where(c.number > after, c.records == 0, c.count > 0)
+                    .limit(1)).first() is not None:
+        kinds.add("decisions")
+    return head, kinds
+
+
 def seal(conn: Connection, number: int, prev_root: str, leaves: list[bytes], first_at: int,
          last_at: int, *, records: int = 0) -> str:
     root = block_root(prev_root, leaves)
