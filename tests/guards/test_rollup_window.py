@@ -98,19 +98,21 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
     store = ledger.store
     models, prompts, hosted = _world(store, rng)
     state = WindowRollups()
-    since, clock, moved = T0, T0, T0
+    since, clock, moved = None, T0, T0  # all history first, then a window that slides
     checked, fired = 0, set()
     for step in range(steps):
         action = rng.random()
         if action < 0.55:
             # mostly new traffic; sometimes a late back-fill reaching before the window
-            start = clock if rng.random() < 0.8 else since - rng.randrange(0, 3 * HOUR)
+            start = clock if rng.random() < 0.8 else (since or T0) - rng.randrange(0, 3 * HOUR)
             record(store, _decisions(rng, models, prompts, hosted, start,
                                      rng.randrange(1, 40)), block=rng.choice([3, 7, 13, 40]))
             clock += rng.randrange(0, HOUR)
         elif action < 0.7:
             moved = max(moved + 1, clock + rng.randrange(0, HOUR))
             move(store, "chat/v1", rng.choice(models[:3]), moved)
+        elif since is None:
+            since = T0
         else:  # the window slides: sometimes onto an hour's edge, sometimes by a minute
             since += rng.choice([MIN, 17 * MIN, HOUR, 2 * HOUR + 1, -(since % HOUR) + HOUR])
         with store.read() as conn:
@@ -127,7 +129,7 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
 
 
 def _same_findings(ledger, since):
-    now = since + 30 * HOUR
+    now = (since or T0) + 30 * HOUR
     state = Incremental()
     plain = run(ledger.store, ledger.settings, only=GUARDS, since=since, now=now)
     kept = run(ledger.store, ledger.settings, only=GUARDS, since=since, now=now,
@@ -207,3 +209,13 @@ def test_a_trigger_reads_the_new_blocks_not_the_window(ledger):
     assert all(rows <= 3 + 1 + 3 for rows, _ in large)  # new block, head, cut hour's block
     with store.read() as conn:  # and still the SQL answer
         assert _answers(_Conn(conn, state), since) == _answers(conn, since)
+
+
+def test_a_window_that_grows_back_starts_afresh(ledger):
+    store = ledger.store
+    models, prompts, hosted = _world(store, random.Random(5))
+    record(store, _decisions(random.Random(6), models, prompts, hosted, T0, 60), block=7)
+    state = WindowRollups()
+    for since in (T0 + 2 * HOUR, T0 + HOUR, None, T0 + 3 * HOUR):
+        with store.read() as conn:
+            assert _answers(_Conn(conn, state), since) == _answers(conn, since), since

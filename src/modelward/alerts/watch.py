@@ -41,10 +41,10 @@ class Ran:
     run_id: str
     reason: str  # "new blocks" | "schedule" | "start"
     head: int
-    guards: tuple[str, ...] = ()  # the codes this run ran (all on start and schedule)
     findings: int
     seconds: float
     alerts: Summary
+    guards: tuple[str, ...] = ()  # the codes this run ran (all on start and schedule)
 
 
 def watch(store: Store, settings: Settings, *, interval: float, min_gap: float = 10.0,

@@ -61,7 +61,7 @@ class View:
         # this process last verified
         self.incremental = incremental
         self.rollup_window = (incremental.window if incremental is not None and self.rollups
-                              and since is not None else None)
+                              else None)
         # filled by the runner before the meta guards (MW001, MW002) run
         self.suppressions: list = []
         self.codes_run: set[str] = set()

@@ -31,6 +31,7 @@ from .rollups import KEY
 from .schema import chain_blocks, decision_rollups, decisions
 
 HOUR = 3600 * 1_000_000
+ALL = -(1 << 62)  # the start of a window over all history
 _IN = 500  # block numbers per IN list
 
 
@@ -64,12 +65,12 @@ class WindowRollups:
     # --- folding ------------------------------------------------------------------------
     def fold(self, conn, since: int | None) -> None:
         """Fold in the blocks sealed since the last fold and drop what left the window.
-        ``since`` must not move back (the caller starts a new state when it does) and must
-        be set (a window over all history has nothing to drop: the SQL path serves it)."""
-        if since is None:
-            raise ValueError("an incremental window needs a start")
+        ``since``: the window's start (None: all history, nothing is ever dropped); when
+        it moves back (the configured window grew) the state starts afresh."""
+        since = ALL if since is None else since
         if self.since is not None and since < self.since:
-            raise ValueError("the window's start moved back")
+            self.folded, self.aggregate, self.span, self.spill = 0, {}, {}, {}
+            self.unrolled = set()
         self.since = since
         cut = since // self.bucket
         r, b = decision_rollups.c, chain_blocks.c
@@ -113,7 +114,7 @@ class WindowRollups:
         last = max(row[n_key + 2] for row in rows)
         bk = first // self.bucket
         if last >= (bk + 1) * self.bucket:
-            if last < (self.since or 0):
+            if last < self.since:
                 return  # wholly before the window
             self.spill[number] = (bk, last)
         elif bk < cut:
@@ -129,10 +130,11 @@ class WindowRollups:
             _merge(agg, row[:n_key], row[n_key:])
 
     # --- answering -----------------------------------------------------------------------
-    def rows(self, conn, since: int) -> list[tuple]:
+    def rows(self, conn, since: int | None) -> list[tuple]:
         """The window's rows (``KEY`` columns, decisions, first_at, last_at, min_id), one per
         key: the same aggregate as :func:`.rollups.window` grouped by every key column."""
         self.fold(conn, since)
+        since = ALL if since is None else since
         cut = since // self.bucket
         total: dict[tuple, list] = {}
         for bk, agg in self.aggregate.items():
@@ -202,9 +204,9 @@ def _chunks(items: list) -> list[list]:
 
 def rows(conn, since: int | None) -> list[tuple] | None:
     """The window's rows from the state ``conn`` (a guards' view) carries, once per view and
-    window start; None when it carries none (or the window has no start): read SQL then."""
+    window start; None when it carries none: read the rollups in SQL then."""
     state = getattr(conn, "rollup_window", None)
-    if state is None or since is None:
+    if state is None:
         return None
     cache = conn.__dict__.setdefault("_rollup_window_rows", {})
     if since not in cache:
