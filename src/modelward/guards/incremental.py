@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ledger.rollup_window import WindowRollups
+from ..ledger.rollup_window import Windows
 from . import registry
 
 _ART = frozenset({"artifacts", "artifact_parents", "alias_events", "holds"})
@@ -77,11 +77,11 @@ def concerned(changed: set[str]) -> set[str]:
 class Incremental:
     """One watch process's state between guard runs (memory only)."""
 
-    window: WindowRollups = field(default_factory=WindowRollups)
+    window: Windows = field(default_factory=Windows)
     verified: object = None  # ledger.checkpoints.Verified: MW103 starts after its block
     head: int | None = None  # the newest block the process has looked at
 
     def reset(self) -> None:
         """Forget everything: the next run reads the window and verifies as configured."""
-        self.window = WindowRollups(bucket=self.window.bucket)
+        self.window = Windows(bucket=self.window.bucket)
         self.verified = None

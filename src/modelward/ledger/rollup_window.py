@@ -188,6 +188,37 @@ class WindowRollups:
         return sum(len(a) for a in self.aggregate.values())
 
 
+class Windows:
+    """The in-memory windows of one process, one per window span: guards read windows of
+    different starts in one run (MW102 reads from the retention cutoff, the others from
+    ``check.window``), each of which slides with ``now``. A window is found by its span
+    (``now - since``; all history is its own); the least recently used beyond ``keep`` is
+    dropped. All share one :class:`Reads`."""
+
+    def __init__(self, bucket: int = HOUR, keep: int = 4) -> None:
+        self.bucket, self.keep = bucket, keep
+        self.reads = Reads()
+        self._by_span: dict = {}
+
+    def window(self, conn, since: int | None) -> WindowRollups:
+        now = getattr(conn, "now", None)
+        span = "all" if since is None else (now - since if now is not None else "fixed")
+        w = self._by_span.pop(span, None)
+        if w is None:
+            w = WindowRollups(bucket=self.bucket, reads=self.reads)
+        self._by_span[span] = w  # most recently used last
+        while len(self._by_span) > self.keep:
+            del self._by_span[next(iter(self._by_span))]
+        return w
+
+    @property
+    def folded(self) -> int:
+        return max((w.folded for w in self._by_span.values()), default=0)
+
+    def size(self) -> int:
+        return sum(w.size() for w in self._by_span.values())
+
+
 def _merge(into: dict, key: tuple, values) -> None:
     n, first, last, min_id = values
     have = into.get(key)
@@ -210,5 +241,7 @@ def rows(conn, since: int | None) -> list[tuple] | None:
         return None
     cache = conn.__dict__.setdefault("_rollup_window_rows", {})
     if since not in cache:
+        if isinstance(state, Windows):
+            state = state.window(conn, since)
         cache[since] = state.rows(conn, since)
     return cache[since]
