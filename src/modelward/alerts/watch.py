@@ -78,6 +78,7 @@ def watch(store: Store, settings: Settings, *, interval: float, min_gap: float =
                 with store.read() as conn:
                     head, changed = changed_after(conn, state.head or 0)
                 only = concerned(changed)
+                state.saw(changed)
             else:
                 state.reset()  # the backstop reads the window and verifies as configured
             last_run = clock()

@@ -81,6 +81,12 @@ class Incremental:
     verified: object = None  # ledger.checkpoints.Verified: MW103 starts after its block
     head: int | None = None  # the newest block the process has looked at
 
+    def saw(self, changed: set[str]) -> None:
+        """What new blocks held: a retention run that retired decision blocks rewrote their
+        rollups (``rollups.refresh``), so the in-memory windows start afresh."""
+        if "retired_blocks" in changed:
+            self.window = Windows(bucket=self.window.bucket)
+
     def reset(self) -> None:
         """Forget everything: the next run reads the window and verifies as configured."""
         self.window = Windows(bucket=self.window.bucket)

@@ -16,9 +16,15 @@ A block belongs to the bucket of its earliest decision; buckets that left the wi
 dropped. Memory is bounded by keys × buckets (plus two block numbers per bucket and the few
 blocks that cross a bucket's end), never by decisions. :func:`rows` answers with the same
 aggregate as grouping :func:`.rollups.window` by the whole key; ``rollup_usage`` reads it
-when the guards' view carries a state (``view.rollup_window``). Rows a retention or archive
-run rewrote (:func:`.rollups.refresh`) are not seen by the state: the watch loop's
-scheduled backstop starts it afresh.
+when the guards' view carries a state (``view.rollup_window``: a :class:`Windows`, one
+window per span the guards read). Rows a retention run rewrote (:func:`.rollups.refresh`)
+are not seen by a state: the watch starts its windows afresh when new blocks hold retired
+blocks' records, and at each scheduled backstop.
+
+What still reads the window in SQL on a trigger: the few reads that need block numbers —
+MW105's count inside stale ranges (the rollup rows of the aliases that moved), MW104's
+change points (only for hosted models that reported two ids) and the example decisions of
+a finding (``example_blocks``) — and the guards that read decisions without rollups.
 """
 
 from __future__ import annotations
