@@ -219,3 +219,38 @@ def test_a_window_that_grows_back_starts_afresh(ledger):
     for since in (T0 + 2 * HOUR, T0 + HOUR, None, T0 + 3 * HOUR):
         with store.read() as conn:
             assert _answers(_Conn(conn, state), since) == _answers(conn, since), since
+
+
+def test_a_guard_run_from_the_state_reads_the_new_blocks_not_the_window(ledger):
+    """The same through the guards: the counting guards run with a watch's state read, per
+    trigger, the same rows at a window of 5 hours and of 50."""
+    store = ledger.store
+    models, prompts, hosted = _world(store, random.Random(4))
+    state = Incremental()
+    now = T0 + 100 * HOUR
+
+    def batch(hour):
+        return [dict(at=T0 + hour * HOUR + i * MIN, alias="chat/v1", process=f"pod-{i % 3}",
+                     model_digest=models[i % 2], prompt_digest=prompts[0])
+                for i in range(40)]
+
+    def trigger():
+        rows = state.window.reads.rows
+        run(store, ledger.settings, only=GUARDS, since=T0, now=now, incremental=state)
+        return state.window.reads.rows - rows
+
+    for hour in range(1, 6):
+        record(store, batch(hour), block=40)
+    trigger()
+    small = []
+    for hour in range(6, 9):
+        record(store, batch(hour), block=40)
+        small.append(trigger())
+    for hour in range(9, 55):
+        record(store, batch(hour), block=40)
+    trigger()
+    large = []
+    for hour in range(55, 58):
+        record(store, batch(hour), block=40)
+        large.append(trigger())
+    assert large == small and max(large) < 20
