@@ -118,8 +118,8 @@ def start_in_thread(store: Store, settings: Settings, interval: float,
     stop = threading.Event()
 
     def logged(ran: Ran) -> None:
-        log.info("guard run %s (%s): %d findings in %.1fs; %s", ran.run_id, ran.reason,
-                 ran.findings, ran.seconds, ran.alerts.line())
+        log.info("guard run %s (%s, %d guards): %d findings in %.1fs; %s", ran.run_id,
+                 ran.reason, len(ran.guards), ran.findings, ran.seconds, ran.alerts.line())
 
     threading.Thread(target=watch, args=(store, settings),
                      kwargs={"interval": interval, "min_gap": min_gap, "stop": stop,
