@@ -207,3 +207,30 @@ def test_watch_min_gap_setting_and_serve_option(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_mw103_in_watch_catches_rows_deleted_below_the_remembered_block(ledger):
+    """Below the remembered block, a deleted decision or a deleted chained record changes the
+    counts the watch remembered: caught by the next trigger, as from a checkpoint."""
+    stray_decisions(ledger, n=6)
+    state = Incremental()
+    assert _mw103(ledger, state) == []
+    with ledger.store.write() as conn:
+        gone = conn.execute(sa.select(decisions.c.id).limit(1)).scalar()
+        conn.execute(decisions.delete().where(decisions.c.id == gone))
+    remembered = state.verified
+    found = _mw103(ledger, state)
+    assert found and "were deleted or inserted" in found[0].message + str(found[0].evidence)
+    assert state.verified == remembered  # a failed verification moves nothing
+
+
+def test_mw103_in_watch_catches_a_deleted_record_below_the_remembered_block(ledger):
+    from modelward.ledger.schema import alias_events
+
+    stray_decisions(ledger, n=2)
+    state = Incremental()
+    assert _mw103(ledger, state) == []
+    with ledger.store.write() as conn:
+        conn.execute(alias_events.delete())
+    found = _mw103(ledger, state)
+    assert found, "a deleted alias event below the remembered block went unnoticed"
