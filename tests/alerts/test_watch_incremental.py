@@ -234,3 +234,15 @@ def test_mw103_in_watch_catches_a_deleted_record_below_the_remembered_block(ledg
         conn.execute(alias_events.delete())
     found = _mw103(ledger, state)
     assert found, "a deleted alias event below the remembered block went unnoticed"
+
+
+def test_a_problem_from_the_remembered_block_names_it_as_such(ledger):
+    stray_decisions(ledger, n=2)
+    state = Incremental()
+    _mw103(ledger, state)
+    with ledger.store.write() as conn:
+        conn.execute(chain_blocks.update().where(chain_blocks.c.number == state.verified.block)
+                     .values(root="0" * 64))
+    [f] = _mw103(ledger, state)
+    assert "recorded by this process's last verification" in f.message + str(f.evidence)
+    assert "signed" not in str(f.evidence.get("reason", ""))

@@ -79,7 +79,8 @@ class Verified:
     root: str
     decisions: int
     rows: dict
-    number: str = "(the watch's last verification)"
+    number: str = "-"
+    label: str = "this process's last verification"
 
     @classmethod
     def of(cls, report: chain.VerifyReport) -> Verified:
