@@ -136,9 +136,12 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1024),
     Setting("watch_interval", "duration", None,
             "`modelward serve`: run the guards in the server (after writes seal new blocks, "
-            "at most every 10 s, and at least this often), recording each run and sending "
+            "at most every `watch_min_gap`, and at least this often), recording each run and sending "
             "its alerts, as `modelward watch` does; unset, the server runs them only for the "
             "findings page.", minimum=1),
+    Setting("watch_min_gap", "duration", "10s",
+            "`modelward serve --watch`: after writes seal new blocks, wait at least this long "
+            "since the last guard run (`modelward watch --min-gap`).", minimum=0),
     Setting("metrics_listen", "str", None,
             "`modelward serve`: HOST:PORT where /metrics is also served without a token, "
             "for a network only Prometheus reaches (one worker process only); unset, "

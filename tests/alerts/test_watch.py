@@ -58,7 +58,9 @@ def test_new_blocks_start_a_run_and_its_alerts_go_out(ledger, tmp_path, monkeypa
         [msg] = _until("the opening alert", lambda: receiver.at("/hook"))
         detected = time.monotonic() - t0
         assert msg.json()["state"] == "opened" and msg.json()["finding"]["code"] == "MW101"
-        assert any(r.reason == "new blocks" for r in runs)
+        # the alert goes out before the loop reports its run
+        got = _until("the run", lambda: [r for r in runs if r.reason == "new blocks"])
+        assert any("MW101" in r.guards for r in got)
         artifacts.register_bytes(ledger.store, "model", GHOST, name="ghost")
         _until("the resolution", lambda: len(receiver.at("/hook")) == 2)
         assert receiver.at("/hook")[1].json()["state"] == "resolved"

@@ -1,15 +1,21 @@
 """Guards that run by themselves: after new blocks are sealed, and on a schedule.
 
-:func:`watch` polls the chain's newest block every ``poll`` seconds; when a write sealed a
-new block (decisions, alias moves, eval runs, fingerprints, promotions: every chained write
-seals one) and ``min_gap`` has passed since the last run, or when ``interval`` has passed
-with no run at all (the backstop: time alone changes windowed findings), it runs the guards,
-records the run (the findings' lifecycle: opened, still open, resolved) and sends the
-alerts of what opened or resolved. ``modelward watch`` runs it in the foreground; ``modelward
-serve --watch INTERVAL`` (setting ``watch_interval``) in a thread of the server.
+:func:`watch` polls the chain's newest block every ``poll`` seconds; when writes sealed new
+blocks (decisions, alias moves, eval runs, fingerprints, promotions: every chained write
+seals one) and ``min_gap`` has passed since the last run, it runs the guards those blocks
+concern (``guards.incremental.concerned``: new decision blocks → the decision guards; alias
+event, eval run, fingerprint or promotion blocks → the guards that read those tables),
+records the run (the findings' lifecycle: opened, still open, resolved — only for the
+guards that ran) and sends the alerts of what opened or resolved. When ``interval`` has
+passed with no scheduled run (the backstop: time alone changes windowed findings, and
+payload files change outside the ledger) it runs every guard afresh.
 
-Each run is a full guard run over the configured window (``check.window``): what it costs is
-what ``modelward check`` costs on the ledger.
+Incremental: the process keeps the window's rollups in memory per hour
+(``ledger.rollup_window``) and the chain block it verified last, so a trigger reads the
+rollups of the new blocks and of the hour the window's start cuts, and verifies only the
+new blocks (MW103). The backstop forgets that state and runs as ``modelward check`` does.
+``modelward watch`` runs the loop in the foreground; ``modelward serve --watch INTERVAL``
+(setting ``watch_interval``, minimum gap ``watch_min_gap``) in a thread of the server.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..guards.history import current_runs, run_and_record
-from ..ledger.chain import last_block
+from ..guards.incremental import Incremental, concerned
+from ..ledger.chain import changed_after, last_block
 from ..ledger.engine import Store
 from ..settings import Settings
 from .deliver import Summary, notify
@@ -37,41 +44,59 @@ class Ran:
     findings: int
     seconds: float
     alerts: Summary
+    guards: tuple[str, ...] = ()  # the codes this run ran (all on start and schedule)
 
 
 def watch(store: Store, settings: Settings, *, interval: float, min_gap: float = 10.0,
           poll: float = 1.0, stop: threading.Event | None = None, once: bool = False,
-          on_run: Callable[[Ran], None] | None = None, clock=time.monotonic) -> int:
-    """Run the guards whenever new blocks were sealed (at most every ``min_gap`` seconds)
-    and at least every ``interval`` seconds, until ``stop`` is set (or after one run with
-    ``once``). Returns how many runs it made. A failed run is logged (and recorded as a
-    failed run) and the loop goes on."""
+          on_run: Callable[[Ran], None] | None = None, clock=time.monotonic,
+          state: Incremental | None = None) -> int:
+    """Run the guards new blocks concern whenever blocks were sealed (at most every
+    ``min_gap`` seconds), and every guard afresh at least every ``interval`` seconds, until
+    ``stop`` is set (or after one run with ``once``). Returns how many runs it made. A
+    failed run is logged (and recorded as a failed run), its state forgotten, and the loop
+    goes on."""
     stop = stop or threading.Event()
-    runs, seen, last_run = 0, None, None
+    state = state if state is not None else Incremental()
+    runs, last_run, last_full = 0, None, None
     while not stop.is_set():
         with store.read() as conn:
             head = last_block(conn)[0]
         now = clock()
         due = None
-        if last_run is None:
+        if last_full is None:
             due = "start"
-        elif head != seen and now - last_run >= min_gap:
-            due = "new blocks"
-        elif now - last_run >= interval:
+        elif now - last_full >= interval:
             due = "schedule"
+        elif head != state.head and now - last_run >= min_gap:
+            due = "new blocks"
         if due is not None and _busy(store):
             due = None  # a `check` or the dashboard is running the guards right now
         if due is not None:
-            seen, last_run = head, clock()
+            only = None
+            if due == "new blocks":
+                with store.read() as conn:
+                    head, changed = changed_after(conn, state.head or 0)
+                only = concerned(changed)
+                state.saw(changed)
+            else:
+                state.reset()  # the backstop reads the window and verifies as configured
+            last_run = clock()
+            if only is None:
+                last_full = last_run
             t0 = time.perf_counter()
             try:
-                report, run_id = run_and_record(store, settings, source="watch")
+                report, run_id = run_and_record(store, settings, source="watch", only=only,
+                                                incremental=state)
             except Exception as exc:  # recorded as a failed run by run_and_record
                 log.warning("guard run failed: %s: %s", type(exc).__name__, exc)
+                state.reset()
             else:
+                state.head = head
                 runs += 1
                 ran = Ran(run_id, due, head, len(report.findings),
-                          time.perf_counter() - t0, notify(store, settings, run_id))
+                          time.perf_counter() - t0, notify(store, settings, run_id),
+                          tuple(report.guards_run))
                 if on_run is not None:
                     on_run(ran)
             if once:
@@ -87,15 +112,17 @@ def _busy(store: Store) -> bool:
         return current_runs(conn, now_us())[1] is not None
 
 
-def start_in_thread(store: Store, settings: Settings, interval: float) -> threading.Event:
+def start_in_thread(store: Store, settings: Settings, interval: float,
+                    min_gap: float = 10.0) -> threading.Event:
     """``watch`` in a daemon thread (the server's); set the returned event to stop it."""
     stop = threading.Event()
 
     def logged(ran: Ran) -> None:
-        log.info("guard run %s (%s): %d findings in %.1fs; %s", ran.run_id, ran.reason,
-                 ran.findings, ran.seconds, ran.alerts.line())
+        log.info("guard run %s (%s, %d guards): %d findings in %.1fs; %s", ran.run_id,
+                 ran.reason, len(ran.guards), ran.findings, ran.seconds, ran.alerts.line())
 
     threading.Thread(target=watch, args=(store, settings),
-                     kwargs={"interval": interval, "stop": stop, "on_run": logged},
+                     kwargs={"interval": interval, "min_gap": min_gap, "stop": stop,
+                             "on_run": logged},
                      name="modelward-watch", daemon=True).start()
     return stop

@@ -43,8 +43,9 @@ def watch_guards_cmd(
     load(s)  # a bad [alerts] table stops it before the first run
 
     def said(ran) -> None:
-        out.print(f"{iso(now_us())[:19]}Z run {ran.run_id} ({ran.reason}, block {ran.head}): "
-                  f"{ran.findings} findings in {ran.seconds:.1f}s; {ran.alerts.line()}")
+        out.print(f"{iso(now_us())[:19]}Z run {ran.run_id} ({ran.reason}, block {ran.head}, "
+                  f"{len(ran.guards)} guards): {ran.findings} findings in {ran.seconds:.1f}s; "
+                  f"{ran.alerts.line()}")
         sys.stdout.flush()
 
     with opened() as store:

@@ -24,6 +24,10 @@ def serve_cmd(
                                     help="Run the guards in the server as the ledger changes "
                                     "and at least this often, sending alerts (default: "
                                     "setting watch_interval; unset: off)."),
+    watch_min_gap: str = typer.Option(None, "--watch-min-gap", metavar="DURATION",
+                                      help="With --watch: after new blocks, wait at least "
+                                      "this long since the last run (default: setting "
+                                      "watch_min_gap, 10s)."),
     metrics_listen: str = typer.Option(None, "--metrics-listen", metavar="HOST:PORT",
                                        help="Also serve /metrics without a token here "
                                        "(default: setting metrics_listen)."),
@@ -42,6 +46,8 @@ def serve_cmd(
         _check_listen(listen, option, workers)
     every = (parse_duration(watch_every, field="--watch") if watch_every
              else resolved.watch_interval)
+    gap = (parse_duration(watch_min_gap, field="--watch-min-gap") if watch_min_gap
+           else resolved.watch_min_gap)
     if every:
         from ..alerts.config import load
 
@@ -51,9 +57,9 @@ def serve_cmd(
         from ..alerts.watch import start_in_thread
 
         start_in_thread(app.state.store if workers == 1 else Store(resolved), resolved,
-                        every / 1e6)
-        out.print(f"running the guards as the ledger changes, at least every "
-                  f"{duration(every)}")
+                        every / 1e6, min_gap=gap / 1e6)
+        out.print(f"running the guards as the ledger changes (at most every "
+                  f"{duration(gap)}), at least every {duration(every)}")
     out.print(f"modelward serving on http://{host}:{port} (ledger {app.state.store.display_url})"
               + (f", {workers} workers" if workers > 1 else ""))
     if workers == 1:

@@ -25,6 +25,12 @@ unsigned checkpoint row is itself a finding (everything is then recomputed). An 
 edit of a row the checkpoint covers is caught only by ``modelward verify --full``: run it
 on a schedule (see docs/reliability.md). Without a key, every block is recomputed.
 
+Inside ``modelward watch`` (and ``serve --watch``) a trigger verifies only the blocks after
+the one that process verified last, by the same rule as from a checkpoint: that block must
+still carry the root it had, and the decisions and records up to it must still count what
+they did. The watch's scheduled backstop verifies as above (from the newest signed
+checkpoint, or everything).
+
 Why it matters
 --------------
 An auditor asks which model produced a decision eight months ago, and who approved it. The

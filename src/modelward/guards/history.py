@@ -37,22 +37,30 @@ RESOLVED_SHOWN = 20  # recently resolved findings listed under the latest run's
 def run_and_record(store: Store, settings: Settings, *, source: str, select=None,
                    ignore=None, fail_on=None, since: int | None = None,
                    now: int | None = None, progress=None,
-                   keep: int | None = None) -> tuple[Report, str]:
+                   keep: int | None = None, only=None,
+                   incremental=None) -> tuple[Report, str]:
     """Run the guards and record the run; returns (report, run id). A run that fails is
     recorded as failed and the error raised again. Only the newest ``keep`` runs (default:
-    the ``check_runs_kept`` setting) keep their findings rows."""
+    the ``check_runs_kept`` setting) keep their findings rows.
+
+    ``only`` (the watch's triggers): run just these of the selected guards. The run then
+    resolves only findings of the guards it ran, and carries the findings rows of the
+    other selected guards over from the latest completed run, so the run stays a complete
+    listing; their lifecycle (last seen, runs) is left as it was."""
     if source not in SOURCES:
         raise ValueError(f"unknown run source {source!r}")
     started = now_us()
     now = started if now is None else now
     cfg = check_config.load(settings, select=select, ignore=ignore, fail_on=fail_on)
     since = resolve_since(cfg, since, now)
-    selected = [c.code for c in registry.CODES if cfg.selects(c.code) and c.status == "active"]
+    selected = [c.code for c in registry.CODES if cfg.selects(c.code) and c.status == "active"
+                and (only is None or c.code in only)]
     with store.write() as conn:
         run_id = ledger_findings.start_run(conn, source=source, started_at=started, now=now,
                                            since=since, guards=selected)
     try:
-        report = run(store, settings, since=since, now=now, cfg=cfg, progress=progress)
+        report = run(store, settings, since=since, now=now, cfg=cfg, progress=progress,
+                     only=only, incremental=incremental)
     except BaseException as exc:
         with store.write() as conn:
             ledger_findings.fail_run(conn, run_id, finished_at=now_us(),
@@ -61,13 +69,30 @@ def run_and_record(store: Store, settings: Settings, *, source: str, select=None
     # acknowledged findings are still shown by this run: their lifecycle goes on
     rows = [_row(f) for f in report.findings] + [
         _row(f) for f, s in report.suppressed if isinstance(s, AckSuppression)]
+    carried = []
+    if only is not None:
+        ran = set(report.guards_run)
+        with store.read() as conn:
+            latest = ledger_findings.latest_run(conn)
+            if latest is not None:
+                shown = {r["key"] for r in rows}
+                carried = [_carried(r) for r in ledger_findings.run_findings(conn, latest.id)
+                           if r.code not in ran and cfg.selects(r.code) and r.key not in shown]
     with store.write() as conn:
-        ledger_findings.finish_run(conn, run_id, rows, finished_at=now_us(),
+        ledger_findings.finish_run(conn, run_id, rows, carried=carried, finished_at=now_us(),
                                    guards=report.guards_run,
                                    counts=report.to_dict()["summary"],
                                    seconds=round(report.seconds, 3),
                                    keep=keep or settings.check_runs_kept)
     return report, run_id
+
+
+def _carried(r: ledger_findings.RunFinding) -> dict:
+    return {"key": r.key, "code": r.code, "severity": r.severity, "subject": r.subject,
+            "message": r.message, "fix": r.fix,
+            "evidence": json.dumps(r.evidence, sort_keys=True, default=str),
+            "decisions": r.decisions, "aliases": r.aliases, "first_seen": r.first_seen,
+            "last_seen": r.last_seen}
 
 
 def _row(f) -> dict:

@@ -90,15 +90,19 @@ def guard_options(cfg: CheckConfig, settings: Settings) -> dict[str, dict]:
 
 def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=None,
         since: int | None = None, now: int | None = None,
-        cfg: CheckConfig | None = None, progress=None) -> Report:
+        cfg: CheckConfig | None = None, progress=None, only=None,
+        incremental=None) -> Report:
     """Run every selected guard; suppressions and the meta guards apply afterwards.
-    ``progress(code, done, total)``, when given, is called before each guard runs."""
+    ``progress(code, done, total)``, when given, is called before each guard runs.
+    ``only``: of the selected guards, run just these codes (the watch's trigger);
+    ``incremental``: a watch process's state (:class:`.incremental.Incremental`)."""
     t0 = time.perf_counter()
     cfg = cfg or check_config.load(settings, select=select, ignore=ignore, fail_on=fail_on)
     options = guard_options(cfg, settings)
     now = now_us() if now is None else now
     since = resolve_since(cfg, since, now)
-    selected = [c for c in registry.CODES if cfg.selects(c.code)]
+    selected = [c for c in registry.CODES if cfg.selects(c.code)
+                and (only is None or c.code in only)]
     planned = [c.code for c in selected if c.status != "active"]
     ledger_guards = [c for c in selected if c.status == "active" and not c.meta]
     meta_guards = [c for c in selected if c.status == "active" and c.meta]
@@ -108,7 +112,8 @@ def run(store: Store, settings: Settings, *, select=None, ignore=None, fail_on=N
     limited: dict[str, str] = {}
     with storage_errors(), store.read() as conn:
         acked = ledger_acks.active(conn, now)  # acknowledged findings count as suppressed
-    with storage_errors(), View.open(store, settings, now=now, since=since) as view:
+    with storage_errors(), View.open(store, settings, now=now, since=since,
+                                     incremental=incremental) as view:
         total, first_meta = len(ledger_guards) + len(meta_guards), len(ledger_guards)
         for i, row in enumerate(ledger_guards):
             if progress is not None:

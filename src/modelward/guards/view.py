@@ -46,7 +46,8 @@ class View:
     """Read-only access to one ledger at one moment (``now``), for one run of the guards."""
 
     def __init__(self, store: Store, conn: Connection, settings: Settings, *,
-                 now: int | None = None, since: int | None = None) -> None:
+                 now: int | None = None, since: int | None = None,
+                 incremental=None) -> None:
         self._store = store
         self._conn = conn
         self.settings = settings
@@ -55,6 +56,12 @@ class View:
         self.dialect = store.dialect
         # counting guards read per-block rollups (ledger/rollups.py) unless told otherwise
         self.rollups = bool(settings.check_rollups)
+        # a watch process's state (guards/incremental.py): the window's rollups kept in
+        # memory, read by ledger.rollup_usage through this attribute, and the chain block
+        # this process last verified
+        self.incremental = incremental
+        self.rollup_window = (incremental.window if incremental is not None and self.rollups
+                              else None)
         # filled by the runner before the meta guards (MW001, MW002) run
         self.suppressions: list = []
         self.codes_run: set[str] = set()
@@ -121,7 +128,7 @@ class View:
         same scan retention and gc keep payloads by."""
         if since not in self._references:
             self._references[since] = ledger_retention.decision_references(
-                self._conn, since=since, rollups=self.rollups)
+                self, since=since, rollups=self.rollups)
         return self._references[since]
 
     def payload_check(self, art: Artifact, *, verify: bool = True) -> PayloadCheck:
@@ -168,7 +175,20 @@ class View:
         """The chain from the newest checkpoint the configured key vouches for (all history
         without a key): :func:`modelward.ledger.checkpoints.verify`."""
         if self._chain is None:
-            self._chain = ledger_checkpoints.verify(self._conn, heads.keys_from(self.settings))
+            point = self.incremental.verified if self.incremental is not None else None
+            if point is not None:
+                # a watch process verifies only the blocks after the one it verified last
+                # (that block must still carry the root it had: a checkpoint's rule)
+                self._chain = ledger_chain.verify(self._conn, since=point)
+                self._chain.checkpoint = {"block": point.block, "root": point.root,
+                                          "watch": True}
+                self._chain.notes.append(f"verified from block {point.block}, the last this "
+                                         "watch process verified")
+            else:
+                self._chain = ledger_checkpoints.verify(self._conn,
+                                                        heads.keys_from(self.settings))
+            if self.incremental is not None and self._chain.ok:
+                self.incremental.verified = ledger_checkpoints.Verified.of(self._chain)
         return self._chain
 
     # --- contamination scans (MW302) ----------------------------------------------------

@@ -148,6 +148,23 @@ def last_block(conn: Connection) -> tuple[int, str]:
     return (row.number, row.root) if row else (0, GENESIS)
 
 
+def changed_after(conn: Connection, after: int) -> tuple[int, set[str]]:
+    """(the newest block, what the blocks after ``after`` hold: ``decisions`` for decision
+    blocks, and the kind of each record leaf): reads the new blocks' rows only."""
+    from .schema import chain_leaves
+
+    c = chain_blocks.c
+    head = conn.execute(sa.select(sa.func.max(c.number))).scalar() or 0
+    if head <= after:
+        return head, set()
+    kinds = set(conn.execute(sa.select(chain_leaves.c.kind).where(
+        chain_leaves.c.block > after).distinct()).scalars())
+    if conn.execute(sa.select(c.number).where(c.number > after, c.records == 0, c.count > 0)
+                    .limit(1)).first() is not None:
+        kinds.add("decisions")
+    return head, kinds
+
+
 def seal(conn: Connection, number: int, prev_root: str, leaves: list[bytes], first_at: int,
          last_at: int, *, records: int = 0) -> str:
     root = block_root(prev_root, leaves)
@@ -365,15 +382,24 @@ def _anchor(blocks, since, problems: list[BlockProblem]):
     """The checkpoint's block must still be there with the signed root; returns the root
     the next block must link to and the blocks after the checkpoint's."""
     if not blocks or blocks[0].number != since.block:
-        problems.append(BlockProblem(since.block, f"block {since.block}, covered by signed "
-                                     f"checkpoint {since.number}, is gone: the chain was "
+        problems.append(BlockProblem(since.block, f"block {since.block}, covered by "
+                                     f"{_label(since)}, is gone: the chain was "
                                      "truncated"))
         return since.root, [b for b in blocks if b.number > since.block]
     if blocks[0].root != since.root:
-        problems.append(BlockProblem(since.block, f"root differs from the one signed by "
-                                     f"checkpoint {since.number}: the chain up to this block "
+        problems.append(BlockProblem(since.block, f"root differs from the one "
+                                     f"{_label(since, 'signed by')}: the chain up to this block "
                                      "was rewritten"))
     return since.root, blocks[1:]
+
+
+def _label(since, verb: str = "") -> str:
+    """How a problem names what verification started from: a signed checkpoint, or a
+    verification a process remembers (``checkpoints.Verified``: the watch's)."""
+    label = getattr(since, "label", None)
+    if label is not None:
+        return f"recorded by {label}" if verb else label
+    return f"{verb} checkpoint {since.number}" if verb else f"signed checkpoint {since.number}"
 
 
 def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None:
@@ -390,7 +416,7 @@ def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None
         c.number <= since.block, c.number.in_(gone))).scalar()
     if n != since.decisions:
         problems.append(BlockProblem(since.block, f"{plural(n, 'decision')} in blocks up to "
-                                     f"{since.block}, signed checkpoint {since.number} counted "
+                                     f"{since.block}, {_label(since)} counted "
                                      f"{since.decisions}: decisions it covers were deleted or "
                                      "inserted (`verify --full` names the blocks)"))
 

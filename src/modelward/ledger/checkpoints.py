@@ -68,6 +68,26 @@ class Checkpoint:
                 "full_at": iso(self.full_at), "base": self.base, "signer": self.signer}
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A verification a process remembers (``modelward watch``): verifying again from it
+    checks the blocks after ``block`` as from a checkpoint (``chain.verify(since=…)``):
+    ``block`` must still carry ``root``, the decisions and rows up to it must still count
+    ``decisions`` and ``rows``. Kept in memory only, never stored nor signed."""
+
+    block: int
+    root: str
+    decisions: int
+    rows: dict
+    number: str = "-"
+    label: str = "this process's last verification"
+
+    @classmethod
+    def of(cls, report: chain.VerifyReport) -> Verified:
+        return cls(report.head_block, report.head_root, report.all_decisions,
+                   dict(report.rows))
+
+
 def message(body: bytes) -> bytes:
     return TAG + body
 

@@ -93,15 +93,18 @@ def start_run(conn: Connection, *, source: str, started_at: int, now: int,
 
 
 def finish_run(conn: Connection, run_id: str, rows: Sequence[dict], *, finished_at: int,
-               guards: Sequence[str], counts: dict, seconds: float, keep: int) -> None:
+               guards: Sequence[str], counts: dict, seconds: float, keep: int,
+               carried: Sequence[dict] = ()) -> None:
     """Store the findings ``rows`` (dicts with the check_findings columns but run_id) of
     ``run_id``, mark it done, update the lifecycle and drop the findings rows of runs older
-    than the newest ``keep``."""
+    than the newest ``keep``. ``carried``: rows of guards this run did not run, copied from
+    the run before so the run lists every finding; they leave the lifecycle alone."""
     run = get_run(conn, run_id)
     if run is None:
         raise LookupError(f"no guard run {run_id}")
     unique = {r["key"]: r for r in rows}  # one row per fingerprint
-    for part in _chunks(list(unique.values())):
+    stored = {**{r["key"]: r for r in carried}, **unique}
+    for part in _chunks(list(stored.values())):
         conn.execute(check_findings.insert(), [{**r, "run_id": run_id} for r in part])
     conn.execute(check_runs.update().where(check_runs.c.id == run_id).values(
         status="done", finished_at=finished_at, guards=json.dumps(list(guards)),

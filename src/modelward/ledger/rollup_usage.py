@@ -11,16 +11,52 @@ id changed in the window (MW104's change points).
 from __future__ import annotations
 
 import bisect
+from collections import namedtuple
 from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import rollups
+from . import rollup_window, rollups
 from .decision_fields import DIGEST_FIELDS
 from .schema import alias_events, artifacts
 
 _BLOCKS = 500  # blocks per IN list
+_AT = {k: i for i, k in enumerate(rollups.KEY)}  # column of a key field in a window row
+_N = len(rollups.KEY)  # then decisions, first_at, last_at, min_id
+
+
+def _kept(conn, since):
+    """The window's rows from a watch process's in-memory state (``rollup_window``), or
+    None: read the rollups in SQL."""
+    return rollup_window.rows(conn, since)
+
+
+def _sum(rows, key) -> dict[tuple, list]:
+    out: dict[tuple, list] = {}
+    for row in rows:
+        k = key(row)
+        have = out.get(k)
+        if have is None:
+            out[k] = [row[_N], row[_N + 1], row[_N + 2], row[_N + 3]]
+        else:
+            have[0] += row[_N]
+            have[1], have[2] = min(have[1], row[_N + 1]), max(have[2], row[_N + 2])
+            have[3] = min(have[3], row[_N + 3])
+    return out
+
+
+def _vendor_digests(conn, digests) -> set[str]:
+    digests = sorted({d for d in digests if d is not None})
+    out: set[str] = set()
+    for i in range(0, len(digests), _BLOCKS):
+        out.update(conn.execute(sa.select(artifacts.c.digest).where(
+            artifacts.c.digest.in_(digests[i:i + _BLOCKS]),
+            artifacts.c.payload == "vendor")).scalars())
+    return out
+
+
+Served = namedtuple("Served", "digest vendor_model_id n first last min_id")
 
 
 def _grouped(conn, src, keys, *, where=()) -> list:
@@ -31,6 +67,10 @@ def _grouped(conn, src, keys, *, where=()) -> list:
 
 
 def digest_usage(conn: Connection, *, since: int | None) -> dict[tuple[str, str], list]:
+    kept = _kept(conn, since)
+    if kept is not None:
+        return fold_usage((tuple(row[_AT[f]] for f in DIGEST_FIELDS), row[_N], row[_N + 1],
+                           row[_N + 2]) for row in kept)
     src = rollups.window(conn, since)
     return fold_usage((row[:len(DIGEST_FIELDS)], int(row[len(DIGEST_FIELDS)]), row[-3], row[-2])
                       for row in _grouped(conn, src, DIGEST_FIELDS))
@@ -55,8 +95,13 @@ def fold_usage(groups) -> dict[tuple[str, str], list]:
 def references(conn: Connection, *, since: int | None) -> dict[str, tuple[int, int, int]]:
     """Digest -> (decisions, last, first), as ``retention.decision_references`` counts."""
     out: dict[str, list] = {}
-    src = rollups.window(conn, since)
-    for row in _grouped(conn, src, DIGEST_FIELDS):
+    kept = _kept(conn, since)
+    if kept is not None:
+        groups = [(*[row[_AT[f]] for f in DIGEST_FIELDS], row[_N], row[_N + 1], row[_N + 2],
+                   row[_N + 3]) for row in kept]
+    else:
+        groups = _grouped(conn, rollups.window(conn, since), DIGEST_FIELDS)
+    for row in groups:
         n, first, last = int(row[len(DIGEST_FIELDS)]), row[-3], row[-2]
         for digest in set(row[:len(DIGEST_FIELDS)]):
             if digest is None:
@@ -70,20 +115,41 @@ def references(conn: Connection, *, since: int | None) -> dict[str, tuple[int, i
 
 
 def prompt_model_usage(conn: Connection, *, since: int | None) -> list[tuple]:
-    src = rollups.window(conn, since)
-    rows = _grouped(conn, src, ("prompt_digest", "model_digest"),
-                    where=[src.c.prompt_digest.is_not(None)])
+    kept = _kept(conn, since)
+    if kept is not None:
+        p, m = _AT["prompt_digest"], _AT["model_digest"]
+        rows = [(*k, *v) for k, v in _sum((r for r in kept if r[p] is not None),
+                                          lambda r: (r[p], r[m])).items()]
+    else:
+        src = rollups.window(conn, since)
+        rows = _grouped(conn, src, ("prompt_digest", "model_digest"),
+                        where=[src.c.prompt_digest.is_not(None)])
     out = [(p, m, int(n), first, last) for p, m, n, first, last, _id in rows]
     return sorted(out, key=lambda r: -r[2])
 
 
-def alias_groups(conn: Connection, *, since: int | None, missing) -> list[tuple]:
+def alias_groups(conn: Connection, *, since: int | None, missing,
+                 missing_row=None) -> list[tuple]:
     """(alias, kind, decisions, first, last) of the window's decisions naming an alias with
-    its kind's digest field empty; ``missing(kind_col, columns)`` is that condition."""
-    src = rollups.window(conn, since)
+    its kind's digest field empty; ``missing(kind_col, columns)`` is that condition in SQL,
+    ``missing_row(kind, fields)`` the same in Python (for the in-memory window)."""
     kinds = (sa.select(alias_events.c.alias, sa.func.min(artifacts.c.kind).label("kind"))
              .join(artifacts, artifacts.c.digest == alias_events.c.digest)
              .group_by(alias_events.c.alias).subquery("alias_kind"))
+    kept = _kept(conn, since) if missing_row is not None else None
+    if kept is not None:
+        a = _AT["alias"]
+        wanted = {r[a] for r in kept if r[a] is not None}
+        kind_of: dict = {}
+        names = sorted(wanted)
+        for i in range(0, len(names), _BLOCKS):
+            kind_of.update(conn.execute(sa.select(kinds.c.alias, kinds.c.kind).where(
+                kinds.c.alias.in_(names[i:i + _BLOCKS]))).all())
+        hit = [r for r in kept if r[a] is not None and missing_row(
+            kind_of.get(r[a]), {k: r[i] for k, i in _AT.items()})]
+        return [(al, kd, int(v[0]), v[1], v[2]) for (al, kd), v in
+                _sum(hit, lambda r: (r[a], kind_of.get(r[a]))).items()]
+    src = rollups.window(conn, since)
     rows = conn.execute(
         sa.select(src.c.alias, kinds.c.kind, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
                   sa.func.max(src.c.last_at))
@@ -118,7 +184,22 @@ def _subject_where(src, subject: str):
     return src.c.model_digest.is_(None) if subject == "embedder_digest" else sa.true()
 
 
+def _subject_rows(kept, subject: str):
+    """The in-memory window's rows of hosted artifacts in ``subject`` reporting an id."""
+    s, v, m = _AT[subject], _AT["vendor_model_id"], _AT["model_digest"]
+    return [r for r in kept if r[v] is not None and r[s] is not None
+            and (subject != "embedder_digest" or r[m] is None)]
+
+
 def served_ids(conn: Connection, *, since: int | None, subject: str) -> list:
+    kept = _kept(conn, since)
+    if kept is not None:
+        rows = _subject_rows(kept, subject)
+        hosted = _vendor_digests(conn, {r[_AT[subject]] for r in rows})
+        s, v = _AT[subject], _AT["vendor_model_id"]
+        return sorted((Served(dg, vid, *vals) for (dg, vid), vals in _sum(
+            (r for r in rows if r[s] in hosted), lambda r: (r[s], r[v])).items()),
+            key=lambda r: (r.digest, r.vendor_model_id))
     src = rollups.window(conn, since)
     digest = src.c[subject]
     return conn.execute(
@@ -133,6 +214,13 @@ def served_ids(conn: Connection, *, since: int | None, subject: str) -> list:
 
 def vendor_value_counts(conn: Connection, digests: Iterable[str], *, since: int | None,
                         subject: str) -> dict[tuple[str, str | None], int]:
+    kept = _kept(conn, since)
+    if kept is not None:
+        s, v, m = _AT[subject], _AT["vendor_model_id"], _AT["model_digest"]
+        wanted = set(digests)
+        return {k: int(vals[0]) for k, vals in _sum(
+            (r for r in kept if r[s] in wanted and (subject != "embedder_digest" or r[m] is None)),
+            lambda r: (r[s], r[v])).items()}
     src = rollups.window(conn, since)
     digest = src.c[subject]
     return {(dg, v): int(n) for dg, v, n in conn.execute(
@@ -144,6 +232,15 @@ def vendor_value_counts(conn: Connection, digests: Iterable[str], *, since: int 
 def changing_digests(conn: Connection, *, since: int | None, subject: str) -> list[str]:
     """Hosted artifacts whose decisions in the window report more than one model id: the
     only ones whose reported id can have changed between consecutive decisions."""
+    kept = _kept(conn, since)
+    if kept is not None:
+        rows = _subject_rows(kept, subject)
+        hosted = _vendor_digests(conn, {r[_AT[subject]] for r in rows})
+        ids: dict[str, set] = {}
+        for r in rows:
+            if r[_AT[subject]] in hosted:
+                ids.setdefault(r[_AT[subject]], set()).add(r[_AT["vendor_model_id"]])
+        return [dg for dg, vids in ids.items() if len(vids) > 1]
     src = rollups.window(conn, since)
     digest = src.c[subject]
     return list(conn.execute(

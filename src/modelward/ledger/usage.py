@@ -131,6 +131,16 @@ def _missing_digest(kind_col, d=decisions.c):
     return sa.or_(*terms)
 
 
+def _missing_row(kind, row: dict) -> bool:
+    """:func:`_missing_digest` for one row (field -> value) of an in-memory window."""
+    if any(kind == k and row[f] is None for k, f in KIND_FIELD.items() if f != "model_digest"):
+        return True
+    if (kind is None or kind in ("model", "adapter")) and row["model_digest"] is None:
+        return True
+    return kind in ("dataset", "evalset", "policy") and all(row[f] is None
+                                                            for f in DIGEST_FIELDS)
+
+
 def _examples(conn, where: Callable, partition, limit: int) -> dict[str, list[str]]:
     """The first ``limit`` decision ids per value of ``partition`` among rows ``where``."""
     if limit <= 0:
@@ -155,7 +165,8 @@ def aliases_without_digest(conn: Connection, *, since: int | None, examples: int
     kinds = _alias_kinds()
     d = decisions.c
     if rollups:
-        groups = rollup_usage.alias_groups(conn, since=since, missing=_missing_digest)
+        groups = rollup_usage.alias_groups(conn, since=since, missing=_missing_digest,
+                                           missing_row=_missing_row)
         if not groups:
             return [], {}
         out: dict[str, list[str]] = {}
