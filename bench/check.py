@@ -165,7 +165,8 @@ def _pg_schema_url(base: str, name: str) -> str:
         {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
 
 
-def cached(backend: str, n: int, *, pg_base: str, rebuild: bool) -> tuple[str, str, dict]:
+def cached(backend: str, n: int, *, pg_base: str, rebuild: bool,
+           pg_schema: str = "mw_bench_check") -> tuple[str, str, dict]:
     """(home, database url, description) of the cached ledger of ``n`` decisions."""
     root = c.out_dir(BENCH)
     tag = f"{backend}-{n}"
@@ -175,7 +176,7 @@ def cached(backend: str, n: int, *, pg_base: str, rebuild: bool) -> tuple[str, s
     if backend == "sqlite":
         url = f"sqlite:///{root / tag / 'ledger.db'}"
     else:
-        url = _pg_schema_url(pg_base, f"mw_bench_check_{n}")
+        url = _pg_schema_url(pg_base, f"{pg_schema}_{n}")
     if rebuild or meta.get("builder") != BUILDER or meta.get("decisions") != n:
         c.note(f"check: building {n:,} decisions on {backend}")
         shutil.rmtree(root / tag, ignore_errors=True)
@@ -185,8 +186,8 @@ def cached(backend: str, n: int, *, pg_base: str, rebuild: bool) -> tuple[str, s
 
             admin = sa.create_engine(pg_base)
             with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS mw_bench_check_{n} CASCADE")
-                conn.exec_driver_sql(f"CREATE SCHEMA mw_bench_check_{n}")
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {pg_schema}_{n} CASCADE")
+                conn.exec_driver_sql(f"CREATE SCHEMA {pg_schema}_{n}")
             admin.dispose()
         meta = build(home, url, n)
         meta_file.write_bytes(orjson.dumps(meta))
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--database-url", default=os.environ.get("MODELWARD_BENCH_POSTGRES_URL",
                                                              DEFAULT_PG))
+    ap.add_argument("--pg-schema", default="mw_bench_check",
+                    help="prefix of the cached PostgreSQL schemas (one per size)")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--rebuild", action="store_true")
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         figures = {}
         for n in sizes:
             home, url, meta = cached(backend, n, pg_base=args.database_url,
-                                     rebuild=args.rebuild)
+                                     rebuild=args.rebuild, pg_schema=args.pg_schema)
             if args.build_only:
                 c.emit(BENCH, "build_s", meta.get("build_s", 0.0), "s", backend=backend,
                        decisions=n)
