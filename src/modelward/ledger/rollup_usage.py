@@ -4,8 +4,9 @@ Same arguments, same results as their raw counterparts (the tests compare both o
 and PostgreSQL); ``usage`` dispatches here when called with ``rollups=True``. Each reads
 the rollup rows of the window (thousands where the decisions are millions) and touches
 decisions only where a rollup cannot answer: blocks the window's start cuts through, the
-few blocks a stale range's ends cut through (MW105), and the hosted models whose reported
-id changed in the window (MW104's change points).
+few blocks a stale range's ends cut through (MW105), the hosted models whose reported
+id changed in the window (MW104's change points), and the blocks holding each gate's
+latest threshold (MW502's stale cut).
 """
 
 from __future__ import annotations
@@ -250,3 +251,38 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
             t[1], t[2] = min(t[1], first), max(t[2], last)
     return totals
 
+
+
+# --- retrieval gates (MW502) -------------------------------------------------------------------
+def gate_substrates(conn: Connection, *, since: int | None, until: int | None) -> list:
+    """``usage.gate_substrates`` from the rows' gate sums: the same integers, summed by
+    the database over thousands of rollup rows instead of millions of decisions."""
+    src = rollups.window(conn, since, until=until, gates=True)
+    c = src.c
+    gate = sa.func.coalesce(c.alias, "")
+    return conn.execute(
+        sa.select(gate.label("gate"), c.embedder_digest, c.reranker_digest,
+                  sa.func.min(c.gate_first_at).label("first_at"),
+                  sa.func.sum(c.gated).label("n"), sa.func.sum(c.gate_passed).label("passed"),
+                  sa.func.sum(c.gate_candidates).label("candidates"),
+                  sa.func.sum(c.gate_xx).label("sum_xx"), sa.func.sum(c.gate_xn).label("sum_xn"),
+                  sa.func.sum(c.gate_nn).label("sum_nn"))
+        .where(c.gated > 0)
+        .group_by(gate, c.embedder_digest, c.reranker_digest)).all()
+
+
+def latest_cut_blocks(conn: Connection, *, since: int | None, until: int | None) -> list[int]:
+    """The blocks holding each gate's latest decision with a threshold in the window:
+    every block with a row whose ``cut_last_at`` is its gate's latest (ties included)."""
+    src = rollups.window(conn, since, until=until, gates=True)
+    c = src.c
+    latest: dict[str, tuple[int, set[int]]] = {}
+    for alias, block, at in conn.execute(
+            sa.select(c.alias, c.block, c.cut_last_at).where(c.cut_last_at.is_not(None))):
+        gate = alias or ""
+        best = latest.get(gate)
+        if best is None or at > best[0]:
+            latest[gate] = (at, {block})
+        elif at == best[0]:
+            best[1].add(block)
+    return sorted({b for _at, blocks in latest.values() for b in blocks})
