@@ -328,5 +328,5 @@ def test_the_migration_backfills_gate_sums_as_append_writes_them(ledger, fleet, 
     assert written == again
     with ledger.store.read() as conn:
         gated = conn.exec_driver_sql("SELECT sum(gated) FROM decision_rollups "
-                                     "WHERE process LIKE 'rag-%'").scalar()
+                                     "WHERE process IN ('rag-1', 'rag-2', 'rag-3')").scalar()
     assert gated == 300 * 3 + 43
