@@ -25,16 +25,20 @@ changed") gives the standard error of the difference, judged by Student's t on h
 fractions are skewed and discrete, which made the full degrees of freedom 1.0-1.4x
 ``alpha`` with 10-20 queries a side; with many queries it makes no difference. With the
 same number of candidates per query this is the two-sample t-test of the per-query pass
-fractions. The sums it needs (queries, Σpassed, Σcandidates, Σpassed², Σpassed·candidates,
-Σcandidates², all integers) are kept per block in the ledger's rollups when the block is
-sealed, so a check adds up a few rows per block instead of reading every decision: the
-blocks ``--since`` cuts through, or without rollups, are summed from their decisions, and
-``check_rollups = false`` sums every decision (the same integers, so the same findings).
-The stale cut ranks only the decisions of the blocks holding each gate's latest threshold. ``alpha`` is the false-alarm rate per substrate
+fractions. ``alpha`` is the false-alarm rate per substrate
 change on an unchanged gate: simulated (``python bench/calibration.py --guard MW502``)
 with 20 candidates per query, per-query pass rates Beta-distributed (mean 0.35, sd
 0.25) and 10 to 100 queries a side, it fires on fewer than ``alpha`` of unchanged
 windows (figures in docs/thresholds.md).
+
+**How it reads.** The sums a side needs (queries, Σpassed, Σcandidates, Σpassed²,
+Σpassed·candidates, Σcandidates², all integers) are kept per chain block in the ledger's
+rollups, written in the transaction that seals the block and recomputed by ``verify``.
+A check adds up a few rollup rows per block instead of reading every decision: only the
+blocks the window's ends (``--since``, the check's moment) cut through, or without
+rollups, are summed from their decisions. The stale cut ranks only the decisions of the
+blocks holding each gate's latest threshold. ``check_rollups = false`` reads every
+decision: the same integers, so the same findings, to the last digit of t and p.
 
 **Known limits.** Queries are noisy units: a drop from 35% to 25% pass rate is found in
 about a quarter of windows with 100 queries a side and in nine of ten with 300; sides
