@@ -330,3 +330,50 @@ def test_the_migration_backfills_gate_sums_as_append_writes_them(ledger, fleet, 
         gated = conn.exec_driver_sql("SELECT sum(gated) FROM decision_rollups "
                                      "WHERE process IN ('rag-1', 'rag-2', 'rag-3')").scalar()
     assert gated == 300 * 3 + 43
+
+
+# --- vendor fingerprints (MW104 with fingerprint = true) ----------------------------------------
+def _fingerprinted(store) -> None:
+    """A hosted model whose fingerprint changes inside blocks, at block ends and together
+    with its model id; a second one served by two writers at once (blocks overlap)."""
+    one = put_hosted(store, "openai:gpt-4o", "gpt")
+    two = put_hosted(store, "openai:gpt-4o-mini", "mini")
+    decs, late = [], []
+    for i in range(260):
+        at = T0 + HOUR + i * 50_000_000
+        fp = f"fp_{i // 37}" if i % 11 else None  # some decisions report none
+        vid = "gpt-4o-2024-08-06" if i < 200 else "gpt-4o-2024-11-20"
+        decs.append(dict(at=at, alias="chat/gpt", process="api-1", model_digest=one,
+                         vendor_model_id=vid, vendor_fingerprint=fp))
+        for k in range(2):
+            (late if k else decs).append(dict(
+                at=at + (k + 1) * 1_000_000, alias="chat/mini", process=f"api-{k + 2}",
+                model_digest=two, vendor_model_id="gpt-4o-mini-2024-07-18",
+                vendor_fingerprint=f"fm_{(i + 90 * k) // 80}"))
+    record(store, decs, block=19)
+    record(store, late, block=23)  # a second writer: its blocks overlap the first's in time
+
+
+def test_rollups_give_MW104_fingerprint_findings_of_the_decisions(ledger, fleet, findings,
+                                                                  settings_for):
+    _fingerprinted(ledger.store)
+    seen = set()
+    for since in GATE_WINDOWS:
+        runs = []
+        for on in (False, True):
+            settings = settings_for(check_rollups=on)
+            runs.append([f.to_dict() for f in findings("MW104", since=since, settings=settings,
+                                                       fingerprint=True)])
+        assert runs[0] == runs[1], since
+        seen |= {(f["evidence"].get("field"), f["evidence"].get("hosted_id")) for f in runs[0]}
+    assert {("vendor_fingerprint", "openai:gpt-4o"),
+            ("vendor_fingerprint", "openai:gpt-4o-mini")} <= seen
+    # rows without the fingerprint range (an older writer) are read from their decisions
+    with ledger.store.write() as conn:
+        conn.exec_driver_sql("UPDATE decision_rollups SET gated = NULL, fp_min = NULL, "
+                             "fp_max = NULL WHERE (block / 2) * 2 = block")
+    for since in (None, T0 + HOUR + 17_000_000):
+        assert ([f.to_dict() for f in findings("MW104", since=since, fingerprint=True,
+                                               settings=settings_for(check_rollups=True))]
+                == [f.to_dict() for f in findings("MW104", since=since, fingerprint=True,
+                                                  settings=settings_for(check_rollups=False))])

@@ -142,37 +142,56 @@ def vendor_value_counts(conn: Connection, digests: Iterable[str], *, since: int 
         .group_by(digest, src.c.vendor_model_id)).all()}
 
 
-def changing_digests(conn: Connection, *, since: int | None, subject: str) -> list[str]:
-    """Hosted artifacts whose decisions in the window report more than one model id: the
-    only ones whose reported id can have changed between consecutive decisions."""
-    src = rollups.window(conn, since)
+def _values(src, field: str):
+    """The window's columns that name the values of ``field`` in a row, and the condition
+    that the row has any: the vendor model id itself, or the fingerprint range."""
+    if field == "vendor_model_id":
+        return [src.c.vendor_model_id], src.c.vendor_model_id.is_not(None)
+    return [src.c.fp_min, src.c.fp_max], src.c.fp_min.is_not(None)
+
+
+def _window(conn, since, field: str):
+    # the fingerprint range is a column of the gate sums: rows without them are read raw
+    return rollups.window(conn, since, gates=field != "vendor_model_id")
+
+
+def changing_digests(conn: Connection, *, since: int | None, subject: str,
+                     field: str = "vendor_model_id") -> list[str]:
+    """Hosted artifacts whose decisions in the window report more than one value of
+    ``field`` (model id, or fingerprint): the only ones whose value can have changed
+    between consecutive decisions."""
+    src = _window(conn, since, field)
     digest = src.c[subject]
+    cols, present = _values(src, field)
+    many = (sa.func.count(sa.distinct(cols[0])) > 1 if len(cols) == 1
+            else sa.func.min(cols[0]) != sa.func.max(cols[1]))
     return list(conn.execute(
         sa.select(digest)
         .select_from(src.join(artifacts, sa.and_(artifacts.c.digest == digest,
                                                  artifacts.c.payload == "vendor")))
-        .where(src.c.vendor_model_id.is_not(None), _subject_where(src, subject))
-        .group_by(digest).having(sa.func.count(sa.distinct(src.c.vendor_model_id)) > 1)
+        .where(present, _subject_where(src, subject))
+        .group_by(digest).having(many)
     ).scalars())
 
 
 def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
-                  subject: str) -> dict[str, tuple[set[int], set[int]] | None]:
-    """Per hosted artifact: (blocks where its reported id can change, those blocks plus the
-    block before each in time), or None when its blocks overlap in time (several writers
-    at once), and then all its decisions must be ordered. A change is inside a block that
-    reports two ids, or between a block and the one before it reporting another."""
-    src = rollups.window(conn, since)
+                  subject: str, field: str = "vendor_model_id"
+                  ) -> dict[str, tuple[set[int], set[int]] | None]:
+    """Per hosted artifact: (blocks where its reported ``field`` can change, those blocks
+    plus the block before each in time), or None when its blocks overlap in time (several
+    writers at once), and then all its decisions must be ordered. A change is inside a
+    block that reports two values, or between a block and the one before it reporting
+    another."""
+    src = _window(conn, since, field)
     digest = src.c[subject]
+    cols, present = _values(src, field)
     per: dict[str, dict[int, list]] = {}
-    for dg, block, vid, first, last in conn.execute(
-            sa.select(digest, src.c.block, src.c.vendor_model_id, src.c.first_at,
-                      src.c.last_at)
-            .where(digest.in_(digests), src.c.vendor_model_id.is_not(None),
-                   _subject_where(src, subject))):
+    for dg, block, first, last, *values in conn.execute(
+            sa.select(digest, src.c.block, src.c.first_at, src.c.last_at, *cols)
+            .where(digest.in_(digests), present, _subject_where(src, subject))):
         b = per.setdefault(dg, {}).setdefault(block, [first, last, set()])
         b[0], b[1] = min(b[0], first), max(b[1], last)
-        b[2].add(vid)
+        b[2].update(values)
     out: dict[str, tuple[set[int], set[int]] | None] = {}
     for dg, blocks in per.items():
         order = sorted(blocks.items(), key=lambda kv: kv[1][0])

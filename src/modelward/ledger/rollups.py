@@ -22,8 +22,11 @@ query-level test needs over its decisions that recorded gate figures (``gate_can
 Σcandidates, Σpassed², Σpassed·candidates, Σcandidates² (integers: summed exactly, so
 verify compares them exactly and the guard's statistics are those of the decisions), and
 the ``at`` of the last decision that recorded a threshold (``cut_last_at``: which blocks
-hold a gate's latest cut). A row whose ``gated`` is NULL (written by a modelward that
-predates the gate sums) has none: the gate reads take its block from its decisions.
+hold a gate's latest cut), and the smallest and largest vendor fingerprint (``fp_min``,
+``fp_max``: equal when the row's decisions report one fingerprint, so MW104 puts in order
+only the decisions of the blocks where a fingerprint can change). A row whose ``gated``
+is NULL (written by a modelward that predates these columns) has none of them: those
+reads take its block from its decisions.
 
 Windows: :func:`window` is the rows of every decision at or after ``since`` (and, given
 ``until``, at or before it): the rollups of the blocks wholly inside it, plus the decisions
@@ -45,8 +48,9 @@ KEY = ("alias", "model_digest", "prompt_digest", "embedder_digest", "reranker_di
        "config_digest", "process", "vendor_model_id")
 _VALUES = ("count", "first_at", "last_at", "min_id")
 # MW502's sums over a row's gated decisions (migration 0018_rollup_gates)
+# and the smallest and largest vendor fingerprint (MW104 with ``fingerprint = true``)
 GATE_VALUES = ("gated", "gate_first_at", "gate_passed", "gate_candidates", "gate_xx",
-               "gate_xn", "gate_nn", "cut_last_at")
+               "gate_xn", "gate_nn", "cut_last_at", "fp_min", "fp_max")
 
 
 def gate_sums() -> list:
@@ -66,7 +70,9 @@ def gate_sums() -> list:
             total(x * x).label("gate_xx"), total(x * n).label("gate_xn"),
             total(n * n).label("gate_nn"),
             sa.func.max(sa.case((d.gate_threshold.is_not(None), d.at), else_=None))
-            .label("cut_last_at")]
+            .label("cut_last_at"),
+            sa.func.min(d.vendor_fingerprint).label("fp_min"),
+            sa.func.max(d.vendor_fingerprint).label("fp_max")]
 
 
 def _aggregate(blocks_where, *, numbered: bool = True, gates: bool = True) -> sa.Select:
@@ -110,7 +116,7 @@ def has_gates(conn: Connection, *, cached: bool = True) -> bool:
     if not sa.inspect(conn).has_table("decision_rollups"):
         return False
     names = {c["name"] for c in sa.inspect(conn).get_columns("decision_rollups")}
-    if "cut_last_at" in names:
+    if "fp_max" in names:
         _HAVE_GATES.add(conn.engine)
         return True
     return False

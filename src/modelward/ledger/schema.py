@@ -187,7 +187,8 @@ decision_rollups = Table(
     Column("first_at", BigInteger, nullable=False),
     Column("last_at", BigInteger, nullable=False),
     Column("min_id", String(36), nullable=False),
-    # MW502's sums over the row's gated decisions (0018_rollup_gates; NULL: not kept)
+    # MW502's sums over the row's gated decisions, MW104's fingerprint range
+    # (0018_rollup_gates; gated NULL: not kept)
     Column("gated", Integer),
     Column("gate_first_at", BigInteger),
     Column("gate_passed", BigInteger),
@@ -196,6 +197,8 @@ decision_rollups = Table(
     Column("gate_xn", BigInteger),
     Column("gate_nn", BigInteger),
     Column("cut_last_at", BigInteger),
+    Column("fp_min", String(300)),  # smallest and largest vendor_fingerprint (MW104)
+    Column("fp_max", String(300)),
 )
 Index("ix_decision_rollups_first_at", decision_rollups.c.first_at)
 

@@ -242,18 +242,20 @@ def vendor_changes(conn: Connection, field: str, *, since: int | None,
     ``field`` (``vendor_model_id`` or ``vendor_fingerprint``) changed between consecutive
     decisions of a hosted model (``subject="embedder_digest"``: of a hosted embedder, over
     decisions naming no model). For the fingerprint, only changes under the same reported
-    model id count (a new id is a change of the model id). ``rollups`` (model ids only):
-    the rollups name the hosted artifacts that reported more than one id in the window,
-    and only their decisions are put in order."""
+    model id count (a new id is a change of the model id). ``rollups``: the rollups name
+    the hosted artifacts that reported more than one id (fingerprint) in the window, and
+    only the decisions of the blocks where it can change are put in order."""
     d = decisions.c
     column = d[field]
     digest, cond = _subject(subject)
-    if rollups and field == "vendor_model_id":
-        changing = rollup_usage.changing_digests(conn, since=since, subject=subject)
+    if rollups:
+        changing = rollup_usage.changing_digests(conn, since=since, subject=subject,
+                                                 field=field)
         if not changing:
             return []
         out = []
-        plans = rollup_usage.change_blocks(conn, changing, since=since, subject=subject)
+        plans = rollup_usage.change_blocks(conn, changing, since=since, subject=subject,
+                                           field=field)
         for dg in changing:
             plan = plans.get(dg)
             if plan is not None and not plan[0]:

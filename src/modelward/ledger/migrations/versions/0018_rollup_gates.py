@@ -1,5 +1,5 @@
-"""Retrieval-gate sums in the per-block rollups (what MW502 reads), back-filled for every
-sealed block.
+"""Retrieval-gate sums (what MW502 reads) and the vendor fingerprint range (MW104) in the
+per-block rollups, back-filled for every sealed block.
 
 Revision ID: 0018_rollup_gates
 Revises: 0017_finding_acks
@@ -16,7 +16,8 @@ depends_on = None
 COLUMNS = (("gated", sa.Integer()), ("gate_first_at", sa.BigInteger()),
            ("gate_passed", sa.BigInteger()), ("gate_candidates", sa.BigInteger()),
            ("gate_xx", sa.BigInteger()), ("gate_xn", sa.BigInteger()),
-           ("gate_nn", sa.BigInteger()), ("cut_last_at", sa.BigInteger()))
+           ("gate_nn", sa.BigInteger()), ("cut_last_at", sa.BigInteger()),
+           ("fp_min", sa.String(300)), ("fp_max", sa.String(300)))
 
 
 def upgrade() -> None:
