@@ -165,7 +165,8 @@ def _pg_schema_url(base: str, name: str) -> str:
         {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
 
 
-def cached(backend: str, n: int, *, pg_base: str, rebuild: bool) -> tuple[str, str, dict]:
+def cached(backend: str, n: int, *, pg_base: str, rebuild: bool,
+           pg_schema: str = "mw_bench_check") -> tuple[str, str, dict]:
     """(home, database url, description) of the cached ledger of ``n`` decisions."""
     root = c.out_dir(BENCH)
     tag = f"{backend}-{n}"
@@ -175,7 +176,7 @@ def cached(backend: str, n: int, *, pg_base: str, rebuild: bool) -> tuple[str, s
     if backend == "sqlite":
         url = f"sqlite:///{root / tag / 'ledger.db'}"
     else:
-        url = _pg_schema_url(pg_base, f"mw_bench_check_{n}")
+        url = _pg_schema_url(pg_base, f"{pg_schema}_{n}")
     if rebuild or meta.get("builder") != BUILDER or meta.get("decisions") != n:
         c.note(f"check: building {n:,} decisions on {backend}")
         shutil.rmtree(root / tag, ignore_errors=True)
@@ -185,8 +186,8 @@ def cached(backend: str, n: int, *, pg_base: str, rebuild: bool) -> tuple[str, s
 
             admin = sa.create_engine(pg_base)
             with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS mw_bench_check_{n} CASCADE")
-                conn.exec_driver_sql(f"CREATE SCHEMA mw_bench_check_{n}")
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {pg_schema}_{n} CASCADE")
+                conn.exec_driver_sql(f"CREATE SCHEMA {pg_schema}_{n}")
             admin.dispose()
         meta = build(home, url, n)
         meta_file.write_bytes(orjson.dumps(meta))
@@ -209,18 +210,19 @@ def _upgrade(home, url: str) -> None:
         store.dispose()
 
 
-def child(home: str, url: str, since: str | None, ignore: list[str]) -> None:
+def child(home: str, url: str, since: str | None, ignore: list[str], *,
+          select: list[str] | None = None, rollups: bool = True) -> None:
     """One check in this process; prints its seconds, peak memory and findings."""
     from modelward.guards import runner
     from modelward.ledger.engine import Store
     from modelward.settings import Settings
     from modelward.timefmt import now_us, parse_duration
 
-    settings = Settings({"home": home, "database_url": url})
+    settings = Settings({"home": home, "database_url": url, "check_rollups": rollups})
     store = Store(settings)
     now = now_us()
     t0 = time.perf_counter()
-    report = runner.run(store, settings, ignore=ignore or None, now=now,
+    report = runner.run(store, settings, ignore=ignore or None, select=select or None, now=now,
                         since=now - parse_duration(since) if since else None)
     seconds = time.perf_counter() - t0
     findings: dict[str, int] = {}
@@ -232,8 +234,10 @@ def child(home: str, url: str, since: str | None, ignore: list[str]) -> None:
                        ).decode())
 
 
-def run_child(home: str, url: str, *, since: str | None = None, ignore=()) -> dict:
-    cmd = [sys.executable, __file__, "--child", home, url, since or "-", *ignore]
+def run_child(home: str, url: str, *, since: str | None = None, ignore=(), select=(),
+              rollups: bool = True) -> dict:
+    cmd = [sys.executable, __file__, "--child", home, url, since or "-",
+           ",".join(select) or "-", "1" if rollups else "0", *ignore]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=c.BENCH_DIR,
                          env={**os.environ, "MODELWARD_TEST_POSTGRES_URL": ""})
     if out.returncode != 0:
@@ -264,21 +268,42 @@ def measure(backend: str, n: int, home: str, url: str, repeats: int) -> dict:
     return out
 
 
+def measure_guards(backend: str, n: int, home: str, url: str, repeats: int,
+                   codes: list[str]) -> None:
+    """Each guard of ``codes`` alone (its own time from the runner), rollups on and off, all
+    history and ``--since 30d``: ``guard_s`` figures with the guard, window and rollups."""
+    for code in codes:
+        for since in (None, "30d"):
+            for rollups in (True, False):
+                results = [run_child(home, url, since=since, select=[code], rollups=rollups)
+                           for _ in range(repeats)]
+                secs = [r["timings"].get(code, 0.0) for r in results]
+                c.emit(BENCH, "guard_s", c.median(secs), "s", backend=backend, decisions=n,
+                       guard=code, since=since or "all", rollups=rollups, **c.spread(secs),
+                       findings=results[-1]["findings"])
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
-        home, url, since, *ignore = sys.argv[2:]
-        child(home, url, None if since == "-" else since, ignore)
+        home, url, since, select, rollups, *ignore = sys.argv[2:]
+        child(home, url, None if since == "-" else since, ignore,
+              select=None if select == "-" else select.split(","), rollups=rollups == "1")
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000000,5000000,10000000")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--database-url", default=os.environ.get("MODELWARD_BENCH_POSTGRES_URL",
                                                              DEFAULT_PG))
+    ap.add_argument("--pg-schema", default="mw_bench_check",
+                    help="prefix of the cached PostgreSQL schemas (one per size)")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--quick", action="store_true", help="20k decisions: a smoke test")
+    ap.add_argument("--guards", default="",
+                    help="comma-separated codes: time each alone, rollups on and off "
+                         "(instead of the full check)")
     args = ap.parse_args(argv)
     sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     backends = [b for b, off in (("sqlite", args.no_sqlite),
@@ -288,10 +313,14 @@ def main(argv: list[str] | None = None) -> None:
         figures = {}
         for n in sizes:
             home, url, meta = cached(backend, n, pg_base=args.database_url,
-                                     rebuild=args.rebuild)
+                                     rebuild=args.rebuild, pg_schema=args.pg_schema)
             if args.build_only:
                 c.emit(BENCH, "build_s", meta.get("build_s", 0.0), "s", backend=backend,
                        decisions=n)
+                continue
+            if args.guards:
+                measure_guards(backend, n, home, url, 1 if args.quick else args.repeats,
+                               args.guards.split(","))
                 continue
             figures[n] = measure(backend, n, home, url, 1 if args.quick else args.repeats)
         if len(figures) > 1:

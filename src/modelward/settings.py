@@ -67,9 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a full payload or chain-block verification is trusted while the files "
             "are unchanged (audit, retention); 0s rehashes every time."),
     Setting("check_rollups", "bool", True,
-            "Guards that count decisions (MW101, MW102, MW104, MW105, MW301) read the per-block "
-            "rollups instead of every decision; false reads the decisions (same findings, "
-            "slower)."),
+            "Guards that count decisions (MW101, MW102, MW104, MW105, MW301, MW502) read the "
+            "per-block rollups instead of every decision; false reads the decisions (same "
+            "findings, slower)."),
     Setting("stale_fleet_grace", "duration", "30m",
             "How long after an alias moves decisions may still name its previous digest (MW105)."),
     Setting("evidence_max_age", "duration", "30d",

@@ -25,11 +25,20 @@ changed") gives the standard error of the difference, judged by Student's t on h
 fractions are skewed and discrete, which made the full degrees of freedom 1.0-1.4x
 ``alpha`` with 10-20 queries a side; with many queries it makes no difference. With the
 same number of candidates per query this is the two-sample t-test of the per-query pass
-fractions. The sums it needs are computed in SQL. ``alpha`` is the false-alarm rate per substrate
+fractions. ``alpha`` is the false-alarm rate per substrate
 change on an unchanged gate: simulated (``python bench/calibration.py --guard MW502``)
 with 20 candidates per query, per-query pass rates Beta-distributed (mean 0.35, sd
 0.25) and 10 to 100 queries a side, it fires on fewer than ``alpha`` of unchanged
 windows (figures in docs/thresholds.md).
+
+**How it reads.** The sums a side needs (queries, Σpassed, Σcandidates, Σpassed²,
+Σpassed·candidates, Σcandidates², all integers) are kept per chain block in the ledger's
+rollups, written in the transaction that seals the block and recomputed by ``verify``.
+A check adds up a few rollup rows per block instead of reading every decision: only the
+blocks the window's ends (``--since``, the check's moment) cut through, or without
+rollups, are summed from their decisions. The stale cut ranks only the decisions of the
+blocks holding each gate's latest threshold. ``check_rollups = false`` reads every
+decision: the same integers, so the same findings, to the last digit of t and p.
 
 **Known limits.** Queries are noisy units: a drop from 35% to 25% pass rate is found in
 about a quarter of windows with 100 queries a side and in nine of ten with 300; sides
@@ -115,9 +124,12 @@ def _side(row) -> GateSide:
 
 
 def _shifts(view, config) -> Iterator[Finding]:
-    rows = ledger_usage.gate_substrates(view, since=view.since, until=view.now)
+    rows = ledger_usage.gate_substrates(view, since=view.since, until=view.now,
+                                        rollups=view.rollups)
     by_gate: dict[str, list] = {}
-    for r in sorted(rows, key=lambda r: (r.gate, r.first_at)):
+    # substrates in order of first use (ties by digest: the same order on every path)
+    for r in sorted(rows, key=lambda r: (r.gate, r.first_at, r.embedder_digest or "",
+                                         r.reranker_digest or "")):
         by_gate.setdefault(r.gate, []).append(r)
     for name, subs in by_gate.items():
         for before, after in zip(subs, subs[1:], strict=False):
@@ -154,7 +166,8 @@ def _stale_cuts(view) -> Iterator[Finding]:
     if not versions:
         return
     newest = {v.name: v for v in versions}
-    for row in ledger_usage.latest_gate_cuts(view, since=view.since, until=view.now):
+    for row in ledger_usage.latest_gate_cuts(view, since=view.since, until=view.now,
+                                             rollups=view.rollups):
         matching: dict[str, object] = {}
         for v in versions:  # by name then version: the newest matching version wins
             if math.isclose(v.cut, row.gate_threshold, rel_tol=1e-9, abs_tol=1e-12):

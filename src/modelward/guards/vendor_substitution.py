@@ -20,7 +20,13 @@ the hosted model ``VENDOR:NEW_ID``. With ``fingerprint = true`` the vendor's fin
 between decisions reporting the same model id.
 Decisions that report no id are skipped. One finding per (model, old value, new value),
 with when it first changed, the decisions on each side and how often it flipped.
-Change points are found in SQL (``LAG`` over the decisions of each hosted model).
+Change points are found in SQL (``LAG`` over the decisions of each hosted model). With
+``check_rollups`` (the default) the per-block rollups first name the hosted models that
+reported more than one id (or fingerprint: each rollup row keeps the smallest and largest)
+in the window, and the blocks where it can change (a block reporting two values, or
+another value than the block before it); only those blocks' decisions, and the block
+before each, are put in order. Blocks of one model that overlap in time (several writers)
+are all put in order; the findings are the same either way.
 
 Why it matters
 --------------

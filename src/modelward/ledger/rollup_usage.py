@@ -4,8 +4,9 @@ Same arguments, same results as their raw counterparts (the tests compare both o
 and PostgreSQL); ``usage`` dispatches here when called with ``rollups=True``. Each reads
 the rollup rows of the window (thousands where the decisions are millions) and touches
 decisions only where a rollup cannot answer: blocks the window's start cuts through, the
-few blocks a stale range's ends cut through (MW105), and the hosted models whose reported
-id changed in the window (MW104's change points).
+few blocks a stale range's ends cut through (MW105), the hosted models whose reported
+id changed in the window (MW104's change points), and the blocks holding each gate's
+latest threshold (MW502's stale cut).
 """
 
 from __future__ import annotations
@@ -229,11 +230,26 @@ def vendor_value_counts(conn: Connection, digests: Iterable[str], *, since: int 
         .group_by(digest, src.c.vendor_model_id)).all()}
 
 
-def changing_digests(conn: Connection, *, since: int | None, subject: str) -> list[str]:
-    """Hosted artifacts whose decisions in the window report more than one model id: the
-    only ones whose reported id can have changed between consecutive decisions."""
-    kept = _kept(conn, since)
-    if kept is not None:
+def _values(src, field: str):
+    """The window's columns that name the values of ``field`` in a row, and the condition
+    that the row has any: the vendor model id itself, or the fingerprint range."""
+    if field == "vendor_model_id":
+        return [src.c.vendor_model_id], src.c.vendor_model_id.is_not(None)
+    return [src.c.fp_min, src.c.fp_max], src.c.fp_min.is_not(None)
+
+
+def _window(conn, since, field: str):
+    # the fingerprint range is a column of the gate sums: rows without them are read raw
+    return rollups.window(conn, since, gates=field != "vendor_model_id")
+
+
+def changing_digests(conn: Connection, *, since: int | None, subject: str,
+                     field: str = "vendor_model_id") -> list[str]:
+    """Hosted artifacts whose decisions in the window report more than one value of
+    ``field`` (model id, or fingerprint): the only ones whose value can have changed
+    between consecutive decisions."""
+    kept = _kept(conn, since) if field == "vendor_model_id" else None
+    if kept is not None:  # the watch's state keeps the model id, not the fingerprint range
         rows = _subject_rows(kept, subject)
         hosted = _vendor_digests(conn, {r[_AT[subject]] for r in rows})
         ids: dict[str, set] = {}
@@ -241,34 +257,38 @@ def changing_digests(conn: Connection, *, since: int | None, subject: str) -> li
             if r[_AT[subject]] in hosted:
                 ids.setdefault(r[_AT[subject]], set()).add(r[_AT["vendor_model_id"]])
         return [dg for dg, vids in ids.items() if len(vids) > 1]
-    src = rollups.window(conn, since)
+    src = _window(conn, since, field)
     digest = src.c[subject]
+    cols, present = _values(src, field)
+    many = (sa.func.count(sa.distinct(cols[0])) > 1 if len(cols) == 1
+            else sa.func.min(cols[0]) != sa.func.max(cols[1]))
     return list(conn.execute(
         sa.select(digest)
         .select_from(src.join(artifacts, sa.and_(artifacts.c.digest == digest,
                                                  artifacts.c.payload == "vendor")))
-        .where(src.c.vendor_model_id.is_not(None), _subject_where(src, subject))
-        .group_by(digest).having(sa.func.count(sa.distinct(src.c.vendor_model_id)) > 1)
+        .where(present, _subject_where(src, subject))
+        .group_by(digest).having(many)
     ).scalars())
 
 
 def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
-                  subject: str) -> dict[str, tuple[set[int], set[int]] | None]:
-    """Per hosted artifact: (blocks where its reported id can change, those blocks plus the
-    block before each in time), or None when its blocks overlap in time (several writers
-    at once), and then all its decisions must be ordered. A change is inside a block that
-    reports two ids, or between a block and the one before it reporting another."""
-    src = rollups.window(conn, since)
+                  subject: str, field: str = "vendor_model_id"
+                  ) -> dict[str, tuple[set[int], set[int]] | None]:
+    """Per hosted artifact: (blocks where its reported ``field`` can change, those blocks
+    plus the block before each in time), or None when its blocks overlap in time (several
+    writers at once), and then all its decisions must be ordered. A change is inside a
+    block that reports two values, or between a block and the one before it reporting
+    another."""
+    src = _window(conn, since, field)
     digest = src.c[subject]
+    cols, present = _values(src, field)
     per: dict[str, dict[int, list]] = {}
-    for dg, block, vid, first, last in conn.execute(
-            sa.select(digest, src.c.block, src.c.vendor_model_id, src.c.first_at,
-                      src.c.last_at)
-            .where(digest.in_(digests), src.c.vendor_model_id.is_not(None),
-                   _subject_where(src, subject))):
+    for dg, block, first, last, *values in conn.execute(
+            sa.select(digest, src.c.block, src.c.first_at, src.c.last_at, *cols)
+            .where(digest.in_(digests), present, _subject_where(src, subject))):
         b = per.setdefault(dg, {}).setdefault(block, [first, last, set()])
         b[0], b[1] = min(b[0], first), max(b[1], last)
-        b[2].add(vid)
+        b[2].update(values)
     out: dict[str, tuple[set[int], set[int]] | None] = {}
     for dg, blocks in per.items():
         order = sorted(blocks.items(), key=lambda kv: kv[1][0])
@@ -347,3 +367,38 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
             t[1], t[2] = min(t[1], first), max(t[2], last)
     return totals
 
+
+
+# --- retrieval gates (MW502) -------------------------------------------------------------------
+def gate_substrates(conn: Connection, *, since: int | None, until: int | None) -> list:
+    """``usage.gate_substrates`` from the rows' gate sums: the same integers, summed by
+    the database over thousands of rollup rows instead of millions of decisions."""
+    src = rollups.window(conn, since, until=until, gates=True)
+    c = src.c
+    gate = sa.func.coalesce(c.alias, "")
+    return conn.execute(
+        sa.select(gate.label("gate"), c.embedder_digest, c.reranker_digest,
+                  sa.func.min(c.gate_first_at).label("first_at"),
+                  sa.func.sum(c.gated).label("n"), sa.func.sum(c.gate_passed).label("passed"),
+                  sa.func.sum(c.gate_candidates).label("candidates"),
+                  sa.func.sum(c.gate_xx).label("sum_xx"), sa.func.sum(c.gate_xn).label("sum_xn"),
+                  sa.func.sum(c.gate_nn).label("sum_nn"))
+        .where(c.gated > 0)
+        .group_by(gate, c.embedder_digest, c.reranker_digest)).all()
+
+
+def latest_cut_blocks(conn: Connection, *, since: int | None, until: int | None) -> list[int]:
+    """The blocks holding each gate's latest decision with a threshold in the window:
+    every block with a row whose ``cut_last_at`` is its gate's latest (ties included)."""
+    src = rollups.window(conn, since, until=until, gates=True)
+    c = src.c
+    latest: dict[str, tuple[int, set[int]]] = {}
+    for alias, block, at in conn.execute(
+            sa.select(c.alias, c.block, c.cut_last_at).where(c.cut_last_at.is_not(None))):
+        gate = alias or ""
+        best = latest.get(gate)
+        if best is None or at > best[0]:
+            latest[gate] = (at, {block})
+        elif at == best[0]:
+            best[1].add(block)
+    return sorted({b for _at, blocks in latest.values() for b in blocks})

@@ -16,9 +16,22 @@ its decisions instead (:func:`raw_blocks`), so removing rollups can slow a check
 change its findings. Whatever deletes decisions (retention, archiving) calls
 :func:`refresh` for the blocks it touched in the same transaction.
 
-Windows: :func:`window` is the rows of every decision at or after ``since``: the rollups of
-the blocks wholly inside it, plus the decisions themselves, aggregated the same way, of the
-blocks the window's start cuts through and of any decision block without rollups.
+Retrieval gates (migration 0018_rollup_gates): each row also holds the sums MW502's
+query-level test needs over its decisions that recorded gate figures (``gate_candidates``
+> 0 and ``gate_passed`` set): how many (``gated``), the first one's ``at``, Σpassed,
+Σcandidates, Σpassed², Σpassed·candidates, Σcandidates² (integers: summed exactly, so
+verify compares them exactly and the guard's statistics are those of the decisions), and
+the ``at`` of the last decision that recorded a threshold (``cut_last_at``: which blocks
+hold a gate's latest cut), and the smallest and largest vendor fingerprint (``fp_min``,
+``fp_max``: equal when the row's decisions report one fingerprint, so MW104 puts in order
+only the decisions of the blocks where a fingerprint can change). A row whose ``gated``
+is NULL (written by a modelward that predates these columns) has none of them: those
+reads take its block from its decisions.
+
+Windows: :func:`window` is the rows of every decision at or after ``since`` (and, given
+``until``, at or before it): the rollups of the blocks wholly inside it, plus the decisions
+themselves, aggregated the same way, of the blocks the window's ends cut through and of any
+decision block without rollups.
 """
 
 from __future__ import annotations
@@ -34,25 +47,54 @@ from .schema import chain_blocks, decision_rollups, decisions
 KEY = ("alias", "model_digest", "prompt_digest", "embedder_digest", "reranker_digest",
        "config_digest", "process", "vendor_model_id")
 _VALUES = ("count", "first_at", "last_at", "min_id")
+# MW502's sums over a row's gated decisions (migration 0018_rollup_gates)
+# and the smallest and largest vendor fingerprint (MW104 with ``fingerprint = true``)
+GATE_VALUES = ("gated", "gate_first_at", "gate_passed", "gate_candidates", "gate_xx",
+               "gate_xn", "gate_nn", "cut_last_at", "fp_min", "fp_max")
 
 
-def _aggregate(blocks_where, *, numbered: bool = True) -> sa.Select:
+def gate_sums() -> list:
+    """The aggregate expressions of :data:`GATE_VALUES` over decisions (in integers: exact
+    on both databases, PostgreSQL sums BIGINT into NUMERIC)."""
+    d = decisions.c
+    gated = sa.and_(d.gate_candidates > 0, d.gate_passed.is_not(None))
+    x = sa.cast(d.gate_passed, sa.BigInteger)
+    n = sa.cast(d.gate_candidates, sa.BigInteger)
+
+    def total(value):
+        return sa.func.sum(sa.case((gated, value), else_=0))
+
+    return [total(1).label("gated"),
+            sa.func.min(sa.case((gated, d.at), else_=None)).label("gate_first_at"),
+            total(x).label("gate_passed"), total(n).label("gate_candidates"),
+            total(x * x).label("gate_xx"), total(x * n).label("gate_xn"),
+            total(n * n).label("gate_nn"),
+            sa.func.max(sa.case((d.gate_threshold.is_not(None), d.at), else_=None))
+            .label("cut_last_at"),
+            sa.func.min(d.vendor_fingerprint).label("fp_min"),
+            sa.func.max(d.vendor_fingerprint).label("fp_max")]
+
+
+def _aggregate(blocks_where, *, numbered: bool = True, gates: bool = True) -> sa.Select:
     """The rollup rows of the decisions ``blocks_where`` selects, in table column order
-    (``numbered=False``: without ``pos``, which verify does not compare)."""
+    (``numbered=False``: without ``pos``, which verify does not compare; ``gates=False``:
+    without the gate sums, for a schema before 0018_rollup_gates)."""
     d = decisions.c
     key = [d[k] for k in KEY]
     pos = [(sa.func.row_number().over(partition_by=d.block, order_by=key) - 1).label("pos")]
     return (sa.select(d.block, *(pos if numbered else []), *key,
                       sa.func.count().label("count"),
                       sa.func.min(d.at).label("first_at"), sa.func.max(d.at).label("last_at"),
-                      sa.func.min(d.id).label("min_id"))
+                      sa.func.min(d.id).label("min_id"), *(gate_sums() if gates else []))
             .where(blocks_where).group_by(d.block, *key))
 
 
-_COLUMNS = ["block", "pos", *KEY, *_VALUES]
+def _columns(gates: bool) -> list[str]:
+    return ["block", "pos", *KEY, *_VALUES, *(GATE_VALUES if gates else ())]
 
 
 _HAVE_TABLE: weakref.WeakSet = weakref.WeakSet()  # engines whose schema has the table
+_HAVE_GATES: weakref.WeakSet = weakref.WeakSet()  # … and its gate sums (0018_rollup_gates)
 
 
 def _has_table(conn: Connection) -> bool:
@@ -66,12 +108,31 @@ def _has_table(conn: Connection) -> bool:
     return False
 
 
+def has_gates(conn: Connection, *, cached: bool = True) -> bool:
+    """Whether the rollups hold the gate sums yet (migration 0018 back-fills the blocks
+    written before it; only a yes is remembered, and migrations ask afresh)."""
+    if cached and conn.engine in _HAVE_GATES:
+        return True
+    if not sa.inspect(conn).has_table("decision_rollups"):
+        return False
+    names = {c["name"] for c in sa.inspect(conn).get_columns("decision_rollups")}
+    if "fp_max" in names:
+        _HAVE_GATES.add(conn.engine)
+        return True
+    return False
+
+
+def _insert(conn: Connection, blocks_where, *, cached: bool = True) -> None:
+    gates = has_gates(conn, cached=cached)
+    conn.execute(decision_rollups.insert().from_select(
+        _columns(gates), _aggregate(blocks_where, gates=gates)))
+
+
 def write_block(conn: Connection, number: int) -> None:
     """Store the rollups of decision block ``number`` (its decisions already inserted)."""
     if not _has_table(conn):
         return
-    conn.execute(decision_rollups.insert().from_select(
-        _COLUMNS, _aggregate(decisions.c.block == number)))
+    _insert(conn, decisions.c.block == number)
 
 
 def refresh(conn: Connection, blocks) -> None:
@@ -81,14 +142,14 @@ def refresh(conn: Connection, blocks) -> None:
     for i in range(0, len(blocks), 500):
         part = blocks[i:i + 500]
         conn.execute(decision_rollups.delete().where(decision_rollups.c.block.in_(part)))
-        conn.execute(decision_rollups.insert().from_select(
-            _COLUMNS, _aggregate(decisions.c.block.in_(part))))
+        _insert(conn, decisions.c.block.in_(part))
 
 
 def backfill(conn: Connection) -> None:
-    """Rollups for every decision block (the migration that adds the table)."""
+    """Rollups for every decision block (the migrations that add the table and the gate
+    sums)."""
     conn.execute(decision_rollups.delete())
-    conn.execute(decision_rollups.insert().from_select(_COLUMNS, _aggregate(sa.true())))
+    _insert(conn, sa.true(), cached=False)  # a downgrade may have dropped the gate sums
 
 
 def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[tuple]:
@@ -98,20 +159,28 @@ def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[
     if first_block is None:
         return []
     r = decision_rollups.c
-    cols = ["block", *KEY, *_VALUES]
+    gates = has_gates(conn)
+    cols = ["block", *KEY, *_VALUES, *(GATE_VALUES if gates else ())]
     # aggregated by the database: only the rollup-sized result crosses to the client
+    # (integers throughout: PostgreSQL's NUMERIC sums compare equal to the stored BIGINTs)
     want = {(row[0], *row[1:1 + len(KEY)]): tuple(row[1 + len(KEY):])
             for row in conn.execute(_aggregate(decisions.c.block >= first_block,
-                                               numbered=False))}
+                                               numbered=False, gates=gates))}
     have: dict[tuple, tuple] = {}
     pos_of: dict[tuple, int] = {}
     dupes: list[tuple] = []
+    base = len(_VALUES)
     for row in conn.execute(sa.select(r.pos, *[r[c] for c in cols])
                             .where(r.block >= first_block)):
         key = (row[1], *row[2:2 + len(KEY)])
         if key in have:
             dupes.append((key, row[0]))
-        have[key] = tuple(row[2 + len(KEY):])
+        values = tuple(row[2 + len(KEY):])
+        if gates and values[base] is None:
+            # written without gate sums (an older writer): the gate reads take this block
+            # from its decisions, so only the counts are vouched for
+            values = values[:base] + want.get(key, values)[base:]
+        have[key] = values
         pos_of[key] = row[0]
     problems: dict[int, list[dict]] = {}
 
@@ -135,39 +204,57 @@ def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[
 
 
 # --- the window the guards read ---------------------------------------------------------------
-def raw_blocks(conn: Connection, since: int | None) -> list[int]:
-    """Decision blocks read from the decisions themselves for a window from ``since``: those
-    its start cuts through, and any decision block that has no rollups."""
+def raw_blocks(conn: Connection, since: int | None, until: int | None = None, *,
+               gates: bool = False) -> list[int]:
+    """Decision blocks read from the decisions themselves for a window from ``since`` (to
+    ``until``): those its ends cut through, and any decision block that has no rollups
+    (``gates``: or rollups without the gate sums)."""
     r, b = decision_rollups.c, chain_blocks.c
     unrolled = sa.select(b.number).where(
         b.records == 0, b.count > 0,
         ~sa.exists().where(r.block == b.number).correlate(chain_blocks))
-    if since is None:
-        return list(conn.execute(unrolled).scalars())
-    straddling = sa.select(r.block).where(r.first_at < since, r.last_at >= since).distinct()
-    return sorted(set(conn.execute(unrolled.where(b.last_at >= since)).scalars())
-                  | set(conn.execute(straddling).scalars()))
+    if since is not None:
+        unrolled = unrolled.where(b.last_at >= since)
+    if until is not None:
+        unrolled = unrolled.where(b.first_at <= until)
+    out = set(conn.execute(unrolled).scalars())
+    cut = []
+    if since is not None:
+        cut.append(sa.and_(r.first_at < since, r.last_at >= since))
+    if until is not None:
+        cut.append(sa.and_(r.first_at <= until, r.last_at > until))
+    if gates:
+        cut.append(r.gated.is_(None))
+    if cut:
+        out |= set(conn.execute(sa.select(r.block).where(sa.or_(*cut)).distinct()).scalars())
+    return sorted(out)
 
 
-def window(conn: Connection, since: int | None, *, key: tuple[str, ...] = KEY) -> sa.Subquery:
-    """Rollup rows (block, ``key`` columns, n, first_at, last_at, min_id) covering exactly the
-    decisions at or after ``since``; aggregate them further with GROUP BY."""
+def window(conn: Connection, since: int | None, *, key: tuple[str, ...] = KEY,
+           until: int | None = None, gates: bool = False) -> sa.Subquery:
+    """Rollup rows (block, ``key`` columns, n, first_at, last_at, min_id and, with
+    ``gates``, the :data:`GATE_VALUES`) covering exactly the decisions at or after
+    ``since`` (and at or before ``until``); aggregate them further with GROUP BY."""
     r, d = decision_rollups.c, decisions.c
     # one answer per snapshot: a guard view (one read transaction) keeps it for every guard
     cache = getattr(conn, "__dict__", {}).setdefault("_rollup_raw_blocks", {})
-    raw = cache.get(since)
+    raw = cache.get((since, until, gates))
     if raw is None:
-        raw = cache[since] = raw_blocks(conn, since)
+        raw = cache[(since, until, gates)] = raw_blocks(conn, since, until, gates=gates)
+    extra = [r[c] for c in GATE_VALUES] if gates else []
     rolled = sa.select(r.block, *[r[k] for k in key], r.count.label("n"), r.first_at,
-                       r.last_at, r.min_id)
+                       r.last_at, r.min_id, *extra)
     if since is not None:
         rolled = rolled.where(r.first_at >= since)
+    if until is not None:
+        rolled = rolled.where(r.last_at <= until)
     if not raw:
         return rolled.subquery("rolled")
     rolled = rolled.where(r.block.not_in(raw))
     direct = (sa.select(d.block, *[d[k] for k in key], sa.func.count().label("n"),
                         sa.func.min(d.at).label("first_at"), sa.func.max(d.at).label("last_at"),
-                        sa.func.min(d.id).label("min_id"))
-              .where(d.block.in_(raw), d.at >= since if since is not None else sa.true())
+                        sa.func.min(d.id).label("min_id"), *(gate_sums() if gates else []))
+              .where(d.block.in_(raw), d.at >= since if since is not None else sa.true(),
+                     d.at <= until if until is not None else sa.true())
               .group_by(d.block, *[d[k] for k in key]))
     return sa.union_all(rolled, direct).subquery("rolled")

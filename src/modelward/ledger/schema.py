@@ -198,7 +198,8 @@ Index("ix_decision_payloads_subject", decision_payloads.c.subject)
 
 # Per-block rollups of the decisions (migration 0014_rollups; ledger/rollups.py): one row per
 # distinct (alias, digests, process, vendor model id) in a decision block, written with the
-# block and verified by recomputing it from the block's decisions.
+# block and verified by recomputing it from the block's decisions; with the retrieval-gate
+# sums MW502 reads (0018_rollup_gates).
 decision_rollups = Table(
     "decision_rollups",
     metadata,
@@ -216,6 +217,18 @@ decision_rollups = Table(
     Column("first_at", BigInteger, nullable=False),
     Column("last_at", BigInteger, nullable=False),
     Column("min_id", String(36), nullable=False),
+    # MW502's sums over the row's gated decisions, MW104's fingerprint range
+    # (0018_rollup_gates; gated NULL: not kept)
+    Column("gated", Integer),
+    Column("gate_first_at", BigInteger),
+    Column("gate_passed", BigInteger),
+    Column("gate_candidates", BigInteger),
+    Column("gate_xx", BigInteger),
+    Column("gate_xn", BigInteger),
+    Column("gate_nn", BigInteger),
+    Column("cut_last_at", BigInteger),
+    Column("fp_min", String(300)),  # smallest and largest vendor_fingerprint (MW104)
+    Column("fp_max", String(300)),
 )
 Index("ix_decision_rollups_first_at", decision_rollups.c.first_at)
 

@@ -253,18 +253,20 @@ def vendor_changes(conn: Connection, field: str, *, since: int | None,
     ``field`` (``vendor_model_id`` or ``vendor_fingerprint``) changed between consecutive
     decisions of a hosted model (``subject="embedder_digest"``: of a hosted embedder, over
     decisions naming no model). For the fingerprint, only changes under the same reported
-    model id count (a new id is a change of the model id). ``rollups`` (model ids only):
-    the rollups name the hosted artifacts that reported more than one id in the window,
-    and only their decisions are put in order."""
+    model id count (a new id is a change of the model id). ``rollups``: the rollups name
+    the hosted artifacts that reported more than one id (fingerprint) in the window, and
+    only the decisions of the blocks where it can change are put in order."""
     d = decisions.c
     column = d[field]
     digest, cond = _subject(subject)
-    if rollups and field == "vendor_model_id":
-        changing = rollup_usage.changing_digests(conn, since=since, subject=subject)
+    if rollups:
+        changing = rollup_usage.changing_digests(conn, since=since, subject=subject,
+                                                 field=field)
         if not changing:
             return []
         out = []
-        plans = rollup_usage.change_blocks(conn, changing, since=since, subject=subject)
+        plans = rollup_usage.change_blocks(conn, changing, since=since, subject=subject,
+                                           field=field)
         for dg in changing:
             plan = plans.get(dg)
             if plan is not None and not plan[0]:
@@ -330,21 +332,24 @@ def served_ids(conn: Connection, *, since: int | None, subject: str = "model_dig
 
 
 # --- retrieval gates (MW502) -------------------------------------------------------------------
-def gate_substrates(conn: Connection, *, since: int | None, until: int) -> list:
+def gate_substrates(conn: Connection, *, since: int | None, until: int,
+                    rollups: bool = False) -> list:
     """Per gate (the alias, '' for none) and substrate (embedder, reranker digests): the
     first decision's time, decisions, candidates passed and candidates, and the sums of
     squares and products of each decision's passed and candidates (for the query-level
-    variance), over decisions that recorded gate figures in [since, until]."""
+    variance), over decisions that recorded gate figures in [since, until]. Sums are
+    integers (exact; PostgreSQL sums BIGINT into NUMERIC, which cannot overflow).
+    ``rollups``: from the per-block rollups' gate sums (the same figures, exactly)."""
+    if rollups:
+        return rollup_usage.gate_substrates(conn, since=since, until=until)
     d = decisions.c
     gate = sa.func.coalesce(d.alias, "")
-    # products in floating point: PostgreSQL's integer sums could overflow on a big window
-    x = sa.cast(d.gate_passed, sa.Float)
-    n = sa.cast(d.gate_candidates, sa.Float)
+    x = sa.cast(d.gate_passed, sa.BigInteger)
+    n = sa.cast(d.gate_candidates, sa.BigInteger)
     return conn.execute(
         sa.select(gate.label("gate"), d.embedder_digest, d.reranker_digest,
                   sa.func.min(d.at).label("first_at"), sa.func.count().label("n"),
-                  sa.func.sum(d.gate_passed).label("passed"),
-                  sa.func.sum(d.gate_candidates).label("candidates"),
+                  sa.func.sum(x).label("passed"), sa.func.sum(n).label("candidates"),
                   sa.func.sum(x * x).label("sum_xx"), sa.func.sum(x * n).label("sum_xn"),
                   sa.func.sum(n * n).label("sum_nn"))
         .where(d.gate_candidates > 0, d.gate_passed.is_not(None), _since(d.at, since),
@@ -352,16 +357,26 @@ def gate_substrates(conn: Connection, *, since: int | None, until: int) -> list:
         .group_by(gate, d.embedder_digest, d.reranker_digest)).all()
 
 
-def latest_gate_cuts(conn: Connection, *, since: int | None, until: int) -> list:
+def latest_gate_cuts(conn: Connection, *, since: int | None, until: int,
+                     rollups: bool = False) -> list:
     """Per gate (the alias, '' for none): its latest decision in [since, until] that
-    recorded a threshold (id, at, gate_threshold, embedder and reranker digests)."""
+    recorded a threshold (id, at, gate_threshold, embedder and reranker digests).
+    ``rollups``: ranks only the decisions of the blocks whose rollups hold a gate's last
+    threshold (``cut_last_at``)."""
     d = decisions.c
+    where = []
+    if rollups:
+        blocks = rollup_usage.latest_cut_blocks(conn, since=since, until=until)
+        if not blocks:
+            return []
+        where.append(d.block.in_(blocks))
     gate = sa.func.coalesce(d.alias, "")
     ranked = (sa.select(gate.label("gate"), d.id, d.at, d.gate_threshold, d.embedder_digest,
                         d.reranker_digest,
                         sa.func.row_number().over(partition_by=gate,
                                                   order_by=(d.at.desc(), d.id.desc()))
                         .label("rn"))
-              .where(d.gate_threshold.is_not(None), _since(d.at, since), d.at <= until)
+              .where(d.gate_threshold.is_not(None), _since(d.at, since), d.at <= until,
+                     *where)
               ).subquery()
     return conn.execute(sa.select(ranked).where(ranked.c.rn == 1)).all()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_archives"
-down_revision = "0017_finding_acks"
+down_revision = "0018_rollup_gates"
 branch_labels = None
 depends_on = None
 
