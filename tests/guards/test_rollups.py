@@ -377,3 +377,23 @@ def test_rollups_give_MW104_fingerprint_findings_of_the_decisions(ledger, fleet,
                                                settings=settings_for(check_rollups=True))]
                 == [f.to_dict() for f in findings("MW104", since=since, fingerprint=True,
                                                   settings=settings_for(check_rollups=False))])
+
+
+def test_a_gate_figure_too_large_for_the_sums_keeps_its_block_recordable(
+        ledger, fleet, findings, settings_for, tmp_path):
+    """Decisions reporting 2^31 - 1 candidates (the most a decision may) would overflow the
+    64-bit sums of squares: their block is still recorded and verifies, they are left out
+    of MW502's test on both paths alike (the raw path's sums overflowed before), and the
+    findings are those without them."""
+    _gated(ledger.store, tmp_path)
+    before = {s: _gate_run(findings, settings_for, s, False) for s in GATE_WINDOWS}
+    huge = 2**31 - 1
+    assert huge > rollups.GATE_LIMIT
+    record(ledger.store, [dict(at=T0 + HOUR + k * 1_000_000, alias="rag/faq", process="rag-2",
+                               gate={"threshold": 0.3, "candidates": huge, "passed": huge // 3})
+                          for k in range(3)], block=5)
+    with ledger.store.read() as conn:
+        assert ledger_verify_ok(conn)
+    for since, want in before.items():
+        assert _gate_run(findings, settings_for, since, False) == want, since
+        assert _gate_run(findings, settings_for, since, True) == want, since

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollup_usage
+from .rollups import gated_decision
 from .decision_fields import DIGEST_FIELDS, KIND_FIELD
 from .schema import alias_events, artifacts, decisions
 
@@ -352,8 +353,7 @@ def gate_substrates(conn: Connection, *, since: int | None, until: int,
                   sa.func.sum(x).label("passed"), sa.func.sum(n).label("candidates"),
                   sa.func.sum(x * x).label("sum_xx"), sa.func.sum(x * n).label("sum_xn"),
                   sa.func.sum(n * n).label("sum_nn"))
-        .where(d.gate_candidates > 0, d.gate_passed.is_not(None), _since(d.at, since),
-               d.at <= until)
+        .where(gated_decision(d), _since(d.at, since), d.at <= until)
         .group_by(gate, d.embedder_digest, d.reranker_digest)).all()
 
 
