@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollup_usage
-from .rollups import gated_decision
 from .decision_fields import DIGEST_FIELDS, KIND_FIELD
+from .rollups import gated_decision
 from .schema import alias_events, artifacts, decisions
 
 _BATCH = 100  # stale ranges per query (5 bind parameters each)
