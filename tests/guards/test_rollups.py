@@ -397,3 +397,24 @@ def test_a_gate_figure_too_large_for_the_sums_keeps_its_block_recordable(
     for since, want in before.items():
         assert _gate_run(findings, settings_for, since, False) == want, since
         assert _gate_run(findings, settings_for, since, True) == want, since
+
+
+def test_retirement_drops_gate_rollups_with_their_blocks(ledger, fleet, findings, settings_for,
+                                                         tmp_path):
+    """Retiring the oldest blocks (retention by rows) drops their rollups, gate sums
+    included, in the same transaction: MW502 then agrees with what is left, and verify
+    passes."""
+    from modelward.ledger import chain, retirement
+
+    _gated(ledger.store, tmp_path)
+    with ledger.store.write() as conn:
+        out = retirement.retire(conn, before=T0 + 2 * HOUR, held=set(), now=NOW)
+    assert out.blocks
+    listed = ", ".join(map(str, out.blocks))
+    with ledger.store.read() as conn:
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM decision_rollups "
+                                    f"WHERE block IN ({listed})").scalar() == 0
+        assert chain.verify(conn).ok
+    for since in GATE_WINDOWS:
+        assert (_gate_run(findings, settings_for, since, True)
+                == _gate_run(findings, settings_for, since, False)), since
