@@ -144,6 +144,50 @@ def test_processes_opening_a_fresh_database_together(backend_url, tmp_path):
             assert decisions.count(conn) == 4
 
 
+def test_a_process_opening_a_file_mid_migration_waits_for_the_migrating_one(tmp_path):
+    """The race behind the test above, made deterministic: while one process holds the
+    migration lock with the schema part-way (a revision behind head), another opening the
+    file waits for the lock and then finds the schema at head, instead of refusing it."""
+    import fcntl
+    import threading
+
+    store = make_store("", tmp_path)
+    store.ensure_schema(create=True)
+    head = store.head_revision()
+    lock = tmp_path / "home" / "ledger.db.migrate-lock"
+    with open(lock, "rb") as fh:  # noqa: PTH123
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0011_subject_keys'")
+        outcome: list = []
+
+        def open_it():
+            try:
+                make_store("", tmp_path).ensure_schema(create=True)
+                outcome.append("opened")
+            except SchemaError as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=open_it)
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive() and not outcome  # waiting on the lock, not refusing
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    waiter.join(30)
+    assert outcome == ["opened"]
+
+
+def test_a_ledger_behind_head_is_still_refused_after_the_wait(tmp_path):
+    store = make_store("", tmp_path)
+    store.ensure_schema(create=True)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0011_subject_keys'")
+    with pytest.raises(SchemaError, match="modelward db upgrade|0011_subject_keys"):
+        make_store("", tmp_path).ensure_schema(create=True)
+
+
 def _cli(*args, env_home):
     return subprocess.run([sys.executable, "-m", "modelward.cli.app", "--home", str(env_home),
                            *args], capture_output=True, text=True, timeout=120)

@@ -228,6 +228,13 @@ class Store:
             conn.commit()
         return before, self.revision() or "none"
 
+    def _revision_after_migrations(self) -> str | None:
+        try:
+            with self._migration_lock():
+                return self.revision()
+        except OSError:  # no lock file can be made beside it (a read-only directory)
+            return self.revision()
+
     def revision(self) -> str | None:
         with storage_errors(), self.engine.connect() as conn:
             if not sa.inspect(conn).has_table("alembic_version"):
@@ -257,6 +264,13 @@ class Store:
         if current == self.head_revision():
             return
         self._refuse_newer(current)
+        if current is not None and self._sqlite_file is not None:
+            # Another process may be migrating this file right now (a fresh ledger opened
+            # by several processes at once: its revision moves through every migration
+            # that commits on its own); wait for its lock, then read the revision again.
+            current = self._revision_after_migrations()
+            if current == self.head_revision():
+                return
         if current is None and create:
             self.upgrade()
             return
