@@ -58,7 +58,8 @@ class Schema:
         self.admin.dispose()
 
 
-def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tuple[float, list]:
+def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp,
+                  late: bool = True) -> tuple[float, list]:
     import modelward
     from modelward.ledger import aliases, artifacts
     from modelward.ledger import decisions as ledger_decisions
@@ -68,6 +69,7 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
 
     saved = pgcopy.COPY_MIN
     pgcopy.COPY_MIN = saved if bulk else 1 << 62
+    ledger_decisions.LATE_LOCK = late and bulk
     try:
         ledger = modelward.open(str(tmp / schema.name), database_url=schema.url)
         store = ledger.store
@@ -94,6 +96,7 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
         ledger.close()
     finally:
         pgcopy.COPY_MIN = saved
+        ledger_decisions.LATE_LOCK = True
         schema.drop()
     if len(rows) != n:
         raise SystemExit(f"record_postgres: {len(rows)} decisions in the ledger, expected {n}")
@@ -142,9 +145,12 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
     return seconds
 
 
-def _writer(url: str, home: str, n: int, offset: int, ready, start, done) -> None:
+def _writer(url: str, home: str, n: int, offset: int, ready, start, done,
+            late: bool = True) -> None:
     import modelward
+    from modelward.ledger import decisions as ledger_decisions
 
+    ledger_decisions.LATE_LOCK = late
     work = Workload()
     ledger = modelward.open(home, database_url=url)
     record = ledger.record
@@ -162,7 +168,7 @@ def _writer(url: str, home: str, n: int, offset: int, ready, start, done) -> Non
     done.put(time.perf_counter())
 
 
-def run_writers(base: str, n: int, k: int, tmp) -> float:
+def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
     """Decisions per second of ``k`` processes recording ``n`` in all into one ledger."""
     import multiprocessing as mp
 
@@ -176,7 +182,7 @@ def run_writers(base: str, n: int, k: int, tmp) -> float:
         ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         per = n // k
         procs = [ctx.Process(target=_writer, args=(schema.url, str(tmp / f"{schema.name}-{j}"),
-                                                   per, j * per, ready, start, done))
+                                                   per, j * per, ready, start, done, late))
                  for j in range(k)]
         for p in procs:
             p.start()
@@ -211,42 +217,58 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=2000, help="rows per raw transaction "
                     "(the recorder's flush_records default)")
     ap.add_argument("--database-url", default=DEFAULT_URL)
-    ap.add_argument("--writers", type=int, nargs="+", default=[1, 8],
+    ap.add_argument("--writers", type=int, nargs="+", default=[1, 2, 4, 8],
                     help="numbers of concurrent writer processes to compare")
+    ap.add_argument("--locked-path", action="store_true",
+                    help="also run the writers with the chain's lock taken first (the path "
+                    "before the late lock), interleaved")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     args = ap.parse_args(argv)
     n, repeats = (20_000, 1) if args.quick else (args.n, args.repeats)
     c.CONTEXT.update(n=n, batch=args.batch)
     work = Workload()
-    runs: dict[str, list[float]] = {"modelward": [], "executemany_path": [], "raw_executemany": [],
-                                    "raw_copy": []}
+    runs: dict[str, list[float]] = {"modelward": [], "locked_path": [], "executemany_path": [],
+                                    "raw_executemany": [], "raw_copy": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             c.note(f"repeat {r + 1}/{repeats}")
             seconds, rows = run_modelward(args.database_url, work, n, bulk=True, tmp=Path(tmp))
             runs["modelward"].append(n / seconds)
+            runs["locked_path"].append(n / run_modelward(args.database_url, work, n, bulk=True,
+                                                         tmp=Path(tmp), late=False)[0])
             runs["executemany_path"].append(
                 n / run_modelward(args.database_url, work, n, bulk=False, tmp=Path(tmp))[0])
             runs["raw_executemany"].append(n / run_raw(args.database_url, rows, args.batch,
                                                        copy=False))
             runs["raw_copy"].append(n / run_raw(args.database_url, rows, args.batch, copy=True))
     c.emit(BENCH, "decisions_per_s", c.median(runs["modelward"]), "1/s", **c.spread(runs["modelward"]))
+    c.emit(BENCH, "locked_path_decisions_per_s", c.median(runs["locked_path"]), "1/s",
+           **c.spread(runs["locked_path"]))
     c.emit(BENCH, "executemany_path_decisions_per_s", c.median(runs["executemany_path"]), "1/s",
            **c.spread(runs["executemany_path"]))
     c.emit(BENCH, "raw_executemany_rows_per_s", c.median(runs["raw_executemany"]), "1/s",
            **c.spread(runs["raw_executemany"]))
     c.emit(BENCH, "raw_copy_rows_per_s", c.median(runs["raw_copy"]), "1/s", **c.spread(runs["raw_copy"]))
-    ratios = [a / b for a, b in zip(runs["modelward"], runs["raw_copy"], strict=True)]
-    c.emit(BENCH, "ratio_vs_raw_copy", c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    for name in ("modelward", "locked_path"):
+        ratios = [a / b for a, b in zip(runs[name], runs["raw_copy"], strict=True)]
+        figure = "ratio_vs_raw_copy" if name == "modelward" else "locked_path_ratio_vs_raw_copy"
+        c.emit(BENCH, figure, c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    paths = {"": True, "locked_path_": False} if args.locked_path else {"": True}
     with tempfile.TemporaryDirectory() as tmp:
-        writers: dict[int, list[float]] = {k: [] for k in args.writers}
+        writers = {(p, k): [] for p in paths for k in args.writers}
         for r in range(repeats):
             for k in args.writers:
-                c.note(f"{k} writers, repeat {r + 1}/{repeats}")
-                writers[k].append(run_writers(args.database_url, n, k, Path(tmp)))
-    for k, rates in writers.items():
-        c.emit(BENCH, f"writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
+                for p, late in paths.items():
+                    c.note(f"{k} writers{' (locked path)' if p else ''}, repeat {r + 1}/{repeats}")
+                    writers[p, k].append(run_writers(args.database_url, n, k, Path(tmp), late))
+    for (p, k), rates in writers.items():
+        c.emit(BENCH, f"{p}writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
                **c.spread(rates))
+        if k != args.writers[0]:
+            base = writers[p, args.writers[0]]
+            scale = [a / b for a, b in zip(rates, base, strict=True)]
+            c.emit(BENCH, f"{p}writers_{k}_vs_{args.writers[0]}", c.median(scale), "x",
+                   writers=k, **c.spread(scale))
     return 0
 
 
