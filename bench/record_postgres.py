@@ -17,11 +17,19 @@ schema:
   transactions of ``flush_records`` rows, by psycopg ``executemany`` and by binary ``COPY``;
   no validation, no hashing, no thread, no deduplication;
 * ``ratio_vs_raw_copy`` — ``decisions_per_s`` / ``raw_copy_rows_per_s`` (target >= 0.6);
-* ``writers_<k>_decisions_per_s`` for k in ``--writers`` (default 1 and 8) — k processes,
+* ``locked_path_decisions_per_s`` / ``locked_path_ratio_vs_raw_copy`` — the recorder with
+  the chain's lock taken first thing (``decisions.LATE_LOCK = False``: every step of a block
+  under it, about eleven round trips), the path before the late lock, in the same run;
+* ``writers_<k>_decisions_per_s`` for k in ``--writers`` (default 1 2 4 8) — k processes,
   each with its own ledger handle on one PostgreSQL ledger, record N/k decisions each at
-  once (started together, timed from the start signal to the last flush); the chain's
-  block order is kept by one advisory lock per block, so this shows how far the writers
-  scale past one committer. The chain must verify afterwards.
+  once (started together, timed from the start signal to the last flush), and
+  ``writers_<k>_vs_<first>`` the scaling; blocks are numbered in order under one advisory
+  lock, taken late (ids claimed, keys fetched, rows hashed and encoded before it), so this
+  shows how far the writers overlap. The chain must verify afterwards. With
+  ``--locked-path`` the same runs with the lock taken first (``locked_path_writers_…``),
+  interleaved. ``writers_<k>_block_<phase>_ms``: medians per block of the time before the
+  lock, waiting for it (with the head read) and holding it (COPY, seal, rollups, commit),
+  and on the locked path the part of the block under the lock before its commit.
 """
 
 from __future__ import annotations
@@ -151,6 +159,7 @@ def _writer(url: str, home: str, n: int, offset: int, ready, start, done,
     from modelward.ledger import decisions as ledger_decisions
 
     ledger_decisions.LATE_LOCK = late
+    phases = _time_phases(late)
     work = Workload()
     ledger = modelward.open(home, database_url=url)
     record = ledger.record
@@ -165,7 +174,60 @@ def _writer(url: str, home: str, n: int, offset: int, ready, start, done,
                segments=SEGMENTS[i % 3], process=f"writer-{offset}")
     ledger.flush()
     ledger.close()
-    done.put(time.perf_counter())
+    done.put((time.perf_counter(), phases))
+
+
+# (writers, phase) -> seconds of each block: where a block's time goes, the lock's part
+PHASES: dict[tuple[int, str], list[float]] = {}
+
+
+def _time_phases(late: bool) -> dict[str, list[float]]:
+    """Time each block's steps in this writer process (pgcopy's functions, wrapped): before
+    the lock (claim, keys, encoding), waiting for it plus the head read (``lock_and_head``),
+    and holding it (from the head read to the COMMIT: COPY, seal, rollups, commit). The
+    locked path holds the lock from the start: its ``append_in`` (keys, claim, COPY, seal,
+    rollups; not the COMMIT) is timed instead."""
+    from modelward.ledger import decisions, pgcopy
+
+    if not late:
+        held: dict[str, list[float]] = {"append_in_under_lock": []}
+        append_in = decisions.append_in
+
+        def timed_append_in(*a, **k):
+            t = time.perf_counter()
+            try:
+                return append_in(*a, **k)
+            finally:
+                held["append_in_under_lock"].append(time.perf_counter() - t)
+
+        decisions.append_in = timed_append_in
+        return held
+
+    out: dict[str, list[float]] = {"before_lock": [], "lock_wait": [], "lock_held": []}
+    state = {"start": None, "granted": None}
+    claim, lock_and_head, finish = pgcopy.claim, pgcopy.lock_and_head, pgcopy.finish
+
+    def timed_claim(*a, **k):
+        state["start"] = time.perf_counter()
+        return claim(*a, **k)
+
+    def timed_lock(*a, **k):
+        t = time.perf_counter()
+        out["before_lock"].append(t - state["start"])
+        try:
+            return lock_and_head(*a, **k)
+        finally:
+            state["granted"] = time.perf_counter()
+            out["lock_wait"].append(state["granted"] - t)
+
+    def timed_finish(*a, **k):
+        try:
+            return finish(*a, **k)
+        finally:
+            out["lock_held"].append(time.perf_counter() - state["granted"])
+
+    pgcopy.claim, pgcopy.lock_and_head, pgcopy.finish = timed_claim, timed_lock, timed_finish
+    return out
 
 
 def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
@@ -193,7 +255,10 @@ def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
         ends = [done.get(timeout=600) for _ in procs]
         for p in procs:
             p.join()
-        seconds = max(ends) - t0
+        seconds = max(end for end, _ in ends) - t0
+        for _, phases in ends:
+            for key, values in (phases or {}).items():
+                PHASES.setdefault((k, key), []).extend(values)
         check = modelward.open(str(tmp / schema.name), database_url=schema.url)
         with check.store.read() as conn:
             got = conn.exec_driver_sql("SELECT count(*) FROM decisions").scalar()
@@ -261,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                 for p, late in paths.items():
                     c.note(f"{k} writers{' (locked path)' if p else ''}, repeat {r + 1}/{repeats}")
                     writers[p, k].append(run_writers(args.database_url, n, k, Path(tmp), late))
+    for (k, phase), values in sorted(PHASES.items()):
+        c.emit(BENCH, f"writers_{k}_block_{phase}_ms", c.median(values) * 1e3, "ms", writers=k,
+               blocks=len(values), p90=round(sorted(values)[int(len(values) * 0.9)] * 1e3, 2))
     for (p, k), rates in writers.items():
         c.emit(BENCH, f"{p}writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
                **c.spread(rates))

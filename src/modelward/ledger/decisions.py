@@ -192,19 +192,21 @@ def _append_late(conn: Connection, store: Store, unique: list[tuple], payloads: 
     if len(keys) != len(wanted):
         keys.update(pgcopy.make_keys(conn, wanted - keys.keys()))
     rows = subject_keys.apply(unique, keys)
+    positions = range(len(rows))  # its place in the batch: skipped ids leave gaps
     conflicts: dict[str, list[str]] = {}
     if len(claimed) != len(rows):  # ids recorded before (committed: a claim waits for its writer)
         conflicts = _conflicts(conn, [r + (recorded_at,) for r in rows if r[0] not in claimed])
         if conflicts and on_conflict == "raise":
             raise conflict_error(conflicts)  # the caller's transaction rolls back
-        rows = [r for r in rows if r[0] in claimed]
-        unique = [r for r in unique if r[0] in claimed]
+        positions = [i for i, r in enumerate(rows) if r[0] in claimed]
+        rows = [rows[i] for i in positions]
+        unique = [unique[i] for i in positions]
         offered -= len(conflicts)
     if not rows:
         return AppendResult(None, 0, offered, conflicts)
 
     def prepared(rows):
-        full = [(0, i, *r, recorded_at) for i, r in enumerate(rows)]
+        full = [(0, i, *r, recorded_at) for i, r in zip(positions, rows, strict=True)]
         return full, chain.leaves(full, 2), *pgcopy.encode(conn, full)
 
     full, leaves, data, offsets = prepared(rows)

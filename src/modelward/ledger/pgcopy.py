@@ -11,11 +11,15 @@ The decisions table is partitioned by month (:mod:`.partitions`), so its key is
 2. the rows whose ids were claimed go straight into ``decisions``: by binary ``COPY`` when
    there are :data:`COPY_MIN` or more, else one pipelined ``executemany``.
 
-No staging table, no savepoint: writers take turns under the chain's advisory lock, so no
-other transaction can claim an id between the two steps. (The previous path COPYed every
-block into a temporary table and ran ``INSERT … SELECT … ON CONFLICT``: the server wrote
-each row twice and truncated the staging table per block; bench/record_postgres.py
-measured it at 0.41× raw COPY, this path against the same raw COPY in the same run.)
+No staging table, no savepoint: a claimed id is this transaction's until it commits (a
+writer claiming it meanwhile waits, then finds it recorded), so nothing can take it between
+the two steps. (The previous path COPYed every block into a temporary table and ran
+``INSERT … SELECT … ON CONFLICT``: the server wrote each row twice and truncated the staging
+table per block; bench/record_postgres.py measured it at 0.41× raw COPY.)
+
+:func:`insert_rows` does both steps in a transaction that holds the chain's lock from the
+start (batch imports, ledgers before ``0015_partitions``). ``decisions.append`` takes the
+lock late instead: see "the recorder's blocks" below.
 """
 
 from __future__ import annotations
