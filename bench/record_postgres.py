@@ -35,9 +35,11 @@ schema:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import _common as c
 from record import SEGMENTS, Workload
@@ -58,16 +60,46 @@ class Schema:
         with self.admin.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {self.name}")
         self.url = sa.make_url(base).update_query_dict(
-            {"options": f"-csearch_path={self.name}"}).render_as_string(hide_password=False)
+            {"options": f"-csearch_path={self.name}", "application_name": self.name}
+        ).render_as_string(hide_password=False)
 
     def drop(self) -> None:
         with self.admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {self.name} CASCADE")
         self.admin.dispose()
 
+    def backends(self) -> list[int]:
+        """The server processes of this schema's connections (named after it)."""
+        with self.admin.connect() as conn:
+            return list(conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                (self.name,)).scalars())
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pids) -> dict[int, float] | None:
+    """CPU seconds (user + system) of each server process, read from /proc: a server on this
+    machine (None when it is elsewhere or unreadable)."""
+    out = {}
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return None
+    return out
+
+
+def cpu_spent(before: dict | None, after: dict | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
 
 def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp,
-                  late: bool = True) -> tuple[float, list]:
+                  late: bool = True, cpu: dict | None = None) -> tuple[float, list]:
     import modelward
     from modelward.ledger import aliases, artifacts
     from modelward.ledger import decisions as ledger_decisions
@@ -90,6 +122,8 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp,
         uses = [ledger.resolve("chat/v1"), ledger.resolve("prompt/support@production")]
         record = ledger.record
         ledger.recorder  # start the thread outside the timed region  # noqa: B018
+        server0 = server_cpu(schema.backends())
+        client0 = time.process_time()
         t0 = time.perf_counter()
         for i in range(n):
             record(uses=uses, subject=work.subjects[i % 5000], input_digest=work.inputs[i & 1023],
@@ -97,6 +131,9 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp,
                    gate={"threshold": 0.4, "candidates": 20, "passed": 7 + i % 5})
         ledger.flush()
         seconds = time.perf_counter() - t0
+        if cpu is not None:  # every thread of this process, and the server's processes
+            cpu["client"] = time.process_time() - client0
+            cpu["server"] = cpu_spent(server0, server_cpu(schema.backends()))
         cols = ", ".join(ledger_decisions.COLUMNS)
         with store.read() as conn:
             rows = [tuple(r) for r in conn.exec_driver_sql(
@@ -111,7 +148,7 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp,
     return seconds, rows
 
 
-def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
+def run_raw(base: str, rows: list, batch: int, *, copy: bool, cpu: dict | None = None) -> float:
     import psycopg
     import sqlalchemy as sa
 
@@ -131,6 +168,8 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
             types = [pgcopy.TYPES.get(col, "varchar")
                      for col in ledger_decisions.COLUMNS]
             marks = ", ".join(["%s"] * len(ledger_decisions.COLUMNS))
+            server0 = server_cpu([db.info.backend_pid])
+            client0 = time.process_time()
             t0 = time.perf_counter()
             for i in range(0, len(rows), batch):
                 chunk = rows[i:i + batch]
@@ -145,6 +184,9 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
                                         chunk)
                 db.commit()
             seconds = time.perf_counter() - t0
+            if cpu is not None:
+                cpu["client"] = time.process_time() - client0
+                cpu["server"] = cpu_spent(server0, server_cpu([db.info.backend_pid]))
             got = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
     finally:
         schema.drop()
@@ -272,6 +314,27 @@ def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
     return per * k / seconds
 
 
+def _emit_cpu(cpu_runs: dict[str, list[dict]], n: int) -> None:
+    """CPU per decision, client (every thread) and server (its backends), of the recorder
+    and of raw COPY: what a machine with no core to spare pays, whatever the load. Their
+    ratio is the throughput ratio a saturated machine would show."""
+    per: dict[str, list[float]] = {}
+    for name, used in cpu_runs.items():
+        if any(u.get("server") is None for u in used):
+            return  # the server is not on this machine
+        for part in ("client", "server"):
+            values = [u[part] / n * 1e6 for u in used]
+            c.emit(BENCH, f"{name}_{part}_cpu_us_per_decision", c.median(values), "us",
+                   **c.spread(values))
+        per[name] = [(u["client"] + u["server"]) / n * 1e6 for u in used]
+        c.emit(BENCH, f"{name}_cpu_us_per_decision", c.median(per[name]), "us",
+               **c.spread(per[name]))
+    for name, figure in (("modelward", "cpu_ratio_vs_raw_copy"),
+                         ("locked_path", "locked_path_cpu_ratio_vs_raw_copy")):
+        ratios = [r / m for m, r in zip(per[name], per["raw_copy"], strict=True)]
+        c.emit(BENCH, figure, c.median(ratios), "x", target=0.6, **c.spread(ratios))
+
+
 def main(argv: list[str] | None = None) -> int:
     import tempfile
     from pathlib import Path
@@ -292,20 +355,29 @@ def main(argv: list[str] | None = None) -> int:
     n, repeats = (20_000, 1) if args.quick else (args.n, args.repeats)
     c.CONTEXT.update(n=n, batch=args.batch)
     work = Workload()
+    cpu_runs: dict[str, list[dict]] = {}
     runs: dict[str, list[float]] = {"modelward": [], "locked_path": [], "executemany_path": [],
                                     "raw_executemany": [], "raw_copy": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             c.note(f"repeat {r + 1}/{repeats}")
-            seconds, rows = run_modelward(args.database_url, work, n, bulk=True, tmp=Path(tmp))
+            used: dict = {}
+            seconds, rows = run_modelward(args.database_url, work, n, bulk=True, tmp=Path(tmp),
+                                          cpu=used)
             runs["modelward"].append(n / seconds)
+            cpu_runs.setdefault("modelward", []).append(used)
+            used = {}
             runs["locked_path"].append(n / run_modelward(args.database_url, work, n, bulk=True,
-                                                         tmp=Path(tmp), late=False)[0])
+                                                         tmp=Path(tmp), late=False, cpu=used)[0])
+            cpu_runs.setdefault("locked_path", []).append(used)
             runs["executemany_path"].append(
                 n / run_modelward(args.database_url, work, n, bulk=False, tmp=Path(tmp))[0])
             runs["raw_executemany"].append(n / run_raw(args.database_url, rows, args.batch,
                                                        copy=False))
-            runs["raw_copy"].append(n / run_raw(args.database_url, rows, args.batch, copy=True))
+            used = {}
+            runs["raw_copy"].append(n / run_raw(args.database_url, rows, args.batch, copy=True,
+                                                cpu=used))
+            cpu_runs.setdefault("raw_copy", []).append(used)
     c.emit(BENCH, "decisions_per_s", c.median(runs["modelward"]), "1/s", **c.spread(runs["modelward"]))
     c.emit(BENCH, "locked_path_decisions_per_s", c.median(runs["locked_path"]), "1/s",
            **c.spread(runs["locked_path"]))
@@ -318,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = [a / b for a, b in zip(runs[name], runs["raw_copy"], strict=True)]
         figure = "ratio_vs_raw_copy" if name == "modelward" else "locked_path_ratio_vs_raw_copy"
         c.emit(BENCH, figure, c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    _emit_cpu(cpu_runs, n)
     paths = {"": True, "locked_path_": False} if args.locked_path else {"": True}
     with tempfile.TemporaryDirectory() as tmp:
         writers = {(p, k): [] for p in paths for k in args.writers}
