@@ -17,19 +17,29 @@ schema:
   transactions of ``flush_records`` rows, by psycopg ``executemany`` and by binary ``COPY``;
   no validation, no hashing, no thread, no deduplication;
 * ``ratio_vs_raw_copy`` — ``decisions_per_s`` / ``raw_copy_rows_per_s`` (target >= 0.6);
-* ``writers_<k>_decisions_per_s`` for k in ``--writers`` (default 1 and 8) — k processes,
+* ``locked_path_decisions_per_s`` / ``locked_path_ratio_vs_raw_copy`` — the recorder with
+  the chain's lock taken first thing (``decisions.LATE_LOCK = False``: every step of a block
+  under it, about eleven round trips), the path before the late lock, in the same run;
+* ``writers_<k>_decisions_per_s`` for k in ``--writers`` (default 1 2 4 8) — k processes,
   each with its own ledger handle on one PostgreSQL ledger, record N/k decisions each at
-  once (started together, timed from the start signal to the last flush); the chain's
-  block order is kept by one advisory lock per block, so this shows how far the writers
-  scale past one committer. The chain must verify afterwards.
+  once (started together, timed from the start signal to the last flush), and
+  ``writers_<k>_vs_<first>`` the scaling; blocks are numbered in order under one advisory
+  lock, taken late (ids claimed, keys fetched, rows hashed and encoded before it), so this
+  shows how far the writers overlap. The chain must verify afterwards. With
+  ``--locked-path`` the same runs with the lock taken first (``locked_path_writers_…``),
+  interleaved. ``writers_<k>_block_<phase>_ms``: medians per block of the time before the
+  lock, waiting for it (with the head read) and holding it (COPY, seal, rollups, commit),
+  and on the locked path the part of the block under the lock before its commit.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import _common as c
 from record import SEGMENTS, Workload
@@ -50,15 +60,46 @@ class Schema:
         with self.admin.begin() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {self.name}")
         self.url = sa.make_url(base).update_query_dict(
-            {"options": f"-csearch_path={self.name}"}).render_as_string(hide_password=False)
+            {"options": f"-csearch_path={self.name}", "application_name": self.name}
+        ).render_as_string(hide_password=False)
 
     def drop(self) -> None:
         with self.admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {self.name} CASCADE")
         self.admin.dispose()
 
+    def backends(self) -> list[int]:
+        """The server processes of this schema's connections (named after it)."""
+        with self.admin.connect() as conn:
+            return list(conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                (self.name,)).scalars())
 
-def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tuple[float, list]:
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pids) -> dict[int, float] | None:
+    """CPU seconds (user + system) of each server process, read from /proc: a server on this
+    machine (None when it is elsewhere or unreadable)."""
+    out = {}
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return None
+    return out
+
+
+def cpu_spent(before: dict | None, after: dict | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
+def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp,
+                  late: bool = True, cpu: dict | None = None) -> tuple[float, list]:
     import modelward
     from modelward.ledger import aliases, artifacts
     from modelward.ledger import decisions as ledger_decisions
@@ -68,6 +109,7 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
 
     saved = pgcopy.COPY_MIN
     pgcopy.COPY_MIN = saved if bulk else 1 << 62
+    ledger_decisions.LATE_LOCK = late and bulk
     try:
         ledger = modelward.open(str(tmp / schema.name), database_url=schema.url)
         store = ledger.store
@@ -80,6 +122,8 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
         uses = [ledger.resolve("chat/v1"), ledger.resolve("prompt/support@production")]
         record = ledger.record
         ledger.recorder  # start the thread outside the timed region  # noqa: B018
+        server0 = server_cpu(schema.backends())
+        client0 = time.process_time()
         t0 = time.perf_counter()
         for i in range(n):
             record(uses=uses, subject=work.subjects[i % 5000], input_digest=work.inputs[i & 1023],
@@ -87,6 +131,9 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
                    gate={"threshold": 0.4, "candidates": 20, "passed": 7 + i % 5})
         ledger.flush()
         seconds = time.perf_counter() - t0
+        if cpu is not None:  # every thread of this process, and the server's processes
+            cpu["client"] = time.process_time() - client0
+            cpu["server"] = cpu_spent(server0, server_cpu(schema.backends()))
         cols = ", ".join(ledger_decisions.COLUMNS)
         with store.read() as conn:
             rows = [tuple(r) for r in conn.exec_driver_sql(
@@ -94,13 +141,14 @@ def run_modelward(base: str, work: Workload, n: int, *, bulk: bool, tmp) -> tupl
         ledger.close()
     finally:
         pgcopy.COPY_MIN = saved
+        ledger_decisions.LATE_LOCK = True
         schema.drop()
     if len(rows) != n:
         raise SystemExit(f"record_postgres: {len(rows)} decisions in the ledger, expected {n}")
     return seconds, rows
 
 
-def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
+def run_raw(base: str, rows: list, batch: int, *, copy: bool, cpu: dict | None = None) -> float:
     import psycopg
     import sqlalchemy as sa
 
@@ -120,6 +168,8 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
             types = [pgcopy.TYPES.get(col, "varchar")
                      for col in ledger_decisions.COLUMNS]
             marks = ", ".join(["%s"] * len(ledger_decisions.COLUMNS))
+            server0 = server_cpu([db.info.backend_pid])
+            client0 = time.process_time()
             t0 = time.perf_counter()
             for i in range(0, len(rows), batch):
                 chunk = rows[i:i + batch]
@@ -134,6 +184,9 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
                                         chunk)
                 db.commit()
             seconds = time.perf_counter() - t0
+            if cpu is not None:
+                cpu["client"] = time.process_time() - client0
+                cpu["server"] = cpu_spent(server0, server_cpu([db.info.backend_pid]))
             got = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
     finally:
         schema.drop()
@@ -142,9 +195,13 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool) -> float:
     return seconds
 
 
-def _writer(url: str, home: str, n: int, offset: int, ready, start, done) -> None:
+def _writer(url: str, home: str, n: int, offset: int, ready, start, done,
+            late: bool = True) -> None:
     import modelward
+    from modelward.ledger import decisions as ledger_decisions
 
+    ledger_decisions.LATE_LOCK = late
+    phases = _time_phases(late)
     work = Workload()
     ledger = modelward.open(home, database_url=url)
     record = ledger.record
@@ -159,10 +216,63 @@ def _writer(url: str, home: str, n: int, offset: int, ready, start, done) -> Non
                segments=SEGMENTS[i % 3], process=f"writer-{offset}")
     ledger.flush()
     ledger.close()
-    done.put(time.perf_counter())
+    done.put((time.perf_counter(), phases))
 
 
-def run_writers(base: str, n: int, k: int, tmp) -> float:
+# (writers, phase) -> seconds of each block: where a block's time goes, the lock's part
+PHASES: dict[tuple[int, str], list[float]] = {}
+
+
+def _time_phases(late: bool) -> dict[str, list[float]]:
+    """Time each block's steps in this writer process (pgcopy's functions, wrapped): before
+    the lock (claim, keys, encoding), waiting for it plus the head read (``lock_and_head``),
+    and holding it (from the head read to the COMMIT: COPY, seal, rollups, commit). The
+    locked path holds the lock from the start: its ``append_in`` (keys, claim, COPY, seal,
+    rollups; not the COMMIT) is timed instead."""
+    from modelward.ledger import decisions, pgcopy
+
+    if not late:
+        held: dict[str, list[float]] = {"append_in_under_lock": []}
+        append_in = decisions.append_in
+
+        def timed_append_in(*a, **k):
+            t = time.perf_counter()
+            try:
+                return append_in(*a, **k)
+            finally:
+                held["append_in_under_lock"].append(time.perf_counter() - t)
+
+        decisions.append_in = timed_append_in
+        return held
+
+    out: dict[str, list[float]] = {"before_lock": [], "lock_wait": [], "lock_held": []}
+    state = {"start": None, "granted": None}
+    claim, lock_and_head, finish = pgcopy.claim, pgcopy.lock_and_head, pgcopy.finish
+
+    def timed_claim(*a, **k):
+        state["start"] = time.perf_counter()
+        return claim(*a, **k)
+
+    def timed_lock(*a, **k):
+        t = time.perf_counter()
+        out["before_lock"].append(t - state["start"])
+        try:
+            return lock_and_head(*a, **k)
+        finally:
+            state["granted"] = time.perf_counter()
+            out["lock_wait"].append(state["granted"] - t)
+
+    def timed_finish(*a, **k):
+        try:
+            return finish(*a, **k)
+        finally:
+            out["lock_held"].append(time.perf_counter() - state["granted"])
+
+    pgcopy.claim, pgcopy.lock_and_head, pgcopy.finish = timed_claim, timed_lock, timed_finish
+    return out
+
+
+def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
     """Decisions per second of ``k`` processes recording ``n`` in all into one ledger."""
     import multiprocessing as mp
 
@@ -176,7 +286,7 @@ def run_writers(base: str, n: int, k: int, tmp) -> float:
         ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         per = n // k
         procs = [ctx.Process(target=_writer, args=(schema.url, str(tmp / f"{schema.name}-{j}"),
-                                                   per, j * per, ready, start, done))
+                                                   per, j * per, ready, start, done, late))
                  for j in range(k)]
         for p in procs:
             p.start()
@@ -187,7 +297,10 @@ def run_writers(base: str, n: int, k: int, tmp) -> float:
         ends = [done.get(timeout=600) for _ in procs]
         for p in procs:
             p.join()
-        seconds = max(ends) - t0
+        seconds = max(end for end, _ in ends) - t0
+        for _, phases in ends:
+            for key, values in (phases or {}).items():
+                PHASES.setdefault((k, key), []).extend(values)
         check = modelward.open(str(tmp / schema.name), database_url=schema.url)
         with check.store.read() as conn:
             got = conn.exec_driver_sql("SELECT count(*) FROM decisions").scalar()
@@ -201,6 +314,27 @@ def run_writers(base: str, n: int, k: int, tmp) -> float:
     return per * k / seconds
 
 
+def _emit_cpu(cpu_runs: dict[str, list[dict]], n: int) -> None:
+    """CPU per decision, client (every thread) and server (its backends), of the recorder
+    and of raw COPY: what a machine with no core to spare pays, whatever the load. Their
+    ratio is the throughput ratio a saturated machine would show."""
+    per: dict[str, list[float]] = {}
+    for name, used in cpu_runs.items():
+        if any(u.get("server") is None for u in used):
+            return  # the server is not on this machine
+        for part in ("client", "server"):
+            values = [u[part] / n * 1e6 for u in used]
+            c.emit(BENCH, f"{name}_{part}_cpu_us_per_decision", c.median(values), "us",
+                   **c.spread(values))
+        per[name] = [(u["client"] + u["server"]) / n * 1e6 for u in used]
+        c.emit(BENCH, f"{name}_cpu_us_per_decision", c.median(per[name]), "us",
+               **c.spread(per[name]))
+    for name, figure in (("modelward", "cpu_ratio_vs_raw_copy"),
+                         ("locked_path", "locked_path_cpu_ratio_vs_raw_copy")):
+        ratios = [r / m for m, r in zip(per[name], per["raw_copy"], strict=True)]
+        c.emit(BENCH, figure, c.median(ratios), "x", target=0.6, **c.spread(ratios))
+
+
 def main(argv: list[str] | None = None) -> int:
     import tempfile
     from pathlib import Path
@@ -211,42 +345,71 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=2000, help="rows per raw transaction "
                     "(the recorder's flush_records default)")
     ap.add_argument("--database-url", default=DEFAULT_URL)
-    ap.add_argument("--writers", type=int, nargs="+", default=[1, 8],
+    ap.add_argument("--writers", type=int, nargs="+", default=[1, 2, 4, 8],
                     help="numbers of concurrent writer processes to compare")
+    ap.add_argument("--locked-path", action="store_true",
+                    help="also run the writers with the chain's lock taken first (the path "
+                    "before the late lock), interleaved")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     args = ap.parse_args(argv)
     n, repeats = (20_000, 1) if args.quick else (args.n, args.repeats)
     c.CONTEXT.update(n=n, batch=args.batch)
     work = Workload()
-    runs: dict[str, list[float]] = {"modelward": [], "executemany_path": [], "raw_executemany": [],
-                                    "raw_copy": []}
+    cpu_runs: dict[str, list[dict]] = {}
+    runs: dict[str, list[float]] = {"modelward": [], "locked_path": [], "executemany_path": [],
+                                    "raw_executemany": [], "raw_copy": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             c.note(f"repeat {r + 1}/{repeats}")
-            seconds, rows = run_modelward(args.database_url, work, n, bulk=True, tmp=Path(tmp))
+            used: dict = {}
+            seconds, rows = run_modelward(args.database_url, work, n, bulk=True, tmp=Path(tmp),
+                                          cpu=used)
             runs["modelward"].append(n / seconds)
+            cpu_runs.setdefault("modelward", []).append(used)
+            used = {}
+            runs["locked_path"].append(n / run_modelward(args.database_url, work, n, bulk=True,
+                                                         tmp=Path(tmp), late=False, cpu=used)[0])
+            cpu_runs.setdefault("locked_path", []).append(used)
             runs["executemany_path"].append(
                 n / run_modelward(args.database_url, work, n, bulk=False, tmp=Path(tmp))[0])
             runs["raw_executemany"].append(n / run_raw(args.database_url, rows, args.batch,
                                                        copy=False))
-            runs["raw_copy"].append(n / run_raw(args.database_url, rows, args.batch, copy=True))
+            used = {}
+            runs["raw_copy"].append(n / run_raw(args.database_url, rows, args.batch, copy=True,
+                                                cpu=used))
+            cpu_runs.setdefault("raw_copy", []).append(used)
     c.emit(BENCH, "decisions_per_s", c.median(runs["modelward"]), "1/s", **c.spread(runs["modelward"]))
+    c.emit(BENCH, "locked_path_decisions_per_s", c.median(runs["locked_path"]), "1/s",
+           **c.spread(runs["locked_path"]))
     c.emit(BENCH, "executemany_path_decisions_per_s", c.median(runs["executemany_path"]), "1/s",
            **c.spread(runs["executemany_path"]))
     c.emit(BENCH, "raw_executemany_rows_per_s", c.median(runs["raw_executemany"]), "1/s",
            **c.spread(runs["raw_executemany"]))
     c.emit(BENCH, "raw_copy_rows_per_s", c.median(runs["raw_copy"]), "1/s", **c.spread(runs["raw_copy"]))
-    ratios = [a / b for a, b in zip(runs["modelward"], runs["raw_copy"], strict=True)]
-    c.emit(BENCH, "ratio_vs_raw_copy", c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    for name in ("modelward", "locked_path"):
+        ratios = [a / b for a, b in zip(runs[name], runs["raw_copy"], strict=True)]
+        figure = "ratio_vs_raw_copy" if name == "modelward" else "locked_path_ratio_vs_raw_copy"
+        c.emit(BENCH, figure, c.median(ratios), "x", target=0.6, **c.spread(ratios))
+    _emit_cpu(cpu_runs, n)
+    paths = {"": True, "locked_path_": False} if args.locked_path else {"": True}
     with tempfile.TemporaryDirectory() as tmp:
-        writers: dict[int, list[float]] = {k: [] for k in args.writers}
+        writers = {(p, k): [] for p in paths for k in args.writers}
         for r in range(repeats):
             for k in args.writers:
-                c.note(f"{k} writers, repeat {r + 1}/{repeats}")
-                writers[k].append(run_writers(args.database_url, n, k, Path(tmp)))
-    for k, rates in writers.items():
-        c.emit(BENCH, f"writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
+                for p, late in paths.items():
+                    c.note(f"{k} writers{' (locked path)' if p else ''}, repeat {r + 1}/{repeats}")
+                    writers[p, k].append(run_writers(args.database_url, n, k, Path(tmp), late))
+    for (k, phase), values in sorted(PHASES.items()):
+        c.emit(BENCH, f"writers_{k}_block_{phase}_ms", c.median(values) * 1e3, "ms", writers=k,
+               blocks=len(values), p90=round(sorted(values)[int(len(values) * 0.9)] * 1e3, 2))
+    for (p, k), rates in writers.items():
+        c.emit(BENCH, f"{p}writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
                **c.spread(rates))
+        if k != args.writers[0]:
+            base = writers[p, args.writers[0]]
+            scale = [a / b for a, b in zip(rates, base, strict=True)]
+            c.emit(BENCH, f"{p}writers_{k}_vs_{args.writers[0]}", c.median(scale), "x",
+                   writers=k, **c.spread(scale))
     return 0
 
 

@@ -217,3 +217,41 @@ def test_erase_command_reports_the_key_old_digests_and_the_vacuum(backend, tmp_p
         assert out == first  # SQLite zeroes freed bytes: nothing to vacuum
     again = cli.json("erase", "--subject", "victim")
     assert (again["erased"], again["key_destroyed"], again["plain_digests"]) == (0, False, 0)
+
+
+@pytest.mark.parametrize("erase_meanwhile", [True, False])
+def test_a_key_erased_while_a_block_waits_for_the_chain_lock_is_not_used(
+        pg_url, tmp_path, monkeypatch, erase_meanwhile):
+    """PostgreSQL fetches a block's subject keys before it takes the chain's lock
+    (ledger/pgcopy.py); an erasure that commits in between destroys a key the block already
+    holds. The block must not chain a digest keyed with it: it is keyed again, under the
+    lock, with a new key. Control: with no erasure the subject keeps its key."""
+    from modelward.ledger import pgcopy
+
+    led = modelward.open(str(tmp_path / "home"), database_url=pg_url)
+    store = led.store
+    led.record(subject="victim", input_text=BIRTH)
+    led.flush()
+    with store.read() as conn:
+        old = subject_keys.key_for(conn, "victim")
+    real = pgcopy.lock_and_head
+
+    def erase_first(*args, **kwargs):  # another transaction, committed before the lock
+        if erase_meanwhile:
+            assert erasure.erase(store, "victim").key_destroyed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pgcopy, "lock_and_head", erase_first)
+    row, payload = decisions.normalize({"subject": "victim", "input_text": "after"})
+    assert decisions.append(store, [row], [payload]).inserted == 1
+    monkeypatch.undo()
+    with store.read() as conn:
+        now = subject_keys.key_for(conn, "victim")
+        chained = decisions.get(conn, row[0]).input_digest
+        assert chain.verify(conn).ok
+    assert now is not None and chained == subject_keys.keyed(now, of_text("after"))
+    if erase_meanwhile:
+        assert now != old and chained != subject_keys.keyed(old, of_text("after"))
+    else:
+        assert now == old
+    led.close()

@@ -23,7 +23,7 @@ from ..digest import canonical_json
 from ..errors import IdConflictError, UnknownDecisionError, ValidationError
 from ..ids import content_id
 from ..timefmt import iso, now_us
-from . import chain, erasure, pgcopy, rollups, subject_keys
+from . import chain, erasure, partitions, pgcopy, rollups, subject_keys
 from .decision_fields import (  # noqa: F401  (the public names live on here too)
     DIGEST_FIELDS,
     FIELDS,
@@ -35,7 +35,7 @@ from .decision_fields import (  # noqa: F401  (the public names live on here too
     nfc,
     normalize,
 )
-from .engine import Store
+from .engine import CHAIN_LOCK_SQL, Store
 from .schema import decision_payloads, decisions
 
 # Insert order: the chained columns, then block and position.
@@ -154,11 +154,86 @@ def append(store: Store, rows: list[tuple], payloads: Iterable[tuple] = (),
                 repeats[r[0]] = differ
     if repeats and on_conflict == "raise":
         raise conflict_error(repeats)
-    with store.write(chain=True) as conn:
-        res = append_in(conn, store, unique, payloads, recorded_at=recorded_at,
-                        offered=len(rows) - len(repeats), on_conflict=on_conflict)
+    offered = len(rows) - len(repeats)
+    res = None
+    if store.driver == "psycopg" and LATE_LOCK:
+        with store.write(chain=True, late_lock=True) as conn:
+            if pgcopy.late_ready(conn, store):
+                res = _append_late(conn, store, unique, payloads, recorded_at=recorded_at,
+                                   offered=offered, on_conflict=on_conflict)
+            else:  # a ledger before 0015_partitions, or no C formatter: lock, then write
+                conn.exec_driver_sql(CHAIN_LOCK_SQL)
+                res = append_in(conn, store, unique, payloads, recorded_at=recorded_at,
+                                offered=offered, on_conflict=on_conflict)
+    else:
+        with store.write(chain=True) as conn:
+            res = append_in(conn, store, unique, payloads, recorded_at=recorded_at,
+                            offered=offered, on_conflict=on_conflict)
     res.conflicts.update(repeats)
     return res
+
+
+# PostgreSQL: whether append() takes the chain's lock late (pgcopy, "the recorder's blocks");
+# False writes every block under the lock from the start, as append_in does (benchmarks
+# compare the two in one run).
+LATE_LOCK = True
+_ROLLUP_SQL: dict = {}
+
+
+def _append_late(conn: Connection, store: Store, unique: list[tuple], payloads: Iterable[tuple],
+                 *, recorded_at: int | None, offered: int, on_conflict: str) -> AppendResult:
+    """:func:`append_in` on PostgreSQL with the chain's lock taken late (pgcopy): ids claimed,
+    digests keyed, leaves hashed and rows encoded before it; only the head read, the COPY
+    and the seal under it. Commits the transaction."""
+    recorded_at = now_us() if recorded_at is None else recorded_at
+    wanted = subject_keys.wanted_subjects(unique)
+    subjects = subject_keys.pg_json(wanted) if wanted else None
+    claimed, keys = pgcopy.claim(conn, sorted(map(_id, unique)), subjects)
+    if len(keys) != len(wanted):
+        keys.update(pgcopy.make_keys(conn, wanted - keys.keys()))
+    rows = subject_keys.apply(unique, keys)
+    positions = range(len(rows))  # its place in the batch: skipped ids leave gaps
+    conflicts: dict[str, list[str]] = {}
+    if len(claimed) != len(rows):  # ids recorded before (committed: a claim waits for its writer)
+        conflicts = _conflicts(conn, [r + (recorded_at,) for r in rows if r[0] not in claimed])
+        if conflicts and on_conflict == "raise":
+            raise conflict_error(conflicts)  # the caller's transaction rolls back
+        positions = [i for i, r in enumerate(rows) if r[0] in claimed]
+        rows = [rows[i] for i in positions]
+        unique = [unique[i] for i in positions]
+        offered -= len(conflicts)
+    if not rows:
+        return AppendResult(None, 0, offered, conflicts)
+
+    def prepared(rows):
+        full = [(0, i, *r, recorded_at) for i, r in zip(positions, rows, strict=True)]
+        return full, chain.leaves(full, 2), *pgcopy.encode(conn, full)
+
+    full, leaves, data, offsets = prepared(rows)
+    number, prev_root, fingerprint = pgcopy.lock_and_head(conn, CHAIN_LOCK_SQL, subjects)
+    if subjects is not None and fingerprint != subject_keys.fingerprint(keys):
+        # a key was destroyed (erasure) or made since it was fetched: key again under the lock
+        rows = subject_keys.key_digests(conn, store, unique)
+        full, leaves, data, offsets = prepared(rows)
+    number += 1
+    ats = list(map(_at, rows))
+    first_at, last_at = min(ats), max(ats)
+    partitions.ensure(conn, store.__dict__.setdefault("_pg_partitions", set()), first_at,
+                      last_at, now=now_us(), retention=store.settings.retention)
+    pgcopy.copy_encoded(conn, data, offsets, number)
+    seal = (number, chain.block_root(prev_root, leaves), prev_root, len(full), first_at,
+            last_at, now_us())
+    rollup = None
+    if rollups.has_table(conn):
+        sql, params = _ROLLUP_SQL.get(conn.dialect.name) or _ROLLUP_SQL.setdefault(
+            conn.dialect.name, rollups.block_sql(conn.dialect))
+        rollup = (sql, {**params, "block": number})
+    payload_rows = list(payloads)
+    if payload_rows:
+        kept = set(map(_id, rows))
+        payload_rows = [p for p in payload_rows if p[0] in kept]
+    pgcopy.finish(conn, seal, rollup, payload_rows, commit=True)
+    return AppendResult(number, len(full), offered - len(full), conflicts)
 
 
 def append_in(conn: Connection, store: Store, unique: list[tuple], payloads: Iterable[tuple] = (),

@@ -24,6 +24,7 @@ from .blobs import open_blob_store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_CHAIN_LOCK = 0x6D77_6368  # advisory lock key ("mwch") serialising chain appends
+CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})"
 _PG_SCHEMA_LOCK = 0x6D77_7363  # ("mwsc") serialising migrations of processes starting together
 
 
@@ -161,17 +162,22 @@ class Store:
                 yield conn
 
     @contextlib.contextmanager
-    def write(self, *, chain: bool = True) -> Iterator[Connection]:
+    def write(self, *, chain: bool = True, late_lock: bool = False) -> Iterator[Connection]:
         """One write transaction. Every write of a chained table seals its rows into a chain
         block in the same transaction, so writers take turns: PostgreSQL takes the chain's
         advisory lock first thing (before any other lock, so two writers never wait on each
         other crosswise); SQLite's BEGIN IMMEDIATE already serialises writers. ``chain``
-        is kept for callers that name it; every write transaction takes the lock."""
+        is kept for callers that name it; every write transaction takes the lock.
+
+        ``late_lock`` (PostgreSQL): the caller takes the lock itself (:data:`CHAIN_LOCK_SQL`)
+        before it writes anything chained or reads the chain's head. The decision block path
+        (:mod:`.pgcopy`) claims its ids and keys and encodes its rows first, so writers
+        overlap in that work; nothing it does before the lock waits on a lock holder."""
         with self._turn, storage_errors(), self.engine.connect() as conn:
             conn.execution_options(mw_write=True)
             with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})")
+                if self.dialect == "postgresql" and not late_lock:
+                    conn.exec_driver_sql(CHAIN_LOCK_SQL)
                 yield conn
 
     # --- schema -----------------------------------------------------------------------

@@ -150,6 +150,19 @@ def write_block(conn: Connection, number: int) -> None:
     _insert(conn, decisions.c.block == number)
 
 
+def block_sql(dialect) -> tuple[str, dict]:
+    """:func:`write_block`'s statement as driver SQL and its parameters (set ``block``),
+    for a pipeline that sends it without SQLAlchemy's execution (psycopg: ``%(name)s``)."""
+    stmt = decision_rollups.insert().from_select(
+        _COLUMNS, _aggregate(decisions.c.block == sa.bindparam("block", type_=sa.BigInteger)))
+    compiled = stmt.compile(dialect=dialect)
+    return str(compiled), dict(compiled.params)
+
+
+def has_table(conn: Connection) -> bool:
+    return _has_table(conn)
+
+
 def refresh(conn: Connection, blocks) -> None:
     """Recompute the rollups of ``blocks`` from their decisions as they are now (after a
     retention or archive delete); a block left without decisions keeps no rollups."""

@@ -32,6 +32,7 @@ docs/reliability.md).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Iterable
@@ -72,14 +73,26 @@ def key_digests(conn: Connection, store: Store, rows: list[tuple]) -> list[tuple
     """``rows`` (normalized decisions, :data:`CHAINED` order) with every plain input/output
     digest of a decision that names a subject replaced by its keyed digest; subjects seen
     for the first time get a key, in the caller's write transaction."""
-    wanted = {r[SUBJECT] for r in rows
-              if r[SUBJECT] is not None and (_plain(r[INPUT]) or _plain(r[OUTPUT]))}
+    wanted = wanted_subjects(rows)
     if not wanted:
         return rows
     keys = fetch(conn, store, wanted)
     missing = wanted - keys.keys()
     if missing:
         keys.update(create(conn, missing))
+    return apply(rows, keys)
+
+
+def wanted_subjects(rows: list[tuple]) -> set[str]:
+    """The subjects of ``rows`` that have a plain text digest to key."""
+    return {r[SUBJECT] for r in rows
+            if r[SUBJECT] is not None and (_plain(r[INPUT]) or _plain(r[OUTPUT]))}
+
+
+def apply(rows: list[tuple], keys: dict[str, bytes]) -> list[tuple]:
+    """``rows`` with the plain digests of each subject in ``keys`` keyed (no I/O)."""
+    if not keys:
+        return rows
     out = []
     append = out.append
     for r in rows:
@@ -97,6 +110,40 @@ def key_digests(conn: Connection, store: Store, rows: list[tuple]) -> list[tuple
     return out
 
 
+def fingerprint(keys: dict[str, bytes]) -> str:
+    """md5 of the keys' hex in subject order (code points: PostgreSQL's "C" collation),
+    as :data:`PG_FINGERPRINT` computes it on the server: the writer of a decision block
+    fetches its keys before it takes the chain's lock and checks them under it."""
+    return hashlib.md5("".join(keys[s].hex() for s in sorted(keys)).encode(),
+                       usedforsecurity=False).hexdigest()
+
+
+# One JSON array of subjects: psycopg dumps a Python list parameter element by element
+# (~10 µs each), orjson writes the array in C.
+PG_SUBJECTS = "SELECT jsonb_array_elements_text(%s::jsonb)"
+PG_FETCH = f"SELECT subject, key FROM subject_keys WHERE subject IN ({PG_SUBJECTS})"
+PG_FINGERPRINT = ("SELECT md5(coalesce(string_agg(encode(key, 'hex'), '' ORDER BY subject "
+                  f'COLLATE "C"), \'\')) FROM subject_keys WHERE subject IN ({PG_SUBJECTS})')
+# Keys made outside the chain's lock: a subject another writer keyed meanwhile keeps its key
+# (ON CONFLICT waits for that writer's transaction, then skips); fetched afterwards.
+PG_CREATE = ("INSERT INTO subject_keys (subject, key, created_at) SELECT subject, "
+             "decode(key, 'hex'), %s FROM jsonb_to_recordset(%s::jsonb) AS t(subject text, "
+             "key text) ON CONFLICT (subject) DO NOTHING")
+
+
+def pg_json(subjects) -> str:
+    return orjson.dumps(sorted(subjects)).decode()
+
+
+def pg_create(cur, subjects: set[str]) -> dict[str, bytes]:
+    """Keys for ``subjects`` (which had none when fetched) on a psycopg cursor: new ones
+    stored, or those another writer stored meanwhile."""
+    made = [{"subject": s, "key": os.urandom(KEY_BYTES).hex()} for s in sorted(subjects)]
+    cur.execute(PG_CREATE, (now_us(), orjson.dumps(made).decode()))
+    cur.execute(PG_FETCH, (pg_json(subjects),))
+    return {s: bytes(k) for s, k in cur.fetchall()}
+
+
 def fetch(conn: Connection, store: Store, subjects: Iterable[str]) -> dict[str, bytes]:
     """The keys of ``subjects`` that have one: one query per batch, whatever its size."""
     subjects = list(subjects)
@@ -105,9 +152,8 @@ def fetch(conn: Connection, store: Store, subjects: Iterable[str]) -> dict[str, 
             "SELECT subject, key FROM subject_keys "
             "WHERE subject IN (SELECT value FROM json_each(?))",
             (orjson.dumps(subjects).decode(),))
-    elif store.driver == "psycopg":  # one bound array
-        rows = conn.exec_driver_sql(
-            "SELECT subject, key FROM subject_keys WHERE subject = ANY(%s)", (subjects,))
+    elif store.driver == "psycopg":  # one bound JSON array
+        rows = conn.exec_driver_sql(PG_FETCH, (pg_json(subjects),))
     else:
         rows = conn.execute(sa.select(subject_keys.c.subject, subject_keys.c.key)
                             .where(subject_keys.c.subject.in_(subjects)))
