@@ -237,3 +237,20 @@ def test_a_changed_resend_racing_the_original_is_a_conflict(store):
                            on_conflict="report")
     assert res.inserted == 0 and len(res.conflicts) == 500
     assert _verify(store).ok
+
+
+def test_the_late_lock_path_writes_the_gate_sums_a_block_seal_writes(store):
+    """The recorder's pipelined seal writes the rollups with MW502's gate sums, equal to
+    what the back-fill computes from the decisions."""
+    _pg_only(store)
+    from modelward.ledger import rollups
+
+    now = now_us()
+    _append(store, _rows(300, now, alias="rag/a",
+                         gate={"threshold": 0.4, "candidates": 20, "passed": 7}))
+    with store.read() as conn:
+        kept = conn.exec_driver_sql(
+            "SELECT gated, gate_passed, gate_candidates, gate_xx, gate_nn FROM decision_rollups"
+        ).all()
+        assert kept == [(300, 2100, 6000, 300 * 49, 300 * 400)]
+        assert not rollups.verify(conn, 0, set())

@@ -225,8 +225,9 @@ def _append_late(conn: Connection, store: Store, unique: list[tuple], payloads: 
             last_at, now_us())
     rollup = None
     if rollups.has_table(conn):
-        sql, params = _ROLLUP_SQL.get(conn.dialect.name) or _ROLLUP_SQL.setdefault(
-            conn.dialect.name, rollups.block_sql(conn.dialect))
+        gates = rollups.has_gates(conn)
+        sql, params = _ROLLUP_SQL.get((conn.dialect.name, gates)) or _ROLLUP_SQL.setdefault(
+            (conn.dialect.name, gates), rollups.block_sql(conn.dialect, gates=gates))
         rollup = (sql, {**params, "block": number})
     payload_rows = list(payloads)
     if payload_rows:

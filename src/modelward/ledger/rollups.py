@@ -150,11 +150,14 @@ def write_block(conn: Connection, number: int) -> None:
     _insert(conn, decisions.c.block == number)
 
 
-def block_sql(dialect) -> tuple[str, dict]:
+def block_sql(dialect, *, gates: bool = True) -> tuple[str, dict]:
     """:func:`write_block`'s statement as driver SQL and its parameters (set ``block``),
-    for a pipeline that sends it without SQLAlchemy's execution (psycopg: ``%(name)s``)."""
+    for a pipeline that sends it without SQLAlchemy's execution (psycopg: ``%(name)s``);
+    ``gates``: with the gate sums (:func:`has_gates`)."""
     stmt = decision_rollups.insert().from_select(
-        _COLUMNS, _aggregate(decisions.c.block == sa.bindparam("block", type_=sa.BigInteger)))
+        _columns(gates),
+        _aggregate(decisions.c.block == sa.bindparam("block", type_=sa.BigInteger),
+                   gates=gates))
     compiled = stmt.compile(dialect=dialect)
     return str(compiled), dict(compiled.params)
 
