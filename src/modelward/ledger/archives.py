@@ -189,9 +189,12 @@ class FileWriter:
             pass
 
 
+READ_BATCH = 8192  # rows decoded to Python at once when a file is read back
+
+
 def read_blocks(fh, *, only: int | None = None) -> Iterator[tuple[int, list[tuple]]]:
     """(block, its rows in file order) of an archive file (a readable binary file), a row
-    group at a time: at most one row group and one block are decoded at once. A block
+    group at a time (:data:`READ_BATCH` rows of it at once, plus one block). A block
     whose rows are not contiguous comes out more than once (callers count that as a
     problem). ``only``: skip row groups whose statistics say they hold no row of that
     block. Raises ValueError when the file is not an archive."""
@@ -208,17 +211,23 @@ def read_blocks(fh, *, only: int | None = None) -> Iterator[tuple[int, list[tupl
     b = len(chain.CHAINED)
     current: int | None = None
     rows: list[tuple] = []
+    groups = []
     for i in range(pf.num_row_groups):
         if only is not None:
             stats = pf.metadata.row_group(i).column(b).statistics
             if stats is not None and stats.has_min_max and not stats.min <= only <= stats.max:
                 continue
+        groups.append(i)
+    batches = pf.iter_batches(batch_size=READ_BATCH, row_groups=groups) if groups else ()
+    while True:
         try:
-            table = pf.read_row_group(i)
-        except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"row group {i} is unreadable: {_first(exc)}") from None
-        cols = [table.column(c).to_pylist() for c in COLUMNS]
-        del table
+            batch = next(batches, None)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+            raise ValueError(f"a row group is unreadable: {_first(exc)}") from None
+        if batch is None:
+            break
+        cols = [batch.column(c).to_pylist() for c in COLUMNS]
+        del batch
         for r in zip(*cols, strict=True):
             if r[b] != current:
                 if rows:
