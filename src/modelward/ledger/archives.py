@@ -190,6 +190,7 @@ class FileWriter:
 
 
 READ_BATCH = 8192  # rows decoded to Python at once when a file is read back
+SCAN_BATCH = 4096  # rows fetched from the database at once while a file is written
 
 
 def read_blocks(fh, *, only: int | None = None) -> Iterator[tuple[int, list[tuple]]]:
@@ -355,7 +356,7 @@ def iter_blocks(conn: Connection, blocks: list[int]) -> Iterator[tuple[int, list
         listed = ", ".join(str(n) for n in part)
         done: set[int] = set()
         with scan.streamed(conn, f"SELECT {cols} FROM decisions WHERE block IN ({listed}) "
-                                 "ORDER BY block, pos") as rows:
+                                 "ORDER BY block, pos", size=SCAN_BATCH) as rows:
             current, held = None, []
             for r in rows:
                 if r[b] != current:
