@@ -219,7 +219,9 @@ def read_blocks(fh, *, only: int | None = None) -> Iterator[tuple[int, list[tupl
             if stats is not None and stats.has_min_max and not stats.min <= only <= stats.max:
                 continue
         groups.append(i)
-    batches = pf.iter_batches(batch_size=READ_BATCH, row_groups=groups) if groups else ()
+    # one row group at a time: a reader over all of them reads ahead (~the whole file)
+    batches = (batch for i in groups
+               for batch in pf.iter_batches(batch_size=READ_BATCH, row_groups=[i]))
     while True:
         try:
             batch = next(batches, None)
