@@ -7,10 +7,11 @@ in blocks of 2,000, measures what the decisions take in the database (SQLite: th
 ``decisions`` table and its indexes from ``dbstat``; PostgreSQL:
 ``pg_total_relation_size`` of the table and its partitions, after ``VACUUM``), archives
 them with ``modelward archive --older-than 90d`` to a local directory and reports the
-Parquet bytes per decision and the archive's throughput. One JSON line per backend.
+Parquet bytes per decision, the archive's throughput and the process's peak RSS
+(``ru_maxrss``) after building and after archiving. One JSON line per backend.
 
     nice -n 10 .venv/bin/python bench/archive.py --decisions 200000 \\
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--max-file-decisions N] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +81,7 @@ def db_bytes(store) -> int:
             "inhparent = 'decisions'::regclass)").scalar())
 
 
-def run(url: str | None, n: int, tmp: Path, name: str) -> dict:
+def run(url: str | None, n: int, tmp: Path, name: str, max_file: int) -> dict:
     led = modelward.open(str(tmp / name), database_url=url)
     store = led.store
     try:
@@ -89,16 +91,21 @@ def run(url: str | None, n: int, tmp: Path, name: str) -> dict:
             with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 c.exec_driver_sql("VACUUM ANALYZE decisions")
         before = db_bytes(store)
+        built_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
         report = archive.archive(store, older_than="90d", to=str(tmp / f"{name}-archive"),
-                                 now=now)
+                                 now=now, max_decisions=max_file)
         seconds = time.perf_counter() - t0
         parquet = sum(f.bytes for f in report.files)
         return {"backend": store.dialect, "decisions": report.decisions,
                 "db_bytes_per_decision": round(before / n, 1),
                 "parquet_bytes_per_decision": round(parquet / report.decisions, 1),
                 "ratio": round(before / parquet, 2), "files": len(report.files),
-                "archive_decisions_per_s": round(report.decisions / seconds)}
+                "row_groups": sum(f.row_groups for f in report.files),
+                "archive_decisions_per_s": round(report.decisions / seconds),
+                "peak_rss_mib_after_build": round(built_rss / 1024),
+                "peak_rss_mib_after_archive": round(
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     finally:
         led.close()
 
@@ -107,9 +114,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--decisions", type=int, default=200_000)
     ap.add_argument("--postgres", default=None)
+    ap.add_argument("--max-file-decisions", type=int, default=archive.MAX_FILE_DECISIONS)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(f"sqlite:///{tmp}/ledger.db", args.decisions, Path(tmp), "sqlite")))
+        print(json.dumps(run(f"sqlite:///{tmp}/ledger.db", args.decisions, Path(tmp), "sqlite",
+                             args.max_file_decisions)))
         if args.postgres:  # in a schema of its own, dropped afterwards
             import sqlalchemy as sa
 
@@ -120,7 +129,7 @@ def main() -> None:
             url = sa.make_url(args.postgres).update_query_dict(
                 {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
             try:
-                print(json.dumps(run(url, args.decisions, Path(tmp), "pg")))
+                print(json.dumps(run(url, args.decisions, Path(tmp), "pg", args.max_file_decisions)))
             finally:
                 with admin.begin() as conn:
                     conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")

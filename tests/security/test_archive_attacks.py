@@ -5,6 +5,7 @@ naming the unprovable blocks; audit of an archived decision fails with it."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import pyarrow as pa
@@ -14,7 +15,6 @@ import sqlalchemy as sa
 
 from modelward.errors import ConflictError, ModelwardError
 from modelward.ledger import archives, decisions
-from modelward.ledger.blobs import blob_key
 from modelward.ledger.schema import archived_blocks
 from modelward.ledger.schema import archives as archives_table
 from modelward.ledger.schema import decisions as decisions_table
@@ -37,8 +37,8 @@ def _history(store, tmp_path):
                            max_decisions=80).files
 
 
-def _path(tmp_path, digest):
-    return tmp_path / "arch" / blob_key(digest)
+def _path(tmp_path, f):
+    return tmp_path / "arch" / f.key
 
 
 def _full(store):
@@ -67,7 +67,7 @@ def test_an_archive_verifies_untouched(store, tmp_path):
 
 def test_an_edited_parquet_row_in_place_is_caught(store, tmp_path):
     files = _history(store, tmp_path)
-    path = _path(tmp_path, files[0].digest)
+    path = _path(tmp_path, files[0])
 
     def edit(cols):
         cols["model_digest"][5] = "sha256:" + "d" * 64
@@ -83,12 +83,14 @@ def test_an_edited_row_stored_under_its_own_hash_and_record_repointed_is_caught(
     """The attacker re-uploads the edited file under its true sha256 and points the
     archive record at it: the record is chained, so the edit of the record is named."""
     files = _history(store, tmp_path)
-    store_ = archive.open_store(files[0].url)
 
     def edit(cols):
         cols["gate_threshold"][3] = 0.99
 
-    forged = store_.put_bytes(_rewrite(store_.get(files[0].digest), edit))
+    data = _rewrite(_path(tmp_path, files[0]).read_bytes(), edit)
+    forged = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = tmp_path / "arch" / archives.file_key(files[0].month, forged)
+    path.write_bytes(data)
     with store.write(chain=False) as conn:
         conn.execute(archives_table.update().where(archives_table.c.digest == files[0].digest)
                      .values(digest=forged))
@@ -101,7 +103,7 @@ def test_an_edited_row_stored_under_its_own_hash_and_record_repointed_is_caught(
 
 def test_swapped_files_are_caught(store, tmp_path):
     files = _history(store, tmp_path)
-    a, b = (_path(tmp_path, f.digest) for f in files)
+    a, b = (_path(tmp_path, f) for f in files)
     da, db = a.read_bytes(), b.read_bytes()
     a.chmod(0o644)
     b.chmod(0o644)
@@ -113,7 +115,7 @@ def test_swapped_files_are_caught(store, tmp_path):
 
 def test_a_deleted_file_names_the_blocks_it_held(store, tmp_path):
     files = _history(store, tmp_path)
-    _path(tmp_path, files[1].digest).unlink()
+    _path(tmp_path, files[1]).unlink()
     report = _full(store)
     assert _unprovable(report) == {3, 4}
     assert all("missing" in p.reason for p in report.problems)
@@ -152,11 +154,13 @@ def test_archiving_the_same_blocks_twice_is_refused(store, tmp_path):
     with store.read() as conn:
         blocks = conn.execute(sa.text("SELECT number, root, prev_root, count FROM chain_blocks "
                                       "WHERE number IN (1, 2) ORDER BY number")).all()
-    back = archives.by_block(archives.decode(archive.open_store(files[0].url)
-                                             .get(files[0].digest)))
+    with store.read() as conn:
+        proof = archives.check_file(_path(tmp_path, files[0]).open("rb"),
+                                    archives.sealed(conn, [1, 2]))
+    assert set(proof.proven) == {1, 2}
     with pytest.raises(ConflictError), store.write() as conn:
         archives.record_and_drop(conn, url=files[0].url, digest=files[0].digest,
-                                 size=files[0].bytes, blocks=blocks, rows_by_block=back,
+                                 size=files[0].bytes, blocks=blocks, proof=proof,
                                  before=0, now=now_us())
     with pytest.raises((ModelwardError, sa.exc.IntegrityError)), \
             store.write(chain=False) as conn:  # the key refuses it
@@ -168,8 +172,60 @@ def test_archiving_the_same_blocks_twice_is_refused(store, tmp_path):
 def test_a_file_holding_blocks_its_record_does_not_name(store, tmp_path):
     """File 2's bytes copied over file 1 plus one more block: caught by root and by name."""
     files = _history(store, tmp_path)
-    first = _path(tmp_path, files[0].digest)
+    first = _path(tmp_path, files[0])
     first.chmod(0o644)
-    first.write_bytes(_path(tmp_path, files[1].digest).read_bytes())
+    first.write_bytes(_path(tmp_path, files[1]).read_bytes())
     report = _full(store)
     assert {1, 2} <= _unprovable(report)
+
+
+def test_an_edited_middle_row_group_names_only_its_blocks(store, tmp_path):
+    """A file of three row groups (a block each): the middle one edited, the file stored
+    under its own hash and the record repointed. The record edit is named, the middle
+    block is unprovable, the blocks of the other row groups still prove."""
+    now = now_us()
+    for b in range(3):
+        decisions.append(store, [decisions.normalize(
+            {"at": now - 300 * DAY + b * 1000 + i, "subject": f"s{i}", "model_digest": MODEL})[0]
+            for i in range(30)])
+    (f,) = archive.archive(store, older_than="90d", to=str(tmp_path / "arch"), now=now,
+                           row_group=30).files
+    assert f.row_groups == 3
+    table = pq.read_table(_path(tmp_path, f))
+    cols = {n: table.column(n).to_pylist() for n in table.schema.names}
+    cols["subject"][45] = "someone-else"  # block 2, in the middle row group
+    out = io.BytesIO()
+    pq.write_table(pa.table(cols, schema=table.schema), out, compression="zstd",
+                   row_group_size=30)
+    data = out.getvalue()
+    assert pq.ParquetFile(io.BytesIO(data)).num_row_groups == 3
+    forged = "sha256:" + hashlib.sha256(data).hexdigest()
+    (tmp_path / "arch" / archives.file_key(f.month, forged)).write_bytes(data)
+    with store.write(chain=False) as conn:
+        conn.execute(archives_table.update().values(digest=forged))
+    report = _full(store)
+    assert _unprovable(report) == {2}
+    assert any(r["kind"] == "archives" and r["problem"] == "edited"
+               for p in report.problems for r in p.records)
+
+
+def test_bytes_flipped_in_the_middle_row_group_are_caught(store, tmp_path):
+    files = _history(store, tmp_path)
+    path = _path(tmp_path, files[0])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    report = _full(store)
+    assert _unprovable(report) == {1, 2} and "altered" in report.problems[0].reason
+
+
+def test_a_hostile_object_key_is_refused():
+    from modelward.ledger.blobs import check_key
+
+    for bad in ("", "/etc/passwd", "a/../b", "a//b", "a/b\\c", "a/b c", "./a"):
+        with pytest.raises(ValueError):
+            check_key(bad)
+    assert check_key("decisions/month=2026-03/ab.parquet")
+    with pytest.raises(ValueError):
+        archives.file_key("2026-03/../x", "sha256:" + "a" * 64)

@@ -17,6 +17,10 @@ def archive_cmd(
                            "prefix, gs://…, az://…, file:///dir or a directory."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be archived; write "
                                  "and delete nothing."),
+    max_file_decisions: int = typer.Option(
+        registry_archive.MAX_FILE_DECISIONS, "--max-file-decisions", min=1,
+        help="At most this many decisions a file (whole blocks; a file never spans months). "
+             "Memory does not grow with it."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move sealed decision blocks older than --older-than to Parquet files on a blob store
@@ -24,7 +28,8 @@ def archive_cmd(
     from the database; `verify --full` and `audit` still prove them."""
     with opened() as store:
         report = registry_archive.archive(store, older_than=older_than, to=to,
-                                          dry_run=dry_run)
+                                          dry_run=dry_run,
+                                          max_decisions=max_file_decisions)
     if as_json:
         print_json(report.to_dict())
         return

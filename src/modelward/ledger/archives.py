@@ -27,14 +27,17 @@ record here (or in ``retired_blocks``) is still broken.
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import chain, partitions, records, rollups
+from ..digest import check_digest
+from . import chain, partitions, records, rollups, scan
 from .decisions import DIGEST_FIELDS
 from .retirement import _forget_ids, retired_numbers
 from .schema import archived_blocks, archives, chain_blocks, decisions
@@ -43,7 +46,7 @@ from .schema import archived_blocks, archives, chain_blocks, decisions
 COLUMNS = (*chain.CHAINED, "block", "pos")
 _INTS = {"at", "gate_candidates", "gate_passed", "recorded_at", "block", "pos"}
 _FLOATS = {"gate_threshold"}
-ROW_GROUP = 131_072
+ROW_GROUP = 65_536  # rows a row group: ~6 MB of Parquet, ~45 MB of Arrow while written
 
 
 def arrow_schema():
@@ -66,37 +69,186 @@ def _pyarrow():
 
 
 def encode(rows: list[tuple]) -> bytes:
-    """A Parquet file of ``rows`` (``COLUMNS`` order, sorted by block and pos)."""
-    _pyarrow()
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = arrow_schema()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
-    table = pa.table([pa.array(list(v), type=schema.field(i).type) for i, v in enumerate(cols)],
-                     schema=schema)
+    """A Parquet file of ``rows`` (``COLUMNS`` order, sorted by block and pos), in memory
+    (tests and small tools; ``modelward archive`` streams through :class:`FileWriter`)."""
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP,
-                   use_dictionary=True, write_statistics=True)
+    w = FileWriter(buf)
+    w.add(rows)
+    w.close()
     return buf.getvalue()
 
 
-def decode(data: bytes) -> list[tuple]:
-    """The rows of an archive file, ``COLUMNS`` order; raises ValueError when the file is
-    not one (wrong columns or types)."""
+def month_of(at_us: int) -> str:
+    """``YYYY-MM`` (UTC) of a time: the ``month=`` partition of an archive file."""
+    y, m = partitions.month_of(at_us)
+    return f"{y:04d}-{m:02d}"
+
+
+def file_key(month: str, digest: str) -> str:
+    """Where an archive file lives under its store URL, Hive-style by month and named by
+    its content: ``decisions/month=2026-03/<sha256 hex>.parquet``."""
+    check_digest(digest)
+    if len(month) != 7 or not (month[:4].isdigit() and month[4] == "-" and month[5:].isdigit()):
+        raise ValueError(f"not a month: {month!r}")
+    return f"decisions/month={month}/{digest[7:]}.parquet"
+
+
+class _HashingSink:
+    """A write-only file for pyarrow that hashes and counts the bytes on their way to
+    ``out``: the file's sha256 is known the moment the writer closes."""
+
+    def __init__(self, out) -> None:
+        self._out = out
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        if self.closed:  # an aborted writer flushing on its way out
+            return len(data)
+        data = bytes(data)
+        self.sha.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+class FileWriter:
+    """An archive file written a row group at a time: :meth:`add` takes whole blocks'
+    rows (``COLUMNS`` order), converted to Arrow at once; a row group is written when
+    ``row_group`` rows are pending, so memory holds one row group, never the file."""
+
+    def __init__(self, out, *, row_group: int = ROW_GROUP) -> None:
+        _pyarrow()
+        import pyarrow.parquet as pq
+
+        self.sink = _HashingSink(out)
+        self.schema = arrow_schema()
+        self._writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd",
+                                        use_dictionary=True, write_statistics=True)
+        self._pending: list = []
+        self._rows = 0
+        self.row_group = row_group
+        self.row_groups = 0
+        self.decisions = 0
+
+    def add(self, rows: list[tuple]) -> None:
+        import pyarrow as pa
+
+        if not rows:
+            return
+        cols = list(zip(*rows, strict=True))
+        self._pending.append(pa.record_batch(
+            [pa.array(v, type=self.schema.field(i).type) for i, v in enumerate(cols)],
+            schema=self.schema))
+        self._rows += len(rows)
+        self.decisions += len(rows)
+        if self._rows >= self.row_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            self._writer.write_table(pa.Table.from_batches(self._pending, self.schema),
+                                     row_group_size=max(self._rows, 1))
+            self.row_groups += 1
+        self._pending, self._rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+        self.sink.flush()
+
+    def abort(self) -> None:
+        """Stop writing (the file is discarded by the caller); nothing more reaches it."""
+        self.sink.closed = True
+        self._pending = []
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001, S110 - the file is being thrown away
+            pass
+
+
+READ_BATCH = 8192  # rows decoded to Python at once when a file is read back
+SCAN_BATCH = 4096  # rows fetched from the database at once while a file is written
+
+
+def read_blocks(fh, *, only: int | None = None) -> Iterator[tuple[int, list[tuple]]]:
+    """(block, its rows in file order) of an archive file (a readable binary file), a row
+    group at a time (:data:`READ_BATCH` rows of it at once, plus one block). A block
+    whose rows are not contiguous comes out more than once (callers count that as a
+    problem). ``only``: skip row groups whose statistics say they hold no row of that
+    block. Raises ValueError when the file is not an archive."""
     _pyarrow()
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(data))
+        pf = pq.ParquetFile(fh)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
-        raise ValueError(f"not a readable Parquet file: {str(exc).splitlines()[0][:200]}") \
-            from None
-    if table.schema.names != list(COLUMNS) or not table.schema.equals(
+        raise ValueError(f"not a readable Parquet file: {_first(exc)}") from None
+    if pf.schema_arrow.names != list(COLUMNS) or not pf.schema_arrow.equals(
             arrow_schema(), check_metadata=False):
         raise ValueError("its columns are not an archive's")
-    cols = [table.column(c).to_pylist() for c in COLUMNS]
-    return list(zip(*cols, strict=True))
+    b = len(chain.CHAINED)
+    current: int | None = None
+    rows: list[tuple] = []
+    groups = []
+    for i in range(pf.num_row_groups):
+        if only is not None:
+            stats = pf.metadata.row_group(i).column(b).statistics
+            if stats is not None and stats.has_min_max and not stats.min <= only <= stats.max:
+                continue
+        groups.append(i)
+    # one row group at a time: a reader over all of them reads ahead (~the whole file)
+    batches = (batch for i in groups
+               for batch in pf.iter_batches(batch_size=READ_BATCH, row_groups=[i]))
+    while True:
+        try:
+            batch = next(batches, None)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds
+            raise ValueError(f"a row group is unreadable: {_first(exc)}") from None
+        if batch is None:
+            break
+        cols = [batch.column(c).to_pylist() for c in COLUMNS]
+        del batch
+        for r in zip(*cols, strict=True):
+            if r[b] != current:
+                if rows:
+                    yield current, rows
+                current, rows = r[b], []
+            rows.append(r)
+    if rows:
+        yield current, rows
+
+
+def _first(exc: Exception) -> str:
+    return (str(exc).splitlines() or [exc.__class__.__name__])[0][:200]
+
+
+def decode(data: bytes) -> list[tuple]:
+    """The rows of an archive file held in memory, ``COLUMNS`` order; raises ValueError
+    when the file is not one (wrong columns or types)."""
+    return [r for _, rows in read_blocks(io.BytesIO(data)) for r in rows]
 
 
 def by_block(rows: list[tuple]) -> dict[int, list[tuple]]:
@@ -107,6 +259,50 @@ def by_block(rows: list[tuple]) -> dict[int, list[tuple]]:
         out.setdefault(r[b], []).append(r)
     for group in out.values():
         group.sort(key=lambda r: r[p])
+    return out
+
+
+@dataclass
+class FileCheck:
+    """What reading an archive file block by block proved: per proven block its count
+    and id range, the digests its decisions name (:func:`refs_of`), and per block why it
+    is not proven; ``extra``: blocks the file holds that it should not."""
+
+    proven: dict[int, tuple[int, str, str]] = field(default_factory=dict)
+    problems: dict[int, str] = field(default_factory=dict)
+    extra: list[int] = field(default_factory=list)
+    refs: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def decisions(self) -> int:
+        return sum(c for c, _, _ in self.proven.values())
+
+
+def check_file(fh, sealed: dict) -> FileCheck:
+    """Read an archive file (already hash-checked) row group by row group and recompute
+    each block's leaves and root against ``sealed`` (block -> chain_blocks row)."""
+    out = FileCheck()
+    seen: set[int] = set()
+    for number, rows in read_blocks(fh):
+        if number in seen:
+            out.problems[number] = "its rows are not contiguous in the file"
+            out.proven.pop(number, None)
+            continue
+        seen.add(number)
+        s = sealed.get(number)
+        if s is None:
+            out.extra.append(number)
+            continue
+        rows.sort(key=lambda r: r[-1])
+        problem = block_problem(rows, s)
+        if problem:
+            out.problems[number] = problem
+            continue
+        out.proven[number] = (len(rows), min(r[0] for r in rows), max(r[0] for r in rows))
+        merge_refs(out.refs, refs_of(rows))
+    for number, s in sealed.items():
+        if number not in seen:
+            out.problems[number] = f"holds 0 decisions, sealed with {s.count}"
     return out
 
 
@@ -148,13 +344,35 @@ def candidates(conn: Connection, *, before: int, limit_decisions: int) -> list:
 
 def rows_of(conn: Connection, blocks: list[int]) -> list[tuple]:
     """The stored decisions of ``blocks``, ``COLUMNS`` order, by block and position."""
+    return [r for _, rows in iter_blocks(conn, blocks) for r in rows]
+
+
+def iter_blocks(conn: Connection, blocks: list[int]) -> Iterator[tuple[int, list[tuple]]]:
+    """(block, its stored decisions in position order) for ``blocks`` in ascending order,
+    read through a streamed (on PostgreSQL server-side) cursor: one block at a time."""
     cols = ", ".join(COLUMNS)
-    out: list[tuple] = []
-    for i in range(0, len(blocks), 500):
-        listed = ", ".join(str(int(n)) for n in blocks[i:i + 500])
-        out.extend(tuple(r) for r in conn.exec_driver_sql(
-            f"SELECT {cols} FROM decisions WHERE block IN ({listed}) ORDER BY block, pos"))
-    return out
+    b = len(chain.CHAINED)
+    numbers = sorted(int(n) for n in blocks)
+    for i in range(0, len(numbers), 500):
+        part = numbers[i:i + 500]
+        listed = ", ".join(str(n) for n in part)
+        done: set[int] = set()
+        with scan.streamed(conn, f"SELECT {cols} FROM decisions WHERE block IN ({listed}) "
+                                 "ORDER BY block, pos", size=SCAN_BATCH) as rows:
+            current, held = None, []
+            for r in rows:
+                if r[b] != current:
+                    if held:
+                        done.add(current)
+                        yield current, held
+                    current, held = r[b], []
+                held.append(tuple(r))
+            if held:
+                done.add(current)
+                yield current, held
+        for n in part:
+            if n not in done:
+                yield n, []
 
 
 def refs_of(rows: list[tuple]) -> dict[str, list[int]]:
@@ -172,6 +390,13 @@ def refs_of(rows: list[tuple]) -> dict[str, list[int]]:
                 ref[1] = max(ref[1], r[at])
                 ref[2] = min(ref[2], r[at])
     return out
+
+
+def merge_refs(into: dict[str, list[int]], more: dict[str, list[int]]) -> None:
+    for d, (n, last, first) in more.items():
+        ref = into.get(d)
+        into[d] = [n, last, first] if ref is None else [
+            ref[0] + n, max(ref[1], last), min(ref[2], first)]
 
 
 def references(conn: Connection, *, since: int | None) -> dict[str, list[int]]:
@@ -193,10 +418,14 @@ def references(conn: Connection, *, since: int | None) -> dict[str, list[int]]:
 
 
 def locate(conn: Connection, decision_id: str) -> list:
-    """Archive rows (with ``block``) whose blocks' id range covers ``decision_id``."""
+    """Archive rows (with ``block`` and ``first_at``, the time that names the file's month)
+    whose blocks' id range covers ``decision_id``."""
     a, b = archives.c, archived_blocks.c
-    return conn.execute(sa.select(a.id, a.url, a.digest, b.block, b.root, b.count)
+    first = chain_blocks.alias("first")
+    return conn.execute(sa.select(a.id, a.url, a.digest, b.block, b.root, b.count,
+                                  first.c.first_at)
                         .join(archived_blocks, b.archive == a.id)
+                        .outerjoin(first, first.c.number == a.first_block)
                         .where(b.min_id <= decision_id, b.max_id >= decision_id)
                         .order_by(b.block)).all()
 
@@ -213,7 +442,10 @@ def sealed(conn: Connection, numbers: list[int]) -> dict:
 
 
 def files(conn: Connection) -> list:
-    return conn.execute(sa.select(archives).order_by(archives.c.id)).all()
+    """The archive records, each with ``first_at`` (of its first block: the file's month)."""
+    return conn.execute(sa.select(archives, chain_blocks.c.first_at)
+                        .outerjoin(chain_blocks, chain_blocks.c.number == archives.c.first_block)
+                        .order_by(archives.c.id)).all()
 
 
 def blocks_of(conn: Connection, archive_id: int | None = None) -> list:
@@ -233,34 +465,37 @@ class Dropped:
 
 
 def record_and_drop(conn: Connection, *, url: str, digest: str, size: int, blocks: list,
-                    rows_by_block: dict[int, list[tuple]], before: int, now: int,
-                    crash=None) -> Dropped:
+                    proof: FileCheck, before: int, now: int, crash=None) -> Dropped:
     """In the caller's write transaction: record the (already written and checked) file
     and its blocks, chained, then delete the blocks' decisions and rollups. ``blocks``:
     chain_blocks rows. Refuses blocks already archived or retired, or whose stored
-    decisions no longer number what the file holds."""
+    decisions no longer number what the file holds. ``proof``: the read-back of the file
+    (:func:`check_file`), which proved every block."""
     from ..errors import ConflictError
 
     numbers = [b.number for b in blocks]
     taken = (retired_numbers(conn) | set(archived(conn))) & set(numbers)
     if taken:
         raise ConflictError(f"blocks {sorted(taken)[:10]} are already archived or retired")
-    all_rows = [r for n in numbers for r in rows_by_block[n]]
+    unproven = [n for n in numbers if n not in proof.proven]
+    if unproven or proof.problems or proof.extra:
+        raise ConflictError(f"the archive file does not prove blocks "
+                            f"{sorted(set(unproven) | set(proof.problems))[:10]}")
     new_id = conn.execute(archives.insert().values(
         at=now, before_at=before, url=url, digest=digest, bytes=size,
-        first_block=min(numbers), last_block=max(numbers), decisions=len(all_rows),
-        refs=orjson.dumps(refs_of(all_rows), option=orjson.OPT_SORT_KEYS).decode(),
+        first_block=min(numbers), last_block=max(numbers), decisions=proof.decisions,
+        refs=orjson.dumps(proof.refs, option=orjson.OPT_SORT_KEYS).decode(),
     )).inserted_primary_key[0]
     rows = [{"block": b.number, "archive": new_id, "root": b.root, "count": b.count,
-             "min_id": min(r[0] for r in rows_by_block[b.number]),
-             "max_id": max(r[0] for r in rows_by_block[b.number])} for b in blocks]
+             "min_id": proof.proven[b.number][1], "max_id": proof.proven[b.number][2]}
+            for b in blocks]
     for i in range(0, len(rows), 1000):
         conn.execute(archived_blocks.insert(), rows[i:i + 1000])
     records.record(conn, "archives", [new_id])
     records.record(conn, "archived_blocks", numbers)
     if crash:
         crash("recorded")
-    out = Dropped(int(new_id), numbers, len(all_rows))
+    out = Dropped(int(new_id), numbers, proof.decisions)
     _delete(conn, numbers, out)
     if crash:
         crash("deleted")

@@ -38,6 +38,16 @@ def blob_key(digest: str) -> str:
     return f"sha256/{hexd[:2]}/{hexd[2:]}"
 
 
+def check_key(key: str) -> str:
+    """A plain relative key for a named (not content-addressed) object: segments of
+    letters, digits and ``._=-``, no ``..``. Archive files use these (Hive-style paths)."""
+    parts = key.split("/") if isinstance(key, str) else []
+    ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._=-")
+    if not parts or any(not p or p in (".", "..") or set(p) - ok for p in parts):
+        raise ValueError(f"not a plain object key: {key!r}")
+    return key
+
+
 def stat_signature(path: Path) -> list[int] | None:
     """What changes whenever a file's bytes are rewritten; None when there is no file."""
     try:
@@ -256,6 +266,38 @@ class BlobStore:
         correct)."""
         write_verified(self.verified_chunks(digest), Path(dest))
 
+    # --- named objects (archive files: keys the caller chooses, content checked by it) -----
+    def put_file_at(self, key: str, path: Path, *, move: bool = False) -> None:
+        """Put the file ``path`` at ``key`` under the root, whole or absent (a temporary
+        file renamed into place); ``move``: rename ``path`` itself (same filesystem)."""
+        final = self.root / check_key(key)
+        if move:
+            self._commit(Path(path), final)
+            return
+        fd, tmp = self._tmp()
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                while data := src.read(CHUNK):
+                    out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            self._commit(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def open_at(self, key: str):
+        """The object at ``key``, open for reading (NotFoundError when absent)."""
+        try:
+            return open(self.root / check_key(key), "rb")  # noqa: SIM115 - the caller closes
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFoundError(f"{key} is not in the store at {self.root}") from None
+
+    def scratch_dir(self) -> Path:
+        """Where to write a file that :meth:`put_file_at` will move into place."""
+        tmpdir = self.root / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        return tmpdir
+
     def delete(self, digest: str) -> bool:
         path = self.path_of(digest)
         try:
@@ -294,5 +336,5 @@ def write_verified(chunks: Iterable[bytes], dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["BlobStore", "Staged", "blob_key", "is_remote", "open_blob_store", "stat_signature",
+__all__ = ["BlobStore", "Staged", "blob_key", "check_key", "is_remote", "open_blob_store", "stat_signature",
            "write_verified"]

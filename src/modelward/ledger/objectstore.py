@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import BlobCorruptError, ConfigError, ModelwardError, NotFoundError, StorageError
-from .blobs import CHUNK, BlobStore, Staged, blob_key
+from .blobs import CHUNK, BlobStore, Staged, blob_key, check_key
 
 # obstore's default 30 s covers a whole request, body included: a 2 GB download at less
 # than 70 MB/s, or a server assembling a large multipart upload, would be cut off.
@@ -281,6 +281,49 @@ class ObjectBlobStore:
                 drop()
 
         return Staged(digest, counted[0], commit, drop)
+
+    # --- named objects (archive files: keys the caller chooses, content checked by it) -----
+    def put_file_at(self, key: str, path: Path, *, move: bool = False) -> None:
+        """Upload the file ``path`` to ``key``, streamed from disk (multipart above
+        ``MULTIPART_THRESHOLD``); a PUT or completed multipart upload is whole or absent.
+        ``move`` is accepted for symmetry with the directory store (the file stays)."""
+        del move
+        key = check_key(key)
+        size = Path(path).stat().st_size
+        with open(path, "rb") as src:
+            if size > MULTIPART_THRESHOLD:
+                part = max(PART_SIZE, -(-size // MAX_PARTS))
+                self._call("write", self._ob.put, self._store, key,
+                           iter(lambda: src.read(CHUNK), b""), use_multipart=True,
+                           chunk_size=part, max_concurrency=8)
+            else:
+                self._call("write", self._ob.put, self._store, key, src.read(),
+                           use_multipart=False)
+
+    def open_at(self, key: str):
+        """The object at ``key`` downloaded (streamed) into an anonymous temporary file,
+        open for reading at its start (NotFoundError when absent)."""
+        import tempfile
+
+        key = check_key(key)
+        try:
+            result = self._call("read", self._ob.get, self._store, key)
+        except self._not_found:
+            raise NotFoundError(f"{key} is not in the store at {self.url}") from None
+        fh = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
+        try:
+            for part in result.stream(min_chunk_size=CHUNK):
+                fh.write(bytes(part))
+        except Exception as exc:
+            fh.close()
+            raise StorageError(f"reading {key} from {self.url} failed: "
+                               f"{_first_line(exc)}") from None
+        fh.seek(0)
+        return fh
+
+    def scratch_dir(self) -> None:
+        """None: files for :meth:`put_file_at` are written to the system temp directory."""
+        return None
 
     def delete(self, digest: str) -> bool:
         existed = self.has(digest)
