@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from modelward.rollout import checks
 from modelward.rollout.assignment import Experiment
 
@@ -30,6 +32,8 @@ def _fires(experiments: int = 40, users: int = 5000, *, ids: str = "seq",
             pool = [f"u-{start + i}" for i in range(users)]
         else:  # 18-digit integer ids, as warehouses hand them out
             pool = [str(rng.randrange(10**17, 10**18)) for _ in range(users)]
+        pool = np.array(pool, dtype=object)
+        draw = np.random.default_rng(rng.getrandbits(64))  # who each experiment exposes
         assigns = {}
         salts = [f"salt-{rng.getrandbits(64):016x}" for _ in range(experiments)]
         if reuse_salt:
@@ -38,7 +42,7 @@ def _fires(experiments: int = 40, users: int = 5000, *, ids: str = "seq",
             arms = ALLOCATIONS[0] if reuse_salt and k < 2 else rng.choice(ALLOCATIONS)
             exp = Experiment(f"exp-{k:02d}", salts[k], arms)
             share = rng.uniform(0.1, 0.6)
-            subjects = [s for s in pool if rng.random() < share]
+            subjects = pool[draw.random(users) < share].tolist()
             arm = list(exp.assign_many(subjects))
             if bucket and k == 0:
                 arm = ["treatment" if int(s.rsplit("-", 1)[-1]) % 100 < 5 else "control"

@@ -20,7 +20,7 @@ def test_MW403_fires_for_the_hash_free_canary_and_a_reused_bucketing(ledger, fin
     assert (pair.subject, pair.evidence["other"], pair.evidence["shared"]) == (
         "canary", "search-rerank", 20_000)
     assert pair.message.startswith("canary and search-rerank share 20,000 subjects and their "
-                                   "arms are not independent (chi-square ")
+                                   "arms are not independent (Fisher's exact test, p = ")
     assert pair.message.endswith("treatment∩treatment holds 1,000 subjects, 20.0x the 50 "
                                  "expected")
     mod = next(f for f in got if f.evidence.get("test") == "id-mod-100")

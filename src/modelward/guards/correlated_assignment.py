@@ -160,9 +160,10 @@ def check(view, config) -> Iterator[Finding]:
             yield Finding(
                 CODE, SEVERITY, exp.name,
                 f"{exp.name} and {res.other} share {res.shared:,} subjects and their arms are "
-                f"not independent (chi-square {res.chi2:.3g}, p = {res.p_adjusted:.2g} after "
+                f"not independent ({res.method}, p = {res.p_adjusted:.2g} after "
                 f"{tests}){overlap}",
                 evidence={"experiment": exp.name, "other": res.other, "shared": res.shared,
+                          "method": res.method, "cells": res.cells,
                           "chi2": res.chi2, "p_value": res.p_value,
                           "p_adjusted": res.p_adjusted, "tests": family.tests,
                           "table": res.table, "overlaps": [o.__dict__ for o in res.overlaps]},
