@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from calib.mw403 import NULL, SPARSE
 from scipy import stats
 
+from calib.mw403 import NULL, SPARSE
 from modelward.rollout import balance
 
 from .rule import assert_holds
