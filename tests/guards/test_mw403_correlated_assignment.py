@@ -20,7 +20,7 @@ def test_MW403_fires_for_the_hash_free_canary_and_a_reused_bucketing(ledger, fin
     assert (pair.subject, pair.evidence["other"], pair.evidence["shared"]) == (
         "canary", "search-rerank", 20_000)
     assert pair.message.startswith("canary and search-rerank share 20,000 subjects and their "
-                                   "arms are not independent (chi-square ")
+                                   "arms are not independent (Fisher's exact test, p = ")
     assert pair.message.endswith("treatment∩treatment holds 1,000 subjects, 20.0x the 50 "
                                  "expected")
     mod = next(f for f in got if f.evidence.get("test") == "id-mod-100")
@@ -55,3 +55,34 @@ def test_MW403_fires_when_arms_follow_sign_up_order(ledger, findings, tmp_path):
     assert [(f.evidence["test"], f.evidence["arm"]) for f in got] == [
         ("signup_at-rank", "treatment")]
     assert got[0].message.startswith("early: treatment against control follows signup_at order")
+
+
+def _sparse_pair(ledger, copy: float):
+    """Two 95/5 experiments over the same 1,200 users (treatment∩treatment expects 3: too
+    sparse for chi-square, judged by Fisher's exact test); the second takes the first's arm
+    for ``copy`` of the users (every 1/copy-th)."""
+    a = create(ledger.store, "banner", "banner:7")
+    b = create(ledger.store, "ranker", "ranker:7")
+    subjects = [f"u-{i:06d}x" for i in range(1, 1201)]  # no trailing number: no id tests
+    every = round(1 / copy) if copy else 0
+    arms_b = [a.assign(s) if every and i % every == 0 else b.assign(s)
+              for i, s in enumerate(subjects)]
+    expose(ledger.store, "banner", [(s, a.assign(s)) for s in subjects], step=1000)
+    expose(ledger.store, "ranker", list(zip(subjects, arms_b, strict=True)), step=1000)
+
+
+def test_MW403_fires_for_a_sparse_pair_of_small_arms_that_follow_each_other(ledger,
+                                                                           findings):
+    _sparse_pair(ledger, copy=0.5)
+    (f,) = findings("MW403")
+    assert (f.subject, f.evidence["other"], f.evidence["shared"], f.evidence["cells"]) == (
+        "banner", "ranker", 1200, 1)
+    assert f.evidence["p_adjusted"] < 1e-6 and f.evidence["method"] == "Fisher's exact test"
+    assert "(Fisher's exact test, p = " in f.message
+    over = f.evidence["overlaps"][0]
+    assert over["expected"] < 5 and over["observed"] >= 5 * over["expected"]
+
+
+def test_MW403_clean_for_a_sparse_pair_of_small_arms_salted_apart(ledger, findings):
+    _sparse_pair(ledger, copy=0.0)
+    assert findings("MW403") == []

@@ -62,7 +62,7 @@ def render_check(r) -> str:
             verdict = "CORRELATED" if c.alarm else "ok" if c.judged else "not judged"
             over = "; ".join(f"{o.arm}∩{o.other_arm} {o.observed:,} ({_f(o.ratio, '.2f')}x "
                              f"expected)" for o in c.overlaps)
-            lines.append(f"  {c.other}: {c.shared:,} shared, chi-square {_f(c.chi2, '.3g')}, "
+            lines.append(f"  {c.other}: {c.shared:,} shared, {c.method}, "
                          f"p = {_p(c.p_value)}, Holm {_p(c.p_adjusted)}: {verdict}"
                          + (f"; {over}" if over else ""))
     if r.order:

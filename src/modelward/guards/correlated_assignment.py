@@ -4,13 +4,13 @@ What it checks
 --------------
 For every experiment with exposures in the check window:
 
-* other experiments — over the subjects exposed in both, a chi-square test of independence
-  of the two assignments (judged from ``min_shared`` shared subjects, default 100, when
-  every cell expects 5), with the observed/expected overlap of every pair of treatment arms;
+* other experiments — over the subjects exposed in both (judged from ``min_shared`` shared
+  subjects, default 100), an exact test that the two assignments are independent, with
+  the observed/expected overlap of every pair of treatment arms;
 * ID order — when at least 90% of subject ids end in a number: a Mann-Whitney test of that
   number between each treatment arm and control (assignment by id range, or ids that
-  follow sign-up order), and chi-square tests of the arm against the id modulo 10 and 100
-  (``id % 100 < 5`` bucketing), judged when every cell expects 5 subjects;
+  follow sign-up order), and exact tests of the arm against the id modulo 10 and 100
+  (``id % 100 < 5`` bucketing);
 * sign-up time — a Mann-Whitney test of every timestamp column (e.g. ``signup_at``) of
   the pre-period population (``pre_period``, else the one recorded at creation).
 
@@ -27,13 +27,59 @@ in about half of all runs. Holm rather than Benjamini-Hochberg: a finding here i
 that someone must run down, so the guarantee wanted is on any false alarm (family-wise), not
 on their share among many findings; Holm gives it under any dependence between the tests
 (pairs that share an experiment are dependent) and is uniformly more powerful than
-Bonferroni. Subject ids are read as exact integers (up to 18 digits), never as floats.
+Bonferroni.
+
+Holm keeps its promise only if every p-value it is given is valid where it reads them: at
+0.001 over hundreds of tests, near 1e-6. So the p-values are exact, not asymptotic:
+
+* two experiments of two arms each: Fisher's exact test of their 2x2 table (conditional on
+  the arm sizes; two-sided as twice the observed side's hypergeometric tail), computed by
+  summing the tail term by term with a bound on the rest, so it is never understated;
+* more arms on either side (e.g. 34/33/33), and the id residues (an arm against 10 or 100
+  last digits): the table collapsed to one 2x2 table per cell, "this arm against the
+  others" x "that arm (or residue) against the others", each by Fisher's test, and the
+  test's p-value is the smallest of them times their number (Bonferroni within the test,
+  so the test still counts once in Holm's family);
+* the rank tests: Mann-Whitney's normal approximation, computed on the exact ranks of the
+  ids (integers up to 18 digits, never floats); in the tail it overstates the p-value (the
+  rank sum's tails are lighter than the normal's; checked against the exact distribution),
+  so it keeps its level.
+
+Pearson's chi-square, used before, is far off there: for two 95/5 experiments whose
+treatment∩treatment cell expects 6 subjects, summed exactly over every table with those
+margins, it rejects at 1e-6 16 times as often as it claims, and 4 times at 30 expected
+(the exact test: at most as often). Its statistic is still reported (``chi2`` in the
+evidence; Cramér's V of the residue tests), not used to decide. An exact test needs no
+minimum count per cell, so sparse pairs are judged too (from ``min_shared`` subjects).
+
+Calibration (``bench/calib/mw403.py``; false alarms per ``check`` run, where every
+experiment has its own salt; 95% Clopper-Pearson interval; target: upper bound within 1.5x
+the nominal 0.001):
+
+| null scenario | false alarms | rate (95% interval) |
+|---|---|---|
+| 40 independent experiments over 5,000 users | 1 / 4,250 | 0.024% (0.0006-0.13%) |
+| 40 independent experiments, 18-digit integer ids | 0 / 3,700 | 0% (0-0.1%) |
+| 5 independent experiments over 20,000 users | 0 / 3,700 | 0% (0-0.1%) |
+| two 95/5 experiments over the same 1,200 users | 3 / 7,000 | 0.043% (0.0088-0.13%) |
+
+Power (a finding in the run, 100 runs each, before → after): a reused salt 100 → 99;
+``id % 100 < 5`` bucketing 76 → 100 (the residue tests are judged at any size now); one of
+40 experiments copying another's arm for 20% of its subjects 26 → 28, for 50% 54 → 66; of
+two 95/5 experiments over 1,200 users, the second copying the first's arm for 20% of the
+users 1 → 87, for 50% 0 → 100 (chi-square left that pair unjudged: its shared cell expects
+3).
 
 Known limits: the more experiments a run judges, the stronger a correlation must be to be
 reported (1,000 tests at 0.001 need p below 1e-6 for the smallest); a reused salt or a
-shared bucketing gives p-values far below that, a faint partial correlation may not.
-``modelward experiment check NAME`` adjusts over that experiment's tests only, so it can
-flag a test the guard, adjusting over the whole run, does not.
+shared bucketing gives p-values far below that, a faint partial correlation may not. The
+exact tests are conservative — Fisher's test is discrete, and tables of more than two arms
+and the id residue tests pay a Bonferroni factor (3 for 34/33/33 against 95/5, 9 for two
+three-arm experiments, 100 or more for ``id-mod-100``) — so a pattern spread thinly over
+many cells (each residue a little off) is found later than a chi-square would find it; a
+bucketing puts whole residues in one arm and is found at once. ``modelward experiment
+check NAME`` adjusts over that experiment's tests only, so it can flag a test the guard,
+adjusting over the whole run, does not.
 
 Why it matters
 --------------
@@ -48,11 +94,11 @@ Example
 ``checkout-v2`` took ``id % 100 < 5``; ``search-rerank`` reused the same buckets::
 
     MW403 correlated-assignment  checkout-v2
-      checkout-v2: the arm follows the subject id's last two digits (p = 0 after Holm over
-      7 tests of this run; Cramér's V 1.00): a hash-free bucketing
+      checkout-v2: the arm follows the subject id's last two digits (p = 1.1e-266 after
+      Holm over 7 tests of this run; Cramér's V 1.00): a hash-free bucketing
     MW403 correlated-assignment  checkout-v2
       checkout-v2 and search-rerank share 20,000 subjects and their arms are not
-      independent (chi-square 2e+04, p = 0 after Holm over 7 tests of this run);
+      independent (Fisher's exact test, p = 0 after Holm over 7 tests of this run);
       treatment∩treatment holds 1,000 subjects, 20.0x the 50 expected
 
 How to fix
@@ -160,9 +206,10 @@ def check(view, config) -> Iterator[Finding]:
             yield Finding(
                 CODE, SEVERITY, exp.name,
                 f"{exp.name} and {res.other} share {res.shared:,} subjects and their arms are "
-                f"not independent (chi-square {res.chi2:.3g}, p = {res.p_adjusted:.2g} after "
+                f"not independent ({res.method}, p = {res.p_adjusted:.2g} after "
                 f"{tests}){overlap}",
                 evidence={"experiment": exp.name, "other": res.other, "shared": res.shared,
+                          "method": res.method, "cells": res.cells,
                           "chi2": res.chi2, "p_value": res.p_value,
                           "p_adjusted": res.p_adjusted, "tests": family.tests,
                           "table": res.table, "overlaps": [o.__dict__ for o in res.overlaps]},

@@ -24,6 +24,7 @@ from .balance import (
     OrderTest,
     SampleRatio,
     covariate_balance,
+    exact_independence,
     holm,
     independence_table,
     order_tests,
@@ -143,11 +144,9 @@ def _universe(assigns) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             for name, a in assigns.items()}
 
 
-def pair_test(mine: Assignments, other: str, theirs: Assignments, *, alpha: float = 0.001,
-              min_shared: int = 100, codes=None) -> Independence | None:
-    """Independence of two assignments over their shared subjects (None: none shared;
-    fewer than ``min_shared``: not judged). ``codes``: the two assignments as
-    :func:`_universe` numbers them, when the caller already has them."""
+def _pair_table(mine: Assignments, theirs: Assignments, codes=None) -> np.ndarray | None:
+    """The contingency table of two assignments over their shared subjects (rows: ``mine``'s
+    arms), None when they share none."""
     (pa, ia), (pb, ib) = codes or _universe({0: mine, 1: theirs}).values()
     dense = np.full(int(max(pa.max(initial=-1), pb.max(initial=-1))) + 1, -1, dtype=np.int64)
     dense[pb] = ib
@@ -156,12 +155,28 @@ def pair_test(mine: Assignments, other: str, theirs: Assignments, *, alpha: floa
     if not shared.any():
         return None
     na, nb = len(mine.names), len(theirs.names)
-    table = np.bincount(ia[shared] * nb + j[shared], minlength=na * nb).reshape(na, nb)
+    return np.bincount(ia[shared] * nb + j[shared], minlength=na * nb).reshape(na, nb)
+
+
+def _pair_result(mine: Assignments, other: str, theirs: Assignments, table: np.ndarray, *,
+                 alpha: float, min_shared: int, exact=None) -> Independence:
     res = independence_table(other, mine.names, theirs.names, table, control_a=mine.control,
-                             control_b=theirs.control, alpha=alpha)
+                             control_b=theirs.control, alpha=alpha, exact=exact)
     if res.shared < min_shared:
         res.judged = res.alarm = False
     return res
+
+
+def pair_test(mine: Assignments, other: str, theirs: Assignments, *, alpha: float = 0.001,
+              min_shared: int = 100, codes=None) -> Independence | None:
+    """Independence of two assignments over their shared subjects, by an exact test
+    (:func:`~.balance.exact_independence`; None: none shared; fewer than ``min_shared``:
+    not judged). ``codes``: the two assignments as :func:`_universe` numbers them, when the
+    caller already has them."""
+    table = _pair_table(mine, theirs, codes)
+    if table is None:
+        return None
+    return _pair_result(mine, other, theirs, table, alpha=alpha, min_shared=min_shared)
 
 
 def correlations(conn, assign: Assignments, name: str | None, *, since=None, until=None,
@@ -215,7 +230,7 @@ def correlated_assignment(assigns: dict[str, Assignments], judged: list[str],
     tests Holm-adjusted as one family, so the chance that a run with no correlated
     assignment reports any is at most ``alpha``."""
     codes = _universe(assigns)
-    pairs: list[tuple[str, Independence]] = []
+    found: list[tuple[str, str, np.ndarray]] = []
     done: set[frozenset] = set()
     for name in judged:
         for other in sorted(assigns):
@@ -223,10 +238,14 @@ def correlated_assignment(assigns: dict[str, Assignments], judged: list[str],
             if other == name or key in done:
                 continue
             done.add(key)
-            res = pair_test(assigns[name], other, assigns[other], alpha=alpha,
-                            min_shared=min_shared, codes=(codes[name], codes[other]))
-            if res is not None:
-                pairs.append((name, res))
+            table = _pair_table(assigns[name], assigns[other], (codes[name], codes[other]))
+            if table is not None:
+                found.append((name, other, table))
+    # every pair's exact test in one vectorised pass (those below min_shared: not judged)
+    exact = exact_independence([t for _, _, t in found])
+    pairs = [(name, _pair_result(assigns[name], other, assigns[other], table, alpha=alpha,
+                                 min_shared=min_shared, exact=e))
+             for (name, other, table), e in zip(found, exact, strict=True)]
     tables = tables or {}
     order_of = {name: order(assigns[name], tables.get(name), alpha=alpha) for name in judged}
     tests = adjust([r for _, r in pairs], [t for ts in order_of.values() for t in ts], alpha)
