@@ -9,12 +9,14 @@ import random
 
 from modelward.guards.incremental import Incremental
 from modelward.guards.runner import run
-from modelward.ledger import retention, rollup_window, usage
+from modelward.ledger import retention, rollup_usage, rollup_window, usage
 from modelward.ledger.rollup_window import WindowRollups
 
 from .builders import HOUR, MIN, T0, move, put, put_hosted, record
 
-GUARDS = {"MW101", "MW102", "MW104", "MW105", "MW301"}
+GUARDS = {"MW101", "MW102", "MW104", "MW105", "MW301", "MW502"}
+EMBEDDERS = ["sha256:" + "e1" * 32, "sha256:" + "e2" * 32, None]
+RERANKERS = ["sha256:" + "a1" * 32, None]
 
 
 class _Conn:
@@ -32,9 +34,28 @@ def _prompt_pairs(rows):
     return sorted(rows)
 
 
-def _answers(conn, since):
+def _ints(rows):
+    return sorted((tuple(v if v is None or isinstance(v, str) else int(v) for v in r)
+                   for r in rows), key=repr)
+
+
+def _gates(conn, since, until, rollups):
+    """MW502's reads (``until``: the check's now); the blocks of the latest cuts only
+    from the rollups."""
+    out = {"gates": _ints(usage.gate_substrates(conn, since=since, until=until,
+                                                rollups=rollups)),
+           "cuts": _ints(usage.latest_gate_cuts(conn, since=since, until=until,
+                                                rollups=rollups))}
+    if rollups:
+        out["cut_blocks"] = rollup_usage.latest_cut_blocks(conn, since=since, until=until)
+    return out
+
+
+def _answers(conn, since, until=None):
     """Every aggregate read the counting guards make through ``rollup_usage``."""
     out = {}
+    if until is not None:
+        out.update(_gates(conn, since, until, True))
     out["digests"] = usage.digest_usage(conn, since=since, rollups=True)
     out["references"] = retention.decision_references(conn, since=since, rollups=True)
     out["pairs"] = _prompt_pairs(usage.prompt_model_usage(conn, since=since, rollups=True))
@@ -53,9 +74,11 @@ def _answers(conn, since):
     return out
 
 
-def _raw(conn, since):
+def _raw(conn, since, until=None):
     """The same reads from the decisions themselves (the reference)."""
     out = {}
+    if until is not None:
+        out.update(_gates(conn, since, until, False))
     out["digests"] = usage.digest_usage(conn, since=since)
     out["references"] = retention.decision_references(conn, since=since)
     out["pairs"] = _prompt_pairs(usage.prompt_model_usage(conn, since=since))
@@ -86,11 +109,26 @@ def _decisions(rng, models, prompts, hosted, start, n):
         elif kind < 0.3:
             out.append(dict(at=at, alias="chat/v1", process="hand"))  # no digest
         else:
-            out.append(dict(at=at, alias=rng.choice(["chat/v1", None]),
-                            process=rng.choice(["pod-a", "pod-b", "pod-c"]),
-                            model_digest=rng.choice(models),
-                            prompt_digest=rng.choice(prompts + [None])))
+            d = dict(at=at, alias=rng.choice(["chat/v1", "rag/a", None]),
+                     process=rng.choice(["pod-a", "pod-b", "pod-c"]),
+                     model_digest=rng.choice(models),
+                     prompt_digest=rng.choice(prompts + [None]))
+            if rng.random() < 0.6:  # retrieval gate figures (MW502), some partial
+                gate = {"threshold": rng.choice([0.3, 0.4, None]),
+                        "candidates": rng.choice([0, 5, 10, 20, None]),
+                        "passed": rng.choice([0, 2, 5, None])}
+                d.update(embedder_digest=rng.choice(EMBEDDERS),
+                         reranker_digest=rng.choice(RERANKERS),
+                         gate={k: v for k, v in gate.items() if v is not None})
+                if (gate["candidates"] or 0) < (gate["passed"] or 0):
+                    d["gate"]["candidates"] = gate["passed"]
+            out.append(d)
     return out
+
+
+_NULL_GATES = ", ".join(f"{c} = NULL" for c in ("gated", "gate_first_at", "gate_passed",
+                                                "gate_candidates", "gate_xx", "gate_xn",
+                                                "gate_nn", "cut_last_at"))
 
 
 def _sequence(ledger, seed: int, steps: int, *, guards: bool):
@@ -99,14 +137,20 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
     models, prompts, hosted = _world(store, rng)
     state = WindowRollups()
     since, clock, moved = None, T0, T0  # all history first, then a window that slides
-    checked, fired = 0, set()
+    checked, fired, late, gated = 0, set(), 0, 0
     for step in range(steps):
         action = rng.random()
         if action < 0.55:
             # mostly new traffic; sometimes a late back-fill reaching before the window
             start = clock if rng.random() < 0.8 else (since or T0) - rng.randrange(0, 3 * HOUR)
+            with store.read() as conn:
+                head = conn.exec_driver_sql("SELECT MAX(block) FROM decision_rollups").scalar()
             record(store, _decisions(rng, models, prompts, hosted, start,
                                      rng.randrange(1, 40)), block=rng.choice([3, 7, 13, 40]))
+            if rng.random() < 0.15:  # written by a modelward before the gate sums
+                with store.write() as conn:
+                    conn.exec_driver_sql(
+                        f"UPDATE decision_rollups SET {_NULL_GATES} WHERE block > {head or 0}")
             clock += rng.randrange(0, HOUR)
         elif action < 0.7:
             moved = max(moved + 1, clock + rng.randrange(0, HOUR))
@@ -115,16 +159,21 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
             since = T0
         else:  # the window slides: sometimes onto an hour's edge, sometimes by a minute
             since += rng.choice([MIN, 17 * MIN, HOUR, 2 * HOUR + 1, -(since % HOUR) + HOUR])
+        until = clock + HOUR  # the check's now: later decisions are left out
         with store.read() as conn:
-            want = _answers(conn, since)
-            raw = _raw(conn, since)
-            got = _answers(_Conn(conn, state), since)
+            want = _answers(conn, since, until)
+            raw = _raw(conn, since, until)
+            got = _answers(_Conn(conn, state), since, until)
         assert got == want, (seed, step)
+        assert state.gate_until == until  # answered from the state, not in SQL
+        late += bool(state.pending) and max(last for _b, last, _r in state.pending.values()) > until
+        gated += bool(want["gates"])
         for k, v in raw.items():
             assert want[k] == v, (seed, step, k)
         checked += 1
         if guards and step % 5 == 4:
             fired |= _same_findings(ledger, since)
+    assert late and gated  # decisions after the check's now, and gates, were compared
     return checked, state, fired
 
 
@@ -144,6 +193,22 @@ def _same_findings(ledger, since):
 def test_the_window_in_memory_answers_as_sql_through_random_histories(ledger):
     checked, state, _ = _sequence(ledger, seed=7, steps=60, guards=False)
     assert checked == 60 and state.folded > 0
+
+
+def test_gate_sums_read_until_an_earlier_now_go_to_sql(ledger):
+    """MW502's sums are kept up to the latest ``until`` read; a read until an earlier
+    moment is answered in SQL, the same as the rollups' answer."""
+    store = ledger.store
+    models, prompts, hosted = _world(store, random.Random(8))
+    record(store, _decisions(random.Random(9), models, prompts, hosted, T0, 80), block=7)
+    state = WindowRollups()
+    for until in (T0 + 3 * HOUR, T0 + HOUR, T0 + 2 * HOUR):
+        with store.read() as conn:
+            assert _answers(_Conn(conn, state), T0, until) == _answers(conn, T0, until)
+            assert _gates(conn, T0, until, False) == {
+                k: v for k, v in _answers(conn, T0, until).items()
+                if k in ("gates", "cuts")}
+    assert state.gate_until == T0 + 3 * HOUR
 
 
 def test_a_second_random_history_with_the_guards_findings(ledger):

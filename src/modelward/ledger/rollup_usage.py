@@ -370,9 +370,17 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
 
 
 # --- retrieval gates (MW502) -------------------------------------------------------------------
+GateRow = namedtuple("GateRow", "gate embedder_digest reranker_digest first_at n passed "
+                     "candidates sum_xx sum_xn sum_nn")
+
+
 def gate_substrates(conn: Connection, *, since: int | None, until: int | None) -> list:
     """``usage.gate_substrates`` from the rows' gate sums: the same integers, summed by
-    the database over thousands of rollup rows instead of millions of decisions."""
+    the database over thousands of rollup rows instead of millions of decisions (or, in a
+    watch process, kept summed in memory: ``rollup_window.gates``)."""
+    kept = rollup_window.gates(conn, since, until)
+    if kept is not None:
+        return [GateRow(*key, v[1], v[0], *v[2:]) for key, v in kept[0].items()]
     src = rollups.window(conn, since, until=until, gates=True)
     c = src.c
     gate = sa.func.coalesce(c.alias, "")
@@ -390,6 +398,9 @@ def gate_substrates(conn: Connection, *, since: int | None, until: int | None) -
 def latest_cut_blocks(conn: Connection, *, since: int | None, until: int | None) -> list[int]:
     """The blocks holding each gate's latest decision with a threshold in the window:
     every block with a row whose ``cut_last_at`` is its gate's latest (ties included)."""
+    kept = rollup_window.gates(conn, since, until)
+    if kept is not None:
+        return sorted({b for _at, blocks in kept[1].values() for b in blocks})
     src = rollups.window(conn, since, until=until, gates=True)
     c = src.c
     latest: dict[str, tuple[int, set[int]]] = {}
