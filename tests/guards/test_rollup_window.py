@@ -62,6 +62,7 @@ def _answers(conn, since, until=None):
     groups, _examples = usage.aliases_without_digest(conn, since=since, examples=0,
                                                      rollups=True)
     out["alias_groups"] = sorted(groups)
+    out["stale"] = usage.stale_counts(conn, _ranges(out["digests"]), since=since, rollups=True)
     for subject in usage.VENDOR_SUBJECTS:
         served = [tuple(r) for r in usage.served_ids(conn, since=since, subject=subject,
                                                      rollups=True)]
@@ -71,6 +72,8 @@ def _answers(conn, since, until=None):
             conn, "vendor_model_id", digests, since=since, subject=subject, rollups=True)
         out["changes", subject] = sorted(map(tuple, usage.vendor_changes(
             conn, "vendor_model_id", since=since, subject=subject, rollups=True)))
+        out["fp_changes", subject] = sorted(map(tuple, usage.vendor_changes(
+            conn, "vendor_fingerprint", since=since, subject=subject, rollups=True)))
     return out
 
 
@@ -84,7 +87,22 @@ def _raw(conn, since, until=None):
     out["pairs"] = _prompt_pairs(usage.prompt_model_usage(conn, since=since))
     groups, _examples = usage.aliases_without_digest(conn, since=since, examples=0)
     out["alias_groups"] = sorted(groups)
+    out["stale"] = usage.stale_counts(conn, _ranges(out["digests"]), since=since)
+    for subject in usage.VENDOR_SUBJECTS:
+        out["fp_changes", subject] = sorted(map(tuple, usage.vendor_changes(
+            conn, "vendor_fingerprint", since=since, subject=subject)))
     return out
+
+
+def _ranges(digests):
+    """Stale ranges (MW105) over the models the window's decisions name: each its own
+    span of hours, some open-ended, cutting through blocks at both ends."""
+    models = sorted(d for f, d in digests if f == "model_digest")
+    return [usage.StaleRange("chat/v1", d, "model_digest", T0 + i * HOUR + 7 * MIN,
+                             None if i % 2 else T0 + (i + 3) * HOUR + 11 * MIN)
+            for i, d in enumerate(models)] + [
+        usage.StaleRange("chat/mini", d, "model_digest", T0 + 2 * HOUR, T0 + 2 * HOUR + 40 * MIN)
+        for d in models]
 
 
 def _world(store, rng):
@@ -105,7 +123,8 @@ def _decisions(rng, models, prompts, hosted, start, n):
             out.append(dict(at=at, alias="chat/mini", process=rng.choice(["api", "api-2"]),
                             model_digest=hosted,
                             vendor_model_id=rng.choice(["gpt-4o-mini-2024-07-18",
-                                                        "gpt-4o-mini"])))
+                                                        "gpt-4o-mini"]),
+                            vendor_fingerprint=rng.choice(["fp_a", "fp_a", "fp_b", None])))
         elif kind < 0.3:
             out.append(dict(at=at, alias="chat/v1", process="hand"))  # no digest
         else:
@@ -137,7 +156,7 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
     models, prompts, hosted = _world(store, rng)
     state = WindowRollups()
     since, clock, moved = None, T0, T0  # all history first, then a window that slides
-    checked, fired, late, gated = 0, set(), 0, 0
+    checked, fired, late, gated, stale, fp = 0, set(), 0, 0, 0, 0
     for step in range(steps):
         action = rng.random()
         if action < 0.55:
@@ -168,12 +187,15 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
         assert state.gate_until == until  # answered from the state, not in SQL
         late += bool(state.pending) and max(last for _b, last, _r in state.pending.values()) > until
         gated += bool(want["gates"])
+        stale += bool(want["stale"])
+        fp += bool(want["fp_changes", "model_digest"])
         for k, v in raw.items():
             assert want[k] == v, (seed, step, k)
         checked += 1
         if guards and step % 5 == 4:
             fired |= _same_findings(ledger, since)
-    assert late and gated  # decisions after the check's now, and gates, were compared
+    # decisions after the check's now, gates, stale counts and fingerprint changes compared
+    assert late and gated and stale and fp
     return checked, state, fired
 
 

@@ -25,6 +25,10 @@ from .schema import alias_events, artifacts
 _BLOCKS = 500  # blocks per IN list
 _AT = {k: i for i, k in enumerate(rollups.KEY)}  # column of a key field in a window row
 _N = len(rollups.KEY)  # then decisions, first_at, last_at, min_id
+# a per-block row of the in-memory window: block, key, n, first_at, last_at, min_id, gates
+_B = {k: 1 + i for i, k in enumerate(rollups.KEY)}
+_BG = {k: 1 + _N + 4 + i for i, k in enumerate(rollups.GATE_VALUES)}
+_BN, _BF, _BL = 1 + _N, 2 + _N, 3 + _N
 
 
 def _kept(conn, since):
@@ -248,6 +252,18 @@ def changing_digests(conn: Connection, *, since: int | None, subject: str,
     """Hosted artifacts whose decisions in the window report more than one value of
     ``field`` (model id, or fingerprint): the only ones whose value can have changed
     between consecutive decisions."""
+    per_block = rollup_window.block_rows(conn, since) if field != "vendor_model_id" else None
+    if per_block is not None:  # the fingerprint range, from the watch's per-block rows
+        lo_i, hi_i, s, m = _BG["fp_min"], _BG["fp_max"], _B[subject], _B["model_digest"]
+        rows = [r for r in per_block if r[lo_i] is not None and r[s] is not None
+                and (subject != "embedder_digest" or r[m] is None)]
+        hosted = _vendor_digests(conn, {r[s] for r in rows})
+        span: dict[str, list] = {}
+        for r in rows:
+            if r[s] in hosted:
+                have = span.setdefault(r[s], [r[lo_i], r[hi_i]])
+                have[0], have[1] = min(have[0], r[lo_i]), max(have[1], r[hi_i])
+        return [dg for dg, (lo, hi) in span.items() if lo != hi]
     kept = _kept(conn, since) if field == "vendor_model_id" else None
     if kept is not None:  # the watch's state keeps the model id, not the fingerprint range
         rows = _subject_rows(kept, subject)
@@ -279,13 +295,23 @@ def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
     writers at once), and then all its decisions must be ordered. A change is inside a
     block that reports two values, or between a block and the one before it reporting
     another."""
-    src = _window(conn, since, field)
-    digest = src.c[subject]
-    cols, present = _values(src, field)
-    per: dict[str, dict[int, list]] = {}
-    for dg, block, first, last, *values in conn.execute(
+    kept = rollup_window.block_rows(conn, since)
+    if kept is not None:  # the watch's per-block rows in memory
+        wanted, s, m = set(digests), _B[subject], _B["model_digest"]
+        vals = ([_B["vendor_model_id"]] if field == "vendor_model_id"
+                else [_BG["fp_min"], _BG["fp_max"]])
+        found = [(r[s], r[0], r[_BF], r[_BL], *[r[i] for i in vals]) for r in kept
+                 if r[s] in wanted and r[vals[0]] is not None
+                 and (subject != "embedder_digest" or r[m] is None)]
+    else:
+        src = _window(conn, since, field)
+        digest = src.c[subject]
+        cols, present = _values(src, field)
+        found = conn.execute(
             sa.select(digest, src.c.block, src.c.first_at, src.c.last_at, *cols)
-            .where(digest.in_(digests), present, _subject_where(src, subject))):
+            .where(digest.in_(digests), present, _subject_where(src, subject))).all()
+    per: dict[str, dict[int, list]] = {}
+    for dg, block, first, last, *values in found:
         b = per.setdefault(dg, {}).setdefault(block, [first, last, set()])
         b[0], b[1] = min(b[0], first), max(b[1], last)
         b[2].update(values)
@@ -310,6 +336,23 @@ def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
 
 
 # --- stale digests (MW105) ---------------------------------------------------------------------
+def _alias_rows(conn, since, aliases: list[str], fields: list[str]):
+    """The window's per-block rows of ``aliases`` (block, alias, process, n, first_at,
+    last_at, the ``fields``), in batches: from the watch's state when ``conn`` carries one."""
+    kept = rollup_window.block_rows(conn, since)
+    if kept is not None:
+        wanted, a = set(aliases), _B["alias"]
+        yield [(r[0], r[a], r[_B["process"]], r[_BN], r[_BF], r[_BL], *[r[_B[f]] for f in fields])
+               for r in kept if r[a] in wanted]
+        return
+    src = rollups.window(conn, since)
+    for i in range(0, len(aliases), _BLOCKS):
+        yield conn.execute(
+            sa.select(src.c.block, src.c.alias, src.c.process, src.c.n, src.c.first_at,
+                      src.c.last_at, *[src.c[f] for f in fields])
+            .where(src.c.alias.in_(aliases[i:i + _BLOCKS]))).all()
+
+
 def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> dict[tuple, list]:
     """(alias, digest, process) -> [decisions, first, last] inside the stale ranges: one
     ordered pass over the window's rollup rows of each alias. A rollup row wholly inside a
@@ -323,14 +366,9 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
     los = {k: [s.lo for s in v] for k, v in by_key.items()}
     aliases = sorted({r.alias for r in ranges})
     fields = sorted({r.field for r in ranges})
-    src = rollups.window(conn, since)
     judged = []  # (block, counted key, n, first, last, spans reached or None when inside)
     cut: set[int] = set()
-    for i in range(0, len(aliases), _BLOCKS):
-        rows = conn.execute(
-            sa.select(src.c.block, src.c.alias, src.c.process, src.c.n, src.c.first_at,
-                      src.c.last_at, *[src.c[f] for f in fields])
-            .where(src.c.alias.in_(aliases[i:i + _BLOCKS]))).all()
+    for rows in _alias_rows(conn, since, aliases, fields):
         for block, alias, process, n, first, last, *digests in rows:
             for field, digest in zip(fields, digests, strict=True):
                 key = (alias, field, digest)

@@ -83,6 +83,10 @@ class WindowRollups:
     # the others' decisions up to ``t``
     pending: dict[int, tuple[int, int, list]] = field(default_factory=dict)
     gate_until: int | None = None  # the latest ``until`` the gate sums were folded to
+    # the rows of each block, per bucket after the cut: bucket -> block -> rows (the
+    # window's rollup rows, for the reads that need block numbers: MW105's stale ranges,
+    # MW104's change points)
+    blocks: dict[int, dict[int, list]] = field(default_factory=dict)
 
     # --- folding ------------------------------------------------------------------------
     def fold(self, conn, since: int | None) -> None:
@@ -94,6 +98,7 @@ class WindowRollups:
             self.folded, self.aggregate, self.span, self.spill = 0, {}, {}, {}
             self.unrolled = {}
             self.gate_sums, self.gate_cuts, self.pending, self.gate_until = {}, {}, {}, None
+            self.blocks = {}
         self.since = since
         cut = since // self.bucket
         r, b = decision_rollups.c, chain_blocks.c
@@ -121,7 +126,7 @@ class WindowRollups:
         # buckets that left the window: nothing of theirs is read again
         for old in [k for k in self.aggregate if k <= cut]:
             del self.aggregate[old]
-        for held in (self.gate_sums, self.gate_cuts):
+        for held in (self.gate_sums, self.gate_cuts, self.blocks):
             for old in [k for k in held if k <= cut]:
                 del held[old]
         for number in [n for n, (bk, _l, _r) in self.pending.items() if bk <= cut]:
@@ -154,6 +159,7 @@ class WindowRollups:
         for row in rows:
             _merge(agg, row[:n_key], row[n_key:n_key + _NV])
         self.pending[number] = (bk, last, rows)
+        self.blocks.setdefault(bk, {})[number] = rows
 
     # --- answering -----------------------------------------------------------------------
     def rows(self, conn, since: int | None) -> list[tuple]:
@@ -207,6 +213,19 @@ class WindowRollups:
         for number, rows in blocks.items():
             _gate_block(sums_total, cuts_total, number, rows)
         return sums_total, cuts_total
+
+    def block_rows(self, conn, since: int | None) -> list[tuple]:
+        """The window's rows per block (block, ``KEY``, decisions, first_at, last_at,
+        min_id, :data:`.rollups.GATE_VALUES`): the rows of :func:`.rollups.window` with
+        ``gates=True``, from memory but for the bucket the window's start cuts."""
+        self.fold(conn, since)
+        since = ALL if since is None else since
+        cut = since // self.bucket
+        out = [(number, *row) for bk, held in self.blocks.items() if bk > cut
+               for number, rows in held.items() for row in rows]
+        out.extend((number, *row) for number, rows in
+                   self._cut_blocks(conn, since, cut, END).items() for row in rows)
+        return out
 
     def _rolled_rows(self, conn, where) -> dict[int, list]:
         per_block: dict[int, list] = {}
@@ -380,3 +399,17 @@ def gates(conn, since: int | None, until: int | None):
             state = state.window(conn, since)
         cache[since, until] = state.gates(conn, since, until)
     return cache[since, until]
+
+
+def block_rows(conn, since: int | None) -> list[tuple] | None:
+    """The window's rows per block from the state ``conn`` carries
+    (:meth:`WindowRollups.block_rows`), once per view and window start; None: in SQL."""
+    state = getattr(conn, "rollup_window", None)
+    if state is None:
+        return None
+    cache = conn.__dict__.setdefault("_rollup_window_blocks", {})
+    if since not in cache:
+        if isinstance(state, Windows):
+            state = state.window(conn, since)
+        cache[since] = state.block_rows(conn, since)
+    return cache[since]
