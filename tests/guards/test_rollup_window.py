@@ -15,6 +15,7 @@ from modelward.ledger.rollup_window import WindowRollups
 from .builders import HOUR, MIN, T0, move, put, put_hosted, record
 
 GUARDS = {"MW101", "MW102", "MW104", "MW105", "MW301", "MW502"}
+UNREGISTERED = "sha256:" + "cd" * 32
 EMBEDDERS = ["sha256:" + "e1" * 32, "sha256:" + "e2" * 32, None]
 RERANKERS = ["sha256:" + "a1" * 32, None]
 
@@ -59,9 +60,12 @@ def _answers(conn, since, until=None):
     out["digests"] = usage.digest_usage(conn, since=since, rollups=True)
     out["references"] = retention.decision_references(conn, since=since, rollups=True)
     out["pairs"] = _prompt_pairs(usage.prompt_model_usage(conn, since=since, rollups=True))
-    groups, _examples = usage.aliases_without_digest(conn, since=since, examples=0,
-                                                     rollups=True)
+    groups, examples = usage.aliases_without_digest(conn, since=since, examples=3,
+                                                    rollups=True)
     out["alias_groups"] = sorted(groups)
+    out["alias_examples"] = examples
+    out["unregistered"] = usage.unregistered_examples(
+        conn, "model_digest", since=since, examples=3, digests=[UNREGISTERED])
     out["stale"] = usage.stale_counts(conn, _ranges(out["digests"]), since=since, rollups=True)
     for subject in usage.VENDOR_SUBJECTS:
         served = [tuple(r) for r in usage.served_ids(conn, since=since, subject=subject,
@@ -85,8 +89,11 @@ def _raw(conn, since, until=None):
     out["digests"] = usage.digest_usage(conn, since=since)
     out["references"] = retention.decision_references(conn, since=since)
     out["pairs"] = _prompt_pairs(usage.prompt_model_usage(conn, since=since))
-    groups, _examples = usage.aliases_without_digest(conn, since=since, examples=0)
+    groups, examples = usage.aliases_without_digest(conn, since=since, examples=3)
     out["alias_groups"] = sorted(groups)
+    out["alias_examples"] = examples
+    out["unregistered"] = {k: v for k, v in usage.unregistered_examples(
+        conn, "model_digest", since=since, examples=3).items() if k == UNREGISTERED}
     out["stale"] = usage.stale_counts(conn, _ranges(out["digests"]), since=since)
     for subject in usage.VENDOR_SUBJECTS:
         out["fp_changes", subject] = sorted(map(tuple, usage.vendor_changes(
@@ -111,7 +118,7 @@ def _world(store, rng):
     hosted = put_hosted(store, "openai:gpt-4o-mini-2024-07-18", "mini")
     move(store, "chat/v1", models[0], T0 - 10 * HOUR)
     move(store, "prompt/p", prompts[0], T0 - 10 * HOUR)
-    return models + ["sha256:" + "cd" * 32], prompts, hosted
+    return models + [UNREGISTERED], prompts, hosted
 
 
 def _decisions(rng, models, prompts, hosted, start, n):
@@ -156,7 +163,7 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
     models, prompts, hosted = _world(store, rng)
     state = WindowRollups()
     since, clock, moved = None, T0, T0  # all history first, then a window that slides
-    checked, fired, late, gated, stale, fp = 0, set(), 0, 0, 0, 0
+    checked, fired, late, gated, stale, fp, examples = 0, set(), 0, 0, 0, 0, 0
     for step in range(steps):
         action = rng.random()
         if action < 0.55:
@@ -189,13 +196,14 @@ def _sequence(ledger, seed: int, steps: int, *, guards: bool):
         gated += bool(want["gates"])
         stale += bool(want["stale"])
         fp += bool(want["fp_changes", "model_digest"])
+        examples += bool(want["unregistered"]) and bool(want["alias_examples"])
         for k, v in raw.items():
             assert want[k] == v, (seed, step, k)
         checked += 1
         if guards and step % 5 == 4:
             fired |= _same_findings(ledger, since)
     # decisions after the check's now, gates, stale counts and fingerprint changes compared
-    assert late and gated and stale and fp
+    assert late and gated and stale and fp and examples
     return checked, state, fired
 
 

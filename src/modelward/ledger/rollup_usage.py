@@ -164,14 +164,29 @@ def alias_groups(conn: Connection, *, since: int | None, missing,
     return [(a, k, int(n), first, last) for a, k, n, first, last in rows]
 
 
-def example_blocks(conn: Connection, *, since: int | None, where, want: int) -> list[int] | None:
+def example_blocks(conn: Connection, *, since: int | None, where, want: int,
+                   match=None) -> list[int] | None:
     """Blocks holding the first ``want`` decisions (by time) among the window's rows
     ``where(src)`` selects: enough blocks in time order to hold ``want`` of them, and every
-    block that starts before the last of those ends. None: no such decision."""
-    src = rollups.window(conn, since)
-    rows = conn.execute(sa.select(src.c.block, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
-                                  sa.func.max(src.c.last_at))
-                        .where(where(src)).group_by(src.c.block)).all()
+    block that starts before the last of those ends. None: no such decision. ``match``
+    (the same condition on a row's key fields, a dict): lets a watch process answer from
+    its per-block rows in memory."""
+    kept = rollup_window.block_rows(conn, since) if match is not None else None
+    if kept is not None:
+        per: dict[int, list] = {}
+        for r in kept:
+            if match({k: r[i] for k, i in _B.items()}):
+                b = per.get(r[0])
+                if b is None:
+                    per[r[0]] = [r[_BN], r[_BF], r[_BL]]
+                else:
+                    b[0], b[1], b[2] = b[0] + r[_BN], min(b[1], r[_BF]), max(b[2], r[_BL])
+        rows = [(block, n, first, last) for block, (n, first, last) in per.items()]
+    else:
+        src = rollups.window(conn, since)
+        rows = conn.execute(
+            sa.select(src.c.block, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
+                      sa.func.max(src.c.last_at)).where(where(src)).group_by(src.c.block)).all()
     if not rows:
         return None
     rows.sort(key=lambda r: r[2])
