@@ -13,18 +13,25 @@ decisions, first and last ``at``, smallest id), and on each run reads from the d
   straddle the start — exactly what :func:`.rollups.window` reads raw.
 
 A block belongs to the bucket of its earliest decision; buckets that left the window are
-dropped. Memory is bounded by keys × buckets (plus two block numbers per bucket and the few
-blocks that cross a bucket's end), never by decisions. :func:`rows` answers with the same
-aggregate as grouping :func:`.rollups.window` by the whole key; ``rollup_usage`` reads it
+dropped. Memory is bounded by the window's rollup rows (keys × buckets for the aggregate,
+a handful of rows per block for the per-block rows), never by decisions. :func:`rows`
+answers with the same aggregate as grouping :func:`.rollups.window` by the whole key;
+``rollup_usage`` reads it
 when the guards' view carries a state (``view.rollup_window``: a :class:`Windows`, one
 window per span the guards read). Rows a retention run rewrote (:func:`.rollups.refresh`)
 are not seen by a state: the watch starts its windows afresh when new blocks hold retired
 blocks' records, and at each scheduled backstop.
 
-What still reads the window in SQL on a trigger: the few reads that need block numbers —
-MW105's count inside stale ranges (the rollup rows of the aliases that moved), MW104's
-change points (only for hosted models that reported two ids) and the example decisions of
-a finding (``example_blocks``) — and the guards that read decisions without rollups.
+Kept beside the aggregate, per bucket: MW502's gate sums per (gate, embedder, reranker)
+and each gate's latest ``cut_last_at`` with the blocks holding it (:meth:`gates`; a block
+enters them once the check's ``until`` has passed its last decision, and is read from its
+decisions up to ``until`` before that), and the rows of each block (:meth:`block_rows`:
+the window's rollup rows, for the reads that need block numbers — MW105's stale ranges,
+MW104's change points, the example decisions of a finding). Rows without gate sums
+(written by an older modelward) are read from their block's decisions, like a block
+without rollups. What still reads decisions on a trigger: the few blocks those reads name
+(a stale range's ends, a change point, a finding's examples, a gate's latest cut), and the
+guards that read decisions without rollups (MW303).
 """
 
 from __future__ import annotations
