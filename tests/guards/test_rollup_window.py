@@ -349,3 +349,27 @@ def test_a_guard_run_from_the_state_reads_the_new_blocks_not_the_window(ledger):
         record(store, batch(hour), block=40)
         large.append(trigger())
     assert large == small and max(large) < 20
+
+
+def test_with_a_state_no_read_goes_over_the_window_in_sql(ledger, monkeypatch):
+    """Every rollup read the counting guards and MW502 make (gate sums, latest cuts, stale
+    counts, change points, examples) answers from the state: the SQL window is never
+    built, and the answers are still the SQL path's."""
+    from modelward.ledger import rollups
+
+    store = ledger.store
+    rng = random.Random(12)
+    models, prompts, hosted = _world(store, rng)
+    record(store, _decisions(rng, models, prompts, hosted, T0, 300), block=13)
+    state = WindowRollups()
+    for since, until in ((None, T0 + 2 * HOUR), (T0 + HOUR + 7 * MIN, T0 + 3 * HOUR)):
+        with store.read() as conn:
+            want = _answers(conn, since, until)
+            assert want["gates"] and want["stale"] and want["cut_blocks"]
+            with monkeypatch.context() as m:
+                def refused(*a, **k):
+                    raise AssertionError("the window read in SQL")
+
+                m.setattr(rollups, "window", refused)
+                m.setattr(rollups, "raw_blocks", refused)
+                assert _answers(_Conn(conn, state), since, until) == want
