@@ -373,3 +373,36 @@ def test_with_a_state_no_read_goes_over_the_window_in_sql(ledger, monkeypatch):
                 m.setattr(rollups, "window", refused)
                 m.setattr(rollups, "raw_blocks", refused)
                 assert _answers(_Conn(conn, state), since, until) == want
+
+
+def _mw502(store, settings, since, now, state=None):
+    from modelward.guards import registry
+    from modelward.guards.config import CheckConfig
+    from modelward.guards.view import View
+
+    module = registry.load("MW502")
+    opts = CheckConfig(options={"MW502": {"min_candidates": 50}}).guard_options(
+        "MW502", module.OPTIONS, settings, "arguments")
+    with View.open(store, settings, now=now, since=since, incremental=state) as view:
+        return [f.to_dict() for f in module.check(view, opts)]
+
+
+def test_MW502_fires_the_same_from_the_state(ledger, tmp_path):
+    """Gates whose pass rate shifts and a stale cut (tests/guards/test_rollups.py's ledger):
+    MW502 from a watch's state, at a now inside the traffic and then after it, finds what
+    it finds from the rollups in SQL."""
+    from .builders import NOW
+    from .test_rollups import _gated
+
+    _gated(ledger.store, tmp_path)
+    fired: set = set()
+    for since in (None, T0 + HOUR + 17_000_000, T0 + 2 * HOUR + 30 * MIN):
+        state = Incremental()
+        for now in (T0 + 4 * HOUR + 7 * MIN + 500_000, NOW):
+            want = _mw502(ledger.store, ledger.settings, since, now)
+            assert want or since is not None
+            assert _mw502(ledger.store, ledger.settings, since, now, state) == want, (since, now)
+            assert _mw502(ledger.store, ledger.settings, since, now, state) == want, (since, now)
+            fired.update(f["evidence"]["kind"] for f in want)
+        assert state.window.folded > 0  # the state answered
+    assert {"pass-rate-shift", "stale-cut"} <= fired, fired
