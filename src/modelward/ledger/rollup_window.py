@@ -94,6 +94,7 @@ class WindowRollups:
     # window's rollup rows, for the reads that need block numbers: MW105's stale ranges,
     # MW104's change points)
     blocks: dict[int, dict[int, list]] = field(default_factory=dict)
+    _cut_memo: tuple | None = field(default=None, repr=False)
 
     # --- folding ------------------------------------------------------------------------
     def fold(self, conn, since: int | None) -> None:
@@ -103,6 +104,7 @@ class WindowRollups:
         since = ALL if since is None else since
         if self.since is not None and since < self.since:
             self.folded, self.aggregate, self.span, self.spill = 0, {}, {}, {}
+            self._cut_memo = None
             self.unrolled = {}
             self.gate_sums, self.gate_cuts, self.pending, self.gate_until = {}, {}, {}, None
             self.blocks = {}
@@ -260,7 +262,16 @@ class WindowRollups:
 
     def _cut_blocks(self, conn, since: int, cut: int, until: int) -> dict[int, list]:
         """The rows (per block) of the bucket the window's start cuts through and of the
-        earlier buckets' blocks reaching into the window, at or before ``until``."""
+        earlier buckets' blocks reaching into the window, at or before ``until`` (read once
+        per fold, window start and end: the aggregate and the per-block rows share it)."""
+        memo = (self.folded, since, until)
+        if self._cut_memo is not None and self._cut_memo[0] == memo:
+            return dict(self._cut_memo[1])
+        out = self._read_cut(conn, since, cut, until)
+        self._cut_memo = (memo, out)
+        return dict(out)
+
+    def _read_cut(self, conn, since: int, cut: int, until: int) -> dict[int, list]:
         r = decision_rollups.c
         n_key = len(KEY)
         span = self.span.get(cut)
