@@ -93,6 +93,11 @@ def child(home: str, url: str, window: str | None, repeats: int) -> None:
         return now - span if span else None
 
     only = concerned({"decisions"})
+    import sqlalchemy as sa
+
+    sql = [0]  # every statement the process sends (the state's and the guards' own)
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda *a: sql.__setitem__(0, sql[0] + 1))
     out: dict = {"check_s": [], "trigger_s": [], "trigger_stateless_s": [], "trigger_rows": [],
                  "trigger_statements": []}
     for _ in range(repeats):
@@ -109,11 +114,13 @@ def child(home: str, url: str, window: str | None, repeats: int) -> None:
     for _ in range(repeats):
         decisions.append(store, _block(2000, rng, now_us()))
         reads = (state.window.reads.rows, state.window.reads.statements)
+        sent = sql[0]
         now = now_us()
         t0 = time.perf_counter()
         report = runner.run(store, settings, now=now, since=since(now), only=only,
                             incremental=state)
         out["trigger_s"].append(time.perf_counter() - t0)
+        out.setdefault("trigger_sql", []).append(sql[0] - sent)
         out["trigger_rows"].append(state.window.reads.rows - reads[0])
         out["trigger_statements"].append(state.window.reads.statements - reads[1])
         t0 = time.perf_counter()
@@ -162,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
             c.emit(BENCH, figure, c.median(got[figure]), "s", **ctx, **c.spread(got[figure]))
         c.emit(BENCH, "trigger_cold_s", got["trigger_cold_s"], "s", **ctx)
         c.emit(BENCH, "trigger_rows", c.median(got["trigger_rows"]), "rows", **ctx,
-               statements=c.median(got["trigger_statements"]), state_keys=got["state_keys"],
+               statements=c.median(got["trigger_statements"]),
+               sql_statements=c.median(got["trigger_sql"]), state_keys=got["state_keys"],
                same_findings=all(got["same_findings"]), timings=got["timings"],
                peak_mib=got["peak_mib"])
         c.emit(BENCH, "trigger_speedup", c.median(got["trigger_stateless_s"])

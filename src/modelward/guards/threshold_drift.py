@@ -38,7 +38,9 @@ A check adds up a few rollup rows per block instead of reading every decision: o
 blocks the window's ends (``--since``, the check's moment) cut through, or without
 rollups, are summed from their decisions. The stale cut ranks only the decisions of the
 blocks holding each gate's latest threshold. ``check_rollups = false`` reads every
-decision: the same integers, so the same findings, to the last digit of t and p.
+decision: the same integers, so the same findings, to the last digit of t and p. In
+``modelward watch`` (and ``serve --watch``) the sums and each gate's latest threshold are
+kept in memory per hour, so a trigger adds only the new blocks' rollups.
 
 **Known limits.** Queries are noisy units: a drop from 35% to 25% pass rate is found in
 about a quarter of windows with 100 queries a side and in nine of ten with 300; sides

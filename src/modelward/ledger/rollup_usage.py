@@ -25,6 +25,10 @@ from .schema import alias_events, artifacts
 _BLOCKS = 500  # blocks per IN list
 _AT = {k: i for i, k in enumerate(rollups.KEY)}  # column of a key field in a window row
 _N = len(rollups.KEY)  # then decisions, first_at, last_at, min_id
+# a per-block row of the in-memory window: block, key, n, first_at, last_at, min_id, gates
+_B = {k: 1 + i for i, k in enumerate(rollups.KEY)}
+_BG = {k: 1 + _N + 4 + i for i, k in enumerate(rollups.GATE_VALUES)}
+_BN, _BF, _BL = 1 + _N, 2 + _N, 3 + _N
 
 
 def _kept(conn, since):
@@ -160,14 +164,29 @@ def alias_groups(conn: Connection, *, since: int | None, missing,
     return [(a, k, int(n), first, last) for a, k, n, first, last in rows]
 
 
-def example_blocks(conn: Connection, *, since: int | None, where, want: int) -> list[int] | None:
+def example_blocks(conn: Connection, *, since: int | None, where, want: int,
+                   match=None) -> list[int] | None:
     """Blocks holding the first ``want`` decisions (by time) among the window's rows
     ``where(src)`` selects: enough blocks in time order to hold ``want`` of them, and every
-    block that starts before the last of those ends. None: no such decision."""
-    src = rollups.window(conn, since)
-    rows = conn.execute(sa.select(src.c.block, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
-                                  sa.func.max(src.c.last_at))
-                        .where(where(src)).group_by(src.c.block)).all()
+    block that starts before the last of those ends. None: no such decision. ``match``
+    (the same condition on a row's key fields, a dict): lets a watch process answer from
+    its per-block rows in memory."""
+    kept = rollup_window.block_rows(conn, since) if match is not None else None
+    if kept is not None:
+        per: dict[int, list] = {}
+        for r in kept:
+            if match({k: r[i] for k, i in _B.items()}):
+                b = per.get(r[0])
+                if b is None:
+                    per[r[0]] = [r[_BN], r[_BF], r[_BL]]
+                else:
+                    b[0], b[1], b[2] = b[0] + r[_BN], min(b[1], r[_BF]), max(b[2], r[_BL])
+        rows = [(block, n, first, last) for block, (n, first, last) in per.items()]
+    else:
+        src = rollups.window(conn, since)
+        rows = conn.execute(
+            sa.select(src.c.block, sa.func.sum(src.c.n), sa.func.min(src.c.first_at),
+                      sa.func.max(src.c.last_at)).where(where(src)).group_by(src.c.block)).all()
     if not rows:
         return None
     rows.sort(key=lambda r: r[2])
@@ -248,6 +267,18 @@ def changing_digests(conn: Connection, *, since: int | None, subject: str,
     """Hosted artifacts whose decisions in the window report more than one value of
     ``field`` (model id, or fingerprint): the only ones whose value can have changed
     between consecutive decisions."""
+    per_block = rollup_window.block_rows(conn, since) if field != "vendor_model_id" else None
+    if per_block is not None:  # the fingerprint range, from the watch's per-block rows
+        lo_i, hi_i, s, m = _BG["fp_min"], _BG["fp_max"], _B[subject], _B["model_digest"]
+        rows = [r for r in per_block if r[lo_i] is not None and r[s] is not None
+                and (subject != "embedder_digest" or r[m] is None)]
+        hosted = _vendor_digests(conn, {r[s] for r in rows})
+        span: dict[str, list] = {}
+        for r in rows:
+            if r[s] in hosted:
+                have = span.setdefault(r[s], [r[lo_i], r[hi_i]])
+                have[0], have[1] = min(have[0], r[lo_i]), max(have[1], r[hi_i])
+        return [dg for dg, (lo, hi) in span.items() if lo != hi]
     kept = _kept(conn, since) if field == "vendor_model_id" else None
     if kept is not None:  # the watch's state keeps the model id, not the fingerprint range
         rows = _subject_rows(kept, subject)
@@ -279,13 +310,23 @@ def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
     writers at once), and then all its decisions must be ordered. A change is inside a
     block that reports two values, or between a block and the one before it reporting
     another."""
-    src = _window(conn, since, field)
-    digest = src.c[subject]
-    cols, present = _values(src, field)
-    per: dict[str, dict[int, list]] = {}
-    for dg, block, first, last, *values in conn.execute(
+    kept = rollup_window.block_rows(conn, since)
+    if kept is not None:  # the watch's per-block rows in memory
+        wanted, s, m = set(digests), _B[subject], _B["model_digest"]
+        vals = ([_B["vendor_model_id"]] if field == "vendor_model_id"
+                else [_BG["fp_min"], _BG["fp_max"]])
+        found = [(r[s], r[0], r[_BF], r[_BL], *[r[i] for i in vals]) for r in kept
+                 if r[s] in wanted and r[vals[0]] is not None
+                 and (subject != "embedder_digest" or r[m] is None)]
+    else:
+        src = _window(conn, since, field)
+        digest = src.c[subject]
+        cols, present = _values(src, field)
+        found = conn.execute(
             sa.select(digest, src.c.block, src.c.first_at, src.c.last_at, *cols)
-            .where(digest.in_(digests), present, _subject_where(src, subject))):
+            .where(digest.in_(digests), present, _subject_where(src, subject))).all()
+    per: dict[str, dict[int, list]] = {}
+    for dg, block, first, last, *values in found:
         b = per.setdefault(dg, {}).setdefault(block, [first, last, set()])
         b[0], b[1] = min(b[0], first), max(b[1], last)
         b[2].update(values)
@@ -310,6 +351,23 @@ def change_blocks(conn: Connection, digests: list[str], *, since: int | None,
 
 
 # --- stale digests (MW105) ---------------------------------------------------------------------
+def _alias_rows(conn, since, aliases: list[str], fields: list[str]):
+    """The window's per-block rows of ``aliases`` (block, alias, process, n, first_at,
+    last_at, the ``fields``), in batches: from the watch's state when ``conn`` carries one."""
+    kept = rollup_window.block_rows(conn, since)
+    if kept is not None:
+        wanted, a = set(aliases), _B["alias"]
+        yield [(r[0], r[a], r[_B["process"]], r[_BN], r[_BF], r[_BL], *[r[_B[f]] for f in fields])
+               for r in kept if r[a] in wanted]
+        return
+    src = rollups.window(conn, since)
+    for i in range(0, len(aliases), _BLOCKS):
+        yield conn.execute(
+            sa.select(src.c.block, src.c.alias, src.c.process, src.c.n, src.c.first_at,
+                      src.c.last_at, *[src.c[f] for f in fields])
+            .where(src.c.alias.in_(aliases[i:i + _BLOCKS]))).all()
+
+
 def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> dict[tuple, list]:
     """(alias, digest, process) -> [decisions, first, last] inside the stale ranges: one
     ordered pass over the window's rollup rows of each alias. A rollup row wholly inside a
@@ -323,14 +381,9 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
     los = {k: [s.lo for s in v] for k, v in by_key.items()}
     aliases = sorted({r.alias for r in ranges})
     fields = sorted({r.field for r in ranges})
-    src = rollups.window(conn, since)
     judged = []  # (block, counted key, n, first, last, spans reached or None when inside)
     cut: set[int] = set()
-    for i in range(0, len(aliases), _BLOCKS):
-        rows = conn.execute(
-            sa.select(src.c.block, src.c.alias, src.c.process, src.c.n, src.c.first_at,
-                      src.c.last_at, *[src.c[f] for f in fields])
-            .where(src.c.alias.in_(aliases[i:i + _BLOCKS]))).all()
+    for rows in _alias_rows(conn, since, aliases, fields):
         for block, alias, process, n, first, last, *digests in rows:
             for field, digest in zip(fields, digests, strict=True):
                 key = (alias, field, digest)
@@ -370,9 +423,17 @@ def stale_counts(conn: Connection, ranges, *, since: int | None, count_raw) -> d
 
 
 # --- retrieval gates (MW502) -------------------------------------------------------------------
+GateRow = namedtuple("GateRow", "gate embedder_digest reranker_digest first_at n passed "
+                     "candidates sum_xx sum_xn sum_nn")
+
+
 def gate_substrates(conn: Connection, *, since: int | None, until: int | None) -> list:
     """``usage.gate_substrates`` from the rows' gate sums: the same integers, summed by
-    the database over thousands of rollup rows instead of millions of decisions."""
+    the database over thousands of rollup rows instead of millions of decisions (or, in a
+    watch process, kept summed in memory: ``rollup_window.gates``)."""
+    kept = rollup_window.gates(conn, since, until)
+    if kept is not None:
+        return [GateRow(*key, v[1], v[0], *v[2:]) for key, v in kept[0].items()]
     src = rollups.window(conn, since, until=until, gates=True)
     c = src.c
     gate = sa.func.coalesce(c.alias, "")
@@ -390,6 +451,9 @@ def gate_substrates(conn: Connection, *, since: int | None, until: int | None) -
 def latest_cut_blocks(conn: Connection, *, since: int | None, until: int | None) -> list[int]:
     """The blocks holding each gate's latest decision with a threshold in the window:
     every block with a row whose ``cut_last_at`` is its gate's latest (ties included)."""
+    kept = rollup_window.gates(conn, since, until)
+    if kept is not None:
+        return sorted({b for _at, blocks in kept[1].values() for b in blocks})
     src = rollups.window(conn, since, until=until, gates=True)
     c = src.c
     latest: dict[str, tuple[int, set[int]]] = {}

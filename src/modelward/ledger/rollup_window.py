@@ -13,18 +13,25 @@ decisions, first and last ``at``, smallest id), and on each run reads from the d
   straddle the start — exactly what :func:`.rollups.window` reads raw.
 
 A block belongs to the bucket of its earliest decision; buckets that left the window are
-dropped. Memory is bounded by keys × buckets (plus two block numbers per bucket and the few
-blocks that cross a bucket's end), never by decisions. :func:`rows` answers with the same
-aggregate as grouping :func:`.rollups.window` by the whole key; ``rollup_usage`` reads it
+dropped. Memory is bounded by the window's rollup rows (keys × buckets for the aggregate,
+a handful of rows per block for the per-block rows), never by decisions. :func:`rows`
+answers with the same aggregate as grouping :func:`.rollups.window` by the whole key;
+``rollup_usage`` reads it
 when the guards' view carries a state (``view.rollup_window``: a :class:`Windows`, one
 window per span the guards read). Rows a retention run rewrote (:func:`.rollups.refresh`)
 are not seen by a state: the watch starts its windows afresh when new blocks hold retired
 blocks' records, and at each scheduled backstop.
 
-What still reads the window in SQL on a trigger: the few reads that need block numbers —
-MW105's count inside stale ranges (the rollup rows of the aliases that moved), MW104's
-change points (only for hosted models that reported two ids) and the example decisions of
-a finding (``example_blocks``) — and the guards that read decisions without rollups.
+Kept beside the aggregate, per bucket: MW502's gate sums per (gate, embedder, reranker)
+and each gate's latest ``cut_last_at`` with the blocks holding it (:meth:`gates`; a block
+enters them once the check's ``until`` has passed its last decision, and is read from its
+decisions up to ``until`` before that), and the rows of each block (:meth:`block_rows`:
+the window's rollup rows, for the reads that need block numbers — MW105's stale ranges,
+MW104's change points, the example decisions of a finding). Rows without gate sums
+(written by an older modelward) are read from their block's decisions, like a block
+without rollups. What still reads decisions on a trigger: the few blocks those reads name
+(a stale range's ends, a change point, a finding's examples, a gate's latest cut), and the
+guards that read decisions without rollups (MW303).
 """
 
 from __future__ import annotations
@@ -33,11 +40,16 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .rollups import KEY
+from .rollups import GATE_VALUES, KEY, gate_sums
 from .schema import chain_blocks, decision_rollups, decisions
 
 HOUR = 3600 * 1_000_000
 ALL = -(1 << 62)  # the start of a window over all history
+END = 1 << 62  # the end of a window without an end
+_NV = 4  # decisions, first_at, last_at, min_id; then the GATE_VALUES
+_G = {k: _NV + i for i, k in enumerate(GATE_VALUES)}  # a gate value's place after the key
+_SUMS = ("gated", "gate_first_at", "gate_passed", "gate_candidates", "gate_xx", "gate_xn",
+         "gate_nn")
 _IN = 500  # block numbers per IN list
 
 
@@ -65,8 +77,24 @@ class WindowRollups:
     span: dict[int, list[int]] = field(default_factory=dict)  # bucket -> [lo, hi] block
     # blocks whose decisions reach past their bucket's end: block -> (bucket, last_at)
     spill: dict[int, tuple[int, int]] = field(default_factory=dict)
-    unrolled: set[int] = field(default_factory=set)  # decision blocks without rollups kept
+    # decision blocks read from their decisions (no rollups, or rollups without the gate
+    # sums): block -> bucket
+    unrolled: dict[int, int] = field(default_factory=dict)
     reads: Reads = field(default_factory=Reads)
+    # MW502's gate sums, per bucket after the cut: (gate, embedder, reranker) -> the _SUMS
+    # summed (gate_first_at: min), and gate -> [latest cut_last_at, blocks holding it]
+    gate_sums: dict[int, dict[tuple, list]] = field(default_factory=dict)
+    gate_cuts: dict[int, dict[str, list]] = field(default_factory=dict)
+    # blocks not yet in the gate sums: block -> (bucket, last_at, rows); a read until ``t``
+    # (the check's now) folds in those whose decisions all are at or before it and reads
+    # the others' decisions up to ``t``
+    pending: dict[int, tuple[int, int, list]] = field(default_factory=dict)
+    gate_until: int | None = None  # the latest ``until`` the gate sums were folded to
+    # the rows of each block, per bucket after the cut: bucket -> block -> rows (the
+    # window's rollup rows, for the reads that need block numbers: MW105's stale ranges,
+    # MW104's change points)
+    blocks: dict[int, dict[int, list]] = field(default_factory=dict)
+    _cut_memo: tuple | None = field(default=None, repr=False)
 
     # --- folding ------------------------------------------------------------------------
     def fold(self, conn, since: int | None) -> None:
@@ -76,7 +104,10 @@ class WindowRollups:
         since = ALL if since is None else since
         if self.since is not None and since < self.since:
             self.folded, self.aggregate, self.span, self.spill = 0, {}, {}, {}
-            self.unrolled = set()
+            self._cut_memo = None
+            self.unrolled = {}
+            self.gate_sums, self.gate_cuts, self.pending, self.gate_until = {}, {}, {}, None
+            self.blocks = {}
         self.since = since
         cut = since // self.bucket
         r, b = decision_rollups.c, chain_blocks.c
@@ -84,21 +115,19 @@ class WindowRollups:
         if head > self.folded:
             per_block: dict[int, list] = {}
             for row in self.reads.add(conn.execute(
-                    sa.select(r.block, *[r[k] for k in KEY], r.count, r.first_at, r.last_at,
-                              r.min_id)
-                    .where(r.block > self.folded, r.block <= head))):
+                    _rolled().where(r.block > self.folded, r.block <= head))):
                 per_block.setdefault(row[0], []).append(tuple(row[1:]))
+            # rows without gate sums (written by an older modelward): read like blocks
+            # without rollups, from their decisions
+            old = {n for n, rows in per_block.items()
+                   if any(row[len(KEY) + _G["gated"]] is None for row in rows)}
             bare = [n for n in self.reads.add(conn.execute(
                 sa.select(b.number).where(b.number > self.folded, b.number <= head,
                                           b.records == 0, b.count > 0)).scalars())
-                    if n not in per_block]
-            for part in _chunks(bare):
-                d = decisions.c
-                for row in self.reads.add(conn.execute(
-                        sa.select(d.block, *[d[k] for k in KEY], sa.func.count(),
-                                  sa.func.min(d.at), sa.func.max(d.at), sa.func.min(d.id))
-                        .where(d.block.in_(part)).group_by(d.block, *[d[k] for k in KEY]))):
-                    per_block.setdefault(row[0], []).append(tuple(row[1:]))
+                    if n not in per_block] + sorted(old)
+            for n in old:
+                del per_block[n]
+            per_block.update(self._raw(conn, bare, ALL, None))
             bare_set = set(bare)
             for number, rows in per_block.items():
                 self._add_block(number, rows, cut, number in bare_set)
@@ -106,13 +135,17 @@ class WindowRollups:
         # buckets that left the window: nothing of theirs is read again
         for old in [k for k in self.aggregate if k <= cut]:
             del self.aggregate[old]
+        for held in (self.gate_sums, self.gate_cuts, self.blocks):
+            for old in [k for k in held if k <= cut]:
+                del held[old]
+        for number in [n for n, (bk, _l, _r) in self.pending.items() if bk <= cut]:
+            del self.pending[number]
         for old in [k for k in self.span if k < cut]:
             del self.span[old]
         for number in [n for n, (_bk, last) in self.spill.items() if last < since]:
             del self.spill[number]
-            self.unrolled.discard(number)
-        self.unrolled = {n for n in self.unrolled if n in self.spill or any(
-            lo <= n <= hi for lo, hi in self.span.values())}
+            self.unrolled.pop(number, None)
+        self.unrolled = {n: bk for n, bk in self.unrolled.items() if n in self.spill or bk >= cut}
 
     def _add_block(self, number: int, rows: list[tuple], cut: int, bare: bool) -> None:
         n_key = len(KEY)
@@ -126,14 +159,16 @@ class WindowRollups:
         elif bk < cut:
             return  # wholly before the window
         if bare:
-            self.unrolled.add(number)
+            self.unrolled[number] = bk
         span = self.span.setdefault(bk, [number, number])
         span[0], span[1] = min(span[0], number), max(span[1], number)
         if bk <= cut:
             return  # read from the database while the window's start is in its bucket
         agg = self.aggregate.setdefault(bk, {})
         for row in rows:
-            _merge(agg, row[:n_key], row[n_key:])
+            _merge(agg, row[:n_key], row[n_key:n_key + _NV])
+        self.pending[number] = (bk, last, rows)
+        self.blocks.setdefault(bk, {})[number] = rows
 
     # --- answering -----------------------------------------------------------------------
     def rows(self, conn, since: int | None) -> list[tuple]:
@@ -147,46 +182,124 @@ class WindowRollups:
             if bk > cut:
                 for key, values in agg.items():
                     _merge(total, key, values)
-        for key, values in self._cut_rows(conn, since, cut).items():
-            _merge(total, key, values)
+        n_key = len(KEY)
+        for rows in self._cut_blocks(conn, since, cut, END).values():
+            for row in rows:
+                _merge(total, row[:n_key], row[n_key:n_key + _NV])
         return [(*key, *values) for key, values in total.items()]
 
-    def _cut_rows(self, conn, since: int, cut: int) -> dict[tuple, list]:
-        r, d = decision_rollups.c, decisions.c
+    def gates(self, conn, since: int | None, until: int | None):
+        """MW502's reads of the window from ``since`` to ``until``: (per (gate, embedder,
+        reranker): the summed gate values, per gate: [its latest ``cut_last_at``, the
+        blocks holding it]) — what :func:`.rollup_usage.gate_substrates` and
+        ``latest_cut_blocks`` sum in SQL; None when ``until`` moved back (read in SQL)."""
+        until = END if until is None else until
+        if self.gate_until is not None and until < self.gate_until:
+            return None
+        self.fold(conn, since)
+        since = ALL if since is None else since
+        cut = since // self.bucket
+        late = []
+        for number, (bk, last, rows) in sorted(self.pending.items()):
+            if last > until:
+                late.append(number)  # decisions after ``until``: read up to it
+                continue
+            del self.pending[number]
+            sums = self.gate_sums.setdefault(bk, {})
+            cuts = self.gate_cuts.setdefault(bk, {})
+            _gate_block(sums, cuts, number, rows)
+        self.gate_until = until
+        sums_total: dict[tuple, list] = {}
+        cuts_total: dict[str, list] = {}
+        for bk, sums in self.gate_sums.items():
+            if bk > cut:
+                for key, values in sums.items():
+                    _merge_sums(sums_total, key, values)
+                for gate, (at, blocks) in self.gate_cuts[bk].items():
+                    _merge_cut(cuts_total, gate, at, blocks)
+        blocks = self._cut_blocks(conn, since, cut, until)
+        blocks.update(self._raw(conn, late, since, until))
+        for number, rows in blocks.items():
+            _gate_block(sums_total, cuts_total, number, rows)
+        return sums_total, cuts_total
+
+    def block_rows(self, conn, since: int | None) -> list[tuple]:
+        """The window's rows per block (block, ``KEY``, decisions, first_at, last_at,
+        min_id, :data:`.rollups.GATE_VALUES`): the rows of :func:`.rollups.window` with
+        ``gates=True``, from memory but for the bucket the window's start cuts."""
+        self.fold(conn, since)
+        since = ALL if since is None else since
+        cut = since // self.bucket
+        out = [(number, *row) for bk, held in self.blocks.items() if bk > cut
+               for number, rows in held.items() for row in rows]
+        out.extend((number, *row) for number, rows in
+                   self._cut_blocks(conn, since, cut, END).items() for row in rows)
+        return out
+
+    def _rolled_rows(self, conn, where) -> dict[int, list]:
+        per_block: dict[int, list] = {}
+        for row in self.reads.add(conn.execute(_rolled().where(where))):
+            per_block.setdefault(row[0], []).append(tuple(row[1:]))
+        return per_block
+
+    def _raw(self, conn, blocks, since: int, until: int | None) -> dict[int, list]:
+        """The rows of ``blocks`` aggregated from their decisions at or after ``since`` (and
+        at or before ``until``), as rollup rows with their gate sums."""
+        d = decisions.c
+        out: dict[int, list] = {}
+        for part in _chunks(sorted(set(blocks))):
+            where = [d.block.in_(part)]
+            if since != ALL:
+                where.append(d.at >= since)
+            if until is not None and until != END:
+                where.append(d.at <= until)
+            for row in self.reads.add(conn.execute(
+                    sa.select(d.block, *[d[k] for k in KEY], sa.func.count(), sa.func.min(d.at),
+                              sa.func.max(d.at), sa.func.min(d.id), *gate_sums())
+                    .where(*where).group_by(d.block, *[d[k] for k in KEY]))):
+                out.setdefault(row[0], []).append(tuple(row[1:]))
+        return out
+
+    def _cut_blocks(self, conn, since: int, cut: int, until: int) -> dict[int, list]:
+        """The rows (per block) of the bucket the window's start cuts through and of the
+        earlier buckets' blocks reaching into the window, at or before ``until`` (read once
+        per fold, window start and end: the aggregate and the per-block rows share it)."""
+        memo = (self.folded, since, until)
+        if self._cut_memo is not None and self._cut_memo[0] == memo:
+            return dict(self._cut_memo[1])
+        out = self._read_cut(conn, since, cut, until)
+        self._cut_memo = (memo, out)
+        return dict(out)
+
+    def _read_cut(self, conn, since: int, cut: int, until: int) -> dict[int, list]:
+        r = decision_rollups.c
         n_key = len(KEY)
-        out: dict[tuple, list] = {}
         span = self.span.get(cut)
         early = [n for n, (bk, last) in self.spill.items() if bk < cut and last >= since]
         if span is None and not early:
-            return out
+            return {}
         where = [r.block.in_(early)] if early else []
         if span is not None:
             where.append(r.block.between(span[0], span[1]))
-        per_block: dict[int, list] = {}
-        for row in self.reads.add(conn.execute(
-                sa.select(r.block, *[r[k] for k in KEY], r.count, r.first_at, r.last_at,
-                          r.min_id).where(sa.or_(*where)))):
-            per_block.setdefault(row[0], []).append(tuple(row[1:]))
+        per_block = self._rolled_rows(conn, sa.or_(*where))
         early_set = set(early)
-        raw: list[int] = [n for n in self.unrolled if n in early_set or (
-            span is not None and span[0] <= n <= span[1])]
+        # (a block of another bucket may be numbered inside this one's span)
+        raw: list[int] = [n for n, bk in self.unrolled.items() if n in early_set or bk == cut]
+        out: dict[int, list] = {}
         for number, rows in per_block.items():
             first = min(row[n_key + 1] for row in rows)
             if number not in early_set and first // self.bucket != cut:
                 continue  # a block of another bucket numbered inside this one's span
-            if any(row[n_key + 1] < since <= row[n_key + 2] for row in rows):
-                raw.append(number)  # straddles the window's start: read its decisions
+            if number in self.unrolled:
+                continue  # read from its decisions (its rows lack the gate sums)
+            if any(row[n_key + 1] < since <= row[n_key + 2]
+                   or row[n_key + 1] <= until < row[n_key + 2] for row in rows):
+                raw.append(number)  # straddles the window's start or end: its decisions
                 continue
-            for row in rows:
-                if row[n_key + 1] >= since:
-                    _merge(out, row[:n_key], row[n_key:])
-        for part in _chunks(sorted(set(raw))):
-            for row in self.reads.add(conn.execute(
-                    sa.select(*[d[k] for k in KEY], sa.func.count(), sa.func.min(d.at),
-                              sa.func.max(d.at), sa.func.min(d.id))
-                    .where(d.block.in_(part), d.at >= since)
-                    .group_by(d.block, *[d[k] for k in KEY]))):
-                _merge(out, tuple(row[:n_key]), tuple(row[n_key:]))
+            kept = [row for row in rows if row[n_key + 1] >= since and row[n_key + 2] <= until]
+            if kept:
+                out[number] = kept
+        out.update(self._raw(conn, raw, since, until))
         return out
 
     def size(self) -> int:
@@ -226,13 +339,52 @@ class Windows:
 
 
 def _merge(into: dict, key: tuple, values) -> None:
-    n, first, last, min_id = values
+    n, first, last, min_id = values[:_NV]
     have = into.get(key)
     if have is None:
         into[key] = [int(n), first, last, min_id]
     else:
         have[0] += int(n)
         have[1], have[2], have[3] = min(have[1], first), max(have[2], last), min(have[3], min_id)
+
+
+def _rolled() -> sa.Select:
+    r = decision_rollups.c
+    return sa.select(r.block, *[r[k] for k in KEY], r.count, r.first_at, r.last_at, r.min_id,
+                     *[r[k] for k in GATE_VALUES])
+
+
+def _gate_block(sums: dict, cuts: dict, number: int, rows) -> None:
+    """Add a block's rows to the gate sums and latest cuts (``rows``: key, values)."""
+    n_key = len(KEY)
+    alias, emb, rer = KEY.index("alias"), KEY.index("embedder_digest"), KEY.index(
+        "reranker_digest")
+    for row in rows:
+        gate = row[alias] or ""
+        gated = row[n_key + _G["gated"]]
+        if gated:
+            _merge_sums(sums, (gate, row[emb], row[rer]),
+                        [row[n_key + _G[k]] for k in _SUMS])
+        at = row[n_key + _G["cut_last_at"]]
+        if at is not None:
+            _merge_cut(cuts, gate, at, {number})
+
+
+def _merge_sums(into: dict, key: tuple, values) -> None:
+    have = into.get(key)
+    if have is None:
+        into[key] = [int(v) if i != 1 else v for i, v in enumerate(values)]
+    else:
+        for i, v in enumerate(values):
+            have[i] = min(have[i], v) if i == 1 else have[i] + int(v)
+
+
+def _merge_cut(into: dict, gate: str, at: int, blocks) -> None:
+    have = into.get(gate)
+    if have is None or at > have[0]:
+        into[gate] = [at, set(blocks)]
+    elif at == have[0]:
+        have[1] |= blocks
 
 
 def _chunks(items: list) -> list[list]:
@@ -250,4 +402,32 @@ def rows(conn, since: int | None) -> list[tuple] | None:
         if isinstance(state, Windows):
             state = state.window(conn, since)
         cache[since] = state.rows(conn, since)
+    return cache[since]
+
+
+def gates(conn, since: int | None, until: int | None):
+    """MW502's window sums from the state ``conn`` carries (:meth:`WindowRollups.gates`),
+    once per view, window start and end; None: read the rollups in SQL."""
+    state = getattr(conn, "rollup_window", None)
+    if state is None:
+        return None
+    cache = conn.__dict__.setdefault("_rollup_window_gates", {})
+    if (since, until) not in cache:
+        if isinstance(state, Windows):
+            state = state.window(conn, since)
+        cache[since, until] = state.gates(conn, since, until)
+    return cache[since, until]
+
+
+def block_rows(conn, since: int | None) -> list[tuple] | None:
+    """The window's rows per block from the state ``conn`` carries
+    (:meth:`WindowRollups.block_rows`), once per view and window start; None: in SQL."""
+    state = getattr(conn, "rollup_window", None)
+    if state is None:
+        return None
+    cache = conn.__dict__.setdefault("_rollup_window_blocks", {})
+    if since not in cache:
+        if isinstance(state, Windows):
+            state = state.window(conn, since)
+        cache[since] = state.block_rows(conn, since)
     return cache[since]

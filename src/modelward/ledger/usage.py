@@ -175,7 +175,8 @@ def aliases_without_digest(conn: Connection, *, since: int | None, examples: int
             blocks = rollup_usage.example_blocks(
                 conn, since=since, want=examples,
                 where=lambda src, a=alias, k=kind: sa.and_(
-                    src.c.alias == a, _missing_digest(sa.literal(k, sa.String), src.c)))
+                    src.c.alias == a, _missing_digest(sa.literal(k, sa.String), src.c)),
+                match=lambda f, a=alias, k=kind: f["alias"] == a and _missing_row(k, f))
             if blocks and examples > 0:
                 found = _examples(conn, lambda q, a=alias, b=blocks, k=kind: q.where(
                     d.alias == a, d.block.in_(b), _since(d.at, since),
@@ -220,7 +221,8 @@ def unregistered_examples(conn: Connection, field: str, *, since: int | None,
         out: dict[str, list[str]] = {}
         for digest in digests:
             blocks = rollup_usage.example_blocks(conn, since=since, want=examples,
-                                                 where=lambda src, g=digest: src.c[field] == g)
+                                                 where=lambda src, g=digest: src.c[field] == g,
+                                                 match=lambda f, g=digest: f[field] == g)
             if blocks and examples > 0:
                 out.update(_examples(conn, lambda q, g=digest, b=blocks: q.where(
                     col == g, decisions.c.block.in_(b), _since(decisions.c.at, since)),
