@@ -33,6 +33,26 @@ and crossed subjects, unequal exposure counts, clicks, three regimes, about 4 su
 arm) and the power at planted interactions of 0.3 and 0.5 SD; ``tests/calibration`` fails
 when a seeded subset exceeds it.
 
+Measured (95% Clopper-Pearson; target: upper bound at most 1.5x ``alpha``):
+
+| null scenario | alpha | alarms / experiments | rate [95% interval] |
+|---|---|---|---|
+| 2 regimes, nested, 10 exposures, ICC 0.5, 200 subjects per regime | 0.05 | 249 / 5,000 | 4.98% [4.39, 5.62] |
+| the same | 0.001 | 164 / 150,000 | 0.109% [0.093, 0.127] |
+| the same, from exposure rows (``regimes.split``) | 0.05 | 69 / 1,500 | 4.6% [3.6, 5.8] |
+| 3 regimes, 1 + geometric exposures (mean 10), ICC 0.3 | 0.05 | 245 / 5,000 | 4.9% [4.3, 5.5] |
+| the same | 0.001 | 125 / 150,000 | 0.083% [0.069, 0.099] |
+| the same, from exposure rows | 0.05 | 75 / 1,500 | 5.0% [4.0, 6.2] |
+| 3 regimes, ~4 subjects per arm | 0.05 | 208 / 5,000 | 4.2% [3.6, 4.8] |
+| clicks (0/1), 20 exposures | 0.05 | 155 / 3,000 | 5.2% [4.4, 6.0] |
+| subjects crossed over both regimes | 0.05 | 0 / 3,000 | 0% [0, 0.12] (conservative, see below) |
+| independent exposures (ICC 0), 40 subjects per regime | 0.05 | 100 / 2,000 | 5.0% [4.1, 6.0] |
+
+At ``alpha`` 0.001 the level shows only over many experiments: a test exactly at 0.1% needs
+about 40,000 before its upper bound can fall under 0.15%, and Welch's F runs slightly
+liberal that far in the tail with nested subjects (0.109% above; 0.116% pooled over 140,000
+experiments of four seeds), so those scenarios run 150,000 (about 3 minutes each).
+
 Known limits: Welch's F is an approximation for subject means near normal; with a handful
 of subjects per arm and a very skewed metric it can still drift from ``alpha`` (a regime
 needs at least two subjects with a metric in both arms to be tested at all). A subject
