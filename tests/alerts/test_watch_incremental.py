@@ -24,7 +24,7 @@ from ..web.browser import _env, free_port
 from ..web.browser import modelward as cli
 from .test_alerts import GHOST, stray_decisions
 
-DECISION_GUARDS = {"MW101", "MW102", "MW103", "MW104", "MW105", "MW301", "MW303", "MW502"}
+DECISION_GUARDS = {"MW101", "MW102", "MW103", "MW104", "MW105", "MW301", "MW502"}
 META = {c.code for c in registry.CODES if c.meta and c.status == "active"}
 
 
@@ -37,6 +37,8 @@ def test_new_blocks_pick_the_guards_that_read_them():
     assert concerned({"decisions"}) == DECISION_GUARDS | META
     assert {"MW105", "MW201", "MW206", "MW203"} <= concerned({"alias_events"})
     assert "MW101" not in concerned({"eval_runs"}) and "MW301" in concerned({"eval_runs"})
+    # the traffic-mix guard: eval writes and the backstop, not every decision block
+    assert "MW303" in concerned({"eval_runs"}) and "MW303" not in concerned({"decisions"})
     assert concerned({"fingerprints"}) >= {"MW501", "MW502", "MW404", "MW103"}
     assert concerned({"finding_acks"}) == {"MW103"} | META  # acks change no guard's input
     everything = {c.code for c in registry.CODES if c.status == "active"}

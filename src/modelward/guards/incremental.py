@@ -43,7 +43,10 @@ READS: dict[str, frozenset[str]] = {
     "MW206": _PROMO | _PEOPLE | _ART,
     "MW301": frozenset({DECISIONS}) | _EVAL | _ART,
     "MW302": _EVAL | _ART,
-    "MW303": frozenset({DECISIONS}) | _EVAL | _ART,
+    # MW303 reads the window's traffic mix too, but a block moves it by a fraction of a
+    # percent: eval writes and the backstop run it, decision blocks do not (they would
+    # re-read the window's decisions on every trigger)
+    "MW303": _EVAL | _ART,
     "MW304": frozenset({"feedback", "dataset_feedback"}) | _ART,
     "MW401": _EXP | _ART,
     "MW402": _EXP | _ART,
