@@ -27,6 +27,13 @@ max-T method, which controls the chance of any false finding in the experiment a
 or missing ages are each judged by their own null distribution (a Welch t-test with a
 Bonferroni correction fired in 15% to 64% of such null cases).
 
+Measured (``bench/calib/mw402.py``, 4,000 null experiments each, 95% Clopper-Pearson;
+target: upper bound at most 1.5x ``alpha``, i.e. 7.5%): a 0/1 covariate of 4% prevalence
+at 95/5 over 1,000 subjects 58 alarms, 1.45% [1.10, 1.87]; 90/5/5 over 1,000 with
+realistic covariates (sequential ids, sign-up time, zero-inflated spend, a rare
+enterprise flag, age with missing values) 218, 5.45% [4.77, 6.20]; 50/50 over 1,000 187,
+4.68% [4.04, 5.38]; 80/15/5 over 2,000 189, 4.73% [4.09, 5.43].
+
 Known limits: the reference is the relabelling of the subjects actually exposed, with the
 arms' sizes as recorded; a mismatch of the sizes themselves is MW401's question. An
 experiment created with ``--balance-on`` kept the most balanced of many salts, so its
