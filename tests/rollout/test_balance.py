@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from modelward.errors import ValidationError
-from modelward.rollout import balance, search
+from modelward.rollout import balance, exact, search
 from modelward.rollout.assignment import Experiment
 from modelward.rollout.population import parse_table
 
@@ -206,7 +206,7 @@ def test_fisher_cells_are_fishers_tails_to_nine_digits_far_into_the_tail():
     mean = r * c / n
     x = np.clip(np.round(mean + rng.normal(0, 6, 400) * np.sqrt(mean)),
                 np.maximum(0, r + c - n), np.minimum(r, c)).astype(np.int64)
-    p = balance.fisher_cells(x, n, r, c)
+    p = exact.fisher_cells(x, n, r, c)
     ref = np.minimum(1, 2 * np.minimum(stats.hypergeom.cdf(x, n, r, c),
                                        stats.hypergeom.sf(x - 1, n, r, c)))
     assert (ref < 1e-12).sum() > 20  # the far tail is exercised
@@ -220,9 +220,9 @@ def test_fisher_cells_are_fishers_tails_to_nine_digits_far_into_the_tail():
 
 def test_tables_of_more_arms_are_judged_cell_by_cell_with_bonferroni():
     t = np.array([[300, 20], [300, 20], [300, 60]])  # a 34/33/33 x 95/5 pair, one hot cell
-    (p, cells), = balance.exact_independence([t])
+    (p, cells), = exact.exact_independence([t])
     assert cells == 3  # each row against the others; one column stands for both
-    one = [balance.fisher_cells([t[i, 1]], [t.sum()], [t[i].sum()], [t[:, 1].sum()])[0]
+    one = [exact.fisher_cells([t[i, 1]], [t.sum()], [t[i].sum()], [t[:, 1].sum()])[0]
            for i in range(3)]
     assert p == pytest.approx(3 * min(one))
     res = balance.independence_table("b", ["c", "a", "b"], ["c", "t"], t, control_a="c",
@@ -230,8 +230,8 @@ def test_tables_of_more_arms_are_judged_cell_by_cell_with_bonferroni():
     assert (res.cells, res.judged, res.p_value) == (3, True, p) and res.method.endswith(
         "Bonferroni")
     # empty rows and columns are left out; one arm on a side: nothing to test
-    assert balance.exact_independence([np.array([[5, 0, 7], [0, 0, 0], [9, 0, 2]])])[0][1] == 1
-    assert balance.exact_independence([np.array([[5, 7], [0, 0]])]) == [(None, 0)]
+    assert exact.exact_independence([np.array([[5, 0, 7], [0, 0, 0], [9, 0, 2]])])[0][1] == 1
+    assert exact.exact_independence([np.array([[5, 7], [0, 0]])]) == [(None, 0)]
 
 
 def test_a_sparse_table_of_many_arms_keeps_its_level():
@@ -242,7 +242,7 @@ def test_a_sparse_table_of_many_arms_keeps_its_level():
     cols = rng.choice(3, size=(4000, 400), p=[0.9, 0.05, 0.05])
     tables = [np.bincount(a * 3 + b, minlength=9).reshape(3, 3) for a, b in zip(rows, cols,
                                                                                strict=True)]
-    p = np.array([q for q, _ in balance.exact_independence(tables)])
+    p = np.array([q for q, _ in exact.exact_independence(tables)])
     assert (p <= 0.01).mean() <= 0.01 and (p <= 0.05).mean() <= 0.05
 
 

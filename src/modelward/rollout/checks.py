@@ -24,12 +24,12 @@ from .balance import (
     OrderTest,
     SampleRatio,
     covariate_balance,
-    exact_independence,
     holm,
     independence_table,
     order_tests,
     sample_ratio,
 )
+from .exact import exact_independence
 from .population import Table
 
 
@@ -170,7 +170,7 @@ def _pair_result(mine: Assignments, other: str, theirs: Assignments, table: np.n
 def pair_test(mine: Assignments, other: str, theirs: Assignments, *, alpha: float = 0.001,
               min_shared: int = 100, codes=None) -> Independence | None:
     """Independence of two assignments over their shared subjects, by an exact test
-    (:func:`~.balance.exact_independence`; None: none shared; fewer than ``min_shared``:
+    (:func:`~.exact.exact_independence`; None: none shared; fewer than ``min_shared``:
     not judged). ``codes``: the two assignments as :func:`_universe` numbers them, when the
     caller already has them."""
     table = _pair_table(mine, theirs, codes)
