@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelward.errors import UnknownDecisionError, ValidationError
-from modelward.ledger import archives, chain, decisions, partitions
+from modelward.ledger import archives, chain, decisions, parquet_blocks, partitions
 from modelward.ledger import retention as ledger_retention
 from modelward.ledger.schema import archived_blocks
 from modelward.ledger.schema import archives as archives_table
@@ -69,7 +69,7 @@ def test_archive_round_trips_every_chained_column_and_verifies(store, tmp_path):
     assert [len(f.blocks) for f in report.files] == [3]
     assert report.decisions == 150 and _stored(store) == 50
     f = report.files[0]
-    back = archives.decode((tmp_path / "arch" / f.key).read_bytes())
+    back = parquet_blocks.decode((tmp_path / "arch" / f.key).read_bytes())
     assert back == before  # bit for bit: floats, None vs "", Unicode, 18-digit ints
     v = _full(store)
     assert v.ok, v.problems
@@ -102,7 +102,7 @@ def test_duckdb_queries_the_archive_files(store, tmp_path):
     archive.archive(store, older_than="90d", to=str(tmp_path / "arch"), now=now)
     files = sorted(str(p) for p in (tmp_path / "arch" / "decisions").rglob("*") if p.is_file())
     assert len(files) == 1
-    month = archives.month_of(now - 200 * DAY)
+    month = parquet_blocks.month_of(now - 200 * DAY)
     con = duckdb.connect()
     glob = f"read_parquet('{tmp_path}/arch/decisions/month=*/*.parquet', hive_partitioning=true)"
     got = con.execute("SELECT count(*), count(DISTINCT block), min(pos), max(pos), "
@@ -332,11 +332,11 @@ def test_a_block_split_across_row_groups_still_proves(store, tmp_path):
     with store.read() as conn:
         rows = archives.rows_of(conn, [1, 2])
         sealed = archives.sealed(conn, [1, 2])
-    table = pq.read_table(io.BytesIO(archives.encode(rows)))
+    table = pq.read_table(io.BytesIO(parquet_blocks.encode(rows)))
     buf = io.BytesIO()
     pq.write_table(table, buf, row_group_size=7)
     assert pq.ParquetFile(io.BytesIO(buf.getvalue())).num_row_groups == 8
-    proof = archives.check_file(io.BytesIO(buf.getvalue()), sealed)
+    proof = parquet_blocks.check_file(io.BytesIO(buf.getvalue()), sealed)
     assert not proof.problems and set(proof.proven) == {1, 2} and proof.decisions == 50
     assert now
 
@@ -378,7 +378,7 @@ def test_archiving_memory_does_not_grow_with_the_file(store, tmp_path, request, 
 
     if "sqlite-memory" not in request.node.name:
         pytest.skip("measured once, on the in-memory ledger")
-    monkeypatch.setattr(archives, "READ_BATCH", 500)  # the batches scaled down with the file
+    monkeypatch.setattr(parquet_blocks, "READ_BATCH", 500)  # the batches scaled down with the file
     monkeypatch.setattr(archives, "SCAN_BATCH", 500)
     now = now_us()
     decisions.append(store, _rows(200, now - 300 * DAY))  # a warm-up file (imports)

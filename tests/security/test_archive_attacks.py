@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from modelward.errors import ConflictError, ModelwardError
-from modelward.ledger import archives, decisions
+from modelward.ledger import archives, decisions, parquet_blocks
 from modelward.ledger.schema import archived_blocks
 from modelward.ledger.schema import archives as archives_table
 from modelward.ledger.schema import decisions as decisions_table
@@ -89,7 +89,7 @@ def test_an_edited_row_stored_under_its_own_hash_and_record_repointed_is_caught(
 
     data = _rewrite(_path(tmp_path, files[0]).read_bytes(), edit)
     forged = "sha256:" + hashlib.sha256(data).hexdigest()
-    path = tmp_path / "arch" / archives.file_key(files[0].month, forged)
+    path = tmp_path / "arch" / parquet_blocks.file_key(files[0].month, forged)
     path.write_bytes(data)
     with store.write(chain=False) as conn:
         conn.execute(archives_table.update().where(archives_table.c.digest == files[0].digest)
@@ -155,7 +155,7 @@ def test_archiving_the_same_blocks_twice_is_refused(store, tmp_path):
         blocks = conn.execute(sa.text("SELECT number, root, prev_root, count FROM chain_blocks "
                                       "WHERE number IN (1, 2) ORDER BY number")).all()
     with store.read() as conn:
-        proof = archives.check_file(_path(tmp_path, files[0]).open("rb"),
+        proof = parquet_blocks.check_file(_path(tmp_path, files[0]).open("rb"),
                                     archives.sealed(conn, [1, 2]))
     assert set(proof.proven) == {1, 2}
     with pytest.raises(ConflictError), store.write() as conn:
@@ -200,7 +200,7 @@ def test_an_edited_middle_row_group_names_only_its_blocks(store, tmp_path):
     data = out.getvalue()
     assert pq.ParquetFile(io.BytesIO(data)).num_row_groups == 3
     forged = "sha256:" + hashlib.sha256(data).hexdigest()
-    (tmp_path / "arch" / archives.file_key(f.month, forged)).write_bytes(data)
+    (tmp_path / "arch" / parquet_blocks.file_key(f.month, forged)).write_bytes(data)
     with store.write(chain=False) as conn:
         conn.execute(archives_table.update().values(digest=forged))
     report = _full(store)
@@ -228,4 +228,4 @@ def test_a_hostile_object_key_is_refused():
             check_key(bad)
     assert check_key("decisions/month=2026-03/ab.parquet")
     with pytest.raises(ValueError):
-        archives.file_key("2026-03/../x", "sha256:" + "a" * 64)
+        parquet_blocks.file_key("2026-03/../x", "sha256:" + "a" * 64)

@@ -34,6 +34,7 @@ from pathlib import Path
 from ..errors import BlobCorruptError, ModelwardError, NotFoundError, ValidationError
 from ..ledger import archives as ledger_archives
 from ..ledger import chain as ledger_chain
+from ..ledger import parquet_blocks as ledger_parquet
 from ..ledger.blobs import open_blob_store
 from ..ledger.decisions import Decision
 from ..settings import is_remote
@@ -78,12 +79,12 @@ def open_store(url: str):
 
 
 def file_url(url: str, month: str, digest: str) -> str:
-    return f"{url}/{ledger_archives.file_key(month, digest)}"
+    return f"{url}/{ledger_parquet.file_key(month, digest)}"
 
 
 def month_of_record(first_at: int | None) -> str | None:
     """The month partition of a recorded file, from its first block's earliest decision."""
-    return None if first_at is None else ledger_archives.month_of(first_at)
+    return None if first_at is None else ledger_parquet.month_of(first_at)
 
 
 @dataclass
@@ -100,7 +101,7 @@ class ArchiveFile:
 
     @property
     def key(self) -> str:
-        return ledger_archives.file_key(self.month, self.digest)
+        return ledger_parquet.file_key(self.month, self.digest)
 
     def to_dict(self) -> dict:
         return {"file": file_url(self.url, self.month, self.digest), "month": self.month,
@@ -137,24 +138,24 @@ class ArchiveReport:
 def _one_month(blocks: list) -> list:
     """The leading blocks of ``blocks`` whose earliest decision falls in the same UTC month
     as the first's: a file never spans months."""
-    month = ledger_archives.month_of(blocks[0].first_at)
+    month = ledger_parquet.month_of(blocks[0].first_at)
     out = []
     for b in blocks:
-        if ledger_archives.month_of(b.first_at) != month:
+        if ledger_parquet.month_of(b.first_at) != month:
             break
         out.append(b)
     return out
 
 
-def _write(store, blocks: list, fh, *, row_group: int) -> ledger_archives.FileWriter:
+def _write(store, blocks: list, fh, *, row_group: int) -> ledger_parquet.FileWriter:
     """Stream the blocks' stored rows into a Parquet file on ``fh``, checking each block's
     root first; refuses (nothing written to the store) a block that does not verify."""
     sealed = {b.number: b for b in blocks}
-    writer = ledger_archives.FileWriter(fh, row_group=row_group)
+    writer = ledger_parquet.FileWriter(fh, row_group=row_group)
     try:
         with store.read() as conn:
             for number, rows in ledger_archives.iter_blocks(conn, list(sealed)):
-                problem = ledger_archives.block_problem(rows, sealed[number])
+                problem = ledger_parquet.block_problem(rows, sealed[number])
                 if problem:
                     raise ModelwardError(f"refusing to archive: the stored decisions of "
                                          f"block {number}: {problem}",
@@ -169,7 +170,7 @@ def _write(store, blocks: list, fh, *, row_group: int) -> ledger_archives.FileWr
 
 def archive(store, *, older_than: object, to: object, dry_run: bool = False,
             now: int | None = None, max_decisions: int = MAX_FILE_DECISIONS,
-            row_group: int = ledger_archives.ROW_GROUP, crash=None) -> ArchiveReport:
+            row_group: int = ledger_parquet.ROW_GROUP, crash=None) -> ArchiveReport:
     """Move every sealed decision block older than ``older_than`` to Parquet files on the
     blob store at ``to`` (at most ``max_decisions`` a file, whole blocks, one month a
     file). ``crash(stage)`` is a test hook called after each step."""
@@ -198,7 +199,7 @@ def archive(store, *, older_than: object, to: object, dry_run: bool = False,
         if not blocks:
             return report
         blocks = _one_month(blocks)
-        month = ledger_archives.month_of(blocks[0].first_at)
+        month = ledger_parquet.month_of(blocks[0].first_at)
         fd, name = tempfile.mkstemp(dir=target.scratch_dir(), suffix=".parquet")
         tmp = Path(name)
         try:
@@ -207,7 +208,7 @@ def archive(store, *, older_than: object, to: object, dry_run: bool = False,
                 fh.flush()
                 os.fsync(fh.fileno())
             digest, size = writer.sink.digest, writer.sink.size
-            key = ledger_archives.file_key(month, digest)
+            key = ledger_parquet.file_key(month, digest)
             target.put_file_at(key, tmp, move=not target.remote)
         finally:
             tmp.unlink(missing_ok=True)
@@ -238,7 +239,7 @@ def archive(store, *, older_than: object, to: object, dry_run: bool = False,
 def _opened(target, url: str, month: str, digest: str):
     """The archive file, open and checked against ``digest`` (read through once, hashing);
     raises NotFoundError / BlobCorruptError."""
-    with target.open_at(ledger_archives.file_key(month, digest)) as fh:
+    with target.open_at(ledger_parquet.file_key(month, digest)) as fh:
         h = hashlib.sha256()
         while data := fh.read(1 << 20):
             h.update(data)
@@ -260,17 +261,17 @@ def _why(exc: Exception, where: str) -> str:
 
 
 def _prove(target, url: str, month: str | None, digest: str,
-           sealed: dict) -> tuple[ledger_archives.FileCheck, str | None]:
+           sealed: dict) -> tuple[ledger_parquet.FileCheck, str | None]:
     """(what the file proves of ``sealed``, None) or (an empty check, why it cannot be
     read): fetched, hash-checked, then read a row group at a time."""
     if month is None:
-        return ledger_archives.FileCheck(), "its first block has no sealed block (no month)"
+        return ledger_parquet.FileCheck(), "its first block has no sealed block (no month)"
     where = file_url(url, month, digest)
     try:
         with _opened(target, url, month, digest) as fh:
-            return ledger_archives.check_file(fh, sealed), None
+            return ledger_parquet.check_file(fh, sealed), None
     except (ModelwardError, ValueError) as exc:
-        return ledger_archives.FileCheck(), _why(exc, where)
+        return ledger_parquet.FileCheck(), _why(exc, where)
 
 
 def verify_files(conn) -> list[ledger_chain.BlockProblem]:
@@ -341,7 +342,7 @@ def find(conn, decision_id: str) -> Found | None:
             if month is None:
                 raise ValueError("its first block has no sealed block (no month)")
             with _opened(open_store(hit.url), hit.url, month, hit.digest) as fh:
-                for number, rows in ledger_archives.read_blocks(fh, only=hit.block):
+                for number, rows in ledger_parquet.read_blocks(fh, only=hit.block):
                     if number == hit.block:
                         block_rows.extend(rows)
         except (ModelwardError, ValueError) as exc:
@@ -352,7 +353,7 @@ def find(conn, decision_id: str) -> Found | None:
         block_rows.sort(key=lambda r: r[-1])
         sealed = ledger_archives.sealed(conn, [hit.block]).get(hit.block)
         problem = ("the archived block has no sealed block" if sealed is None
-                   else ledger_archives.block_problem(block_rows, sealed))
+                   else ledger_parquet.block_problem(block_rows, sealed))
         r = mine[0]
         values = dict(zip(ledger_chain.CHAINED, r[:n], strict=True))
         values.update(block=r[n], pos=r[n + 1])
