@@ -167,6 +167,50 @@ def test_fast_path_agrees_with_the_checked_path_on_random_input():
     assert fast_taken > 200  # the fast path was exercised, not just the fallback
 
 
+def test_text_digest_check_agrees_with_the_regex():
+    """The fast path's hex check of input/output digests says what DIGEST_RE says."""
+    rng = random.Random(20261206)
+    good = _digest(7)
+    odd = [good, good.upper(), "SHA256:" + good[7:], good[:-1], good + "0", good[:-1] + " ",
+           " " + good[1:], good[:-2] + " 0", good[:-1] + "g", good[:-1] + "\u0660",
+           good[:-1] + "\uff10", good[:-2] + "\n", "sha256:" + "0" * 64, "sha256:" + "f" * 64,
+           "sha256" + "0" * 65, "md5:" + "0" * 67, "", 5, None, b"sha256:" + b"0" * 64,
+           "sha256:" + "0" * 62 + "\t\t"]
+    alphabet = "0123456789abcdefABCDEFgx :\n\u00e9"
+    for _ in range(20000):
+        digits = [rng.choice("0123456789abcdef") for _ in range(64)]
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            digits[rng.randrange(64)] = rng.choice(alphabet)
+        odd.append("sha256:" + "".join(digits))
+    for value in odd:
+        expected = isinstance(value, str) and decision_fields.DIGEST_RE.match(value) is not None
+        assert decision_fields._text_digest_ok(value) is expected, value
+
+
+def test_keyed_digests_from_pads_are_hmac_sha256():
+    """The recorder's keying (RFC 2104 from precomputed pads) gives HMAC-SHA256's bytes."""
+    rng = random.Random(5)
+    for size in (32, 0, 1, 63, 64):
+        key = rng.randbytes(size)
+        for i in range(50):
+            plain = _digest(i)
+            want = "hmac:" + hmac.digest(key, plain.encode(), "sha256").hex()
+            assert subject_keys.keyed(key, plain) == want
+            assert subject_keys._keyed_padded(*subject_keys._pads(key), plain) == want
+    keys = {"a": rng.randbytes(32), "b": rng.randbytes(80)}  # b: longer than a block
+    rows = [r[:10] + (s,) + r[11:] for r, s in zip(_rows(6), ["a", "b", None, "zz", "a", "b"],
+                                                    strict=True)]
+    rows[4] = rows[4][:12] + (None,) + rows[4][13:]  # no output digest
+    got = subject_keys.apply(rows, keys)
+    for r, g in zip(rows, got, strict=True):
+        key = keys.get(r[10])
+        for col in (11, 12):
+            plain = r[col]
+            assert g[col] == (plain if key is None or plain is None
+                              else subject_keys.keyed(key, plain))
+        assert g[:11] == r[:11] and g[13:] == r[13:]
+
+
 def test_digest_cache_keeps_only_valid_digests_and_stays_bounded():
     decision_fields._good_digests.clear()
     with pytest.raises(ValidationError):
