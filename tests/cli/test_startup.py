@@ -39,6 +39,24 @@ def test_help_imports_no_command_module_and_no_database_library(tmp_path):
     commands = {f"modelward.cli.{module}" for module, _ in cli_app.COMMANDS.values()}
     assert loaded & commands == set()
     assert not {m for m in loaded if m.split(".")[0] in ("sqlalchemy", "alembic", "numpy")}
+    # help is click's plain text: Typer's Rich rendering would import Rich's whole stack
+    assert not {m for m in loaded if m.startswith(("typer.rich_utils", "rich.markdown"))}
+
+
+def test_every_command_prints_plain_help():
+    """Every group and command of the tree was made by cli._group.typer_app (plain-text help
+    and usage errors): one made by typer.Typer() would bring Rich's rendering back."""
+    seen = 0
+    for name in cli_app.COMMANDS:
+        stack = [cli_app._load(name)]
+        while stack:
+            command = stack.pop()
+            seen += 1
+            assert command.rich_markup_mode is None, command.name
+            stack.extend(getattr(command, "commands", {}).values())
+    assert seen > len(cli_app.COMMANDS)
+    result = CliRunner().invoke(cli_app.app, ["alias", "--help"])
+    assert result.exit_code == 0 and "Commands:" in result.output and "╭" not in result.output
 
 
 def test_a_ledger_command_imports_its_module_only_and_no_alembic(tmp_path):

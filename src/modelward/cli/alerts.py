@@ -6,8 +6,9 @@ import typer
 
 from ..display import plural
 from ._common import JSON_OPTION, opened, out, print_json, settings
+from ._group import typer_app
 
-alerts_app = typer.Typer(help="Notifications of findings opened and resolved ([alerts] of "
+alerts_app = typer_app(help="Notifications of findings opened and resolved ([alerts] of "
                          "modelward.toml).", no_args_is_help=True)
 
 

@@ -9,8 +9,9 @@ from ..ledger import aliases as ledger_aliases
 from ..registry import protection
 from ..timefmt import iso
 from ._common import JSON_OPTION, identity, opened, out, parse_at, print_json
+from ._group import typer_app
 
-alias_app = typer.Typer(help="Mutable names with append-only, time-indexed history.",
+alias_app = typer_app(help="Mutable names with append-only, time-indexed history.",
                         no_args_is_help=True)
 
 

@@ -11,6 +11,7 @@ from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 
 from ..errors import ModelwardError
+from ._group import typer_app
 from ._state import State
 
 # Every top-level command: (its module in modelward.cli, the one-line help `--help` lists).
@@ -90,7 +91,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _load(name: str) -> click.Command:
     """Import the module of top-level command ``name`` and build its click command."""
     module = importlib.import_module(f"{__package__}.{COMMANDS[name][0]}")
-    holder = typer.Typer()
+    holder = typer_app()
     module.register(holder)
     command = getattr(typer.main.get_group(holder), "commands", {}).get(name)
     if command is None:  # the table names a command its module does not register
@@ -126,7 +127,7 @@ class LazyGroup(TyperGroup):
             self._listing = False
 
 
-app = typer.Typer(
+app = typer_app(
     cls=LazyGroup,
     name="modelward",
     help="Which checkpoint, prompt, embedder and data produced every output; "

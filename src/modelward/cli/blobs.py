@@ -8,8 +8,9 @@ import typer
 
 from ..errors import ValidationError
 from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings
+from ._group import typer_app
 
-blobs_app = typer.Typer(help="The content-addressed blob store (local directory or object "
+blobs_app = typer_app(help="The content-addressed blob store (local directory or object "
                         "store).", no_args_is_help=True)
 
 

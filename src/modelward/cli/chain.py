@@ -13,8 +13,9 @@ from ..ledger import chain as ledger_chain
 from ..ledger import checkpoints, heads
 from ..registry import parallel_verify
 from ._common import JSON_OPTION, err, opened, out, print_json, settings
+from ._group import typer_app
 
-chain_app = typer.Typer(help="The tamper-evident decision log.", no_args_is_help=True)
+chain_app = typer_app(help="The tamper-evident decision log.", no_args_is_help=True)
 
 
 FULL_OPTION = typer.Option(False, "--full", help="Recompute all history, not only what is "

@@ -9,9 +9,10 @@ import typer
 
 from ..errors import ValidationError
 from ._common import JSON_OPTION, err, opened, out, print_json
+from ._group import typer_app
 from .closure_render import render_closure, render_reproduction
 
-closure_app = typer.Typer(help="Record how a model was trained; rebuild it and compare.",
+closure_app = typer_app(help="Record how a model was trained; rebuild it and compare.",
                           no_args_is_help=True)
 
 

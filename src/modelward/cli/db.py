@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from ._common import JSON_OPTION, out, print_json, settings
+from ._group import typer_app
 
-db_app = typer.Typer(help="The ledger database schema (Alembic migrations).", no_args_is_help=True)
+db_app = typer_app(help="The ledger database schema (Alembic migrations).", no_args_is_help=True)
 
 
 def _upgrade(as_json: bool, verb: str) -> None:

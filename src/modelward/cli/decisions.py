@@ -11,8 +11,9 @@ from ..ledger import decisions as ledger_decisions
 from ..ledger import erasure
 from ..timefmt import iso
 from ._common import JSON_OPTION, importing, opened, out, parse_at, print_json, read_input
+from ._group import typer_app
 
-decisions_app = typer.Typer(help="Production decisions and their record.", no_args_is_help=True)
+decisions_app = typer_app(help="Production decisions and their record.", no_args_is_help=True)
 
 
 @decisions_app.command("import")

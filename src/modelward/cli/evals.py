@@ -13,8 +13,9 @@ from ..ledger import evals as ledger_evals
 from ..ledger.evals import EvalRun, ItemResult
 from ..timefmt import iso, now_us, parse_duration
 from ._common import JSON_OPTION, err, opened, out, print_json, write
+from ._group import typer_app
 
-eval_app = typer.Typer(help="Run evals that record exactly what they scored.",
+eval_app = typer_app(help="Run evals that record exactly what they scored.",
                        no_args_is_help=True)
 
 EVALSET = typer.Option(..., "--evalset", help="Eval set: a file (registered first), a digest "

@@ -13,8 +13,9 @@ from ..display import percent
 from ..errors import UnknownAliasError, ValidationError
 from ..timefmt import iso, now_us, parse_duration
 from ._common import JSON_OPTION, opened, out, parse_at, print_json, settings
+from ._group import typer_app
 
-evalset_app = typer.Typer(help="Eval sets against production traffic: compare, rebuild; "
+evalset_app = typer_app(help="Eval sets against production traffic: compare, rebuild; "
                           "deprecate.",
                           no_args_is_help=True)
 

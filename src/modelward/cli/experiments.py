@@ -12,9 +12,10 @@ import typer
 from ..errors import NotFoundError, SchemaError, ValidationError
 from ..timefmt import iso
 from ._common import JSON_OPTION, importing, opened, out, print_json
+from ._group import typer_app
 from .experiments_render import render_check, render_regimes
 
-experiment_app = typer.Typer(help="Experiments: salted (balance-searched) assignment, "
+experiment_app = typer_app(help="Experiments: salted (balance-searched) assignment, "
                              "exposures, and the checks on them.", no_args_is_help=True)
 
 SUBJECT_COLUMN = typer.Option("subject", "--subject-column",

@@ -10,8 +10,9 @@ import typer
 from ..display import plural
 from ..errors import ValidationError
 from ._common import JSON_OPTION, err, opened, out, parse_at, print_json, read_input
+from ._group import typer_app
 
-feedback_app = typer.Typer(help="Feedback on decisions: rating, intent, surface, author kind.",
+feedback_app = typer_app(help="Feedback on decisions: rating, intent, surface, author kind.",
                            no_args_is_help=True)
 
 

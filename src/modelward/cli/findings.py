@@ -6,8 +6,9 @@ from __future__ import annotations
 import typer
 
 from ._common import JSON_OPTION, identity, opened, out, print_json
+from ._group import typer_app
 
-findings_app = typer.Typer(help="Findings opened, acknowledged and resolved by the recorded "
+findings_app = typer_app(help="Findings opened, acknowledged and resolved by the recorded "
                            "guard runs; acknowledge or snooze one.", no_args_is_help=True)
 
 

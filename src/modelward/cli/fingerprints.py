@@ -7,8 +7,9 @@ import typer
 from ..retrieval.fingerprints import basis
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, parse_at, print_json
+from ._group import typer_app
 
-fingerprint_app = typer.Typer(help="Embedder fingerprints: sentinel probes, noise floors, "
+fingerprint_app = typer_app(help="Embedder fingerprints: sentinel probes, noise floors, "
                               "substrate epochs.", no_args_is_help=True)
 
 

@@ -10,10 +10,11 @@ import typer
 
 from ..timefmt import parse_duration
 from ._common import JSON_OPTION, err, opened, out, print_json, write
+from ._group import typer_app
 
-import_app = typer.Typer(help="Import artifacts and aliases from other systems.",
+import_app = typer_app(help="Import artifacts and aliases from other systems.",
                          no_args_is_help=True)
-watch_app = typer.Typer(help="Run the guards as the ledger changes and send the alerts of "
+watch_app = typer_app(help="Run the guards as the ledger changes and send the alerts of "
                         "what opened or resolved (no sub-command); or watch another system "
                         "and record what changes (mlflow).", invoke_without_command=True)
 

@@ -9,8 +9,9 @@ import typer
 from ..errors import ValidationError
 from ..ledger import people as ledger_people
 from ._common import JSON_OPTION, err, opened, out, print_json, read_input
+from ._group import typer_app
 
-people_app = typer.Typer(help="The roster: who is on the team, who left.", no_args_is_help=True)
+people_app = typer_app(help="The roster: who is on the team, who left.", no_args_is_help=True)
 
 
 def _print(text: str) -> None:

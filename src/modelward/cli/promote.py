@@ -10,8 +10,9 @@ from ..registry import promotion
 from ..registry.promotion import Evaluation, GateFailure
 from ..timefmt import iso
 from ._common import JSON_OPTION, identity, opened, out, print_json
+from ._group import typer_app
 
-promote_app = typer.Typer(help="Promote a digest to an alias through gates: a reviewer of "
+promote_app = typer_app(help="Promote a digest to an alias through gates: a reviewer of "
                           "record who opened fresh evidence on exactly that digest.",
                           no_args_is_help=True)
 AS = typer.Option(None, "--as", help="Your e-mail (as in the roster); default "

@@ -8,8 +8,9 @@ from ..display import percent
 from ..ledger.evals import EvalRun
 from ..timefmt import now_us
 from ._common import JSON_OPTION, err, opened, out, print_json
+from ._group import typer_app
 
-safety_app = typer.Typer(help="Safety regression of fine-tunes against their base.",
+safety_app = typer_app(help="Safety regression of fine-tunes against their base.",
                          no_args_is_help=True)
 
 

@@ -10,8 +10,9 @@ from ..ledger import tokens as ledger_tokens
 from ..ledger.engine import Store
 from ..timefmt import parse_duration
 from ._common import JSON_OPTION, opened, out, print_json, settings
+from ._group import typer_app
 
-token_app = typer.Typer(help="API tokens (stored only as hashes).", no_args_is_help=True)
+token_app = typer_app(help="API tokens (stored only as hashes).", no_args_is_help=True)
 
 
 def serve_cmd(

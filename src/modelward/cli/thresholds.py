@@ -7,8 +7,9 @@ import typer
 from ..errors import ValidationError
 from ..timefmt import iso
 from ._common import JSON_OPTION, opened, out, parse_at, print_json
+from ._group import typer_app
 
-threshold_app = typer.Typer(help="Retrieval-gate cuts as target pass rates, recalibrated on "
+threshold_app = typer_app(help="Retrieval-gate cuts as target pass rates, recalibrated on "
                             "substrate change.", no_args_is_help=True)
 
 SCORES = typer.Option(..., "--scores", help="Reference scores: JSONL/CSV with query id and "
