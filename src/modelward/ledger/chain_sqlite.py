@@ -17,10 +17,12 @@ fails is read row by row instead (:func:`select`, :func:`leaves`: the float by o
   order, which the leaves follow);
 * the float: SQLite writes a REAL with 15 significant digits, orjson the shortest form
   that reads back. The block's smallest and largest ``gate_threshold`` (or, when they
-  differ, its distinct values) must each be NULL or a non-zero number whose SQLite JSON,
-  asked of this SQLite for that very double, is orjson's (:func:`_same_float`). A value
-  equal to such a number is that double or an integer (written alike by both); zero is
-  never trusted, as −0.0 equals 0.0 and SQLite writes both ``0.0``;
+  differ, its distinct values, read in the same transaction) must each be NULL or a
+  non-zero number below 2**53 whose SQLite JSON, asked of this SQLite for that very double,
+  is orjson's (:func:`_same_float`). A value equal to such a number is that double or an
+  integer (written alike by both); zero is never trusted, as −0.0 equals 0.0 and SQLite
+  writes both ``0.0``. Typed thresholds (0.4, 0.75) pass; 0.1 + 0.2, 1e-05 (SQLite:
+  ``1.0e-05``) and 0.0 are read row by row;
 * size: a block whose text exceeds SQLite's string limit makes the whole scan fall back.
 
 A value a tamperer stored with another type or spelling still yields other bytes than the
@@ -99,7 +101,7 @@ def _in_order(positions, n: int) -> bool:
     usual = _RANGES.get(n)
     if usual is None:
         usual = ",".join(map(str, range(n)))
-        if len(_RANGES) < 4096:
+        if n <= 65536 and len(_RANGES) < 4096:
             _RANGES[n] = usual
     if positions == usual:
         return True
@@ -146,7 +148,7 @@ def block_leaves(conn: Connection, row) -> list[bytes] | None:
     """The leaf hashes of one block from its :func:`select_blocks` row, or None when its
     SQLite text cannot be trusted to be orjson's (then :func:`select` it row by row)."""
     number, n, positions, low, high, text = row
-    if not _in_order(positions, n) or not _floats_alike(conn, number, low, high):
+    if text is None or not _in_order(positions, n) or not _floats_alike(conn, number, low, high):
         return None
     pieces = text.split(b"\n")
     if len(pieces) != n:
