@@ -330,8 +330,9 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
 
         where, params = ("WHERE block > ?", (floor,)) if floor else ("", ())
         if conn.dialect.name == "sqlite" and chain_sqlite.SUPPORTED:  # SQLite writes the JSON
-            total = chain_sqlite.verify_decisions(conn, where, params, by_number, problems,
-                                                  seen_blocks, stop_at_first=stop_at_first,
+            with streamed(conn, chain_sqlite.select(where), params) as rows:
+                total = chain_sqlite.judge_blocks(conn, rows, by_number, problems, seen_blocks,
+                                                  stop_at_first=stop_at_first,
                                                   progress=progress)
         else:
             if conn.dialect.name != "sqlite":
