@@ -88,3 +88,39 @@ def test_a_one_ulp_edit_of_a_gate_threshold_breaks_the_block(sqlite_store):
         report = chain.verify(conn)
     assert [(p.block, p.reason) for p in report.problems] == [
         (1, "decisions do not match the sealed root")]
+
+
+def test_a_one_ulp_edit_of_a_short_threshold_breaks_the_block(sqlite_store):
+    """0.4 and the next double both print as 0.4 with 15 digits (SQLite's way): the edit
+    shows only because the threshold is written by orjson."""
+    import math
+
+    rows = [r[:14] + (0.4,) + r[15:] for r in _rows(4)]
+    decisions.append(sqlite_store, rows[:2])
+    decisions.append(sqlite_store, rows[2:])
+    edited = math.nextafter(0.4, 1.0)
+    assert f"{edited:.15g}" == "0.4"
+    db = sqlite3.connect(sqlite_store.engine.url.database)
+    db.execute("UPDATE decisions SET gate_threshold = ? WHERE id = ?", (edited, rows[3][0]))
+    db.commit()
+    db.close()
+    with sqlite_store.read() as conn:
+        report = chain.verify(conn)
+    assert [(p.block, p.reason) for p in report.problems] == [
+        (2, "decisions do not match the sealed root")]
+
+
+def test_swapped_positions_break_the_block(sqlite_store):
+    """Positions are not hashed, but they order the leaves."""
+    rows = _rows(4)
+    decisions.append(sqlite_store, rows)
+    db = sqlite3.connect(sqlite_store.engine.url.database)
+    db.execute("UPDATE decisions SET pos = 9 WHERE id = ?", (rows[1][0],))
+    db.execute("UPDATE decisions SET pos = 1 WHERE id = ?", (rows[2][0],))
+    db.execute("UPDATE decisions SET pos = 2 WHERE id = ?", (rows[1][0],))
+    db.commit()
+    db.close()
+    with sqlite_store.read() as conn:
+        report = chain.verify(conn)
+    assert [(p.block, p.reason) for p in report.problems] == [
+        (1, "decisions do not match the sealed root")]
