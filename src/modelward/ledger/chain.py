@@ -98,7 +98,7 @@ N_CHAINED = len(CHAINED)
 # Decision rows read at once while the chain is recomputed. Each costs ~3 KiB in the client
 # on PostgreSQL (the driver's copy of the fetched batch and the Python values made from
 # it): 20,000 a fetch held ~60 MiB; 5,000 hold ~17 MiB, 2.5 blocks of a recorder's
-# flushes, and the extra round trips cost well under a second per 10M decisions.
+# flushes, with no difference in time beyond the noise at 1M and 10M (docs/benchmarks.md).
 VERIFY_BATCH = 5000
 
 _sha = hashlib.sha256
