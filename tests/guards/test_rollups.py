@@ -12,6 +12,7 @@ from .builders import DAY, HOUR, MIN, NOW, T0, move, put, put_hosted, record, re
 GUARDS = ("MW101", "MW102", "MW104", "MW105", "MW301")
 # all history, windows whose start cuts through blocks, and one after every decision
 WINDOWS = (None, T0 - 10 * DAY, T0 + HOUR + 17_000_000, T0 + 3 * HOUR + 5 * MIN, NOW)
+_ROLLUP_COLUMNS = [c.name for c in rollups.decision_rollups.columns]
 
 
 def _dirty(store, fleet) -> None:
@@ -79,6 +80,9 @@ def ledger_verify_ok(conn) -> bool:
     ("DELETE FROM decision_rollups WHERE block = {b} AND pos = 1", "deleted"),
     ("INSERT INTO decision_rollups (block, pos, alias, count, first_at, last_at, min_id) "
      "VALUES ({b}, 99, 'chat/v9', 1, 1, 1, 'x')", "inserted"),
+    # an exact copy of a row: the database's pairing must see it twice
+    ("INSERT INTO decision_rollups SELECT block, 99, " + ", ".join(_ROLLUP_COLUMNS[2:])
+     + " FROM decision_rollups WHERE block = {b} AND pos = 0", "inserted"),
 ])
 def test_a_tampered_rollup_is_caught_by_verify(ledger, fleet, sql, problem):
     _dirty(ledger.store, fleet)

@@ -95,6 +95,11 @@ CHAINED = ("id", "at", "alias", "model_digest", "prompt_digest", "embedder_diges
            "subject", "input_digest", "output_digest", "segments", "gate_threshold",
            "gate_candidates", "gate_passed", "process", "extra", "recorded_at")
 N_CHAINED = len(CHAINED)
+# Decision rows read at once while the chain is recomputed. Each costs ~3 KiB in the client
+# on PostgreSQL (the driver's copy of the fetched batch and the Python values made from
+# it): 20,000 a fetch held ~60 MiB; 5,000 hold ~17 MiB, 2.5 blocks of a recorder's
+# flushes, with no difference in time beyond the noise at 1M and 10M (docs/benchmarks.md).
+VERIFY_BATCH = 5000
 
 _sha = hashlib.sha256
 _dumps = orjson.dumps
@@ -330,14 +335,16 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
 
         where, params = ("WHERE block > ?", (floor,)) if floor else ("", ())
         if conn.dialect.name == "sqlite" and chain_sqlite.SUPPORTED:  # SQLite writes the JSON
-            with streamed(conn, chain_sqlite.select(where), params) as rows:
+            with streamed(conn, chain_sqlite.select(where), params,
+                          size=VERIFY_BATCH) as rows:
                 total = chain_sqlite.judge_blocks(conn, rows, by_number, problems, seen_blocks,
                                                   stop_at_first=stop_at_first,
                                                   progress=progress)
         else:
             if conn.dialect.name != "sqlite":
                 where = where.replace("?", "%s")
-            with streamed(conn, _select_chained("", where), params) as rows:  # server-side on PG
+            with streamed(conn, _select_chained("", where), params,  # server-side on PG
+                          size=VERIFY_BATCH) as rows:
                 total = judge_blocks(rows, by_number, problems, seen_blocks,
                                      stop_at_first=stop_at_first, progress=progress)
     from .archives import archived as archived_blocks  # blocks moved to Parquet files

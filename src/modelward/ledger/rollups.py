@@ -186,23 +186,67 @@ def backfill(conn: Connection) -> None:
 def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[tuple]:
     """Recompute the rollups of the blocks from ``first_block`` on (None: none) and compare
     them with the stored ones: [(block, [{"kind", "id", "problem"}])] for each block whose
-    rollups differ, leaving out ``broken`` blocks (their decisions already fail)."""
+    rollups differ, leaving out ``broken`` blocks (their decisions already fail).
+
+    The database compares first (:func:`_differing_blocks`): only the blocks where a
+    recomputed row and a stored row do not pair up one to one cross to the client, and are
+    compared row by row here (:func:`_compare`), :data:`_COMPARED` blocks at a time. An
+    intact ledger sends none, so the client's memory no longer follows the rollup count
+    (~33,000 rows at 10M decisions, ~50 MiB when compared here)."""
     if first_block is None:
         return []
-    r = decision_rollups.c
     gates = has_gates(conn)
-    cols = ["block", *KEY, *_VALUES, *(GATE_VALUES if gates else ())]
+    differing = _differing_blocks(conn, first_block, gates)
+    out: list[tuple] = []
+    for i in range(0, len(differing), _COMPARED):
+        out += _compare(conn, differing[i:i + _COMPARED], broken, gates)
+    return sorted(out)
+
+
+_COMPARED = 500  # blocks compared row by row at once (a handful of rollup rows each)
+
+
+def _verified_columns(gates: bool) -> list[str]:
+    return ["block", *KEY, *_VALUES, *(GATE_VALUES if gates else ())]
+
+
+def _differing_blocks(conn: Connection, first_block: int, gates: bool) -> list[int]:
+    """The blocks from ``first_block`` on that hold stored rollups and where the recomputed
+    rows and the stored ones (every compared column) do not pair up one to one: a row on
+    one side only, or twice on one side. GROUP BY takes NULLs as equal, as the row-by-row
+    comparison does; a stored row without the gate sums (an older writer) never pairs, so
+    its block is compared row by row, where only its counts are. A block with no stored
+    rollups is read raw by the guards and never a problem: left out."""
+    r = decision_rollups.c
+    cols = _verified_columns(gates)
+    want = _aggregate(decisions.c.block >= first_block, numbered=False, gates=gates) \
+        .add_columns(sa.literal(1).label("w"), sa.literal(0).label("h"))
+    have = sa.select(*[r[c] for c in cols], sa.literal(0).label("w"),
+                     sa.literal(1).label("h")).where(r.block >= first_block)
+    both = sa.union_all(want, have).subquery()
+    unpaired = (sa.select(both.c.block).group_by(*both.c[:len(cols)])
+                .having(sa.or_(sa.func.sum(both.c.w) != 1, sa.func.sum(both.c.h) != 1)))
+    rolled = sa.select(r.block).where(r.block >= first_block)
+    sub = unpaired.subquery()
+    return list(conn.execute(sa.select(sub.c.block).distinct()
+                             .where(sub.c.block.in_(rolled)).order_by(sub.c.block)).scalars())
+
+
+def _compare(conn: Connection, blocks: list[int], broken: set[int], gates: bool) -> list[tuple]:
+    """:func:`verify`'s row-by-row comparison of ``blocks``' recomputed and stored rollups."""
+    r = decision_rollups.c
+    cols = _verified_columns(gates)
     # aggregated by the database: only the rollup-sized result crosses to the client
     # (integers throughout: PostgreSQL's NUMERIC sums compare equal to the stored BIGINTs)
     want = {(row[0], *row[1:1 + len(KEY)]): tuple(row[1 + len(KEY):])
-            for row in conn.execute(_aggregate(decisions.c.block >= first_block,
+            for row in conn.execute(_aggregate(decisions.c.block.in_(blocks),
                                                numbered=False, gates=gates))}
     have: dict[tuple, tuple] = {}
     pos_of: dict[tuple, int] = {}
     dupes: list[tuple] = []
     base = len(_VALUES)
     for row in conn.execute(sa.select(r.pos, *[r[c] for c in cols])
-                            .where(r.block >= first_block)):
+                            .where(r.block.in_(blocks))):
         key = (row[1], *row[2:2 + len(KEY)])
         if key in have:
             dupes.append((key, row[0]))
@@ -231,7 +275,7 @@ def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[
     for key in want.keys() - have.keys():
         if key[0] in rolled:
             note(key, "-", "deleted")
-    return sorted(problems.items())
+    return list(problems.items())
 
 
 # --- the window the guards read ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-BATCH = 20000  # rows per round trip: ~10 MiB of decision rows
+BATCH = 20000  # rows per round trip of a narrow scan (the chain reads decisions by chain.VERIFY_BATCH)
 _names = itertools.count(1)
 
 

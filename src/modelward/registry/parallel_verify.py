@@ -68,7 +68,8 @@ def _where(after: int | None, through: int | None, mark: str) -> tuple[str, tupl
 def _judge(conn, sealed: dict, after, through, problems, seen, progress=None) -> int:
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     where, params = _where(after, through, mark)
-    with chain.streamed(conn, chain._select_chained(mark, where), params or None) as rows:
+    with chain.streamed(conn, chain._select_chained(mark, where), params or None,
+                        size=chain.VERIFY_BATCH) as rows:
         return chain.judge_blocks(rows, sealed, problems, seen, progress=progress)
 
 
