@@ -28,8 +28,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scipy.stats import t as student_t
-
 
 @dataclass(frozen=True)
 class GateSide:
@@ -94,6 +92,8 @@ def pooled_t(before: GateSide, after: GateSide) -> tuple[float | None, float | N
                        + after.queries / after.candidates ** 2)
     t = diff / math.sqrt(se2)
     df = (k - 2) / 2  # halved: per-query fractions are skewed and discrete (see module doc)
+    from scipy.stats import t as student_t
+
     return t, df, float(2 * student_t.sf(abs(t), df))
 
 

@@ -44,7 +44,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import t as student_t
 
 MIN_NOISE = 1e-4  # float32 storage and well-behaved servers stay far below this
 MARGIN = 3.0  # a change must exceed the noise floor this many times over
@@ -204,6 +203,8 @@ FLOOR = 0.05  # a baseline run's departure counts as at least this share of the 
 def null_threshold(v: np.ndarray, alpha: float = BOUND_ALPHA) -> float:
     """The one-sided upper prediction bound at ``alpha`` for one more run's departure,
     from the k baseline runs' departures ``v`` (log-normal)."""
+    from scipy.stats import t as student_t
+
     k = len(v)
     logs = np.log(v)
     bound = float(np.exp(logs.mean() + student_t.ppf(1 - alpha, k - 1)

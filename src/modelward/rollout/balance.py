@@ -14,7 +14,6 @@ import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import special, stats
 
 from .exact import exact_independence
 
@@ -64,6 +63,8 @@ def sample_ratio(counts: dict[str, int], shares: dict[str, float], *, alpha: flo
                            False, False, alpha, min_count)
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     dof = len(names) - 1
+    from scipy import stats
+
     p = float(stats.chi2.sf(chi2, dof))
     judged = bool(expected.min() >= min_count)
     return SampleRatio({n: int(c) for n, c in zip(names, observed, strict=True)},
@@ -117,6 +118,8 @@ def welch(mean_a, var_a, n_a, mean_c, var_c, n_c) -> tuple[float | None, float |
         return (None, None, None) if diff == 0 else (math.copysign(math.inf, diff), None, 0.0)
     t = diff / math.sqrt(se2)
     df = se2 ** 2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_c / n_c) ** 2 / (n_c - 1))
+    from scipy import stats
+
     return t, df, float(2 * stats.t.sf(abs(t), df))
 
 
@@ -297,6 +300,8 @@ def pearson(table: np.ndarray) -> tuple[float, float, int, float]:
     expected = np.outer(t.sum(1), t.sum(0)) / t.sum()
     chi2 = float(((t - expected) ** 2 / expected).sum())
     dof = (t.shape[0] - 1) * (t.shape[1] - 1)
+    from scipy import special
+
     return chi2, float(special.chdtrc(dof, chi2)), dof, float(expected.min())
 
 
@@ -378,6 +383,8 @@ class OrderTest:
 
 def _rank_tests(label: str, values: np.ndarray, arm_index: np.ndarray, names: list[str],
                 control: int, ok: np.ndarray | None = None) -> list[OrderTest]:
+    from scipy import stats
+
     ok = ~np.isnan(values) if ok is None else ok
     out = []
     for j, arm in enumerate(names):

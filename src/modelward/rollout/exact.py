@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 _TAIL_STEPS = 100_000  # most terms summed per tail (a bound covers the rest)
 _LOG_HALF = math.log(0.5)
@@ -18,6 +17,8 @@ _LOG_HALF = math.log(0.5)
 def _log_hypergeom(x, n, r, c):
     """log P(X = x), X hypergeometric: ``x`` of the ``c`` subjects of a column in a row of
     ``r`` among ``n``."""
+    from scipy import special
+
     return (special.gammaln(r + 1) - special.gammaln(x + 1) - special.gammaln(r - x + 1)
             + special.gammaln(n - r + 1) - special.gammaln(c - x + 1)
             - special.gammaln(n - r - c + x + 1)

@@ -33,7 +33,6 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from ..ledger import experiments as ledger_experiments
 from ..timefmt import iso
@@ -191,6 +190,8 @@ def interval(effect: float, a: ArmMetric, c: ArmMetric,
     if se2 <= 0:
         return effect, effect, None
     df = se2 ** 2 / (va ** 2 / (a.measured - 1) + vc ** 2 / (c.measured - 1))
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
     return effect - half, effect + half, df
 
@@ -219,6 +220,8 @@ def heterogeneity(effects, ses, dfs) -> tuple[float, float, float, float]:
     lam = ((1.0 - w / sw) ** 2 / nu).sum(axis=-1)
     f = q / (k - 1) / (1.0 + 2.0 * (k - 2) * lam / (k * k - 1))
     nu2 = np.where(lam > 0, (k * k - 1) / (3.0 * np.maximum(lam, 1e-300)), np.inf)
+    from scipy import stats
+
     p = np.where(np.isfinite(nu2), stats.f.sf(f, k - 1, np.minimum(nu2, 1e12)),
                  stats.chi2.sf(q, k - 1))
     return q, f, nu2, p

@@ -31,7 +31,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
-from scipy.stats import hypergeom
 
 from ...errors import ValidationError
 from ...ids import is_uuid
@@ -230,6 +229,8 @@ def compare(db, items: list[EvalItem], *, since: int, until: int,
 def shortfall_p(items: int, n_items: int, traffic_count: int, n_traffic: int) -> float:
     """One-sided p of an eval count this low or lower, were the items and the traffic
     drawn from one population: Fisher's exact test (the hypergeometric lower tail)."""
+    from scipy.stats import hypergeom
+
     return float(min(1.0, hypergeom.cdf(items, n_items + n_traffic, items + traffic_count,
                                         n_items)))
 

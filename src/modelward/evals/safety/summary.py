@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import binom
-
 from ...display import percent, plural
 from ...ledger.evals import ItemResult, served_mix
 from .suites import Suite
@@ -202,7 +200,12 @@ def paired_test(suite: Suite, verdicts: dict, cls: str) -> dict:
     sign = -1.0 if cls == "harmful" else 1.0
     worse = sum(1 for d in diffs if sign * d > _EPS)
     better = sum(1 for d in diffs if sign * d < -_EPS)
-    p = float(binom.sf(worse - 1, worse + better, 0.5)) if worse else 1.0
+    if worse:
+        from scipy.stats import binom
+
+        p = float(binom.sf(worse - 1, worse + better, 0.5))
+    else:
+        p = 1.0
     return {"pairs": len(diffs), "worse": worse, "better": better,
             "difference": sum(diffs) / len(diffs) if diffs else None, "p_value": p}
 
