@@ -80,14 +80,21 @@ def test_a_one_ulp_edit_of_a_gate_threshold_breaks_the_block(sqlite_store):
     decisions.append(sqlite_store, rows)
     edited = math.nextafter(rows[2][14], 1.0)  # 1e-07
     assert f"{edited:.15g}" == f"{rows[2][14]:.15g}"
-    db = sqlite3.connect(sqlite_store.engine.url.database)
-    db.execute("UPDATE decisions SET gate_threshold = ? WHERE id = ?", (edited, rows[2][0]))
+    assert _tampered(sqlite_store, ("UPDATE decisions SET gate_threshold = ? WHERE id = ?",
+                                    (edited, rows[2][0]))) == [
+        (1, "decisions do not match the sealed root")]
+
+
+def _tampered(store, *statements) -> list[tuple]:
+    """Run ``(sql, params)`` statements on the ledger's file behind its back, then verify:
+    the (block, reason) of each problem."""
+    db = sqlite3.connect(store.engine.url.database)
+    for sql, params in statements:
+        db.execute(sql, params)
     db.commit()
     db.close()
-    with sqlite_store.read() as conn:
-        report = chain.verify(conn)
-    assert [(p.block, p.reason) for p in report.problems] == [
-        (1, "decisions do not match the sealed root")]
+    with store.read() as conn:
+        return [(p.block, p.reason) for p in chain.verify(conn).problems]
 
 
 def test_a_one_ulp_edit_of_a_short_threshold_breaks_the_block(sqlite_store):
@@ -100,13 +107,8 @@ def test_a_one_ulp_edit_of_a_short_threshold_breaks_the_block(sqlite_store):
     decisions.append(sqlite_store, rows[2:])
     edited = math.nextafter(0.4, 1.0)
     assert f"{edited:.15g}" == "0.4"
-    db = sqlite3.connect(sqlite_store.engine.url.database)
-    db.execute("UPDATE decisions SET gate_threshold = ? WHERE id = ?", (edited, rows[3][0]))
-    db.commit()
-    db.close()
-    with sqlite_store.read() as conn:
-        report = chain.verify(conn)
-    assert [(p.block, p.reason) for p in report.problems] == [
+    assert _tampered(sqlite_store, ("UPDATE decisions SET gate_threshold = ? WHERE id = ?",
+                                    (edited, rows[3][0]))) == [
         (2, "decisions do not match the sealed root")]
 
 
@@ -114,13 +116,6 @@ def test_swapped_positions_break_the_block(sqlite_store):
     """Positions are not hashed, but they order the leaves."""
     rows = _rows(4)
     decisions.append(sqlite_store, rows)
-    db = sqlite3.connect(sqlite_store.engine.url.database)
-    db.execute("UPDATE decisions SET pos = 9 WHERE id = ?", (rows[1][0],))
-    db.execute("UPDATE decisions SET pos = 1 WHERE id = ?", (rows[2][0],))
-    db.execute("UPDATE decisions SET pos = 2 WHERE id = ?", (rows[1][0],))
-    db.commit()
-    db.close()
-    with sqlite_store.read() as conn:
-        report = chain.verify(conn)
-    assert [(p.block, p.reason) for p in report.problems] == [
-        (1, "decisions do not match the sealed root")]
+    swap = "UPDATE decisions SET pos = ? WHERE id = ?"
+    assert _tampered(sqlite_store, (swap, (9, rows[1][0])), (swap, (1, rows[2][0])),
+                     (swap, (2, rows[1][0]))) == [(1, "decisions do not match the sealed root")]
