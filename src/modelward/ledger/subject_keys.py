@@ -66,7 +66,10 @@ def keyed(key: bytes, plain: str) -> str:
 
 
 def _pads(key: bytes) -> tuple[bytes, bytes]:
-    """HMAC-SHA256's inner and outer key pads (RFC 2104) of a key of at most 64 bytes."""
+    """HMAC-SHA256's inner and outer key pads (RFC 2104; a key longer than a block is
+    hashed first)."""
+    if len(key) > _BLOCK:
+        key = _sha256(key).digest()
     padded = key.ljust(_BLOCK, b"\0")
     return padded.translate(_IPAD), padded.translate(_OPAD)
 
@@ -111,20 +114,14 @@ def apply(rows: list[tuple], keys: dict[str, bytes]) -> list[tuple]:
     """``rows`` with the plain digests of each subject in ``keys`` keyed (no I/O)."""
     if not keys:
         return rows
-    pads = {s: _pads(k) for s, k in keys.items() if len(k) <= _BLOCK}
+    pads = {s: _pads(k) for s, k in keys.items()}
     out = []
     append = out.append
     for r in rows:
         subject = r[SUBJECT]
         pad = pads.get(subject) if subject is not None else None
         if pad is None:
-            key = keys.get(subject) if subject is not None else None
-            if key is None:
-                append(r)
-                continue
-            i, o = r[INPUT], r[OUTPUT]  # a key longer than a block (never made here)
-            append(r[:INPUT] + (keyed(key, i) if _plain(i) else i,
-                                keyed(key, o) if _plain(o) else o) + r[OUTPUT + 1:])
+            append(r)
             continue
         i, o = r[INPUT], r[OUTPUT]
         if i is not None and i.startswith(PLAIN_PREFIX):
