@@ -7,6 +7,12 @@ system of the child; less sensitive to other work on the machine) of each:
 * ``python -c pass`` — the interpreter's own start-up, the limit nothing can beat;
 * ``modelward --help`` (target ≤ 150 ms) and ``modelward alias resolve`` on a small SQLite
   ledger (target ≤ 250 ms);
+* ``alias_resolve_deps_floor`` — the other limit of ``alias resolve``: the same
+  third-party and standard-library modules it loads (SQLAlchemy, Typer and the pydantic
+  Typer validates parameters through, Rich, sqlite3 …), listed from one run of the command
+  and imported in the same order by a bare interpreter, with no modelward module and no
+  ledger; ``alias_resolve_own_ms`` is what modelward adds on top of it (the medians'
+  difference);
 * ``mlflow --help`` — a peer's CLI, when mlflow is installed.
 """
 
@@ -52,6 +58,40 @@ def _ledger(home: Path, env: dict, mw: list[str]) -> None:
                    env=env, check=True, capture_output=True)
 
 
+# Run once with the command's own argv: the modules it left loaded, in load order.
+_LIST_MODULES = """
+import json, runpy, sys
+out, sys.argv = sys.argv[1], ["modelward", *sys.argv[2:]]
+try:
+    runpy.run_module("modelward.cli.app", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    if exc.code not in (0, None):
+        raise
+with open(out, "w") as fh:
+    json.dump(list(sys.modules), fh)
+"""
+
+# Import the listed modules (modelward's own and the runner's left out), in that order.
+_IMPORT_MODULES = """
+import importlib, json, sys
+for name in json.load(open(sys.argv[1])):
+    if name.split(".")[0] in ("modelward", "__main__", "runpy", "__mp_main__"):
+        continue
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass  # a name some package puts in sys.modules by hand (an alias), not a module
+"""
+
+
+def _deps_floor(argv: list[str], env: dict, tmp: Path) -> list[str]:
+    """A command that imports what ``modelward ARGV`` imports, minus modelward."""
+    listing = tmp / "modules.json"
+    subprocess.run([sys.executable, "-c", _LIST_MODULES, str(listing), *argv], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    return [sys.executable, "-c", _IMPORT_MODULES, str(listing)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
@@ -65,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     # the console script users run (`pip install` makes it), else the module
     script = shutil.which("modelward", path=str(Path(sys.executable).parent))
     mw = [script] if script else [sys.executable, "-m", "modelward.cli.app"]
+    # bytecode cached, as a pip-installed package has it (with PYTHONDONTWRITEBYTECODE set,
+    # an editable tree would otherwise be compiled again by every run)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(args.src) / "modelward")],
+                   check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         _ledger(home, env, mw)
@@ -72,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             "python_pass": [sys.executable, "-c", "pass"],
             "help": [*mw, "--help"],
             "alias_resolve": [*mw, "--home", str(home), "alias", "resolve", "chat/prompt"],
+            "alias_resolve_deps_floor": _deps_floor(
+                ["--home", str(home), "alias", "resolve", "chat/prompt"], env, Path(tmp)),
         }
         mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent))
         if mlflow:
@@ -89,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         c.emit(BENCH, f"{name}_ms", c.median(walls[name]), "ms",
                cpu_ms=round(c.median(cpus[name]), 1), target_ms=TARGETS_MS.get(name),
                src=args.src, **c.spread(walls[name]))
+    own = c.median(walls["alias_resolve"]) - c.median(walls["alias_resolve_deps_floor"])
+    c.emit(BENCH, "alias_resolve_own_ms", own, "ms",
+           note="alias_resolve_ms minus alias_resolve_deps_floor_ms (medians)")
     return 0
 
 

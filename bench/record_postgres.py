@@ -30,6 +30,11 @@ schema:
   interleaved. ``writers_<k>_block_<phase>_ms``: medians per block of the time before the
   lock, waiting for it (with the head read) and holding it (COPY, seal, rollups, commit),
   and on the locked path the part of the block under the lock before its commit.
+  ``raw_copy_writers_<k>_rows_per_s`` / ``raw_copy_writers_<k>_vs_<first>`` — the limit
+  for that scaling: k processes COPYing a 1/k share each of the identical rows into one
+  fresh ledger's decisions table, started together the same way (on a machine with few
+  cores, raw COPY stops scaling too); ``writers_<k>_ratio_vs_raw_copy_writers`` — the
+  recorder's k writers against raw COPY's k writers, per repeat.
 """
 
 from __future__ import annotations
@@ -193,6 +198,70 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool, cpu: dict | None =
     if got != len(rows):
         raise SystemExit(f"record_postgres raw: {got} rows, expected {len(rows)}")
     return seconds
+
+
+def _raw_copy_writer(dsn: str, schema: str, rows: list, batch: int, ready, start,
+                     done) -> None:
+    import psycopg
+
+    from modelward.ledger import decisions as ledger_decisions
+    from modelward.ledger import pgcopy
+
+    cols = ", ".join(ledger_decisions.COLUMNS)
+    types = [pgcopy.TYPES.get(col, "varchar") for col in ledger_decisions.COLUMNS]
+    with psycopg.connect(dsn, options=f"-csearch_path={schema}") as db:
+        db.execute("SELECT 1")
+        db.commit()
+        ready.put(len(rows))
+        start.wait()
+        for i in range(0, len(rows), batch):
+            with db.cursor() as cur:
+                with cur.copy(f"COPY decisions ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(types)
+                    for row in rows[i:i + batch]:
+                        cp.write_row(row)
+            db.commit()
+    done.put((time.perf_counter(), None))
+
+
+def run_raw_writers(base: str, rows: list, k: int, batch: int) -> float:
+    """Rows per second of ``k`` processes COPYing ``rows`` in all (a 1/k share each, in
+    transactions of ``batch``) into one fresh ledger's decisions table: the limit the
+    recorder's writer scaling is measured against (no claims, keys, hashing or chain)."""
+    import multiprocessing as mp
+
+    import sqlalchemy as sa
+
+    import modelward
+
+    schema = Schema(base)
+    try:
+        modelward.open(f"/tmp/{schema.name}", database_url=schema.url).close()
+        dsn = sa.make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+        ctx = mp.get_context("spawn")
+        ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+        per = len(rows) // k
+        procs = [ctx.Process(target=_raw_copy_writer,
+                             args=(dsn, schema.name, rows[j * per:(j + 1) * per], batch,
+                                   ready, start, done))
+                 for j in range(k)]
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=600)
+        t0 = time.perf_counter()
+        start.set()
+        ends = [done.get(timeout=600) for _ in procs]
+        for p in procs:
+            p.join()
+        seconds = max(end for end, _ in ends) - t0
+        with schema.admin.connect() as conn:
+            got = conn.exec_driver_sql(f"SELECT count(*) FROM {schema.name}.decisions").scalar()
+    finally:
+        schema.drop()
+    if got != per * k:
+        raise SystemExit(f"record_postgres raw writers: {got} rows, expected {per * k}")
+    return per * k / seconds
 
 
 def _writer(url: str, home: str, n: int, offset: int, ready, start, done,
@@ -393,23 +462,31 @@ def main(argv: list[str] | None = None) -> int:
     _emit_cpu(cpu_runs, n)
     paths = {"": True, "locked_path_": False} if args.locked_path else {"": True}
     with tempfile.TemporaryDirectory() as tmp:
-        writers = {(p, k): [] for p in paths for k in args.writers}
+        writers = {(p, k): [] for p in [*paths, "raw_copy_"] for k in args.writers}
         for r in range(repeats):
             for k in args.writers:
                 for p, late in paths.items():
                     c.note(f"{k} writers{' (locked path)' if p else ''}, repeat {r + 1}/{repeats}")
                     writers[p, k].append(run_writers(args.database_url, n, k, Path(tmp), late))
+                c.note(f"{k} raw COPY writers, repeat {r + 1}/{repeats}")
+                writers["raw_copy_", k].append(
+                    run_raw_writers(args.database_url, rows, k, args.batch))
     for (k, phase), values in sorted(PHASES.items()):
         c.emit(BENCH, f"writers_{k}_block_{phase}_ms", c.median(values) * 1e3, "ms", writers=k,
                blocks=len(values), p90=round(sorted(values)[int(len(values) * 0.9)] * 1e3, 2))
     for (p, k), rates in writers.items():
-        c.emit(BENCH, f"{p}writers_{k}_decisions_per_s", c.median(rates), "1/s", writers=k,
+        unit = "rows_per_s" if p == "raw_copy_" else "decisions_per_s"
+        c.emit(BENCH, f"{p}writers_{k}_{unit}", c.median(rates), "1/s", writers=k,
                **c.spread(rates))
         if k != args.writers[0]:
             base = writers[p, args.writers[0]]
             scale = [a / b for a, b in zip(rates, base, strict=True)]
             c.emit(BENCH, f"{p}writers_{k}_vs_{args.writers[0]}", c.median(scale), "x",
                    writers=k, **c.spread(scale))
+    for k in args.writers:  # the recorder's k writers against raw COPY's k writers
+        ratios = [a / b for a, b in zip(writers["", k], writers["raw_copy_", k], strict=True)]
+        c.emit(BENCH, f"writers_{k}_ratio_vs_raw_copy_writers", c.median(ratios), "x",
+               writers=k, **c.spread(ratios))
     return 0
 
 
