@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import threading
 from types import MappingProxyType
 
 import pytest
@@ -231,6 +232,18 @@ TAMPERS = [
     ["UPDATE chain_blocks SET root = '" + "f" * 64 + "' WHERE number = 2"],
     ["DELETE FROM chain_blocks WHERE number = 3"],
     ["UPDATE chain_blocks SET count = count + 1 WHERE number = 6"],
+    # rollups (compared apart, on a connection of their own, by the parallel path)
+    ["UPDATE decision_rollups SET count = count + 1 WHERE block = 2"],
+    ["INSERT INTO decision_rollups SELECT block, 9, alias, model_digest, prompt_digest, "
+     "embedder_digest, reranker_digest, config_digest, process, vendor_model_id, count, "
+     "first_at, last_at, min_id, gated, gate_first_at, gate_passed, gate_candidates, gate_xx, "
+     "gate_xn, gate_nn, cut_last_at, fp_min, fp_max FROM decision_rollups WHERE block = 5"],
+    # a block broken in its decisions is named for them only, its rollups left out
+    ["UPDATE decisions SET subject = 'evil' WHERE block = 3 AND pos = 4",
+     "UPDATE decision_rollups SET count = count + 1 WHERE block = 3"],
+    # the first block read moves (a decision named block 0): so does the first rollup compared
+    ["UPDATE decisions SET block = 0 WHERE block = 1 AND pos = 0",
+     "UPDATE decision_rollups SET last_at = last_at + 1 WHERE block = 1"],
 ]
 
 
@@ -244,13 +257,51 @@ def test_verify_in_processes_reports_what_one_process_reports(store, tamper):
                 conn.exec_driver_sql(sql)
     with store.read() as conn:
         one = chain.verify(conn)
-    for workers in (2, 3):
+    for workers in (1, 2, 3):  # rollups compared apart in each (chain.verify(apart=True))
         with store.read() as conn:
             many = parallel_verify.verify(conn, workers=workers)
         assert (many.ok, many.blocks, many.decisions, many.head_root) == (
             one.ok, one.blocks, one.decisions, one.head_root)
         assert [p.to_dict() for p in many.problems] == [p.to_dict() for p in one.problems]
     assert one.ok == (not tamper)
+
+
+def test_rollups_are_compared_apart_on_a_connection_of_their_own(store, monkeypatch):
+    from modelward.ledger import rollups
+
+    for b in range(3):
+        decisions.append(store, _rows(5, start=100 * b))
+    calls = []
+    compare = rollups.verify
+
+    def spy(conn, first, broken):
+        calls.append((threading.current_thread().name, conn))
+        return compare(conn, first, broken)
+
+    monkeypatch.setattr(rollups, "verify", spy)
+    with store.read() as conn:
+        assert chain.verify(conn, apart=True).ok
+        assert chain.verify(conn).ok
+    (apart_thread, apart_conn), (here_thread, here_conn) = calls
+    assert here_thread == threading.current_thread().name and here_conn is conn
+    if store.url in ("sqlite://", "sqlite:///:memory:"):  # no other connection sees it
+        assert (apart_thread, apart_conn) == (here_thread, conn)
+    else:
+        assert apart_thread == "modelward-verify-rollups" and apart_conn is not conn
+
+
+def test_a_failure_apart_fails_the_verification(store, monkeypatch):
+    from modelward.errors import StorageError
+    from modelward.ledger import rollups
+
+    decisions.append(store, _rows(5))
+
+    def broken(conn, first, broken):
+        raise StorageError("the rollups could not be read")
+
+    monkeypatch.setattr(rollups, "verify", broken)
+    with store.read() as conn, pytest.raises(StorageError, match="could not be read"):
+        chain.verify(conn, apart=True)
 
 
 def test_verify_in_processes_splits_by_decisions_and_covers_every_block(store):

@@ -179,14 +179,15 @@ class View:
             if point is not None:
                 # a watch process verifies only the blocks after the one it verified last
                 # (that block must still carry the root it had: a checkpoint's rule)
-                self._chain = ledger_chain.verify(self._conn, since=point)
+                self._chain = ledger_chain.verify(self._conn, since=point, apart=True)
                 self._chain.checkpoint = {"block": point.block, "root": point.root,
                                           "watch": True}
                 self._chain.notes.append(f"verified from block {point.block}, the last this "
                                          "watch process verified")
             else:
                 self._chain = ledger_checkpoints.verify(self._conn,
-                                                        heads.keys_from(self.settings))
+                                                        heads.keys_from(self.settings),
+                                                        apart=True)
             if self.incremental is not None and self._chain.ok:
                 self.incremental.verified = ledger_checkpoints.Verified.of(self._chain)
         return self._chain

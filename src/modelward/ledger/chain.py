@@ -60,6 +60,10 @@ Rollups (:mod:`.rollups`, one row per distinct alias/digests/process/vendor id o
 decision block, what the counting guards read) are not leaves: they are a function of the
 block's decisions, so :func:`verify` recomputes them for the blocks it verifies and a
 block whose stored rollups differ is broken. Decision block roots are unchanged by them.
+That comparison is one aggregate the database computes (about half of a full
+verification's time on SQLite); ``verify(apart=True)`` runs it on a connection of its own,
+in a thread, while this one recomputes the chain, so the two overlap on a machine with a
+second core (the database does the work with the GIL released; same findings).
 
 Archived blocks (:mod:`.archives`, ``modelward archive``): a block whose decisions were
 moved to a Parquet file keeps its root and link here; an ``archived_blocks`` record (chained)
@@ -297,7 +301,7 @@ def judge_blocks(rows, sealed: dict, problems: list[BlockProblem], seen_blocks: 
 
 
 def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
-           judge=None, since=None) -> VerifyReport:
+           judge=None, since=None, apart: bool = False) -> VerifyReport:
     """Recompute every block from the stored decisions and the chain of roots.
 
     ``judge(conn, blocks, problems, seen_blocks, progress)`` recomputes the blocks' roots and
@@ -307,11 +311,30 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
 
     ``since``: a checkpoint already judged valid (:mod:`.checkpoints`; ``block``, ``root``,
     ``decisions``, ``rows``, ``number``): only the blocks after ``since.block`` are
-    recomputed, from its root, plus the checks of "Verification from checkpoints" above."""
+    recomputed, from its root, plus the checks of "Verification from checkpoints" above.
+
+    ``apart``: compare the rollups (:func:`_verify_rollups`) on another connection of the
+    same engine, in a thread, while this one recomputes the chain. For a caller whose
+    connection holds no uncommitted writes (a read transaction: the other connection sees
+    only what is committed) on a file or server database; an in-memory SQLite database,
+    which no other connection sees, is always compared here."""
     import time
 
     t0 = time.perf_counter()
     floor = since.block if since is not None else 0
+    rollups_apart = _RollupsApart(conn, floor) if apart and _shared(conn) else None
+    try:
+        return _verify(conn, t0, floor, rollups_apart, stop_at_first=stop_at_first,
+                       progress=progress, judge=judge, since=since)
+    finally:
+        if rollups_apart is not None:
+            rollups_apart.join()
+
+
+def _verify(conn: Connection, t0: float, floor: int, rollups_apart, *, stop_at_first: bool,
+            progress, judge, since) -> VerifyReport:
+    import time
+
     c = chain_blocks.c
     query = sa.select(c.number, c.root, c.prev_root, c.count, c.records).order_by(c.number)
     blocks = conn.execute(query.where(c.number >= floor) if floor else query).all()
@@ -372,7 +395,10 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
     else:
         _count_before(conn, since, problems)
         records, rows = verify_records_since(conn, blocks, problems, seen_blocks, since)
-    _verify_rollups(conn, seen_blocks, problems, floor)
+    if rollups_apart is None:
+        _verify_rollups(conn, seen_blocks, problems, floor)
+    else:
+        rollups_apart.add_to(problems)
     problems.sort(key=_block_order)
     head = blocks[-1].root if blocks else (since.root if since is not None else GENESIS)
     head_block = blocks[-1].number if blocks else floor
@@ -442,6 +468,60 @@ def _verify_rollups(conn: Connection, seen_blocks: set[int], problems: list[Bloc
     for number, found in rollups.verify(conn, first, broken):
         problems.append(BlockProblem(number, "its rollups do not match its decisions",
                                      records=found))
+
+
+def _shared(conn: Connection) -> bool:
+    """Whether another connection of ``conn``'s engine sees the same database (not an
+    in-memory SQLite one)."""
+    url = conn.engine.url
+    return not (url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"))
+
+
+class _RollupsApart:
+    """:func:`_verify_rollups` on a connection of its own, in a thread started at once; its
+    findings join the others' at :meth:`add_to`. The first block compared is the first
+    block with decisions after ``floor`` (what the chain's reader will see first: the same
+    rows, the same ``WHERE``), and the blocks left out as broken are left out afterwards,
+    which is what :func:`.rollups.verify` does with ``broken`` (it only drops findings)."""
+
+    def __init__(self, conn: Connection, floor: int) -> None:
+        import threading
+
+        self._engine, self._floor = conn.engine, floor
+        self._found: list[tuple] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="modelward-verify-rollups",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from . import rollups
+        from .schema import decisions
+
+        try:
+            with self._engine.connect() as other:
+                first = sa.select(sa.func.min(decisions.c.block))
+                if self._floor:
+                    first = first.where(decisions.c.block > self._floor)
+                number = other.execute(first).scalar()
+                self._found = rollups.verify(
+                    other, number if number is not None else self._floor + 1, set())
+        except BaseException as exc:  # raised in the caller's thread by add_to
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def add_to(self, problems: list[BlockProblem]) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        broken = {p.block for p in problems if p.block is not None}
+        for number, found in self._found:
+            if number not in broken:
+                problems.append(BlockProblem(number, "its rollups do not match its decisions",
+                                             records=found))
 
 
 def links_into(conn: Connection, number: int) -> bool:

@@ -183,15 +183,15 @@ def newest(conn: Connection, keys: Keys) -> tuple[Checkpoint | None, list, list[
 
 
 def verify(conn: Connection, keys: Keys, *, full: bool = False, judge=None,
-           progress=None) -> chain.VerifyReport:
+           progress=None, apart: bool = False) -> chain.VerifyReport:
     """:func:`.chain.verify` from the newest valid checkpoint (all history when ``full``,
     when none is valid, or when an invalid one was met: a forged checkpoint means someone
-    wrote to the database, so everything is recomputed)."""
+    wrote to the database, so everything is recomputed); ``apart`` as there."""
     cp, problems, notes = newest(conn, keys) if not full else (None, [], [])
     if problems:
         cp = None
         notes.append("an invalid checkpoint was found: all history was verified")
-    report = chain.verify(conn, since=cp, judge=judge, progress=progress)
+    report = chain.verify(conn, since=cp, judge=judge, progress=progress, apart=apart)
     if cp is not None:
         report.checkpoint = cp.to_dict()
     if problems:

@@ -6,8 +6,10 @@ decisions/s however fast the disk is. Here contiguous ranges of blocks, balanced
 decision count, go to worker processes (``python -m modelward.registry.parallel_verify``,
 each with its own connection; the request travels on stdin, so a password never shows in
 a process list) while the first range is judged in this process. Every range is judged by
-:func:`~modelward.ledger.chain.judge_blocks`, the function the one-process path uses, so
-both report the same problems. Rows naming a block past the last one this snapshot lists
+the function the one-process path uses (on SQLite :func:`~modelward.ledger.chain_sqlite.
+judge_blocks`, SQLite writing each row's JSON; else :func:`~modelward.ledger.chain.
+judge_blocks`), so both report the same problems. The rollups are compared meanwhile on a
+connection of their own (``chain.verify(apart=True)``). Rows naming a block past the last one this snapshot lists
 are read here, on this snapshot: a block sealed meanwhile is never taken for an unsealed
 one.
 """
@@ -25,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from ..errors import StorageError
-from ..ledger import chain, checkpoints
+from ..ledger import chain, chain_sqlite, checkpoints
 
 Sealed = namedtuple("Sealed", "root prev_root count")
 
@@ -68,6 +70,11 @@ def _where(after: int | None, through: int | None, mark: str) -> tuple[str, tupl
 def _judge(conn, sealed: dict, after, through, problems, seen, progress=None) -> int:
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     where, params = _where(after, through, mark)
+    if conn.dialect.name == "sqlite" and chain_sqlite.SUPPORTED:  # SQLite writes the JSON
+        with chain.streamed(conn, chain_sqlite.select(where), params or None,
+                            size=chain.VERIFY_BATCH) as rows:
+            return chain_sqlite.judge_blocks(conn, rows, sealed, problems, seen,
+                                             progress=progress)
     with chain.streamed(conn, chain._select_chained(mark, where), params or None,
                         size=chain.VERIFY_BATCH) as rows:
         return chain.judge_blocks(rows, sealed, problems, seen, progress=progress)
@@ -131,10 +138,14 @@ def verify(conn: Connection, *, workers: int = 1, stop_at_first: bool = False,
         return judge_in_processes(conn, url, blocks, workers, problems, seen_blocks,
                                   progress=progress)
 
+    # ``conn`` is a read transaction here (every caller's): the rollups are compared on a
+    # connection of their own meanwhile (``chain.verify(apart=True)``)
     if keys is not None:
-        report = checkpoints.verify(conn, keys, full=full, judge=judge, progress=progress)
+        report = checkpoints.verify(conn, keys, full=full, judge=judge, progress=progress,
+                                    apart=True)
     else:
-        report = chain.verify(conn, stop_at_first=stop_at_first, progress=progress, judge=judge)
+        report = chain.verify(conn, stop_at_first=stop_at_first, progress=progress, judge=judge,
+                              apart=True)
     if report.checkpoint is None:  # all history: archived blocks are proven from their files
         from .archive import verify_files
 
