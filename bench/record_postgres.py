@@ -200,6 +200,27 @@ def run_raw(base: str, rows: list, batch: int, *, copy: bool, cpu: dict | None =
     return seconds
 
 
+def _together(target, args: list[tuple]) -> tuple[float, list]:
+    """Run ``target(*a, ready, start, done)`` for each ``a`` in a process of its own, start
+    them together once every one is ready (connected), and return the seconds from the
+    start to the last one done, with what each put on ``done``."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, ready, start, done)) for a in args]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    t0 = time.perf_counter()
+    start.set()
+    ends = [done.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    return max(end for end, _ in ends) - t0, ends
+
+
 def _raw_copy_writer(dsn: str, schema: str, rows: list, batch: int, ready, start,
                      done) -> None:
     import psycopg
@@ -228,7 +249,6 @@ def run_raw_writers(base: str, rows: list, k: int, batch: int) -> float:
     """Rows per second of ``k`` processes COPYing ``rows`` in all (a 1/k share each, in
     transactions of ``batch``) into one fresh ledger's decisions table: the limit the
     recorder's writer scaling is measured against (no claims, keys, hashing or chain)."""
-    import multiprocessing as mp
 
     import sqlalchemy as sa
 
@@ -238,23 +258,9 @@ def run_raw_writers(base: str, rows: list, k: int, batch: int) -> float:
     try:
         modelward.open(f"/tmp/{schema.name}", database_url=schema.url).close()
         dsn = sa.make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-        ctx = mp.get_context("spawn")
-        ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         per = len(rows) // k
-        procs = [ctx.Process(target=_raw_copy_writer,
-                             args=(dsn, schema.name, rows[j * per:(j + 1) * per], batch,
-                                   ready, start, done))
-                 for j in range(k)]
-        for p in procs:
-            p.start()
-        for _ in procs:
-            ready.get(timeout=600)
-        t0 = time.perf_counter()
-        start.set()
-        ends = [done.get(timeout=600) for _ in procs]
-        for p in procs:
-            p.join()
-        seconds = max(end for end, _ in ends) - t0
+        seconds, _ = _together(_raw_copy_writer, [
+            (dsn, schema.name, rows[j * per:(j + 1) * per], batch) for j in range(k)])
         with schema.admin.connect() as conn:
             got = conn.exec_driver_sql(f"SELECT count(*) FROM {schema.name}.decisions").scalar()
     finally:
@@ -264,8 +270,8 @@ def run_raw_writers(base: str, rows: list, k: int, batch: int) -> float:
     return per * k / seconds
 
 
-def _writer(url: str, home: str, n: int, offset: int, ready, start, done,
-            late: bool = True) -> None:
+def _writer(url: str, home: str, n: int, offset: int, late: bool, ready, start,
+            done) -> None:
     import modelward
     from modelward.ledger import decisions as ledger_decisions
 
@@ -343,7 +349,6 @@ def _time_phases(late: bool) -> dict[str, list[float]]:
 
 def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
     """Decisions per second of ``k`` processes recording ``n`` in all into one ledger."""
-    import multiprocessing as mp
 
     import modelward
     from modelward.ledger import chain
@@ -351,22 +356,9 @@ def run_writers(base: str, n: int, k: int, tmp, late: bool = True) -> float:
     schema = Schema(base)
     try:
         modelward.open(str(tmp / schema.name), database_url=schema.url).close()
-        ctx = mp.get_context("spawn")
-        ready, start, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         per = n // k
-        procs = [ctx.Process(target=_writer, args=(schema.url, str(tmp / f"{schema.name}-{j}"),
-                                                   per, j * per, ready, start, done, late))
-                 for j in range(k)]
-        for p in procs:
-            p.start()
-        for _ in procs:  # every writer connected and its recorder thread started
-            ready.get(timeout=600)
-        t0 = time.perf_counter()
-        start.set()
-        ends = [done.get(timeout=600) for _ in procs]
-        for p in procs:
-            p.join()
-        seconds = max(end for end, _ in ends) - t0
+        seconds, ends = _together(_writer, [
+            (schema.url, str(tmp / f"{schema.name}-{j}"), per, j * per, late) for j in range(k)])
         for _, phases in ends:
             for key, values in (phases or {}).items():
                 PHASES.setdefault((k, key), []).extend(values)
