@@ -9,9 +9,9 @@ a process list) while the first range is judged in this process. Every range is 
 the function the one-process path uses (on SQLite :func:`~modelward.ledger.chain_sqlite.
 judge_blocks`, SQLite writing each row's JSON; else :func:`~modelward.ledger.chain.
 judge_blocks`), so both report the same problems. The rollups are compared meanwhile on a
-connection of their own (``chain.verify(apart=True)``). Rows naming a block past the last one this snapshot lists
-are read here, on this snapshot: a block sealed meanwhile is never taken for an unsealed
-one.
+connection of their own (``chain.verify(apart=True)``). Rows naming a block past the last
+one this snapshot lists are read here, on this snapshot: a block sealed meanwhile is never
+taken for an unsealed one.
 """
 
 from __future__ import annotations
