@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from modelward.errors import ValidationError
 from modelward.ledger import chain, decision_fields, decisions, subject_keys
-from modelward.ledger.schema import chain_blocks
+from modelward.ledger.schema import chain_blocks, decision_rollups
 from modelward.registry import parallel_verify
 
 T = 1_760_000_000_000_000
@@ -234,10 +234,9 @@ TAMPERS = [
     ["UPDATE chain_blocks SET count = count + 1 WHERE number = 6"],
     # rollups (compared apart, on a connection of their own, by the parallel path)
     ["UPDATE decision_rollups SET count = count + 1 WHERE block = 2"],
-    ["INSERT INTO decision_rollups SELECT block, 9, alias, model_digest, prompt_digest, "
-     "embedder_digest, reranker_digest, config_digest, process, vendor_model_id, count, "
-     "first_at, last_at, min_id, gated, gate_first_at, gate_passed, gate_candidates, gate_xx, "
-     "gate_xn, gate_nn, cut_last_at, fp_min, fp_max FROM decision_rollups WHERE block = 5"],
+    ["INSERT INTO decision_rollups SELECT block, 9, "  # an exact copy of a row
+     + ", ".join(c.name for c in decision_rollups.columns[2:])
+     + " FROM decision_rollups WHERE block = 5"],
     # a block broken in its decisions is named for them only, its rollups left out
     ["UPDATE decisions SET subject = 'evil' WHERE block = 3 AND pos = 4",
      "UPDATE decision_rollups SET count = count + 1 WHERE block = 3"],

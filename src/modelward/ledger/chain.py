@@ -322,7 +322,13 @@ def verify(conn: Connection, *, stop_at_first: bool = False, progress=None,
 
     t0 = time.perf_counter()
     floor = since.block if since is not None else 0
-    rollups_apart = _RollupsApart(conn, floor) if apart and _shared(conn) else None
+    rollups_apart = None
+    if apart:
+        from .engine import in_memory_sqlite
+        from .rollups import Apart
+
+        if not in_memory_sqlite(conn.engine.url):  # no other connection sees that one
+            rollups_apart = Apart(conn.engine, floor)
     try:
         return _verify(conn, t0, floor, rollups_apart, stop_at_first=stop_at_first,
                        progress=progress, judge=judge, since=since)
@@ -341,7 +347,9 @@ def _verify(conn: Connection, t0: float, floor: int, rollups_apart, *, stop_at_f
     problems: list[BlockProblem] = []
     expected_prev = GENESIS
     if floor:
-        expected_prev, blocks = _anchor(blocks, since, problems)
+        from .chain_since import anchor
+
+        expected_prev, blocks = anchor(blocks, since, problems)
     by_number = {b.number: b for b in blocks}
     for i, b in enumerate(blocks, start=floor + 1):
         if b.number != i:
@@ -393,12 +401,11 @@ def _verify(conn: Connection, t0: float, floor: int, rollups_apart, *, stop_at_f
         records = verify_records(conn, blocks, problems, seen_blocks)
         rows = row_counts(conn)
     else:
-        _count_before(conn, since, problems)
+        from .chain_since import count_before
+
+        count_before(conn, since, problems)
         records, rows = verify_records_since(conn, blocks, problems, seen_blocks, since)
-    if rollups_apart is None:
-        _verify_rollups(conn, seen_blocks, problems, floor)
-    else:
-        rollups_apart.add_to(problems)
+    _verify_rollups(conn, seen_blocks, problems, floor, rollups_apart)
     problems.sort(key=_block_order)
     head = blocks[-1].root if blocks else (since.root if since is not None else GENESIS)
     head_block = blocks[-1].number if blocks else floor
@@ -410,118 +417,26 @@ def _verify(conn: Connection, t0: float, floor: int, rollups_apart, *, stop_at_f
                         + (since.decisions if since is not None else 0))
 
 
-# ---- verification from a checkpoint -------------------------------------------------------
-def _anchor(blocks, since, problems: list[BlockProblem]):
-    """The checkpoint's block must still be there with the signed root; returns the root
-    the next block must link to and the blocks after the checkpoint's."""
-    if not blocks or blocks[0].number != since.block:
-        problems.append(BlockProblem(since.block, f"block {since.block}, covered by "
-                                     f"{_label(since)}, is gone: the chain was "
-                                     "truncated"))
-        return since.root, [b for b in blocks if b.number > since.block]
-    if blocks[0].root != since.root:
-        problems.append(BlockProblem(since.block, f"root differs from the one "
-                                     f"{_label(since, 'signed by')}: the chain up to this block "
-                                     "was rewritten"))
-    return since.root, blocks[1:]
-
-
-def _label(since, verb: str = "") -> str:
-    """How a problem names what verification started from: a signed checkpoint, or a
-    verification a process remembers (``checkpoints.Verified``: the watch's)."""
-    label = getattr(since, "label", None)
-    if label is not None:
-        return f"recorded by {label}" if verb else label
-    return f"{verb} checkpoint {since.number}" if verb else f"signed checkpoint {since.number}"
-
-
-def _count_before(conn: Connection, since, problems: list[BlockProblem]) -> None:
-    """Deleting or inserting a decision at or before the checkpoint changes the count of
-    such decisions, which the checkpoint signed (one index count, no hashing); the decisions
-    of blocks retention retired count as their blocks sealed them."""
-    from .schema import archived_blocks, decisions, retired_blocks
-
-    n = conn.execute(sa.select(sa.func.count()).select_from(decisions)
-                     .where(decisions.c.block <= since.block)).scalar()
-    c = chain_blocks.c
-    gone = sa.union(sa.select(retired_blocks.c.block), sa.select(archived_blocks.c.block))
-    n += conn.execute(sa.select(sa.func.coalesce(sa.func.sum(c.count), 0)).where(
-        c.number <= since.block, c.number.in_(gone))).scalar()
-    if n != since.decisions:
-        problems.append(BlockProblem(since.block, f"{plural(n, 'decision')} in blocks up to "
-                                     f"{since.block}, {_label(since)} counted "
-                                     f"{since.decisions}: decisions it covers were deleted or "
-                                     "inserted (`verify --full` names the blocks)"))
-
-
 def _verify_rollups(conn: Connection, seen_blocks: set[int], problems: list[BlockProblem],
-                    floor: int = 0) -> None:
+                    floor: int = 0, apart=None) -> None:
     """Rollups are not leaves: they are recomputed from the decisions of the blocks just
     verified (:mod:`.rollups`), and a block whose stored rollups differ is broken. From a
     checkpoint (``floor``: its block) only the blocks after it: a rollup the checkpoint
-    covers is vouched for as the decisions are, and recomputed by a full verification."""
+    covers is vouched for as the decisions are, and recomputed by a full verification.
+    ``apart``: the comparison already running on a connection of its own
+    (:class:`.rollups.Apart`), whose findings are taken instead."""
     from . import rollups
 
     broken = {p.block for p in problems if p.block is not None}
-    # no decisions read: any rollup after the floor is forged
-    first = min(seen_blocks) if seen_blocks else floor + 1
-    for number, found in rollups.verify(conn, first, broken):
+    if apart is not None:
+        found_by_block = apart.result(broken)
+    else:
+        # no decisions read: any rollup after the floor is forged
+        first = min(seen_blocks) if seen_blocks else floor + 1
+        found_by_block = rollups.verify(conn, first, broken)
+    for number, found in found_by_block:
         problems.append(BlockProblem(number, "its rollups do not match its decisions",
                                      records=found))
-
-
-def _shared(conn: Connection) -> bool:
-    """Whether another connection of ``conn``'s engine sees the same database (not an
-    in-memory SQLite one)."""
-    url = conn.engine.url
-    return not (url.get_backend_name() == "sqlite" and (
-        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"))
-
-
-class _RollupsApart:
-    """:func:`_verify_rollups` on a connection of its own, in a thread started at once; its
-    findings join the others' at :meth:`add_to`. The first block compared is the first
-    block with decisions after ``floor`` (what the chain's reader will see first: the same
-    rows, the same ``WHERE``), and the blocks left out as broken are left out afterwards,
-    which is what :func:`.rollups.verify` does with ``broken`` (it only drops findings)."""
-
-    def __init__(self, conn: Connection, floor: int) -> None:
-        import threading
-
-        self._engine, self._floor = conn.engine, floor
-        self._found: list[tuple] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="modelward-verify-rollups",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from . import rollups
-        from .schema import decisions
-
-        try:
-            with self._engine.connect() as other:
-                first = sa.select(sa.func.min(decisions.c.block))
-                if self._floor:
-                    first = first.where(decisions.c.block > self._floor)
-                number = other.execute(first).scalar()
-                self._found = rollups.verify(
-                    other, number if number is not None else self._floor + 1, set())
-        except BaseException as exc:  # raised in the caller's thread by add_to
-            self._error = exc
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def add_to(self, problems: list[BlockProblem]) -> None:
-        self.join()
-        if self._error is not None:
-            raise self._error
-        broken = {p.block for p in problems if p.block is not None}
-        for number, found in self._found:
-            if number not in broken:
-                problems.append(BlockProblem(number, "its rollups do not match its decisions",
-                                             records=found))
 
 
 def links_into(conn: Connection, number: int) -> bool:

@@ -23,6 +23,13 @@ from ..settings import Settings
 from .blobs import open_blob_store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+def in_memory_sqlite(url: sa.URL) -> bool:
+    """Whether ``url`` is an in-memory SQLite database, which no other connection of the
+    engine (beyond a shared pool's one) and no other process sees."""
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory")
+
+
 _PG_CHAIN_LOCK = 0x6D77_6368  # advisory lock key ("mwch") serialising chain appends
 CHAIN_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_PG_CHAIN_LOCK})"
 _PG_SCHEMA_LOCK = 0x6D77_7363  # ("mwsc") serialising migrations of processes starting together

@@ -23,7 +23,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .chain import BlockProblem, _label
+from .chain import BlockProblem
+from .chain_since import label
 from .records import (
     RECORD_KINDS,
     _canonical_rows,
@@ -113,6 +114,6 @@ def verify_records_since(conn: Connection, blocks, problems: list[BlockProblem],
 def _count_problem(problems, since, kind: str, now: int, expected: int) -> None:
     how = "deleted" if now < expected else "inserted"
     problems.append(BlockProblem(since.block, f"{kind} holds {now} rows, {expected} expected "
-                                 f"from {_label(since)} and the records "
+                                 f"from {label(since)} and the records "
                                  f"sealed since: rows were {how} without being sealed "
                                  "(`verify --full` names them)"))

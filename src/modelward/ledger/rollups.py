@@ -206,6 +206,49 @@ def verify(conn: Connection, first_block: int | None, broken: set[int]) -> list[
 _COMPARED = 500  # blocks compared row by row at once (a handful of rollup rows each)
 
 
+class Apart:
+    """:func:`verify` on a connection of its own (of ``engine``), in a thread started at
+    once, for a verification whose own connection recomputes the chain meanwhile
+    (``chain.verify(apart=True)``): the database computes the comparison with the GIL
+    released, so the two overlap on a second core. The first block compared is the first
+    block with decisions after ``floor`` (the rows the chain's reader sees first, by the
+    same ``WHERE``); the blocks ``broken`` in their decisions are left out at
+    :meth:`result`, which only drops findings, as :func:`verify` does with them."""
+
+    def __init__(self, engine, floor: int) -> None:
+        import threading
+
+        self._engine, self._floor = engine, floor
+        self._found: list[tuple] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="modelward-verify-rollups",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self._engine.connect() as other:
+                first = sa.select(sa.func.min(decisions.c.block))
+                if self._floor:
+                    first = first.where(decisions.c.block > self._floor)
+                number = other.execute(first).scalar()
+                self._found = verify(other, number if number is not None else self._floor + 1,
+                                     set())
+        except BaseException as exc:  # raised in the caller's thread by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self, broken: set[int]) -> list[tuple]:
+        """:func:`verify`'s findings, less the ``broken`` blocks; the thread's error, if any,
+        raised here (the verification fails, it never passes unchecked)."""
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return [(number, found) for number, found in self._found if number not in broken]
+
+
 def _verified_columns(gates: bool) -> list[str]:
     return ["block", *KEY, *_VALUES, *(GATE_VALUES if gates else ())]
 

@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from ..errors import StorageError
 from ..ledger import chain, chain_sqlite, checkpoints
+from ..ledger.engine import in_memory_sqlite
 
 Sealed = namedtuple("Sealed", "root prev_root count")
 
@@ -36,8 +37,7 @@ def worker_url(conn: Connection) -> str | None:
     """A URL another process can open for this connection's database; None for an
     in-memory SQLite database, which no other process can see."""
     url = conn.engine.url
-    if url.get_backend_name() == "sqlite" and (
-            url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"):
+    if in_memory_sqlite(url):
         return None
     return url.render_as_string(hide_password=False)
 
